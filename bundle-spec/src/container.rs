@@ -1,0 +1,604 @@
+//! The zip container: the defensive reader and the deterministic writer (SPEC.md section 1).
+//!
+//! Reading never trusts the archive: entry names are checked before use, every entry is
+//! inflated through a counting reader that stops at the limits, every digest is verified against
+//! the manifest, and the graph is checked for the structural rules of section 3 before any
+//! caller sees it.
+
+use crate::error::BundleError;
+use crate::limits::Limits;
+use crate::model::{Attr, Entry, FORMAT_NAME, FORMAT_VERSION, Manifest, Node};
+use crate::proto;
+use crate::tensor::TensorFile;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{Cursor, Read, Write};
+
+/// How the manifest and graph documents are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `manifest.json` + `graph.json`.
+    Json,
+    /// `manifest.pb` + `graph.pb`.
+    Protobuf,
+}
+
+impl Encoding {
+    fn ext(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Protobuf => "pb",
+        }
+    }
+}
+
+/// A bundle read into memory and verified.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The root node.
+    pub graph: Node,
+    /// The encoding it was read with.
+    pub encoding: Encoding,
+    /// Tensor entries by path.
+    pub tensors: BTreeMap<String, TensorFile>,
+}
+
+fn check_path(name: &str) -> Result<(), BundleError> {
+    let bad = |reason| {
+        Err(BundleError::UnsafePath {
+            entry: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty name");
+    }
+    if name.contains('\0') {
+        return bad("contains a NUL byte");
+    }
+    if name.contains('\\') {
+        return bad("contains a backslash");
+    }
+    if name.starts_with('/') {
+        return bad("absolute path");
+    }
+    if name.len() >= 2 && name.as_bytes()[1] == b':' {
+        return bad("drive letter");
+    }
+    if name.split('/').any(|c| c == "..") {
+        return bad("`..` component");
+    }
+    if name.split('/').any(|c| c == "." || c.is_empty()) && !name.ends_with('/') {
+        return bad("empty or `.` component");
+    }
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
+    let mut it = v.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    let patch = it.next()?.split(['-', '+']).next()?.parse().ok()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some((major, minor, patch))
+}
+
+impl Bundle {
+    /// Reads and verifies a bundle with the default [`Limits`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        Self::from_bytes_with(bytes, &Limits::default())
+    }
+
+    /// Reads and verifies a bundle with explicit limits.
+    pub fn from_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Bundle, BundleError> {
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+            .map_err(|e| BundleError::Zip(e.to_string()))?;
+        if archive.len() > limits.max_entries {
+            return Err(BundleError::Limit {
+                entry: "<archive>".into(),
+                what: "entry count",
+                actual: archive.len() as u64,
+                limit: limits.max_entries as u64,
+            });
+        }
+
+        let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut total: u64 = 0;
+        for i in 0..archive.len() {
+            let mut file = archive
+                .by_index(i)
+                .map_err(|e| BundleError::Zip(format!("entry #{i}: {e}")))?;
+            let name = file
+                .name()
+                .map_err(|e| BundleError::Zip(format!("entry #{i}: unreadable name: {e}")))?
+                .to_string();
+            check_path(&name)?;
+            if file.is_dir() {
+                continue;
+            }
+            match file.compression() {
+                zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated => {}
+                other => {
+                    return Err(BundleError::Compression {
+                        entry: name,
+                        method: format!("{other:?}"),
+                    });
+                }
+            }
+            let is_document = name.starts_with("manifest.") || name.starts_with("graph.");
+            let budget = limits.max_total_bytes.saturating_sub(total);
+            let cap = if is_document {
+                budget.min(limits.max_document_bytes)
+            } else {
+                budget
+            };
+            let compressed = file.compressed_size();
+            // Read at most cap+1 bytes: one past the cap proves the cap was exceeded without
+            // ever holding more than the cap in memory, whatever the header claims.
+            let mut data = Vec::with_capacity(file.size().min(cap).min(1 << 26) as usize);
+            (&mut file)
+                .take(cap + 1)
+                .read_to_end(&mut data)
+                .map_err(|e| BundleError::malformed(&name, format!("cannot inflate: {e}")))?;
+            let size = data.len() as u64;
+            if size > cap {
+                let (what, limit) = if is_document && cap == limits.max_document_bytes {
+                    ("document size", limits.max_document_bytes)
+                } else {
+                    ("total uncompressed size", limits.max_total_bytes)
+                };
+                return Err(BundleError::Limit {
+                    entry: name,
+                    what,
+                    actual: total + size,
+                    limit,
+                });
+            }
+            if size >= limits.ratio_exempt_below
+                && size > compressed.saturating_mul(limits.max_compression_ratio)
+            {
+                return Err(BundleError::Limit {
+                    entry: name,
+                    what: "compression ratio",
+                    actual: size / compressed.max(1),
+                    limit: limits.max_compression_ratio,
+                });
+            }
+            total += size;
+            if contents.insert(name.clone(), data).is_some() {
+                return Err(BundleError::Duplicate { entry: name });
+            }
+        }
+
+        let encoding = match (
+            contents.contains_key("manifest.json"),
+            contents.contains_key("manifest.pb"),
+        ) {
+            (true, false) => Encoding::Json,
+            (false, true) => Encoding::Protobuf,
+            (true, true) => {
+                return Err(BundleError::malformed(
+                    "manifest.pb",
+                    "both manifest.json and manifest.pb are present",
+                ));
+            }
+            (false, false) => {
+                return Err(BundleError::MissingEntry {
+                    entry: "manifest.json".into(),
+                });
+            }
+        };
+        let manifest_path = format!("manifest.{}", encoding.ext());
+        let graph_path = format!("graph.{}", encoding.ext());
+        let manifest_bytes = contents.remove(&manifest_path).unwrap_or_default();
+        let manifest = decode_manifest(&manifest_bytes, encoding, &manifest_path)?;
+        check_manifest(&manifest, &manifest_path)?;
+
+        // Every entry listed, every listed entry present, every digest right.
+        let listed: BTreeMap<&str, &Entry> = manifest
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e))
+            .collect();
+        if listed.len() != manifest.entries.len() {
+            return Err(BundleError::malformed(
+                &manifest_path,
+                "an entry is listed twice",
+            ));
+        }
+        for name in contents.keys() {
+            if !listed.contains_key(name.as_str()) {
+                return Err(BundleError::Unlisted {
+                    entry: name.clone(),
+                });
+            }
+        }
+        for (path, entry) in &listed {
+            let data = contents
+                .get(*path)
+                .ok_or_else(|| BundleError::MissingEntry {
+                    entry: path.to_string(),
+                })?;
+            if data.len() as u64 != entry.size {
+                return Err(BundleError::SizeMismatch {
+                    entry: path.to_string(),
+                    expected: entry.size,
+                    actual: data.len() as u64,
+                });
+            }
+            let actual = sha256_hex(data);
+            if actual != entry.sha256.to_ascii_lowercase() {
+                return Err(BundleError::HashMismatch {
+                    entry: path.to_string(),
+                    expected: entry.sha256.clone(),
+                    actual,
+                });
+            }
+        }
+
+        let graph_bytes = contents
+            .remove(&graph_path)
+            .ok_or_else(|| BundleError::MissingEntry {
+                entry: graph_path.clone(),
+            })?;
+        let graph = decode_graph(&graph_bytes, encoding, &graph_path)?;
+
+        let mut tensors = BTreeMap::new();
+        for (path, data) in contents {
+            if path.starts_with("tensors/") && path.ends_with(".safetensors") {
+                let file = TensorFile::parse(&path, data, limits.max_tensor_elements)?;
+                tensors.insert(path, file);
+            } else {
+                return Err(BundleError::malformed(
+                    &path,
+                    "unexpected entry (only manifest, graph and tensors/*.safetensors are allowed)",
+                ));
+            }
+        }
+
+        let bundle = Bundle {
+            manifest,
+            graph,
+            encoding,
+            tensors,
+        };
+        bundle.validate(limits, &graph_path)?;
+        Ok(bundle)
+    }
+
+    /// Checks the structural rules of SPEC.md section 3: unique node names, the root's name,
+    /// depth and node limits, single assignment of columns, reads after writes, tensor
+    /// references that resolve, and outputs that exist.
+    fn validate(&self, limits: &Limits, graph_path: &str) -> Result<(), BundleError> {
+        if self.graph.name != self.manifest.root {
+            return Err(BundleError::Graph {
+                node: self.graph.name.clone(),
+                message: format!(
+                    "the manifest names `{}` as the root, but the graph's root is `{}`",
+                    self.manifest.root, self.graph.name
+                ),
+            });
+        }
+        let mut names = HashSet::new();
+        let mut count = 0usize;
+        let mut problem: Option<BundleError> = None;
+        self.graph.walk(&mut |n, depth| {
+            if problem.is_some() {
+                return;
+            }
+            count += 1;
+            let fail = |message: String| BundleError::Graph {
+                node: n.name.clone(),
+                message,
+            };
+            if count > limits.max_nodes {
+                problem = Some(BundleError::Limit {
+                    entry: graph_path.to_string(),
+                    what: "node count",
+                    actual: count as u64,
+                    limit: limits.max_nodes as u64,
+                });
+            } else if depth > limits.max_depth {
+                problem = Some(BundleError::Limit {
+                    entry: graph_path.to_string(),
+                    what: "nesting depth",
+                    actual: depth as u64,
+                    limit: limits.max_depth as u64,
+                });
+            } else if n.name.is_empty() {
+                problem = Some(fail("empty node name".into()));
+            } else if !names.insert(n.name.as_str()) {
+                problem = Some(fail("the node name is used twice".into()));
+            } else if n.op != "pipeline" && !n.children.is_empty() {
+                problem = Some(fail(format!("op `{}` cannot have children", n.op)));
+            } else {
+                for (key, attr) in &n.attrs {
+                    if attr.depth() > limits.max_depth {
+                        problem = Some(fail(format!("attribute `{key}` is nested too deeply")));
+                        break;
+                    }
+                    if let Err(e) = self.check_tensor_refs(attr) {
+                        problem = Some(e);
+                        break;
+                    }
+                }
+            }
+        });
+        if let Some(p) = problem {
+            return Err(p);
+        }
+
+        // Single assignment and read-after-write, in execution order.
+        let mut written: BTreeSet<&str> = self
+            .manifest
+            .inputs
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        if written.len() != self.manifest.inputs.len() {
+            return Err(BundleError::malformed(
+                "manifest",
+                "an input column is declared twice",
+            ));
+        }
+        check_dataflow(&self.graph, &mut written)?;
+        for out in &self.manifest.outputs {
+            if !written.contains(out.name.as_str()) {
+                return Err(BundleError::Graph {
+                    node: self.graph.name.clone(),
+                    message: format!("output column `{}` is never written", out.name),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_tensor_refs(&self, attr: &Attr) -> Result<(), BundleError> {
+        match attr {
+            Attr::Tensor(t) => self.tensor(t).map(|_| ()),
+            Attr::List(items) => items.iter().try_for_each(|a| self.check_tensor_refs(a)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Looks up a tensor reference.
+    pub fn tensor(
+        &self,
+        r: &crate::model::TensorRef,
+    ) -> Result<crate::tensor::TensorView<'_>, BundleError> {
+        let file = self.tensors.get(&r.file).ok_or_else(|| BundleError::Tensor {
+            entry: r.file.clone(),
+            key: r.key.clone(),
+            message: "the tensor file is not in the bundle".into(),
+        })?;
+        file.get(&r.key)
+    }
+
+    /// Writes the bundle with `encoding`, recomputing the entry list. The same logical bundle
+    /// always gives the same bytes (fixed entry order and timestamps, canonical documents).
+    pub fn to_bytes(&self, encoding: Encoding) -> Result<Vec<u8>, BundleError> {
+        let graph_path = format!("graph.{}", encoding.ext());
+        let graph_bytes = encode_graph(&self.graph, encoding)?;
+        let mut manifest = self.manifest.clone();
+        let mut entries = vec![Entry {
+            path: graph_path.clone(),
+            sha256: sha256_hex(&graph_bytes),
+            size: graph_bytes.len() as u64,
+        }];
+        for (path, file) in &self.tensors {
+            entries.push(Entry {
+                path: path.clone(),
+                sha256: sha256_hex(file.bytes()),
+                size: file.bytes().len() as u64,
+            });
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        manifest.entries = entries;
+        let manifest_bytes = encode_manifest(&manifest, encoding)?;
+
+        let w = |e: zip::result::ZipError| BundleError::Write(e.to_string());
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let deflate = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::default());
+        let stored = deflate.compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(format!("manifest.{}", encoding.ext()), deflate)
+            .map_err(w)?;
+        zip.write_all(&manifest_bytes)
+            .map_err(|e| BundleError::Write(e.to_string()))?;
+        zip.start_file(graph_path, deflate).map_err(w)?;
+        zip.write_all(&graph_bytes)
+            .map_err(|e| BundleError::Write(e.to_string()))?;
+        for (path, file) in &self.tensors {
+            zip.start_file(path.as_str(), stored).map_err(w)?;
+            zip.write_all(file.bytes())
+                .map_err(|e| BundleError::Write(e.to_string()))?;
+        }
+        Ok(zip.finish().map_err(w)?.into_inner())
+    }
+
+    /// Builds a bundle in memory from parts (used by converters and tests); the entry list is
+    /// computed when the bundle is written.
+    pub fn new(
+        manifest: Manifest,
+        graph: Node,
+        tensors: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> Result<Bundle, BundleError> {
+        let limits = Limits::default();
+        let tensors = tensors
+            .into_iter()
+            .map(|(p, b)| {
+                check_path(&p)?;
+                TensorFile::parse(&p, b, limits.max_tensor_elements).map(|f| (p, f))
+            })
+            .collect::<Result<_, _>>()?;
+        let bundle = Bundle {
+            manifest,
+            graph,
+            encoding: Encoding::Json,
+            tensors,
+        };
+        check_manifest(&bundle.manifest, "manifest")?;
+        bundle.validate(&limits, "graph")?;
+        Ok(bundle)
+    }
+}
+
+fn check_manifest(m: &Manifest, entry: &str) -> Result<(), BundleError> {
+    if m.format != FORMAT_NAME {
+        return Err(BundleError::malformed(
+            entry,
+            format!("format is `{}`, expected `{FORMAT_NAME}`", m.format),
+        ));
+    }
+    let found = parse_version(&m.format_version).ok_or_else(|| {
+        BundleError::malformed(
+            entry,
+            format!("format_version `{}` is not semver", m.format_version),
+        )
+    })?;
+    let ours = parse_version(FORMAT_VERSION).unwrap_or((1, 0, 0));
+    if found.0 > ours.0 {
+        return Err(BundleError::UnsupportedVersion {
+            found: m.format_version.clone(),
+            supported: FORMAT_VERSION,
+        });
+    }
+    if found.0 < 1 {
+        return Err(BundleError::malformed(
+            entry,
+            format!("format_version `{}` predates 1.0.0", m.format_version),
+        ));
+    }
+    if m.name.is_empty() {
+        return Err(BundleError::malformed(entry, "the bundle has no name"));
+    }
+    for f in m.inputs.iter().chain(&m.outputs) {
+        if f.name.is_empty() {
+            return Err(BundleError::malformed(entry, "a field has no name"));
+        }
+        if f.shape.len() > 1 {
+            return Err(BundleError::malformed(
+                entry,
+                format!(
+                    "field `{}`: shape {:?} has more than one dimension",
+                    f.name, f.shape
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_dataflow<'a>(node: &'a Node, written: &mut BTreeSet<&'a str>) -> Result<(), BundleError> {
+    let fail = |message: String| BundleError::Graph {
+        node: node.name.clone(),
+        message,
+    };
+    for b in &node.inputs {
+        for c in &b.columns {
+            if !written.contains(c.as_str()) {
+                return Err(fail(format!(
+                    "port `{}` reads column `{c}` before anything writes it",
+                    b.port
+                )));
+            }
+        }
+    }
+    if node.op == "pipeline" {
+        for child in &node.children {
+            check_dataflow(child, written)?;
+        }
+        for b in &node.outputs {
+            for c in &b.columns {
+                if !written.contains(c.as_str()) {
+                    return Err(fail(format!(
+                        "pipeline output `{c}` is not written by any child"
+                    )));
+                }
+            }
+        }
+    } else {
+        for b in &node.outputs {
+            for c in &b.columns {
+                if !written.insert(c.as_str()) {
+                    return Err(fail(format!(
+                        "column `{c}` is written twice (columns are single-assignment)"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_manifest(bytes: &[u8], enc: Encoding, entry: &str) -> Result<Manifest, BundleError> {
+    match enc {
+        Encoding::Json => serde_json::from_slice(bytes)
+            .map_err(|e| BundleError::malformed(entry, format!("invalid manifest JSON: {e}"))),
+        Encoding::Protobuf => {
+            let pb = crate::pb::Manifest::decode(bytes).map_err(|e| {
+                BundleError::malformed(entry, format!("invalid manifest protobuf: {e}"))
+            })?;
+            proto::manifest_from_pb(pb, entry)
+        }
+    }
+}
+
+fn decode_graph(bytes: &[u8], enc: Encoding, entry: &str) -> Result<Node, BundleError> {
+    match enc {
+        Encoding::Json => serde_json::from_slice(bytes)
+            .map_err(|e| BundleError::malformed(entry, format!("invalid graph JSON: {e}"))),
+        Encoding::Protobuf => {
+            let pb = crate::pb::Node::decode(bytes).map_err(|e| {
+                BundleError::malformed(entry, format!("invalid graph protobuf: {e}"))
+            })?;
+            proto::node_from_pb(pb, entry)
+        }
+    }
+}
+
+fn encode_manifest(m: &Manifest, enc: Encoding) -> Result<Vec<u8>, BundleError> {
+    match enc {
+        Encoding::Json => serde_json::to_vec(m).map_err(|e| BundleError::Write(e.to_string())),
+        Encoding::Protobuf => Ok(proto::manifest_to_pb(m).encode_to_vec()),
+    }
+}
+
+fn encode_graph(n: &Node, enc: Encoding) -> Result<Vec<u8>, BundleError> {
+    match enc {
+        Encoding::Json => serde_json::to_vec(n).map_err(|e| BundleError::Write(e.to_string())),
+        Encoding::Protobuf => Ok(proto::node_to_pb(n).encode_to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_escape_are_refused() {
+        for p in ["../x", "a/../../x", "/etc/passwd", "C:/x", "a\\b", "a//b", "./a"] {
+            assert!(check_path(p).is_err(), "{p} should be refused");
+        }
+        for p in ["manifest.json", "tensors/a.safetensors"] {
+            assert!(check_path(p).is_ok(), "{p} should be allowed");
+        }
+    }
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(parse_version("1.2.3"), Some((1, 2, 3)));
+        assert_eq!(parse_version("2.0.0-rc1"), Some((2, 0, 0)));
+        assert_eq!(parse_version("1.2"), None);
+    }
+}

@@ -1,0 +1,32 @@
+//! The keel bundle format: one zip file that carries a whole trained pipeline.
+//!
+//! This crate owns the format and nothing else: the logical model ([`Manifest`], [`Node`],
+//! [`Attr`]), its two encodings (JSON and protobuf), the defensive reader ([`Bundle::from_bytes`])
+//! and the deterministic writer ([`Bundle::to_bytes`]). It never depends on execution (no
+//! ndarray, no Arrow, no wgpu) and never touches the filesystem, so it builds for
+//! `wasm32-unknown-unknown` unchanged; callers hand it bytes.
+//!
+//! The normative description is `SPEC.md` beside this crate.
+
+mod container;
+mod error;
+mod json_f64;
+mod limits;
+mod model;
+mod proto;
+mod tensor;
+
+pub use container::{Bundle, Encoding};
+pub use error::BundleError;
+pub use limits::Limits;
+pub use model::{
+    Attr, Binding, DType, Entry, FORMAT_NAME, FORMAT_VERSION, Field, Manifest, Node, Producer,
+    TensorRef,
+};
+pub use tensor::{TensorDType, TensorFile, TensorView, TensorWriter};
+
+/// The generated protobuf messages of `proto/keel_bundle.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/keel.bundle.v1.rs"));
+}

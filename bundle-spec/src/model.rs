@@ -1,0 +1,301 @@
+//! The logical model of a bundle: manifest, graph nodes and typed attributes. These types are
+//! the single source of truth; the JSON encoding is their serde form and the protobuf encoding
+//! is a field-for-field mapping (see `proto.rs`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The value of [`Manifest::format`].
+pub const FORMAT_NAME: &str = "keel-bundle";
+/// The format version this crate reads and writes.
+pub const FORMAT_VERSION: &str = "1.0.0";
+
+/// The manifest: what the bundle is, who made it, its typed interface, and the hash of every
+/// other entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Semver of the format the bundle was written with.
+    pub format_version: String,
+    /// The bundle's name.
+    pub name: String,
+    /// A unique id.
+    pub uid: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// The exporter and training framework.
+    pub producer: Producer,
+    /// Name of the root node of the graph.
+    pub root: String,
+    /// Input schema, in order.
+    pub inputs: Vec<Field>,
+    /// Output schema, in order.
+    pub outputs: Vec<Field>,
+    /// Free-form metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// Every other entry with its digest and size, sorted by path.
+    #[serde(default)]
+    pub entries: Vec<Entry>,
+}
+
+/// Who wrote the bundle, from what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Producer {
+    /// Exporter name, e.g. `keel.sklearn`.
+    pub name: String,
+    /// Exporter version.
+    pub version: String,
+    /// Training framework, e.g. `scikit-learn`.
+    pub framework: String,
+    /// Training framework version.
+    pub framework_version: String,
+}
+
+/// Element type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// 64-bit float.
+    F64,
+    /// 32-bit float.
+    F32,
+    /// 64-bit signed integer.
+    I64,
+    /// 32-bit signed integer.
+    I32,
+    /// Boolean.
+    Bool,
+    /// UTF-8 string.
+    Utf8,
+}
+
+impl DType {
+    /// The spelling used in both encodings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DType::F64 => "f64",
+            DType::F32 => "f32",
+            DType::I64 => "i64",
+            DType::I32 => "i32",
+            DType::Bool => "bool",
+            DType::Utf8 => "utf8",
+        }
+    }
+
+    /// Parses the spelling used in both encodings.
+    pub fn parse(s: &str) -> Option<DType> {
+        Some(match s {
+            "f64" => DType::F64,
+            "f32" => DType::F32,
+            "i64" => DType::I64,
+            "i32" => DType::I32,
+            "bool" => DType::Bool,
+            "utf8" => DType::Utf8,
+            _ => return None,
+        })
+    }
+
+    /// Whether the type is numeric (can feed a numeric feature).
+    pub fn is_numeric(self) -> bool {
+        matches!(self, DType::F64 | DType::F32 | DType::I64 | DType::I32)
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A typed column of the input or output schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Column name.
+    pub name: String,
+    /// Element type.
+    pub dtype: DType,
+    /// `[]` for a scalar per row, `[n]` for a vector of n elements per row.
+    #[serde(default)]
+    pub shape: Vec<u64>,
+    /// Whether nulls are accepted (inputs) or may appear (outputs).
+    pub nullable: bool,
+    /// Names of a vector's elements (class labels of a probability vector, feature names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Free text for people.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub doc: String,
+}
+
+impl Field {
+    /// A scalar column.
+    pub fn scalar(name: impl Into<String>, dtype: DType, nullable: bool) -> Self {
+        Field {
+            name: name.into(),
+            dtype,
+            shape: Vec::new(),
+            nullable,
+            names: Vec::new(),
+            doc: String::new(),
+        }
+    }
+
+    /// A vector column of `width` elements.
+    pub fn vector(name: impl Into<String>, dtype: DType, width: u64) -> Self {
+        Field {
+            shape: vec![width],
+            ..Field::scalar(name, dtype, false)
+        }
+    }
+}
+
+/// The digest and size of one archive entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Path inside the archive.
+    pub path: String,
+    /// Lower-case hex SHA-256 of the uncompressed content.
+    pub sha256: String,
+    /// Uncompressed size in bytes.
+    pub size: u64,
+}
+
+/// A port of a node bound to one or more columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    /// Port name, documented per op.
+    pub port: String,
+    /// Column names, stacked side by side in order.
+    pub columns: Vec<String>,
+}
+
+impl Binding {
+    /// A binding of `port` to `columns`.
+    pub fn new<S: Into<String>>(port: &str, columns: impl IntoIterator<Item = S>) -> Self {
+        Binding {
+            port: port.to_string(),
+            columns: columns.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// One node of the graph: a stage, or a `pipeline` container with children.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Unique name.
+    pub name: String,
+    /// Operation.
+    pub op: String,
+    /// Ports read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Binding>,
+    /// Ports written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<Binding>,
+    /// Typed attributes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, Attr>,
+    /// Children of a container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Node>,
+    /// Where the node came from.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub doc: String,
+}
+
+impl Node {
+    /// The columns bound to input port `port`, if bound.
+    pub fn input(&self, port: &str) -> Option<&[String]> {
+        self.inputs
+            .iter()
+            .find(|b| b.port == port)
+            .map(|b| b.columns.as_slice())
+    }
+
+    /// The columns bound to output port `port`, if bound.
+    pub fn output(&self, port: &str) -> Option<&[String]> {
+        self.outputs
+            .iter()
+            .find(|b| b.port == port)
+            .map(|b| b.columns.as_slice())
+    }
+
+    /// Visits this node and all descendants, parents first.
+    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Node, usize)) {
+        fn go<'a>(n: &'a Node, depth: usize, f: &mut dyn FnMut(&'a Node, usize)) {
+            f(n, depth);
+            for c in &n.children {
+                go(c, depth + 1, f);
+            }
+        }
+        go(self, 0, f)
+    }
+}
+
+/// A reference to a tensor in a safetensors entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorRef {
+    /// The safetensors entry path.
+    pub file: String,
+    /// The tensor's key in that file.
+    pub key: String,
+}
+
+/// A typed attribute value (SPEC.md section 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attr {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    I64(i64),
+    /// A float (non-finite values allowed).
+    F64(#[serde(with = "crate::json_f64::one")] f64),
+    /// A string.
+    Str(String),
+    /// A list of integers.
+    I64s(Vec<i64>),
+    /// A list of floats.
+    F64s(#[serde(with = "crate::json_f64::many")] Vec<f64>),
+    /// A list of strings.
+    Strs(Vec<String>),
+    /// A list of attributes (e.g. one category list per feature).
+    List(Vec<Attr>),
+    /// A tensor stored in a safetensors entry.
+    Tensor(TensorRef),
+}
+
+impl Attr {
+    /// The kind's name as written in JSON, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Attr::Bool(_) => "bool",
+            Attr::I64(_) => "i64",
+            Attr::F64(_) => "f64",
+            Attr::Str(_) => "str",
+            Attr::I64s(_) => "i64s",
+            Attr::F64s(_) => "f64s",
+            Attr::Strs(_) => "strs",
+            Attr::List(_) => "list",
+            Attr::Tensor(_) => "tensor",
+        }
+    }
+
+    /// Nesting depth of list attributes (a scalar is 0).
+    pub fn depth(&self) -> usize {
+        match self {
+            Attr::List(items) => 1 + items.iter().map(Attr::depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+}

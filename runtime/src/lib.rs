@@ -1,0 +1,32 @@
+//! keel's scoring runtime.
+//!
+//! [`Model::from_bytes`] reads a bundle (through `keel-bundle`'s defensive reader), plans it
+//! once (every op resolved to a [`Kernel`], every column to a slot, every type checked) and
+//! returns a `Send + Sync` model. [`Model::score`] runs the plan on an Arrow [`RecordBatch`] of
+//! any size and returns the outputs as another batch.
+//!
+//! The crate has no threads, no filesystem access and no global state, so it builds for
+//! `wasm32-unknown-unknown` unchanged; I/O belongs to the front ends (CLI, server, bindings).
+//!
+//! [`RecordBatch`]: arrow_array::RecordBatch
+
+pub mod backend;
+mod error;
+mod model;
+pub mod op;
+pub mod ops;
+pub mod registry;
+pub mod tolerance;
+pub mod value;
+
+pub use backend::{Backend, Cpu};
+pub use error::Error;
+pub use model::{ExtraColumns, Model, Options, arrow_schema};
+pub use op::{BuildCtx, Built, Kernel};
+pub use value::{ColInfo, ColType, Matrix, Value};
+
+// Scoring state is shared across threads; keep that a compile-time fact.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Model>();
+};

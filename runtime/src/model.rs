@@ -1,0 +1,480 @@
+//! Planning and scoring. [`Model::from_bundle`] walks the graph once, resolves every op to a
+//! kernel, assigns every column a slot and checks types end to end; [`Model::score`] then runs
+//! the flat list of steps over a batch. There is one code path for one row and for millions.
+
+use crate::backend::{Backend, Cpu};
+use crate::error::Error;
+use crate::op::{BuildCtx, Kernel};
+use crate::value::{ColInfo, ColType, Matrix, Value};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int8Type, Int16Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
+use keel_bundle::{Bundle, DType, Field, Limits, Manifest, Node};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What to do with input columns the bundle does not declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExtraColumns {
+    /// Refuse the frame, naming the column (the default: a typo should not pass silently).
+    #[default]
+    Reject,
+    /// Ignore them (for frames that carry other data, e.g. inside Spark).
+    Ignore,
+}
+
+/// Options for loading a model.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Extra backends asked before the CPU reference.
+    pub backends: Vec<Arc<dyn Backend>>,
+    /// Limits for reading the bundle.
+    pub limits: Limits,
+    /// Extra input columns.
+    pub extra_columns: ExtraColumns,
+}
+
+#[derive(Debug)]
+struct Step {
+    node: String,
+    kernel: Box<dyn Kernel>,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct Input {
+    field: Field,
+    slot: usize,
+}
+
+#[derive(Debug)]
+struct Output {
+    slot: usize,
+    /// Vector outputs are returned as fixed-size lists; a width-1 feature block declared as a
+    /// scalar is returned as a plain f64 column.
+    as_list: Option<i32>,
+}
+
+/// A planned bundle, ready to score. `Send + Sync`: share one across threads.
+#[derive(Debug)]
+pub struct Model {
+    manifest: Manifest,
+    graph: Node,
+    inputs: Vec<Input>,
+    steps: Vec<Step>,
+    outputs: Vec<Output>,
+    slots: usize,
+    input_schema: SchemaRef,
+    output_schema: SchemaRef,
+    extra_columns: ExtraColumns,
+    backends: Vec<&'static str>,
+}
+
+fn arrow_type(f: &Field) -> DataType {
+    let scalar = match f.dtype {
+        DType::F64 => DataType::Float64,
+        DType::F32 => DataType::Float32,
+        DType::I64 => DataType::Int64,
+        DType::I32 => DataType::Int32,
+        DType::Bool => DataType::Boolean,
+        DType::Utf8 => DataType::Utf8,
+    };
+    match f.shape.as_slice() {
+        [n] => DataType::FixedSizeList(
+            Arc::new(ArrowField::new("item", scalar, false)),
+            i32::try_from(*n).unwrap_or(i32::MAX),
+        ),
+        _ => scalar,
+    }
+}
+
+/// The Arrow schema of a list of bundle fields (element names go into field metadata).
+pub fn arrow_schema(fields: &[Field]) -> SchemaRef {
+    Arc::new(Schema::new(
+        fields
+            .iter()
+            .map(|f| ArrowField::new(&f.name, arrow_type(f), f.nullable))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+struct Planner<'a> {
+    bundle: &'a Bundle,
+    backends: &'a [Arc<dyn Backend>],
+    slots: HashMap<String, (usize, ColInfo)>,
+    steps: Vec<Step>,
+    used: Vec<&'static str>,
+}
+
+impl Planner<'_> {
+    fn plan(&mut self, node: &Node) -> Result<(), Error> {
+        if node.op == "pipeline" {
+            for c in &node.children {
+                self.plan(c)?;
+            }
+            return Ok(());
+        }
+        let mut inputs = Vec::new();
+        let mut in_slots = Vec::new();
+        for b in &node.inputs {
+            let mut cols = Vec::new();
+            for c in &b.columns {
+                let (slot, info) = self.slots.get(c).ok_or_else(|| Error::Plan {
+                    node: node.name.clone(),
+                    op: node.op.clone(),
+                    message: format!("reads column `{c}`, which nothing writes"),
+                })?;
+                in_slots.push(*slot);
+                cols.push((c.clone(), info.clone()));
+            }
+            inputs.push((b.port.clone(), cols));
+        }
+        let ctx = BuildCtx {
+            node,
+            bundle: self.bundle,
+            inputs,
+        };
+        let mut built = None;
+        for b in self.backends.iter().map(|b| b.as_ref()).chain([&Cpu as &dyn Backend]) {
+            if let Some(r) = b.build(&ctx) {
+                built = Some(r?);
+                if !self.used.contains(&b.name()) {
+                    self.used.push(b.name());
+                }
+                break;
+            }
+        }
+        let built = built.ok_or_else(|| Error::UnknownOp {
+            node: node.name.clone(),
+            op: node.op.clone(),
+        })?;
+        let out_cols: Vec<&String> = node.outputs.iter().flat_map(|b| &b.columns).collect();
+        if out_cols.len() != built.outputs.len() {
+            return Err(ctx.err(format!(
+                "binds {} output columns, but the op writes {}",
+                out_cols.len(),
+                built.outputs.len()
+            )));
+        }
+        let mut out_slots = Vec::new();
+        for (name, info) in out_cols.into_iter().zip(built.outputs) {
+            let slot = self.slots.len();
+            if self.slots.insert(name.clone(), (slot, info)).is_some() {
+                return Err(ctx.err(format!("column `{name}` is written twice")));
+            }
+            out_slots.push(slot);
+        }
+        self.steps.push(Step {
+            node: node.name.clone(),
+            kernel: built.kernel,
+            inputs: in_slots,
+            outputs: out_slots,
+        });
+        Ok(())
+    }
+}
+
+impl Model {
+    /// Reads, verifies and plans a bundle from its bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, Error> {
+        Self::from_bytes_with(bytes, &Options::default())
+    }
+
+    /// Reads, verifies and plans a bundle with options.
+    pub fn from_bytes_with(bytes: &[u8], opts: &Options) -> Result<Model, Error> {
+        let bundle = Bundle::from_bytes_with(bytes, &opts.limits)?;
+        Self::from_bundle(&bundle, opts)
+    }
+
+    /// Plans an already-read bundle.
+    pub fn from_bundle(bundle: &Bundle, opts: &Options) -> Result<Model, Error> {
+        let manifest = &bundle.manifest;
+        let mut planner = Planner {
+            bundle,
+            backends: &opts.backends,
+            slots: HashMap::new(),
+            steps: Vec::new(),
+            used: Vec::new(),
+        };
+        let mut inputs = Vec::new();
+        for f in &manifest.inputs {
+            let ty = match f.shape.as_slice() {
+                [] => ColType::Scalar(f.dtype),
+                [n] if f.dtype == DType::F64 => ColType::Vector(*n as usize),
+                _ => {
+                    return Err(Error::Bundle(format!(
+                        "input `{}`: vectors of {} are not supported as inputs (only f64)",
+                        f.name, f.dtype
+                    )));
+                }
+            };
+            let names = match ty {
+                ColType::Vector(n) if f.names.len() == n => f.names.clone(),
+                ColType::Vector(n) => (0..n).map(|i| format!("{}[{i}]", f.name)).collect(),
+                ColType::Scalar(_) => vec![f.name.clone()],
+            };
+            let slot = planner.slots.len();
+            planner
+                .slots
+                .insert(f.name.clone(), (slot, ColInfo { ty, names }));
+            inputs.push(Input {
+                field: f.clone(),
+                slot,
+            });
+        }
+        planner.plan(&bundle.graph)?;
+
+        let mut outputs = Vec::new();
+        for f in &manifest.outputs {
+            let (slot, info) = planner.slots.get(&f.name).ok_or_else(|| {
+                Error::Bundle(format!("output `{}` is never written", f.name))
+            })?;
+            let mismatch = || {
+                Error::Bundle(format!(
+                    "output `{}` is declared as {}{:?} but the graph produces {:?}",
+                    f.name, f.dtype, f.shape, info.ty
+                ))
+            };
+            let as_list = match (&info.ty, f.shape.as_slice()) {
+                (ColType::Scalar(d), []) if *d == f.dtype => None,
+                (ColType::Vector(w), [n]) if *w as u64 == *n && f.dtype == DType::F64 => {
+                    Some(i32::try_from(*w).map_err(|_| mismatch())?)
+                }
+                (ColType::Vector(1), []) if f.dtype == DType::F64 => None,
+                _ => return Err(mismatch()),
+            };
+            outputs.push(Output {
+                slot: *slot,
+                as_list,
+            });
+        }
+        let used = planner.used.clone();
+        Ok(Model {
+            manifest: manifest.clone(),
+            graph: bundle.graph.clone(),
+            inputs,
+            slots: planner.slots.len(),
+            steps: planner.steps,
+            outputs,
+            input_schema: arrow_schema(&manifest.inputs),
+            output_schema: arrow_schema(&manifest.outputs),
+            extra_columns: opts.extra_columns,
+            backends: used,
+        })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Node {
+        &self.graph
+    }
+
+    /// The Arrow schema of the inputs.
+    pub fn input_schema(&self) -> SchemaRef {
+        self.input_schema.clone()
+    }
+
+    /// The Arrow schema of the outputs.
+    pub fn output_schema(&self) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    /// Backends that produced at least one kernel.
+    pub fn backends(&self) -> &[&'static str] {
+        &self.backends
+    }
+
+    /// Number of planned kernel steps.
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Changes how extra input columns are treated.
+    pub fn set_extra_columns(&mut self, extra: ExtraColumns) {
+        self.extra_columns = extra;
+    }
+
+    /// Scores a batch: checks it against the input schema, runs every step, and returns the
+    /// output columns in the order of the output schema.
+    pub fn score(&self, batch: &RecordBatch) -> Result<RecordBatch, Error> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Err(Error::EmptyFrame);
+        }
+        let schema = batch.schema();
+        if self.extra_columns == ExtraColumns::Reject && schema.fields().len() > self.inputs.len() {
+            for f in schema.fields() {
+                if !self.inputs.iter().any(|i| &i.field.name == f.name()) {
+                    return Err(Error::ExtraColumn {
+                        column: f.name().clone(),
+                    });
+                }
+            }
+        }
+        let mut slots: Vec<Option<Value>> = vec![None; self.slots];
+        for (pos, input) in self.inputs.iter().enumerate() {
+            let name = &input.field.name;
+            // Frames usually arrive in schema order: check that position first and fall back
+            // to a search by name, so the common case costs one string comparison.
+            let idx = match schema.fields().get(pos) {
+                Some(f) if f.name() == name => pos,
+                _ => schema.index_of(name).map_err(|_| Error::MissingColumn {
+                    column: name.clone(),
+                })?,
+            };
+            let col = batch.column(idx);
+            slots[input.slot] = Some(admit(&input.field, col)?);
+        }
+        for step in &self.steps {
+            let ins: Vec<&Value> = step
+                .inputs
+                .iter()
+                .map(|&s| slots[s].as_ref())
+                .collect::<Option<_>>()
+                .ok_or_else(|| Error::Plan {
+                    node: step.node.clone(),
+                    op: String::new(),
+                    message: "an input slot is empty (planner bug)".into(),
+                })?;
+            let outs = step
+                .kernel
+                .eval(&ins, rows)
+                .map_err(|e| e.at_node(&step.node))?;
+            for (slot, v) in step.outputs.iter().zip(outs) {
+                slots[*slot] = Some(v);
+            }
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.outputs.len());
+        for (out, field) in self.outputs.iter().zip(&self.manifest.outputs) {
+            let v = slots[out.slot].take().ok_or_else(|| Error::Plan {
+                node: self.graph.name.clone(),
+                op: String::new(),
+                message: format!("output `{}` was not produced", field.name),
+            })?;
+            columns.push(to_arrow(v, out.as_list, &field.name)?);
+        }
+        RecordBatch::try_new(self.output_schema.clone(), columns).map_err(|e| Error::Plan {
+            node: self.graph.name.clone(),
+            op: String::new(),
+            message: format!("cannot assemble the output: {e}"),
+        })
+    }
+}
+
+/// Checks an input column against its field and brings it to the representation kernels
+/// expect: numbers stay in their Arrow type when kernels read it directly (f64, f32, i64, i32)
+/// and are widened to f64 otherwise; large or view strings become plain UTF-8; f64 vectors
+/// become a feature block.
+fn admit(field: &Field, col: &ArrayRef) -> Result<Value, Error> {
+    let type_err = || Error::ColumnType {
+        column: field.name.clone(),
+        expected: match field.shape.as_slice() {
+            [n] => format!("{}[{n}]", field.dtype),
+            _ => field.dtype.to_string(),
+        },
+        found: col.data_type().to_string(),
+    };
+    if !field.nullable && col.null_count() > 0 {
+        let row = (0..col.len()).find(|&i| col.is_null(i)).unwrap_or(0);
+        return Err(Error::Missing {
+            column: field.name.clone(),
+            row,
+            node: "the input schema (column not nullable)".into(),
+        });
+    }
+    if let [n] = field.shape.as_slice() {
+        let DataType::FixedSizeList(_, w) = col.data_type() else {
+            return Err(type_err());
+        };
+        if *w as u64 != *n {
+            return Err(type_err());
+        }
+        let list = col.as_fixed_size_list();
+        let values = list.values();
+        let Some(values) = values.as_primitive_opt::<Float64Type>() else {
+            return Err(type_err());
+        };
+        let w = *w as usize;
+        let rows = list.len();
+        let mut data = Vec::with_capacity(rows * w);
+        for i in 0..rows {
+            let start = list.value_offset_at(i);
+            for j in 0..w {
+                let k = start + j;
+                data.push(if list.is_null(i) || values.is_null(k) {
+                    f64::NAN
+                } else {
+                    values.value(k)
+                });
+            }
+        }
+        return Ok(Value::Matrix(Matrix::from_vec(rows, w, data)));
+    }
+    let dt = col.data_type();
+    let widen = |c: &ArrayRef| -> Option<ArrayRef> {
+        let v: Float64Array = match c.data_type() {
+            DataType::Int8 => c.as_primitive::<Int8Type>().unary(f64::from),
+            DataType::Int16 => c.as_primitive::<Int16Type>().unary(f64::from),
+            DataType::UInt8 => c.as_primitive::<UInt8Type>().unary(f64::from),
+            DataType::UInt16 => c.as_primitive::<UInt16Type>().unary(f64::from),
+            DataType::UInt32 => c.as_primitive::<UInt32Type>().unary(f64::from),
+            DataType::UInt64 => c.as_primitive::<UInt64Type>().unary(|v| v as f64),
+            _ => return None,
+        };
+        Some(Arc::new(v))
+    };
+    let ok = match field.dtype {
+        DType::F64 | DType::F32 => matches!(
+            dt,
+            DataType::Float64 | DataType::Float32 | DataType::Int64 | DataType::Int32
+        ),
+        DType::I64 | DType::I32 => matches!(dt, DataType::Int64 | DataType::Int32),
+        DType::Bool => matches!(dt, DataType::Boolean),
+        DType::Utf8 => matches!(dt, DataType::Utf8),
+    };
+    if ok {
+        return Ok(Value::Array(col.clone()));
+    }
+    match field.dtype {
+        DType::F64 | DType::F32 | DType::I64 | DType::I32 => {
+            widen(col).map(Value::Array).ok_or_else(type_err)
+        }
+        DType::Utf8 => {
+            let s: StringArray = match dt {
+                DataType::LargeUtf8 => col.as_string::<i64>().iter().collect(),
+                DataType::Utf8View => col.as_string_view().iter().collect(),
+                _ => return Err(type_err()),
+            };
+            Ok(Value::Array(Arc::new(s)))
+        }
+        DType::Bool => Err(type_err()),
+    }
+}
+
+fn to_arrow(v: Value, as_list: Option<i32>, name: &str) -> Result<ArrayRef, Error> {
+    match (v, as_list) {
+        (Value::Array(a), _) => Ok(a),
+        (Value::Matrix(m), Some(w)) => {
+            let values = Arc::new(Float64Array::from(m.data));
+            FixedSizeListArray::try_new(
+                Arc::new(ArrowField::new("item", DataType::Float64, false)),
+                w,
+                values,
+                None,
+            )
+            .map(|a| Arc::new(a) as ArrayRef)
+            .map_err(|e| Error::Plan {
+                node: name.to_string(),
+                op: String::new(),
+                message: e.to_string(),
+            })
+        }
+        (Value::Matrix(m), None) => Ok(Arc::new(Float64Array::from(m.data))),
+    }
+}

@@ -1,0 +1,331 @@
+//! Values that flow between stages, and the helpers ops use to read them.
+//!
+//! A column is either an Arrow array (scalar per row: the input columns, labels, predictions)
+//! or a dense row-major f64 [`Matrix`] (a feature block: the output of scalers, encoders,
+//! concatenation). Row-major because every model kernel (dot products, tree walks, MLP layers)
+//! reads one row at a time.
+
+use crate::error::Error;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, BooleanArray, StringArray};
+use arrow_schema::DataType;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use std::borrow::Cow;
+
+/// A dense row-major block of f64 features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns (features).
+    pub cols: usize,
+    /// `rows * cols` values, row by row.
+    pub data: Vec<f64>,
+}
+
+impl Matrix {
+    /// A zero-filled matrix.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Matrix {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
+    }
+
+    /// Wraps row-major data.
+    pub fn from_vec(rows: usize, cols: usize, data: Vec<f64>) -> Self {
+        debug_assert_eq!(rows * cols, data.len());
+        Matrix { rows, cols, data }
+    }
+
+    /// Row `i`.
+    #[inline]
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// Row `i`, mutably.
+    #[inline]
+    pub fn row_mut(&mut self, i: usize) -> &mut [f64] {
+        &mut self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// An ndarray view, for kernels that use ndarray's linear algebra.
+    #[allow(clippy::expect_used)] // rows * cols == data.len() is an internal invariant
+    pub fn view(&self) -> ArrayView2<'_, f64> {
+        ArrayView2::from_shape((self.rows, self.cols), &self.data).expect("matrix shape")
+    }
+
+    /// A mutable ndarray view.
+    #[allow(clippy::expect_used)] // rows * cols == data.len() is an internal invariant
+    pub fn view_mut(&mut self) -> ArrayViewMut2<'_, f64> {
+        ArrayViewMut2::from_shape((self.rows, self.cols), &mut self.data).expect("matrix shape")
+    }
+}
+
+/// A column value.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// One scalar per row.
+    Array(ArrayRef),
+    /// A feature block.
+    Matrix(Matrix),
+}
+
+impl Value {
+    /// Rows in the value.
+    pub fn rows(&self) -> usize {
+        match self {
+            Value::Array(a) => a.len(),
+            Value::Matrix(m) => m.rows,
+        }
+    }
+
+    /// Feature columns the value contributes when stacked.
+    pub fn width(&self) -> usize {
+        match self {
+            Value::Array(_) => 1,
+            Value::Matrix(m) => m.cols,
+        }
+    }
+}
+
+/// The planned type of a column, known before any data is seen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColType {
+    /// A scalar Arrow column of this type.
+    Scalar(keel_bundle::DType),
+    /// An f64 feature block of this many columns.
+    Vector(usize),
+}
+
+impl ColType {
+    /// Feature columns contributed when stacked.
+    pub fn width(&self) -> usize {
+        match self {
+            ColType::Scalar(_) => 1,
+            ColType::Vector(w) => *w,
+        }
+    }
+
+    /// Whether it can feed a numeric feature matrix.
+    pub fn is_numeric(&self) -> bool {
+        match self {
+            ColType::Scalar(d) => d.is_numeric() || *d == keel_bundle::DType::Bool,
+            ColType::Vector(_) => true,
+        }
+    }
+}
+
+/// A planned column: its type and the names of its features (used in error messages so they
+/// can name `age` rather than "feature 3").
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColInfo {
+    /// The type.
+    pub ty: ColType,
+    /// One name per feature column (`width` names).
+    pub names: Vec<String>,
+}
+
+impl ColInfo {
+    /// A scalar column named `name`.
+    pub fn scalar(name: &str, dtype: keel_bundle::DType) -> Self {
+        ColInfo {
+            ty: ColType::Scalar(dtype),
+            names: vec![name.to_string()],
+        }
+    }
+
+    /// A feature block with the given feature names.
+    pub fn vector(names: Vec<String>) -> Self {
+        ColInfo {
+            ty: ColType::Vector(names.len()),
+            names,
+        }
+    }
+}
+
+/// One feature (one column of what a port stacks), borrowed from its value. Categorical ops
+/// read features one by one without first converting strings to numbers.
+#[derive(Debug, Clone, Copy)]
+pub enum Feature<'a> {
+    /// Strings.
+    Str(&'a StringArray),
+    /// Numbers read as f64, nulls as NaN.
+    Num(&'a dyn Array),
+    /// Booleans.
+    Bool(&'a BooleanArray),
+    /// Column `j` of a feature block.
+    MatCol(&'a Matrix, usize),
+}
+
+impl Feature<'_> {
+    /// Numeric value at `row` (NaN for nulls); `None` for strings.
+    #[inline]
+    pub fn num(&self, row: usize) -> Option<f64> {
+        match self {
+            Feature::Str(_) => None,
+            Feature::Num(a) => Some(num_at(*a, row)),
+            Feature::Bool(b) => Some(if b.is_null(row) {
+                f64::NAN
+            } else if b.value(row) {
+                1.0
+            } else {
+                0.0
+            }),
+            Feature::MatCol(m, j) => Some(m.data[row * m.cols + j]),
+        }
+    }
+
+    /// String value at `row`, `None` for null (or for numeric features).
+    #[inline]
+    pub fn str(&self, row: usize) -> Option<&str> {
+        match self {
+            Feature::Str(a) if !a.is_null(row) => Some(a.value(row)),
+            _ => None,
+        }
+    }
+
+    /// Whether the value at `row` is missing (null or NaN).
+    #[inline]
+    pub fn is_missing(&self, row: usize) -> bool {
+        match self {
+            Feature::Str(a) => a.is_null(row),
+            _ => self.num(row).is_none_or(f64::is_nan),
+        }
+    }
+}
+
+#[inline]
+fn num_at(a: &dyn Array, row: usize) -> f64 {
+    if a.is_null(row) {
+        return f64::NAN;
+    }
+    match a.data_type() {
+        DataType::Float64 => a.as_primitive::<Float64Type>().value(row),
+        DataType::Float32 => f64::from(a.as_primitive::<Float32Type>().value(row)),
+        DataType::Int64 => a.as_primitive::<Int64Type>().value(row) as f64,
+        DataType::Int32 => f64::from(a.as_primitive::<Int32Type>().value(row)),
+        _ => f64::NAN,
+    }
+}
+
+/// Splits stacked input values into features, in order.
+pub fn features<'a>(inputs: &[&'a Value]) -> Vec<Feature<'a>> {
+    let mut out = Vec::with_capacity(inputs.iter().map(|v| v.width()).sum());
+    for v in inputs {
+        match v {
+            Value::Array(a) => out.push(match a.data_type() {
+                DataType::Utf8 => Feature::Str(a.as_string::<i32>()),
+                DataType::Boolean => Feature::Bool(a.as_boolean()),
+                _ => Feature::Num(a.as_ref()),
+            }),
+            Value::Matrix(m) => out.extend((0..m.cols).map(|j| Feature::MatCol(m, j))),
+        }
+    }
+    out
+}
+
+/// Stacks input values into one feature matrix (nulls become NaN). A single matrix input is
+/// borrowed, not copied: that is the common case inside a pipeline.
+pub fn gather<'a>(inputs: &[&'a Value]) -> Cow<'a, Matrix> {
+    if let [Value::Matrix(m)] = inputs {
+        return Cow::Borrowed(m);
+    }
+    let rows = inputs.first().map_or(0, |v| v.rows());
+    let cols: usize = inputs.iter().map(|v| v.width()).sum();
+    let mut data = vec![0.0; rows * cols];
+    let mut off = 0;
+    for v in inputs {
+        match v {
+            Value::Matrix(m) => {
+                for i in 0..rows {
+                    data[i * cols + off..i * cols + off + m.cols].copy_from_slice(m.row(i));
+                }
+                off += m.cols;
+            }
+            Value::Array(a) => {
+                fill_column(a.as_ref(), &mut data, cols, off);
+                off += 1;
+            }
+        }
+    }
+    Cow::Owned(Matrix { rows, cols, data })
+}
+
+fn fill_column(a: &dyn Array, data: &mut [f64], stride: usize, off: usize) {
+    macro_rules! fill {
+        ($t:ty, $conv:expr) => {{
+            let p = a.as_primitive::<$t>();
+            let vals = p.values();
+            for (i, v) in vals.iter().enumerate() {
+                data[i * stride + off] = $conv(*v);
+            }
+            if p.null_count() > 0 {
+                for i in 0..p.len() {
+                    if p.is_null(i) {
+                        data[i * stride + off] = f64::NAN;
+                    }
+                }
+            }
+        }};
+    }
+    match a.data_type() {
+        DataType::Float64 => fill!(Float64Type, |v: f64| v),
+        DataType::Float32 => fill!(Float32Type, f64::from),
+        DataType::Int64 => fill!(Int64Type, |v: i64| v as f64),
+        DataType::Int32 => fill!(Int32Type, f64::from),
+        DataType::Boolean => {
+            let b = a.as_boolean();
+            for i in 0..b.len() {
+                data[i * stride + off] = if b.is_null(i) {
+                    f64::NAN
+                } else if b.value(i) {
+                    1.0
+                } else {
+                    0.0
+                };
+            }
+        }
+        // Strings never reach here: the planner refuses a string column on a numeric port.
+        _ => {
+            for i in 0..a.len() {
+                data[i * stride + off] = f64::NAN;
+            }
+        }
+    }
+}
+
+/// Checks a feature matrix the way scikit-learn's `check_array` does before a stage that
+/// needs it: infinities are always refused; NaN only when `allow_nan` is false. `names` are the
+/// feature names, so the error can say which feature and row.
+pub fn check_finite(m: &Matrix, names: &[String], allow_nan: bool) -> Result<(), Error> {
+    // The fast path is one pass with no branches taken: all finite.
+    if m.data.iter().all(|v| v.is_finite()) {
+        return Ok(());
+    }
+    for (k, v) in m.data.iter().enumerate() {
+        if v.is_finite() || (allow_nan && v.is_nan()) {
+            continue;
+        }
+        let (row, col) = (k / m.cols.max(1), k % m.cols.max(1));
+        let column = names.get(col).cloned().unwrap_or_else(|| format!("x{col}"));
+        return Err(if v.is_nan() {
+            Error::Missing {
+                column,
+                row,
+                node: String::new(),
+            }
+        } else {
+            Error::NonFinite {
+                column,
+                row,
+                value: v.to_string(),
+                node: String::new(),
+            }
+        });
+    }
+    Ok(())
+}
