@@ -1,0 +1,1 @@
+"""Converters for scikit-learn cluster estimators (filled in by their op family)."""

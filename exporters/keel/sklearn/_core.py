@@ -1,0 +1,265 @@
+"""The exporter's core: schema inference, the converter registry, and ``export``.
+
+A converter is a function ``convert(ctx, est, X, path) -> list[Col]`` registered for an
+estimator class with :func:`converter`. ``X`` is the list of columns the estimator receives
+(stacked side by side, as scikit-learn would see them); the converter adds stages through
+``ctx.b`` (a :class:`keel._bundle.GraphBuilder`) and returns the columns it produces. A
+predictor returns its user-facing outputs (``label``, ``probability``, ``prediction``...),
+which become the bundle's outputs when the predictor is the last step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from keel import __version__
+from keel._bundle import Col, GraphBuilder, write_bundle
+from keel.errors import UnsupportedError
+
+Converter = Callable[["Ctx", Any, list, str], list]
+_CONVERTERS: dict[type, Converter] = {}
+
+
+def converter(*classes: type) -> Callable[[Converter], Converter]:
+    """Registers a converter for exactly these classes (subclasses are not assumed to behave
+    the same, so they are refused unless registered themselves)."""
+
+    def deco(fn: Converter) -> Converter:
+        for c in classes:
+            _CONVERTERS[c] = fn
+        return fn
+
+    return deco
+
+
+def supported_estimators() -> list[str]:
+    """Names of the estimator classes the exporter supports."""
+    return sorted(f"{c.__module__.split('.')[1] if '.' in c.__module__ else c.__module__}.{c.__name__}" for c in _CONVERTERS)
+
+
+@dataclass
+class Ctx:
+    """What converters share: the graph builder and the names already used for columns."""
+
+    b: GraphBuilder
+    used_columns: set[str] = field(default_factory=set)
+
+    def out_name(self, base: str) -> str:
+        """A user-facing output column name (``label``, ``probability``...), made unique."""
+        name, i = base, 1
+        while name in self.used_columns:
+            i += 1
+            name = f"{base}_{i}"
+        self.used_columns.add(name)
+        return name
+
+    def col(self, base: str) -> str:
+        """An internal column name."""
+        return self.out_name(base)
+
+    def convert(self, est: Any, X: list[Col], path: str) -> list[Col]:
+        """Converts one estimator (dispatching on its exact class)."""
+        if isinstance(est, str) and est == "passthrough" or est is None:
+            return X
+        fn = _CONVERTERS.get(type(est))
+        if fn is None:
+            raise UnsupportedError(
+                f"estimator {type(est).__module__}.{type(est).__name__} is not supported",
+                path,
+                "supported: " + ", ".join(sorted(c.__name__ for c in _CONVERTERS)),
+            )
+        return fn(self, est, X, path)
+
+
+# -- helpers converters share -------------------------------------------------------------
+
+
+def require(cond: bool, what: str, path: str, hint: str = "") -> None:
+    """Refuses with :class:`UnsupportedError` unless ``cond``."""
+    if not cond:
+        raise UnsupportedError(what, path, hint)
+
+
+def numeric(X: list[Col], path: str) -> list[str]:
+    """Checks that every column of ``X`` is numeric and returns the flattened feature names."""
+    names: list[str] = []
+    for c in X:
+        if not c.is_numeric:
+            raise UnsupportedError(
+                f"column `{c.name}` holds strings, but this step needs numbers", path,
+                "encode it first (OneHotEncoder/OrdinalEncoder)",
+            )
+        names.extend(c.names)
+    return names
+
+
+def width(X: list[Col]) -> int:
+    return sum(c.n_features for c in X)
+
+
+def vector_out(ctx: Ctx, node: str, names: list[str], port: str = "Y") -> Col:
+    """The Col describing a stage's vector output (call after ``stage``)."""
+    return Col(ctx.b.column(node, port), "f64", len(names), list(names))
+
+
+def classifier_outputs(ctx: Ctx, est: Any, *, probability: bool, decision_width: int | None = None):
+    """Names the standard classifier outputs and returns ``(ports, cols, class_attrs)``.
+
+    ``ports`` is the list of ``(port, [column])`` pairs in the order the runtime requires
+    (label, probability, decision); ``class_attrs`` holds the ``classes`` attribute (and
+    ``classes_dtype`` for booleans).
+    """
+    classes = np.asarray(est.classes_)
+    attrs: dict[str, dict] = {}
+    if classes.dtype == np.bool_:
+        attrs["classes"] = {"i64s": [int(x) for x in classes]}
+        attrs["classes_dtype"] = {"str": "bool"}
+        dtype = "bool"
+    elif np.issubdtype(classes.dtype, np.integer):
+        attrs["classes"] = {"i64s": [int(x) for x in classes]}
+        dtype = "i64"
+    elif np.issubdtype(classes.dtype, np.floating):
+        attrs["classes"] = {"f64s": [float(x) for x in classes]}
+        dtype = "f64"
+    else:
+        for c in classes:
+            if not isinstance(c, str):
+                raise UnsupportedError(f"class label {c!r} of type {type(c).__name__} is not supported", "")
+        attrs["classes"] = {"strs": [str(x) for x in classes]}
+        dtype = "utf8"
+    names = [str(x) for x in classes]
+    label = ctx.out_name("label")
+    ports = [("label", [label])]
+    cols = [Col(label, dtype, None, [label])]
+    if probability:
+        p = ctx.out_name("probability")
+        ports.append(("probability", [p]))
+        cols.append(Col(p, "f64", len(names), names))
+    if decision_width is not None:
+        d = ctx.out_name("decision")
+        ports.append(("decision", [d]))
+        dn = names if decision_width == len(names) else [f"decision[{i}]" for i in range(decision_width)]
+        cols.append(Col(d, "f64", decision_width, dn))
+    return ports, cols, attrs
+
+
+# -- schema inference ---------------------------------------------------------------------
+
+
+def _infer_inputs(est: Any, sample: Any) -> list[Col]:
+    fitted_names = getattr(est, "feature_names_in_", None)
+    n_in = getattr(est, "n_features_in_", None)
+    cols: list[Col] = []
+    if sample is None:
+        if n_in is None:
+            raise UnsupportedError("cannot infer the input schema", "", "pass sample=")
+        names = list(fitted_names) if fitted_names is not None else [f"x{i}" for i in range(n_in)]
+        return [Col(str(n), "f64", None, [str(n)]) for n in names]
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        pd = None
+    if pd is not None and isinstance(sample, pd.DataFrame):
+        for name in sample.columns:
+            if not isinstance(name, str):
+                raise UnsupportedError(f"column name {name!r} is not a string", "sample")
+            s = sample[name]
+            kind = s.dtype.kind
+            if isinstance(s.dtype, pd.CategoricalDtype) or kind in ("O", "U", "S") or str(s.dtype) in ("string", "str"):
+                for v in s.dropna().unique()[:10000]:
+                    if not isinstance(v, str):
+                        raise UnsupportedError(
+                            f"column `{name}` mixes strings with {type(v).__name__} values", "sample",
+                            "give each column a single type",
+                        )
+                dtype = "utf8"
+            elif kind == "f":
+                dtype = "f64"
+            elif kind in ("i", "u"):
+                dtype = "i64"
+            elif kind == "b":
+                dtype = "bool"
+            else:
+                raise UnsupportedError(f"column `{name}` has unsupported dtype {s.dtype}", "sample")
+            cols.append(Col(name, dtype, None, [name]))
+    else:
+        arr = np.asarray(sample)
+        if arr.ndim != 2:
+            raise UnsupportedError(f"sample must be 2-D, got shape {arr.shape}", "sample")
+        names = list(fitted_names) if fitted_names is not None else [f"x{i}" for i in range(arr.shape[1])]
+        if arr.dtype.kind in ("f", "i", "u", "b"):
+            dtype = "f64"
+        elif arr.dtype.kind in ("O", "U", "S"):
+            dtype = "utf8"
+        else:
+            raise UnsupportedError(f"sample dtype {arr.dtype} is not supported", "sample")
+        cols = [Col(str(n), dtype, None, [str(n)]) for n in names]
+    if n_in is not None and len(cols) != n_in:
+        raise UnsupportedError(
+            f"sample has {len(cols)} columns but the estimator was fitted on {n_in}", "sample"
+        )
+    if fitted_names is not None and [c.name for c in cols] != [str(n) for n in fitted_names]:
+        raise UnsupportedError("sample's column names differ from those the estimator was fitted on", "sample")
+    return cols
+
+
+def _field(c: Col, nullable: bool) -> dict:
+    f: dict = {"name": c.name, "dtype": c.dtype, "shape": [] if c.width is None else [c.width], "nullable": nullable}
+    if c.width is not None:
+        f["names"] = list(c.names)
+    return f
+
+
+def export(
+    estimator: Any,
+    path: str | os.PathLike,
+    sample: Any = None,
+    name: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """Exports a fitted estimator or pipeline to a keel bundle at ``path``.
+
+    Raises :class:`keel.UnsupportedError` (before writing anything) for anything that cannot
+    be expressed exactly.
+    """
+    import sklearn
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(estimator)
+    except Exception as e:  # NotFittedError, or TypeError for non-estimators
+        raise UnsupportedError(f"{type(estimator).__name__} is not a fitted estimator: {e}", "") from e
+    inputs = _infer_inputs(estimator, sample)
+    b = GraphBuilder()
+    ctx = Ctx(b, used_columns={c.name for c in inputs})
+    is_predictor = hasattr(estimator, "predict")
+    with b.pipeline("pipeline", doc=type(estimator).__name__):
+        out = ctx.convert(estimator, inputs, type(estimator).__name__)
+        if not is_predictor:
+            # A transformer's result is exposed as one `features` vector: internal column
+            # names are not user-facing names.
+            names = numeric(out, type(estimator).__name__)
+            feat = ctx.out_name("features")
+            b.stage("concat", b.unique("features"), {"X": out}, {"Y": [feat]})
+            out = [Col(feat, "f64", len(names), names)]
+    graph = b.root
+    assert graph is not None
+    write_bundle(
+        path,
+        name=name or type(estimator).__name__,
+        producer={
+            "name": "keel.sklearn",
+            "version": __version__,
+            "framework": "scikit-learn",
+            "framework_version": sklearn.__version__,
+        },
+        inputs=[_field(c, True) for c in inputs],
+        outputs=[_field(c, False) for c in out],
+        graph=graph,
+        tensors=b.tensors,
+        metadata=metadata,
+    )

@@ -1,0 +1,1 @@
+"""Converters for scikit-learn neural estimators (filled in by their op family)."""

@@ -1,0 +1,1 @@
+"""Converters for scikit-learn trees estimators (filled in by their op family)."""

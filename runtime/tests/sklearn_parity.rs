@@ -1,0 +1,143 @@
+//! Parity with scikit-learn: scores every checked-in fixture (`fixtures/sklearn/*`) and
+//! compares each output with what scikit-learn itself produced, under the fixture's named
+//! tolerance (`keel_runtime::tolerance`). Prints the largest observed error per output, which
+//! is the table the closing notes report.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use keel_bundle::DType;
+use keel_runtime::Model;
+use keel_runtime::tolerance::Tolerance;
+use serde_json::Value as J;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sklearn")
+}
+
+fn num(v: &J) -> Option<f64> {
+    match v {
+        J::Null => None,
+        J::Number(n) => n.as_f64(),
+        J::String(s) if s == "Infinity" => Some(f64::INFINITY),
+        J::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
+        J::String(s) if s == "NaN" => Some(f64::NAN),
+        J::Bool(b) => Some(f64::from(u8::from(*b))),
+        other => panic!("not a number: {other}"),
+    }
+}
+
+/// Builds the input batch from a fixture's columnar JSON, typed by the bundle's schema.
+fn input_batch(model: &Model, inputs: &serde_json::Map<String, J>) -> RecordBatch {
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for f in &model.manifest().inputs {
+        let vals = inputs[&f.name].as_array().expect("column values");
+        let arr: ArrayRef = match f.dtype {
+            DType::F64 | DType::F32 => Arc::new(Float64Array::from(
+                vals.iter().map(num).collect::<Vec<_>>(),
+            )),
+            DType::I64 | DType::I32 => Arc::new(Int64Array::from(
+                vals.iter().map(|v| v.as_i64()).collect::<Vec<_>>(),
+            )),
+            DType::Bool => Arc::new(BooleanArray::from(
+                vals.iter().map(|v| v.as_bool()).collect::<Vec<_>>(),
+            )),
+            DType::Utf8 => Arc::new(StringArray::from(
+                vals.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+            )),
+        };
+        cols.push(arr);
+    }
+    RecordBatch::try_new(model.input_schema(), cols).expect("input batch")
+}
+
+/// Flattens one output column to (f64 values, string values) for comparison.
+fn flatten(a: &ArrayRef) -> Vec<J> {
+    if let Some(s) = a.as_string_opt::<i32>() {
+        return s.iter().map(|v| v.map_or(J::Null, |x| J::String(x.into()))).collect();
+    }
+    if let Some(l) = a.as_fixed_size_list_opt() {
+        return (0..l.len())
+            .map(|i| {
+                let v = l.value(i);
+                let p = v.as_primitive::<Float64Type>();
+                J::Array(p.values().iter().map(|x| serde_json::json!(x)).collect())
+            })
+            .collect();
+    }
+    if let Some(b) = a.as_boolean_opt() {
+        return b.iter().map(|v| v.map_or(J::Null, J::Bool)).collect();
+    }
+    if let Some(p) = a.as_primitive_opt::<arrow_array::types::Int64Type>() {
+        return p.iter().map(|v| v.map_or(J::Null, |x| J::from(x))).collect();
+    }
+    let p = a.as_primitive::<Float64Type>();
+    p.iter()
+        .map(|v| v.map_or(J::Null, |x| if x.is_nan() { J::String("NaN".into()) } else { serde_json::json!(x) }))
+        .collect()
+}
+
+/// Compares one value; returns the absolute error for numbers (0 for equal labels).
+fn compare(got: &J, want: &J, tol: Tolerance, ctx: &str) -> f64 {
+    match (got, want) {
+        (J::Array(g), J::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "{ctx}: vector width");
+            g.iter()
+                .zip(w)
+                .enumerate()
+                .map(|(j, (a, b))| compare(a, b, tol, &format!("{ctx}[{j}]")))
+                .fold(0.0, f64::max)
+        }
+        (J::String(a), J::String(b)) if a != "NaN" => {
+            assert_eq!(a, b, "{ctx}");
+            0.0
+        }
+        (J::Bool(a), J::Bool(b)) => {
+            assert_eq!(a, b, "{ctx}");
+            0.0
+        }
+        _ => {
+            let (a, b) = (num(got).unwrap_or(f64::NAN), num(want).unwrap_or(f64::NAN));
+            assert!(tol.accepts(a, b), "{ctx}: keel {a:e} vs scikit-learn {b:e} ({tol:?})");
+            if a.is_nan() && b.is_nan() { 0.0 } else { (a - b).abs() }
+        }
+    }
+}
+
+#[test]
+fn every_fixture_matches_scikit_learn() {
+    let dir = fixtures_dir();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures/sklearn exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("io.json").exists())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no fixtures found in {}", dir.display());
+    println!("{:<34} {:<14} {:>6} {:>12}  tolerance", "fixture", "output", "rows", "max |err|");
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(case.join("model.keel")).expect("bundle");
+        let model = Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let io: J = serde_json::from_slice(&std::fs::read(case.join("io.json")).unwrap()).unwrap();
+        let batch = input_batch(&model, io["inputs"].as_object().unwrap());
+        let out = model.score(&batch).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let expected = io["outputs"].as_object().unwrap();
+        assert!(!expected.is_empty(), "{name}: no reference outputs");
+        for (col, want) in expected {
+            let tol_name = io["tolerance"][col].as_str().unwrap_or_else(|| panic!("{name}: no tolerance for {col}"));
+            let tol = Tolerance::by_name(tol_name).unwrap_or_else(|| panic!("unknown tolerance {tol_name}"));
+            let got = out.column_by_name(col).unwrap_or_else(|| panic!("{name}: keel has no output `{col}`"));
+            let got = flatten(got);
+            let want = want.as_array().unwrap();
+            assert_eq!(got.len(), want.len(), "{name}.{col}: rows");
+            let mut max = 0.0f64;
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                max = max.max(compare(g, w, tol, &format!("{name}.{col} row {i}")));
+            }
+            println!("{name:<34} {col:<14} {:>6} {max:>12.3e}  {tol_name}", got.len());
+        }
+    }
+}
