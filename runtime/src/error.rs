@@ -63,7 +63,9 @@ pub enum Error {
         node: String,
     },
     /// An infinite (or otherwise unusable) number.
-    #[error("row {row}, column `{column}`: value {value} is not finite, {node} needs finite numbers")]
+    #[error(
+        "row {row}, column `{column}`: value {value} is not finite, {node} needs finite numbers"
+    )]
     NonFinite {
         /// The column or feature.
         column: String,
@@ -75,7 +77,9 @@ pub enum Error {
         node: String,
     },
     /// A category the encoder never saw, with `handle_unknown='error'`.
-    #[error("row {row}, column `{column}`: unknown category {value:?} ({node} was fitted with handle_unknown='error')")]
+    #[error(
+        "row {row}, column `{column}`: unknown category {value:?} ({node} was fitted with handle_unknown='error')"
+    )]
     UnknownCategory {
         /// The column.
         column: String,
