@@ -1,4 +1,4 @@
-//! The backend seam. A backend turns a planned node into a [`Kernel`]; the planner asks each
+//! The backend seam. A backend turns a planned node into a [`Kernel`](crate::Kernel); the planner asks each
 //! configured backend in order and falls back to the CPU reference, which implements every op.
 //!
 //! The wgpu GPU backend (a later milestone) plugs in here: it will claim the ops it accelerates

@@ -3,6 +3,9 @@
 //! tolerance (`keel_runtime::tolerance`). Prints the largest observed error per output, which
 //! is the table the closing notes report.
 
+// Test helpers: a panic here is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{
@@ -76,10 +79,7 @@ fn flatten(a: &ArrayRef) -> Vec<J> {
         return b.iter().map(|v| v.map_or(J::Null, J::Bool)).collect();
     }
     if let Some(p) = a.as_primitive_opt::<arrow_array::types::Int64Type>() {
-        return p
-            .iter()
-            .map(|v| v.map_or(J::Null, |x| J::from(x)))
-            .collect();
+        return p.iter().map(|v| v.map_or(J::Null, J::from)).collect();
     }
     let p = a.as_primitive::<Float64Type>();
     p.iter()

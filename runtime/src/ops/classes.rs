@@ -43,7 +43,7 @@ impl Classes {
                 )));
             }
         };
-        if c.len() == 0 {
+        if c.is_empty() {
             return Err(ctx.err("attribute `classes` is empty"));
         }
         Ok(c)
