@@ -9,6 +9,7 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("concat", ops::concat::build),
     ("sklearn.standard_scaler", ops::standard_scaler::build),
     ("sklearn.linear", ops::linear::build),
+    ("sklearn.mlp", ops::mlp::build),
 ];
 
 /// The build function of `op`, if known.

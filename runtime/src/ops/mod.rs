@@ -5,4 +5,5 @@
 pub mod classes;
 pub mod concat;
 pub mod linear;
+pub mod mlp;
 pub mod standard_scaler;
