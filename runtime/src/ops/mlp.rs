@@ -361,7 +361,8 @@ mod tests {
         // x = [1, 2]: hidden pre-activation [1 + 1 + 0.1, -1 + 4 - 0.2] = [2.1, 2.8]; with
         // x = [-1, 0]: [-0.9, 0.8]. Output weights [-1, 0] (k = 1): y = -h0.
         let rows = [vec![Some(1.0), Some(2.0)], vec![Some(-1.0), Some(0.0)]];
-        let cases: [(&str, fn(f64) -> f64); 4] = [
+        type Act = fn(f64) -> f64;
+        let cases: [(&str, Act); 4] = [
             ("identity", |v| v),
             ("relu", |v| if v < 0.0 { 0.0 } else { v }),
             ("tanh", f64::tanh),
