@@ -6,11 +6,14 @@ Regressors write ``prediction`` (a scalar per row, or a vector when the model wa
 what scikit-learn offers, ``probability`` (``predict_proba``) or ``decision``
 (``decision_function``, one value per row for a binary model):
 
-- LogisticRegression: probabilities; binary through ``_predict_proba_lr`` (``link=logistic``),
+- LogisticRegression (and LogisticRegressionCV, which inherits its predict_proba): probabilities; binary through ``_predict_proba_lr`` (``link=logistic``),
   multiclass through ``softmax`` (scikit-learn 1.9 has no OvR LogisticRegression any more).
 - SGDClassifier with ``loss='log_loss'``: ``_predict_proba_lr`` (``link=ovr``, which is the
   logistic link for two classes); with any other loss, the decision.
-- LinearSVC, RidgeClassifier, Perceptron: the decision.
+- LinearSVC, RidgeClassifier(CV), Perceptron: the decision.
+
+The cross-validated regressors (RidgeCV, LassoCV, ElasticNetCV) predict with the refitted
+``coef_``/``intercept_`` like their base models.
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import (
     ElasticNet,
+    ElasticNetCV,
     Lasso,
+    LassoCV,
     LinearRegression,
     LogisticRegression,
+    LogisticRegressionCV,
     Perceptron,
     Ridge,
     RidgeClassifier,
+    RidgeClassifierCV,
+    RidgeCV,
     SGDClassifier,
     SGDRegressor,
 )
@@ -54,7 +62,7 @@ def _coef(ctx: Ctx, node: str, est, n: int, path: str) -> tuple[dict, int]:
     return attrs, coef.shape[0]
 
 
-@converter(LinearRegression, Ridge, Lasso, ElasticNet, LinearSVR, SGDRegressor)
+@converter(LinearRegression, Ridge, RidgeCV, Lasso, LassoCV, ElasticNet, ElasticNetCV, LinearSVR, SGDRegressor)
 def _regressor(ctx: Ctx, est, X: list[Col], path: str) -> list[Col]:
     names = numeric(X, path)
     node = ctx.b.unique(type(est).__name__.lower())
@@ -82,7 +90,7 @@ def _probability_link(est, n_classes: int) -> str | None:
     return None
 
 
-@converter(LogisticRegression, LinearSVC, RidgeClassifier, SGDClassifier, Perceptron)
+@converter(LogisticRegression, LogisticRegressionCV, LinearSVC, RidgeClassifier, RidgeClassifierCV, SGDClassifier, Perceptron)
 def _classifier(ctx: Ctx, est, X: list[Col], path: str) -> list[Col]:
     names = numeric(X, path)
     lb = getattr(est, "_label_binarizer", None)

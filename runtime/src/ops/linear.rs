@@ -1,5 +1,5 @@
-//! `sklearn.linear`: every linear model of scikit-learn (LinearRegression, Ridge, Lasso,
-//! ElasticNet, LinearSVR, SGDRegressor, LogisticRegression, LinearSVC, RidgeClassifier,
+//! `sklearn.linear`: every linear model of scikit-learn (LinearRegression, Ridge(CV), Lasso(CV),
+//! ElasticNet(CV), LinearSVR, SGDRegressor, LogisticRegression(CV), LinearSVC, RidgeClassifier(CV),
 //! SGDClassifier, Perceptron, ...), which all compute `decision = X @ coef.T + intercept` and
 //! differ only in how they read the decision.
 //!
