@@ -96,6 +96,15 @@ impl Kernel for KMeans {
     fn eval(&self, inputs: &[&Value], _rows: usize) -> Result<Vec<Value>, Error> {
         let x = gather(inputs);
         check_finite(&x, &self.names, false)?;
+        // The planner guarantees the width; checked anyway so that a mismatch is an error,
+        // never a silently misaligned dot product.
+        if x.cols != self.n {
+            return Err(Error::Plan {
+                node: String::new(),
+                op: "sklearn.kmeans".into(),
+                message: format!("received {} features, expected {}", x.cols, self.n),
+            });
+        }
         let mut labels = Vec::with_capacity(if self.label { x.rows } else { 0 });
         let mut dist = Vec::with_capacity(if self.distances { x.rows * self.k } else { 0 });
         for row in x.data.chunks_exact(self.n) {

@@ -214,6 +214,15 @@ impl Kernel for Linear {
     fn eval(&self, inputs: &[&Value], _rows: usize) -> Result<Vec<Value>, Error> {
         let x = gather(inputs);
         check_finite(&x, &self.names, false)?;
+        // The planner guarantees the width; checked anyway so that a mismatch is an error,
+        // never a silently misaligned dot product.
+        if x.cols != self.n {
+            return Err(Error::Plan {
+                node: String::new(),
+                op: "sklearn.linear".into(),
+                message: format!("received {} features, expected {}", x.cols, self.n),
+            });
+        }
         let d = self.decision(&x);
         match &self.task {
             Task::Regression { vector } => Ok(vec![if self.k == 1 && !vector {
