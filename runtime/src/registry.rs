@@ -9,6 +9,8 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("concat", ops::concat::build),
     ("sklearn.standard_scaler", ops::standard_scaler::build),
     ("sklearn.linear", ops::linear::build),
+    ("sklearn.mlp", ops::mlp::build),
+    ("sklearn.kmeans", ops::kmeans::build),
 ];
 
 /// The build function of `op`, if known.

@@ -4,5 +4,7 @@
 
 pub mod classes;
 pub mod concat;
+pub mod kmeans;
 pub mod linear;
+pub mod mlp;
 pub mod standard_scaler;
