@@ -35,6 +35,15 @@ def _kmeans(ctx: Ctx, est, X: list[Col], path: str) -> list[Col]:
     )
     k = centers.shape[0]
     node = ctx.b.unique(name.lower())
+    dist_names = [str(j) for j in range(k)]
+    if ctx.as_transformer:
+        # Mid-pipeline scikit-learn calls `transform`: only the distances flow on.
+        dist = ctx.b.column(node, "distances")
+        ctx.b.stage(
+            "sklearn.kmeans", node, {"X": X}, [("distances", [dist])],
+            {"centers": ctx.b.a_tensor(f"{node}/centers", centers)}, doc=f"{path} ({name}, transform)",
+        )
+        return [Col(dist, "f64", k, dist_names)]
     label = ctx.out_name("label")
     dist = ctx.out_name("distances")
     ctx.b.stage(
@@ -45,4 +54,4 @@ def _kmeans(ctx: Ctx, est, X: list[Col], path: str) -> list[Col]:
         {"centers": ctx.b.a_tensor(f"{node}/centers", centers)},
         doc=f"{path} ({name})",
     )
-    return [Col(label, "i64", None, [label]), Col(dist, "f64", k, [str(j) for j in range(k)])]
+    return [Col(label, "i64", None, [label]), Col(dist, "f64", k, dist_names)]

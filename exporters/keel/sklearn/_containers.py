@@ -14,9 +14,15 @@ from keel.sklearn._core import Ctx, converter, numeric, require, vector_out
 
 @converter(Pipeline)
 def _pipeline(ctx: Ctx, est: Pipeline, X: list[Col], path: str) -> list[Col]:
+    outer = ctx.as_transformer
+    last = len(est.steps) - 1
     with ctx.b.pipeline("pipeline", doc=f"{path} (Pipeline)"):
-        for step_name, step in est.steps:
-            X = ctx.convert(step, X, f"{path}.{step_name}")
+        for i, (step_name, step) in enumerate(est.steps):
+            ctx.as_transformer = outer or i < last
+            try:
+                X = ctx.convert(step, X, f"{path}.{step_name}")
+            finally:
+                ctx.as_transformer = outer
     return X
 
 
@@ -32,6 +38,17 @@ def select(ctx: Ctx, X: list[Col], indices: list[int], path: str) -> list[Col]:
     node, col = ctx.b.node("select")
     ctx.b.stage("select", node, {"X": X}, {"Y": [col]}, {"indices": ctx.b.a_i64s(f"{node}/indices", indices)})
     return [Col(col, "f64", len(indices), [names[i] for i in indices])]
+
+
+def _as_transformer(ctx: Ctx, trans, X: list[Col], path: str) -> list[Col]:
+    """Converts a branch of a ColumnTransformer/FeatureUnion, whose output is always stacked
+    (scikit-learn calls `transform` on it)."""
+    outer = ctx.as_transformer
+    ctx.as_transformer = True
+    try:
+        return ctx.convert(trans, X, path)
+    finally:
+        ctx.as_transformer = outer
 
 
 def _is_identity(trans) -> bool:
@@ -58,7 +75,7 @@ def _column_transformer(ctx: Ctx, est: ColumnTransformer, X: list[Col], path: st
                 outs.extend(sel)
                 continue
             with ctx.b.pipeline(name, doc=f"{sub} ({type(trans).__name__})"):
-                outs.extend(ctx.convert(trans, sel, sub))
+                outs.extend(_as_transformer(ctx, trans, sel, sub))
         require(bool(outs), "the ColumnTransformer produces no columns", path)
         names = numeric(outs, path)
         node, col = ctx.b.node("concat")
@@ -80,7 +97,7 @@ def _feature_union(ctx: Ctx, est: FeatureUnion, X: list[Col], path: str) -> list
                 outs.extend(X)
                 continue
             with ctx.b.pipeline(name, doc=f"{sub} ({type(trans).__name__})"):
-                outs.extend(ctx.convert(trans, X, sub))
+                outs.extend(_as_transformer(ctx, trans, X, sub))
         names = numeric(outs, path)
         node, col = ctx.b.node("concat")
         ctx.b.stage("concat", node, {"X": outs}, {"Y": [col]})

@@ -47,6 +47,10 @@ class Ctx:
 
     b: GraphBuilder
     used_columns: set[str] = field(default_factory=set)
+    # True while converting a step whose output feeds a later step: scikit-learn then calls
+    # its `transform`, not `predict`, so an estimator that is both (KMeans) must export only
+    # its transform output.
+    as_transformer: bool = False
 
     def out_name(self, base: str) -> str:
         """A user-facing output column name (``label``, ``probability``...), made unique."""
