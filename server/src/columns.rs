@@ -404,7 +404,7 @@ mod tests {
         let mut f = ColumnBuilder::new(&Field::scalar("x", DType::F32, false)).unwrap();
         f.append_text(Some(text)).unwrap();
         let once = f.finish().as_primitive::<Float32Type>().value(0);
-        assert_eq!(once, 1.000_000_119_209_289_6_f32);
+        assert_eq!(once, 1.0 + f32::EPSILON);
         assert_ne!(once, twice);
     }
 

@@ -555,6 +555,24 @@ impl Source for JsonSource<'_> {
 /// stream part serves both formats, from a pipe as well as a file, without seeking.
 const FILE_MAGIC: &[u8; 6] = b"ARROW1";
 
+/// Skips an Arrow IPC file's magic and the zero padding after it. Writers pad to their own
+/// alignment (pyarrow to 8 bytes, arrow-rs to 64), so the padding is skipped a 4-byte word at a
+/// time until the first message: it is the schema, whose first word (the continuation marker,
+/// or in the legacy layout its length) is never zero.
+fn skip_file_header<'a>(mut input: Box<dyn BufRead + 'a>) -> Result<Box<dyn BufRead + 'a>, Error> {
+    let mut magic = [0u8; 6];
+    input.read_exact(&mut magic).map_err(Error::ReadInput)?;
+    let mut pad = [0u8; 2];
+    input.read_exact(&mut pad).map_err(Error::ReadInput)?;
+    loop {
+        let mut word = [0u8; 4];
+        input.read_exact(&mut word).map_err(Error::ReadInput)?;
+        if word != [0; 4] {
+            return Ok(Box::new(std::io::Cursor::new(word).chain(input)));
+        }
+    }
+}
+
 struct ArrowSource<'a> {
     reader: arrow_ipc::reader::StreamReader<Box<dyn BufRead + 'a>>,
     /// For each bundle input, its position in the incoming batches.
@@ -574,8 +592,7 @@ impl<'a> ArrowSource<'a> {
             ));
         }
         if head.starts_with(FILE_MAGIC) {
-            let mut skip = [0u8; 8];
-            input.read_exact(&mut skip).map_err(Error::ReadInput)?;
+            input = skip_file_header(input)?;
         }
         let reader = arrow_ipc::reader::StreamReader::try_new(input, None).map_err(|source| {
             Error::Arrow {

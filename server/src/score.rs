@@ -109,12 +109,34 @@ pub fn run(
     out_format: Format,
     job: &ScoreJob,
 ) -> Result<Scored, Error> {
-    let manifest = model.manifest();
     let extra = if job.ignore_extra_columns {
         Extra::Ignore
     } else {
         Extra::Reject
     };
+    // Writers report I/O failures in their own words (the CSV writer turns them into text),
+    // so whether the output pipe was closed is watched here, at the byte level.
+    let mut watch = Watch {
+        inner: writer,
+        broken: false,
+    };
+    let result = score_all(model, reader, &mut watch, in_format, out_format, job, extra);
+    match result {
+        Err(_) if watch.broken => Err(Error::WriteOutput(std::io::ErrorKind::BrokenPipe.into())),
+        other => other,
+    }
+}
+
+fn score_all(
+    model: &Model,
+    reader: Box<dyn BufRead + '_>,
+    writer: &mut dyn Write,
+    in_format: Format,
+    out_format: Format,
+    job: &ScoreJob,
+    extra: Extra,
+) -> Result<Scored, Error> {
+    let manifest = model.manifest();
     // The output is opened first: an Arrow stream's schema goes out before any input is
     // awaited, so a worker's client may read it before sending its first batch.
     let mut sink = Sink::new(
@@ -141,4 +163,32 @@ pub fn run(
     }
     sink.finish()?;
     Ok(done)
+}
+
+/// A writer that remembers whether the other end of the pipe went away.
+struct Watch<'a> {
+    inner: &'a mut dyn Write,
+    broken: bool,
+}
+
+impl Watch<'_> {
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            self.broken = true;
+        }
+        r
+    }
+}
+
+impl Write for Watch<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
+    }
 }
