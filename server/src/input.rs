@@ -738,6 +738,35 @@ mod tests {
     }
 
     #[test]
+    fn csv_vector_inputs_read_one_column_per_element() {
+        let v = Field {
+            names: vec!["p".into(), "q".into()],
+            ..Field::vector("v", DType::F64, 2)
+        };
+        let data = "v[q],v[p]\n1,2\n,4\n";
+        let mut src = CsvSource::new(
+            Box::new(data.as_bytes()),
+            std::slice::from_ref(&v),
+            8,
+            Extra::Reject,
+        )
+        .unwrap();
+        let b = src.next_batch().unwrap().unwrap();
+        let l = b.column(0).as_fixed_size_list();
+        let vals = l.values().as_primitive::<Float64Type>();
+        assert_eq!(
+            (vals.value(0), vals.value(1), vals.value(2)),
+            (2.0, 1.0, 4.0)
+        );
+        assert!(vals.value(3).is_nan(), "an empty element is missing");
+        let e = CsvSource::new(Box::new("v[p]\n".as_bytes()), &[v], 8, Extra::Reject)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("`v[q]` is missing"), "{e}");
+    }
+
+    #[test]
     fn json_lines_parse_by_schema() {
         let data =
             "{\"a\": 1, \"b, c\": \"x\"}\n\n{\"a\": null}\n{\"a\": \"x\", \"b, c\": \"y\"}\n";

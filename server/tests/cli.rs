@@ -1028,3 +1028,61 @@ fn scoring_streams_with_bounded_memory() {
     }
     assert_eq!(n, ROWS);
 }
+
+#[test]
+fn arrow_stream_worker_answers_each_batch_before_the_next_is_sent() {
+    let c = case("iris_logreg");
+    let (schema, batches) = input_batches(&c);
+    let mut child = keel()
+        .arg("score")
+        .arg(bundle("iris_logreg"))
+        .arg("--arrow-stream")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A hung worker must fail the test, not hang it.
+    let pid = child.id();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    });
+    // The output schema comes first, before any input is sent.
+    let mut results = arrow_ipc::reader::StreamReader::try_new(
+        std::io::BufReader::new(child.stdout.take().unwrap()),
+        None,
+    )
+    .unwrap();
+    let names: Vec<String> = results
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["label", "probability"]);
+    // One batch in, one batch out, while the input stays open.
+    let mut requests =
+        arrow_ipc::writer::StreamWriter::try_new(child.stdin.take().unwrap(), &schema).unwrap();
+    let mut answers = Vec::new();
+    for b in &batches {
+        requests.write(b).unwrap();
+        requests.flush().unwrap();
+        let answer = results.next().expect("an answer").unwrap();
+        assert_eq!(answer.num_rows(), b.num_rows());
+        answers.push(answer);
+    }
+    requests.finish().unwrap();
+    drop(requests);
+    assert!(
+        results.next().is_none(),
+        "the stream ends after the input does"
+    );
+    let status = child.wait().unwrap();
+    let _ = done_tx.send(());
+    watchdog.join().unwrap();
+    assert!(status.success());
+    check(&c, &batches_to_columns(answers.into_iter()), "worker");
+}
