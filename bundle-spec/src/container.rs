@@ -245,12 +245,11 @@ impl Bundle {
             }
         }
 
-        let graph_bytes =
-            contents
-                .remove(&graph_path)
-                .ok_or_else(|| BundleError::MissingEntry {
-                    entry: graph_path.clone(),
-                })?;
+        let graph_bytes = contents
+            .remove(&graph_path)
+            .ok_or_else(|| BundleError::MissingEntry {
+                entry: graph_path.clone(),
+            })?;
         let graph = decode_graph(&graph_bytes, encoding, &graph_path)?;
 
         let mut tensors = BTreeMap::new();
@@ -376,14 +375,11 @@ impl Bundle {
         &self,
         r: &crate::model::TensorRef,
     ) -> Result<crate::tensor::TensorView<'_>, BundleError> {
-        let file = self
-            .tensors
-            .get(&r.file)
-            .ok_or_else(|| BundleError::Tensor {
-                entry: r.file.clone(),
-                key: r.key.clone(),
-                message: "the tensor file is not in the bundle".into(),
-            })?;
+        let file = self.tensors.get(&r.file).ok_or_else(|| BundleError::Tensor {
+            entry: r.file.clone(),
+            key: r.key.clone(),
+            message: "the tensor file is not in the bundle".into(),
+        })?;
         file.get(&r.key)
     }
 
@@ -591,15 +587,7 @@ mod tests {
 
     #[test]
     fn paths_that_escape_are_refused() {
-        for p in [
-            "../x",
-            "a/../../x",
-            "/etc/passwd",
-            "C:/x",
-            "a\\b",
-            "a//b",
-            "./a",
-        ] {
+        for p in ["../x", "a/../../x", "/etc/passwd", "C:/x", "a\\b", "a//b", "./a"] {
             assert!(check_path(p).is_err(), "{p} should be refused");
         }
         for p in ["manifest.json", "tensors/a.safetensors"] {

@@ -158,10 +158,7 @@ impl TensorFile {
         })?;
         Ok(TensorView {
             file: &self.path,
-            key: self
-                .index
-                .get_key_value(key)
-                .map_or("", |(k, _)| k.as_str()),
+            key: self.index.get_key_value(key).map_or("", |(k, _)| k.as_str()),
             dtype: info.dtype,
             shape: &info.shape,
             data: &self.bytes[info.range.clone()],
@@ -308,13 +305,7 @@ impl TensorWriter {
 
     /// Adds a tensor from raw little-endian bytes (the caller vouches for the layout; a
     /// mismatch is caught when the file is read back).
-    pub fn raw(
-        &mut self,
-        key: &str,
-        dtype: TensorDType,
-        shape: &[usize],
-        bytes: Vec<u8>,
-    ) -> &mut Self {
+    pub fn raw(&mut self, key: &str, dtype: TensorDType, shape: &[usize], bytes: Vec<u8>) -> &mut Self {
         self.tensors
             .insert(key.to_string(), (dtype, shape.to_vec(), bytes));
         self

@@ -12,9 +12,7 @@ pub enum Error {
     #[error("bundle: {0}")]
     Bundle(String),
     /// The graph names an op this runtime does not know.
-    #[error(
-        "node `{node}`: unknown op `{op}` (run `keel ops` to list the ops this runtime supports)"
-    )]
+    #[error("node `{node}`: unknown op `{op}` (run `keel ops` to list the ops this runtime supports)")]
     UnknownOp {
         /// The node.
         node: String,
@@ -65,9 +63,7 @@ pub enum Error {
         node: String,
     },
     /// An infinite (or otherwise unusable) number.
-    #[error(
-        "row {row}, column `{column}`: value {value} is not finite, {node} needs finite numbers"
-    )]
+    #[error("row {row}, column `{column}`: value {value} is not finite, {node} needs finite numbers")]
     NonFinite {
         /// The column or feature.
         column: String,
@@ -79,9 +75,7 @@ pub enum Error {
         node: String,
     },
     /// A category the encoder never saw, with `handle_unknown='error'`.
-    #[error(
-        "row {row}, column `{column}`: unknown category {value:?} ({node} was fitted with handle_unknown='error')"
-    )]
+    #[error("row {row}, column `{column}`: unknown category {value:?} ({node} was fitted with handle_unknown='error')")]
     UnknownCategory {
         /// The column.
         column: String,

@@ -7,9 +7,7 @@ use crate::error::Error;
 use crate::op::{BuildCtx, Kernel};
 use crate::value::{ColInfo, ColType, Matrix, Value};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Float64Type, Int8Type, Int16Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
-};
+use arrow_array::types::{Float64Type, Int8Type, Int16Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
 use keel_bundle::{Bundle, DType, Field, Limits, Manifest, Node};
@@ -139,12 +137,7 @@ impl Planner<'_> {
             inputs,
         };
         let mut built = None;
-        for b in self
-            .backends
-            .iter()
-            .map(|b| b.as_ref())
-            .chain([&Cpu as &dyn Backend])
-        {
+        for b in self.backends.iter().map(|b| b.as_ref()).chain([&Cpu as &dyn Backend]) {
             if let Some(r) = b.build(&ctx) {
                 built = Some(r?);
                 if !self.used.contains(&b.name()) {
@@ -235,10 +228,9 @@ impl Model {
 
         let mut outputs = Vec::new();
         for f in &manifest.outputs {
-            let (slot, info) = planner
-                .slots
-                .get(&f.name)
-                .ok_or_else(|| Error::Bundle(format!("output `{}` is never written", f.name)))?;
+            let (slot, info) = planner.slots.get(&f.name).ok_or_else(|| {
+                Error::Bundle(format!("output `{}` is never written", f.name))
+            })?;
             let mismatch = || {
                 Error::Bundle(format!(
                     "output `{}` is declared as {}{:?} but the graph produces {:?}",

@@ -219,11 +219,7 @@ impl<'a> BuildCtx<'a> {
 
     /// A float matrix of shape `[rows, cols]` from a 2-D tensor or an inline list (then `cols`
     /// must be given by the caller through `expected_cols`).
-    pub fn matrix(
-        &self,
-        key: &str,
-        expected_cols: Option<usize>,
-    ) -> Result<(usize, usize, Vec<f64>), Error> {
+    pub fn matrix(&self, key: &str, expected_cols: Option<usize>) -> Result<(usize, usize, Vec<f64>), Error> {
         let attr = self.attr(key)?;
         let (shape, data) = match attr {
             Attr::Tensor(t) => {
@@ -246,11 +242,7 @@ impl<'a> BuildCtx<'a> {
         let (r, c) = match shape.as_slice() {
             [r, c] => (*r, *c),
             [n] => (1, *n),
-            _ => {
-                return Err(self.err(format!(
-                    "attribute `{key}` should be 2-D, has shape {shape:?}"
-                )));
-            }
+            _ => return Err(self.err(format!("attribute `{key}` should be 2-D, has shape {shape:?}"))),
         };
         if let Some(want) = expected_cols
             && want != c

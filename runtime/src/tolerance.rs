@@ -19,24 +19,15 @@ impl Tolerance {
     /// f64 linear algebra and scaling: the same operations in a different summation order
     /// (BLAS blocks vs a straight dot product) differ by a few ulps; 1e-9 absolute plus 1e-12
     /// relative bounds that for the magnitudes in the fixtures.
-    pub const F64_LINEAR: Tolerance = Tolerance::Close {
-        abs: 1e-9,
-        rel: 1e-12,
-    };
+    pub const F64_LINEAR: Tolerance = Tolerance::Close { abs: 1e-9, rel: 1e-12 };
 
     /// Probabilities (softmax, expit, averaged tree leaves): bounded by 1e-6 as the issue
     /// requires; observed errors are far smaller and reported in the closing notes.
-    pub const PROBABILITY: Tolerance = Tolerance::Close {
-        abs: 1e-6,
-        rel: 0.0,
-    };
+    pub const PROBABILITY: Tolerance = Tolerance::Close { abs: 1e-6, rel: 0.0 };
 
     /// Sums over many trees or layers (gradient boosting raw scores, MLP outputs): a different
     /// accumulation order over hundreds of terms; 1e-9 relative to the magnitude.
-    pub const F64_ACCUMULATED: Tolerance = Tolerance::Close {
-        abs: 1e-9,
-        rel: 1e-9,
-    };
+    pub const F64_ACCUMULATED: Tolerance = Tolerance::Close { abs: 1e-9, rel: 1e-9 };
 
     /// Whether `a` (keel) matches `b` (reference). NaN matches NaN.
     pub fn accepts(&self, a: f64, b: f64) -> bool {

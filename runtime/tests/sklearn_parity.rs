@@ -5,9 +5,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-};
+use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use keel_bundle::DType;
 use keel_runtime::Model;
 use keel_runtime::tolerance::Tolerance;
@@ -37,9 +35,9 @@ fn input_batch(model: &Model, inputs: &serde_json::Map<String, J>) -> RecordBatc
     for f in &model.manifest().inputs {
         let vals = inputs[&f.name].as_array().expect("column values");
         let arr: ArrayRef = match f.dtype {
-            DType::F64 | DType::F32 => {
-                Arc::new(Float64Array::from(vals.iter().map(num).collect::<Vec<_>>()))
-            }
+            DType::F64 | DType::F32 => Arc::new(Float64Array::from(
+                vals.iter().map(num).collect::<Vec<_>>(),
+            )),
             DType::I64 | DType::I32 => Arc::new(Int64Array::from(
                 vals.iter().map(|v| v.as_i64()).collect::<Vec<_>>(),
             )),
@@ -58,10 +56,7 @@ fn input_batch(model: &Model, inputs: &serde_json::Map<String, J>) -> RecordBatc
 /// Flattens one output column to (f64 values, string values) for comparison.
 fn flatten(a: &ArrayRef) -> Vec<J> {
     if let Some(s) = a.as_string_opt::<i32>() {
-        return s
-            .iter()
-            .map(|v| v.map_or(J::Null, |x| J::String(x.into())))
-            .collect();
+        return s.iter().map(|v| v.map_or(J::Null, |x| J::String(x.into()))).collect();
     }
     if let Some(l) = a.as_fixed_size_list_opt() {
         return (0..l.len())
@@ -76,22 +71,11 @@ fn flatten(a: &ArrayRef) -> Vec<J> {
         return b.iter().map(|v| v.map_or(J::Null, J::Bool)).collect();
     }
     if let Some(p) = a.as_primitive_opt::<arrow_array::types::Int64Type>() {
-        return p
-            .iter()
-            .map(|v| v.map_or(J::Null, |x| J::from(x)))
-            .collect();
+        return p.iter().map(|v| v.map_or(J::Null, |x| J::from(x))).collect();
     }
     let p = a.as_primitive::<Float64Type>();
     p.iter()
-        .map(|v| {
-            v.map_or(J::Null, |x| {
-                if x.is_nan() {
-                    J::String("NaN".into())
-                } else {
-                    serde_json::json!(x)
-                }
-            })
-        })
+        .map(|v| v.map_or(J::Null, |x| if x.is_nan() { J::String("NaN".into()) } else { serde_json::json!(x) }))
         .collect()
 }
 
@@ -116,15 +100,8 @@ fn compare(got: &J, want: &J, tol: Tolerance, ctx: &str) -> f64 {
         }
         _ => {
             let (a, b) = (num(got).unwrap_or(f64::NAN), num(want).unwrap_or(f64::NAN));
-            assert!(
-                tol.accepts(a, b),
-                "{ctx}: keel {a:e} vs scikit-learn {b:e} ({tol:?})"
-            );
-            if a.is_nan() && b.is_nan() {
-                0.0
-            } else {
-                (a - b).abs()
-            }
+            assert!(tol.accepts(a, b), "{ctx}: keel {a:e} vs scikit-learn {b:e} ({tol:?})");
+            if a.is_nan() && b.is_nan() { 0.0 } else { (a - b).abs() }
         }
     }
 }
@@ -139,30 +116,20 @@ fn every_fixture_matches_scikit_learn() {
         .collect();
     cases.sort();
     assert!(!cases.is_empty(), "no fixtures found in {}", dir.display());
-    println!(
-        "{:<34} {:<14} {:>6} {:>12}  tolerance",
-        "fixture", "output", "rows", "max |err|"
-    );
+    println!("{:<34} {:<14} {:>6} {:>12}  tolerance", "fixture", "output", "rows", "max |err|");
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(case.join("model.keel")).expect("bundle");
         let model = Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let io: J = serde_json::from_slice(&std::fs::read(case.join("io.json")).unwrap()).unwrap();
         let batch = input_batch(&model, io["inputs"].as_object().unwrap());
-        let out = model
-            .score(&batch)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = model.score(&batch).unwrap_or_else(|e| panic!("{name}: {e}"));
         let expected = io["outputs"].as_object().unwrap();
         assert!(!expected.is_empty(), "{name}: no reference outputs");
         for (col, want) in expected {
-            let tol_name = io["tolerance"][col]
-                .as_str()
-                .unwrap_or_else(|| panic!("{name}: no tolerance for {col}"));
-            let tol = Tolerance::by_name(tol_name)
-                .unwrap_or_else(|| panic!("unknown tolerance {tol_name}"));
-            let got = out
-                .column_by_name(col)
-                .unwrap_or_else(|| panic!("{name}: keel has no output `{col}`"));
+            let tol_name = io["tolerance"][col].as_str().unwrap_or_else(|| panic!("{name}: no tolerance for {col}"));
+            let tol = Tolerance::by_name(tol_name).unwrap_or_else(|| panic!("unknown tolerance {tol_name}"));
+            let got = out.column_by_name(col).unwrap_or_else(|| panic!("{name}: keel has no output `{col}`"));
             let got = flatten(got);
             let want = want.as_array().unwrap();
             assert_eq!(got.len(), want.len(), "{name}.{col}: rows");
@@ -170,10 +137,7 @@ fn every_fixture_matches_scikit_learn() {
             for (i, (g, w)) in got.iter().zip(want).enumerate() {
                 max = max.max(compare(g, w, tol, &format!("{name}.{col} row {i}")));
             }
-            println!(
-                "{name:<34} {col:<14} {:>6} {max:>12.3e}  {tol_name}",
-                got.len()
-            );
+            println!("{name:<34} {col:<14} {:>6} {max:>12.3e}  {tol_name}", got.len());
         }
     }
 }

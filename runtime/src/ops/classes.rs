@@ -98,11 +98,7 @@ impl Classes {
 
     /// Output infos for the bound classifier ports, in the order `label`, `probability`,
     /// `decision` (each only if bound). `decision_width` is the width of the decision values.
-    pub fn outputs(
-        &self,
-        ctx: &BuildCtx<'_>,
-        decision_width: usize,
-    ) -> Result<(Vec<ColInfo>, Ports), Error> {
+    pub fn outputs(&self, ctx: &BuildCtx<'_>, decision_width: usize) -> Result<(Vec<ColInfo>, Ports), Error> {
         let mut infos = Vec::new();
         let ports = Ports {
             label: ctx.has_output("label"),
@@ -129,9 +125,7 @@ impl Classes {
             let names = if decision_width == self.len() {
                 self.names()
             } else {
-                (0..decision_width)
-                    .map(|i| format!("decision[{i}]"))
-                    .collect()
+                (0..decision_width).map(|i| format!("decision[{i}]")).collect()
             };
             infos.push(ctx.vector_out("decision", names)?);
         }

@@ -32,11 +32,7 @@ enum Link {
 #[derive(Debug)]
 enum Task {
     Regression,
-    Classification {
-        classes: Classes,
-        link: Link,
-        ports: Ports,
-    },
+    Classification { classes: Classes, link: Link, ports: Ports },
 }
 
 #[derive(Debug)]
@@ -67,10 +63,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             let out = if k == 1 {
                 ctx.scalar_out("prediction", DType::F64)?
             } else {
-                ctx.vector_out(
-                    "prediction",
-                    (0..k).map(|i| format!("prediction[{i}]")).collect(),
-                )?
+                ctx.vector_out("prediction", (0..k).map(|i| format!("prediction[{i}]")).collect())?
             };
             (Task::Regression, vec![out])
         }
@@ -91,22 +84,13 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                 )));
             }
             if (link == Link::Logistic) != binary && link != Link::None {
-                return Err(
-                    ctx.err("link `logistic` is for binary models, `softmax`/`ovr` for multiclass")
-                );
+                return Err(ctx.err("link `logistic` is for binary models, `softmax`/`ovr` for multiclass"));
             }
             let (outputs, ports) = classes.outputs(ctx, k)?;
             if ports.probability && link == Link::None {
                 return Err(ctx.err("this model has no probabilities (link `none`)"));
             }
-            (
-                Task::Classification {
-                    classes,
-                    link,
-                    ports,
-                },
-                outputs,
-            )
+            (Task::Classification { classes, link, ports }, outputs)
         }
         other => return Err(ctx.err(format!("unknown task `{other}`"))),
     };
@@ -150,11 +134,7 @@ impl Kernel for Linear {
             } else {
                 Value::Matrix(d)
             }]),
-            Task::Classification {
-                classes,
-                link,
-                ports,
-            } => {
+            Task::Classification { classes, link, ports } => {
                 let mut out = Vec::with_capacity(3);
                 let label_idx: Vec<usize> = if self.k == 1 {
                     d.data.iter().map(|&v| usize::from(v > 0.0)).collect()
