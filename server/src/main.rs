@@ -1,1 +1,18 @@
-fn main() {}
+//! The `keel` binary: parses the command line, runs the command, and turns an error into a
+//! message on stderr and exit status 1 (clap exits with 2 for a malformed command line).
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = keel_server::cli::Cli::parse();
+    match keel_server::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of our stdout went away (`keel score ... | head`): it has what it wanted.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

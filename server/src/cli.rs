@@ -1,0 +1,247 @@
+//! The command line: clap definitions and one function per subcommand. Output meant for the
+//! user goes to stdout; diagnostics go to stderr (printed by `main`), so scores piped to
+//! another program are never mixed with messages.
+
+use crate::error::Error;
+use crate::files::{read_bundle, write_atomic};
+use crate::format::Format;
+use crate::inspect;
+use crate::score::{ScoreJob, score};
+use clap::{Parser, Subcommand, ValueEnum};
+use keel_bundle::{Bundle, Encoding};
+use keel_runtime::{Model, Options};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Inspect, validate, convert and score keel model bundles.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Document encodings a bundle can be written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
+    /// `manifest.json` + `graph.json`.
+    Json,
+    /// `manifest.pb` + `graph.pb`.
+    #[value(alias = "pb")]
+    Protobuf,
+}
+
+impl From<EncodingArg> for Encoding {
+    fn from(e: EncodingArg) -> Self {
+        match e {
+            EncodingArg::Json => Encoding::Json,
+            EncodingArg::Protobuf => Encoding::Protobuf,
+        }
+    }
+}
+
+const SCORE_HELP: &str = "\
+Formats: csv (header row; an empty field is a null; a vector output `p` is written as one \
+column per element, `p[element]`), jsonl (one object per line; an absent key is a null; \
+NaN and infinities are written as null), arrow (Arrow IPC file), arrows (Arrow IPC stream). \
+The input format comes from --format or the extension (.csv; .jsonl, .ndjson, .json; .arrow, \
+.feather, .ipc; .arrows); the output format from --output-format, the output's extension, or \
+else the input's format. Standard input needs --format. Arrow input may be a file or a stream \
+either way.
+
+Values are parsed by the bundle's input schema; columns are matched by name, in any order. \
+CSV and JSON lines are read --batch-size rows at a time; each Arrow input batch gives one \
+output batch. Memory use is bounded by the batch size, not the input's size.
+
+Errors name the row and column; rows are counted from 0, the first data row (a CSV header is \
+not a row), across the whole input.
+
+--arrow-stream is the worker mode: Arrow IPC stream on stdin, Arrow IPC stream on stdout, \
+each output batch flushed as soon as it is scored.";
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a bundle holds: producer, schemas, graph, entries, and the backends that plan it.
+    Inspect {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// Print one JSON document instead of the text report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a bundle: integrity, limits and hashes, then that this runtime can plan it (every
+    /// op supported, types consistent). Exits 0 when it can, 1 otherwise.
+    Validate {
+        /// The bundle file.
+        bundle: PathBuf,
+    },
+    /// List the ops this runtime implements.
+    Ops,
+    /// Score rows with a bundle: read INPUT, write one row of outputs per input row.
+    #[command(after_long_help = SCORE_HELP)]
+    Score {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// The input file; `-` or absent = standard input.
+        input: Option<PathBuf>,
+        /// The output file; `-` or absent = standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The input format (default: from the input's extension).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// The output format (default: from the output's extension, else the input format).
+        #[arg(long, value_enum)]
+        output_format: Option<Format>,
+        /// Worker mode: the same as `--format arrows --output-format arrows`.
+        #[arg(long, conflicts_with_all = ["format", "output_format"])]
+        arrow_stream: bool,
+        /// Rows per batch when reading CSV or JSON lines.
+        #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+        batch_size: u64,
+        /// Drop input columns the bundle does not declare (by default they are an error, so a
+        /// misspelt column name does not go unnoticed).
+        #[arg(long)]
+        ignore_extra_columns: bool,
+    },
+    /// Rewrite a bundle with another document encoding (the tensors are copied unchanged).
+    Convert {
+        /// The bundle to read.
+        bundle: PathBuf,
+        /// Where to write the converted bundle (may be BUNDLE itself: it is replaced only once
+        /// the new file is complete).
+        out: PathBuf,
+        /// The encoding of the manifest and graph documents.
+        #[arg(long, value_enum)]
+        encoding: EncodingArg,
+    },
+}
+
+fn stdout_line(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Error::WriteOutput)
+}
+
+/// Reads and verifies a bundle (keel-bundle's defensive reader).
+fn load_bundle(path: &Path) -> Result<Bundle, Error> {
+    let bytes = read_bundle(path)?;
+    Bundle::from_bytes(&bytes).map_err(|source| Error::Bundle {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Plans a verified bundle with the runtime.
+fn plan(path: &Path, bundle: &Bundle) -> Result<Model, Error> {
+    Model::from_bundle(bundle, &Options::default()).map_err(|source| Error::Plan {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Inspect { bundle: path, json } => {
+            let bundle = load_bundle(&path)?;
+            let planned = Model::from_bundle(&bundle, &Options::default());
+            let text = if json {
+                let doc = inspect::to_json(&bundle, &planned);
+                let mut s = serde_json::to_string_pretty(&doc)
+                    .map_err(|e| Error::Input(format!("cannot render the report: {e}")))?;
+                s.push('\n');
+                s
+            } else {
+                inspect::to_text(&bundle, &planned)
+            };
+            stdout_line(&text)
+        }
+        Command::Validate { bundle: path } => {
+            let bundle = load_bundle(&path)?;
+            let model = plan(&path, &bundle)?;
+            let m = &bundle.manifest;
+            stdout_line(&format!(
+                "ok: `{}`: {} ({} {}, {} encoding, {} entries), {} steps planned on {}\n",
+                path.display(),
+                m.name,
+                m.format,
+                m.format_version,
+                match bundle.encoding {
+                    Encoding::Json => "json",
+                    Encoding::Protobuf => "protobuf",
+                },
+                m.entries.len() + 1,
+                model.step_count(),
+                model.backends().join(", ")
+            ))
+        }
+        Command::Ops => {
+            let mut text = String::new();
+            for name in keel_runtime::registry::names() {
+                text.push_str(name);
+                text.push('\n');
+            }
+            stdout_line(&text)
+        }
+        Command::Score {
+            bundle: path,
+            input,
+            output,
+            format,
+            output_format,
+            arrow_stream,
+            batch_size,
+            ignore_extra_columns,
+        } => {
+            let bundle = load_bundle(&path)?;
+            let model = plan(&path, &bundle)?;
+            let (format, output_format) = if arrow_stream {
+                (Some(Format::Arrows), Some(Format::Arrows))
+            } else {
+                (format, output_format)
+            };
+            let job = ScoreJob {
+                input,
+                output,
+                format,
+                output_format,
+                batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
+                ignore_extra_columns,
+            };
+            score(&model, &path, &job).map(|_| ())
+        }
+        Command::Convert {
+            bundle: path,
+            out,
+            encoding,
+        } => {
+            let bundle = load_bundle(&path)?;
+            let bytes = bundle
+                .to_bytes(encoding.into())
+                .map_err(|source| Error::Bundle {
+                    path: out.clone(),
+                    source,
+                })?;
+            // Read the result back before it replaces anything: the writer and the reader must
+            // agree, or the conversion is a bug to report, not a file to keep.
+            Bundle::from_bytes(&bytes).map_err(|source| Error::Bundle {
+                path: out.clone(),
+                source,
+            })?;
+            write_atomic(&out, &bytes)?;
+            stdout_line(&format!(
+                "ok: wrote `{}` ({} encoding, {} bytes)\n",
+                out.display(),
+                match encoding {
+                    EncodingArg::Json => "json",
+                    EncodingArg::Protobuf => "protobuf",
+                },
+                bytes.len()
+            ))
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Writers: one scored batch at a time, flushed as soon as it is written, so a consumer on the
+//! other end of a pipe (the Arrow stream worker protocol, `keel score ... | head`) sees each
+//! batch's results before the next batch is read.
+//!
+//! JSON lines and Arrow keep vector outputs as arrays / fixed-size lists. CSV has no nested
+//! values, so a vector column `probability` with element names `a`, `b` becomes the columns
+//! `probability[a]`, `probability[b]` (the index when the bundle names no elements), which is
+//! also what the CSV reader expects for a vector input. JSON has no literal for NaN or the
+//! infinities: they are written as `null` (the JSON writer's convention).
+
+use crate::error::Error;
+use crate::format::Format;
+use crate::input::element_names;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch};
+use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
+use keel_bundle::Field;
+use std::io::Write;
+use std::sync::Arc;
+
+/// A batch writer in one of the [`Format`]s.
+pub struct Sink<W: Write> {
+    kind: Kind<W>,
+    wrote: bool,
+}
+
+enum Kind<W: Write> {
+    Csv {
+        writer: arrow_csv::Writer<W>,
+        flat: SchemaRef,
+    },
+    Jsonl(arrow_json::LineDelimitedWriter<W>),
+    File(arrow_ipc::writer::FileWriter<W>),
+    Stream(arrow_ipc::writer::StreamWriter<W>),
+}
+
+fn write_err(source: arrow_schema::ArrowError) -> Error {
+    Error::Arrow {
+        context: "cannot write the output",
+        source,
+    }
+}
+
+/// The CSV schema of the outputs: each vector column spread into one f64 column per element.
+fn flat_schema(schema: &Schema, fields: &[Field]) -> SchemaRef {
+    let mut out = Vec::new();
+    for (f, declared) in schema.fields().iter().zip(fields) {
+        match f.data_type() {
+            DataType::FixedSizeList(_, w) => {
+                let width = usize::try_from(*w).unwrap_or(0);
+                for name in element_names(declared, width) {
+                    out.push(ArrowField::new(name, DataType::Float64, true));
+                }
+            }
+            _ => out.push(f.as_ref().clone().with_nullable(true)),
+        }
+    }
+    Arc::new(Schema::new(out))
+}
+
+/// Spreads the vector columns of `batch` into one column per element (`flat` is from
+/// [`flat_schema`]).
+fn flatten(batch: &RecordBatch, flat: &SchemaRef) -> Result<RecordBatch, Error> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(flat.fields().len());
+    for col in batch.columns() {
+        let Some(list) = col.as_fixed_size_list_opt() else {
+            columns.push(col.clone());
+            continue;
+        };
+        let width = usize::try_from(list.value_length()).unwrap_or(0);
+        let values = list
+            .values()
+            .as_primitive_opt::<arrow_array::types::Float64Type>()
+            .ok_or_else(|| Error::Input("a vector output is not f64".into()))?;
+        for j in 0..width {
+            let element: Float64Array = (0..list.len())
+                .map(|i| {
+                    let k = list.value_offset_at(i) + j;
+                    (list.is_valid(i) && values.is_valid(k)).then(|| values.value(k))
+                })
+                .collect();
+            columns.push(Arc::new(element));
+        }
+    }
+    RecordBatch::try_new(flat.clone(), columns).map_err(write_err)
+}
+
+impl<W: Write> Sink<W> {
+    /// A writer of `format` for batches of `schema` (the bundle's output schema, whose fields
+    /// are `fields`). The Arrow writers emit the schema at once, so a worker's client can read
+    /// it before it sends anything.
+    pub fn new(
+        format: Format,
+        out: W,
+        schema: &SchemaRef,
+        fields: &[Field],
+    ) -> Result<Self, Error> {
+        let kind = match format {
+            Format::Csv => Kind::Csv {
+                writer: arrow_csv::WriterBuilder::new().with_header(true).build(out),
+                flat: flat_schema(schema, fields),
+            },
+            Format::Jsonl => Kind::Jsonl(
+                arrow_json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow_json::writer::LineDelimited>(out),
+            ),
+            Format::Arrow => {
+                Kind::File(arrow_ipc::writer::FileWriter::try_new(out, schema).map_err(write_err)?)
+            }
+            Format::Arrows => {
+                let mut w =
+                    arrow_ipc::writer::StreamWriter::try_new(out, schema).map_err(write_err)?;
+                w.flush().map_err(write_err)?;
+                Kind::Stream(w)
+            }
+        };
+        Ok(Sink { kind, wrote: false })
+    }
+
+    /// Writes one batch and flushes it through to the output.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        self.wrote = true;
+        match &mut self.kind {
+            // The CSV writer flushes through to `W` after every batch by itself.
+            Kind::Csv { writer, flat } => writer.write(&flatten(batch, flat)?).map_err(write_err),
+            Kind::Jsonl(w) => {
+                w.write(batch).map_err(write_err)?;
+                w.get_mut().flush().map_err(Error::WriteOutput)
+            }
+            Kind::File(w) => {
+                w.write(batch).map_err(write_err)?;
+                w.flush().map_err(write_err)
+            }
+            Kind::Stream(w) => {
+                w.write(batch).map_err(write_err)?;
+                w.flush().map_err(write_err)
+            }
+        }
+    }
+
+    /// Ends the output (the Arrow file footer, the stream's end marker; a CSV header when no
+    /// rows were written) and flushes it.
+    pub fn finish(mut self) -> Result<(), Error> {
+        match &mut self.kind {
+            Kind::Csv { writer, flat } => {
+                if !self.wrote {
+                    writer
+                        .write(&RecordBatch::new_empty(flat.clone()))
+                        .map_err(write_err)?;
+                }
+                Ok(())
+            }
+            Kind::Jsonl(w) => {
+                w.finish().map_err(write_err)?;
+                w.get_mut().flush().map_err(Error::WriteOutput)
+            }
+            Kind::File(w) => {
+                w.finish().map_err(write_err)?;
+                w.flush().map_err(write_err)
+            }
+            Kind::Stream(w) => {
+                w.finish().map_err(write_err)?;
+                w.flush().map_err(write_err)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{FixedSizeListArray, StringArray};
+    use keel_bundle::DType;
+
+    #[test]
+    fn csv_spreads_vectors_into_named_columns() {
+        let fields = vec![
+            Field::scalar("label", DType::Utf8, false),
+            Field {
+                names: vec!["a".into(), "b".into()],
+                ..Field::vector("p", DType::F64, 2)
+            },
+        ];
+        let schema = keel_runtime::arrow_schema(&fields);
+        let p = FixedSizeListArray::try_new(
+            Arc::new(ArrowField::new("item", DataType::Float64, false)),
+            2,
+            Arc::new(Float64Array::from(vec![0.25, 0.75, 1.0, 0.0])),
+            None,
+        )
+        .unwrap();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["x", "y"])), Arc::new(p)],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut sink = Sink::new(Format::Csv, &mut out, &schema, &fields).unwrap();
+        sink.write(&batch).unwrap();
+        sink.finish().unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "label,p[a],p[b]\nx,0.25,0.75\ny,1.0,0.0\n"
+        );
+    }
+
+    #[test]
+    fn csv_without_rows_still_has_its_header() {
+        let fields = vec![Field::vector("v", DType::F64, 2)];
+        let schema = keel_runtime::arrow_schema(&fields);
+        let mut out = Vec::new();
+        Sink::new(Format::Csv, &mut out, &schema, &fields)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "v[0],v[1]\n");
+    }
+}
