@@ -12,7 +12,9 @@ pub enum Error {
     #[error("bundle: {0}")]
     Bundle(String),
     /// The graph names an op this runtime does not know.
-    #[error("node `{node}`: unknown op `{op}` (run `keel ops` to list the ops this runtime supports)")]
+    #[error(
+        "node `{node}`: unknown op `{op}` (run `keel ops` to list the ops this runtime supports)"
+    )]
     UnknownOp {
         /// The node.
         node: String,

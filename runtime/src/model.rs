@@ -92,7 +92,8 @@ fn arrow_type(f: &Field) -> DataType {
     }
 }
 
-/// The Arrow schema of a list of bundle fields (element names go into field metadata).
+/// The Arrow schema of a list of bundle fields. Vector element names (class labels) stay in
+/// the manifest's `Field::names`; Arrow carries the types and nullability.
 pub fn arrow_schema(fields: &[Field]) -> SchemaRef {
     Arc::new(Schema::new(
         fields
