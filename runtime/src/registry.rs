@@ -9,6 +9,11 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("concat", ops::concat::build),
     ("sklearn.standard_scaler", ops::standard_scaler::build),
     ("sklearn.linear", ops::linear::build),
+    ("sklearn.tree_ensemble", ops::tree_ensemble::build),
+    (
+        "sklearn.hist_gradient_boosting",
+        ops::hist_gradient_boosting::build,
+    ),
 ];
 
 /// The build function of `op`, if known.

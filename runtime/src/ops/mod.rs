@@ -4,5 +4,7 @@
 
 pub mod classes;
 pub mod concat;
+pub mod hist_gradient_boosting;
 pub mod linear;
 pub mod standard_scaler;
+pub mod tree_ensemble;
