@@ -129,6 +129,38 @@ fn tree_outputs_are_bit_exact() {
     }
 }
 
+/// Batches of fewer than 8 rows take the kernel's other path (one row walks 8 trees at once);
+/// every slice of a fixture must score exactly as the same rows inside the whole batch.
+#[test]
+fn small_batches_match_the_whole_batch() {
+    for name in [
+        "iris_tree",
+        "breast_cancer_rf_nan",
+        "breast_cancer_rf_nan_fit",
+        "diabetes_extra_trees",
+        "breast_cancer_gb",
+        "wine_gb",
+        "diabetes_gb_reg",
+        "mixed_hgb_clf",
+        "int_cats_hgb_reg",
+    ] {
+        let (model, io, _) = load(name);
+        let all = batch(&model, &io);
+        let whole = model.score(&all).expect("score");
+        for (offset, len) in [(0, 1), (5, 1), (2, 3), (10, 7), (20, 8), (30, 9), (40, 17)] {
+            let part = model.score(&all.slice(offset, len)).expect("score");
+            for (i, col) in part.columns().iter().enumerate() {
+                let want = whole.column(i).slice(offset, len);
+                assert!(
+                    col.as_ref() == want.as_ref(),
+                    "{name}: rows {offset}..{}, output {i}",
+                    offset + len
+                );
+            }
+        }
+    }
+}
+
 // -- malformed bundles --------------------------------------------------------------------
 
 fn find_node<'a>(n: &'a mut Node, op: &str) -> Option<&'a mut Node> {
@@ -282,4 +314,81 @@ fn infinities_are_refused_naming_feature_and_row() {
         Err(Error::Missing { column, row, .. }) => assert_eq!((column.as_str(), row), ("bmi", 5)),
         other => panic!("expected Missing, got {other:?}"),
     }
+}
+
+// -- timing (not a pass/fail criterion) ---------------------------------------------------
+
+/// Times scoring of a real forest, and checks it against scikit-learn's predictions to the bit.
+/// Run in release with a directory made by the snippet below:
+///
+/// ```text
+/// KEEL_TREE_BENCH=/tmp/treebench cargo test --release -p keel-runtime --test trees -- --ignored --nocapture
+/// ```
+///
+/// The directory holds `rf.keel` (a regressor exported with `keel.sklearn.export`), `x.f64`
+/// (its inputs, row-major little-endian f64, as wide as the bundle's inputs) and `y.f64`
+/// (`est.predict` on them), e.g. from
+/// `RandomForestRegressor(n_estimators=100, max_depth=10).fit(X, y)` on
+/// `fixtures/data.py::airbnb_frame`'s numeric columns and
+/// `X.to_numpy().tofile("x.f64"); est.predict(X).tofile("y.f64")`.
+#[test]
+#[ignore = "timing; needs KEEL_TREE_BENCH (see the doc comment)"]
+fn forest_scoring_speed() {
+    let Ok(dir) = std::env::var("KEEL_TREE_BENCH") else {
+        println!("KEEL_TREE_BENCH is not set: nothing to time");
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let model =
+        Model::from_bytes(&std::fs::read(dir.join("rf.keel")).expect("rf.keel")).expect("model");
+    let read = |name: &str| -> Vec<f64> {
+        std::fs::read(dir.join(name))
+            .expect("data file")
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    };
+    let (x, y) = (read("x.f64"), read("y.f64"));
+    let width = model.manifest().inputs.len();
+    let rows = y.len();
+    assert_eq!(x.len(), rows * width);
+    let make = |r0: usize, r1: usize| -> RecordBatch {
+        let cols: Vec<ArrayRef> = (0..width)
+            .map(|j| {
+                Arc::new(Float64Array::from_iter_values(
+                    (r0..r1).map(|r| x[r * width + j]),
+                )) as ArrayRef
+            })
+            .collect();
+        RecordBatch::try_new(model.input_schema(), cols).expect("batch")
+    };
+    let all = make(0, rows);
+    let out = model.score(&all).expect("score");
+    let got = flat(out.column(0));
+    assert!(
+        got.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "predictions differ from scikit-learn"
+    );
+
+    let reps = 5;
+    let t = std::time::Instant::now();
+    for _ in 0..reps {
+        std::hint::black_box(model.score(&all).expect("score"));
+    }
+    let per_row = t.elapsed().as_secs_f64() / (reps * rows) as f64;
+    println!("batch of {rows}: {:.0} ns/row", per_row * 1e9);
+
+    let singles: Vec<RecordBatch> = (0..1000).map(|r| make(r, r + 1)).collect();
+    for b in &singles {
+        std::hint::black_box(model.score(b).expect("score"));
+    }
+    let n = 20_000;
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        std::hint::black_box(model.score(&singles[i % singles.len()]).expect("score"));
+    }
+    println!(
+        "single row: {:.2} us/call",
+        t.elapsed().as_secs_f64() / n as f64 * 1e6
+    );
 }

@@ -42,7 +42,7 @@
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::classes::{Classes, argmax_rows, expit, softmax_rows};
-use crate::ops::tree_ensemble::{BLOCK, LEAF, binary_proba, check_len, layout, tree_sizes};
+use crate::ops::tree_ensemble::{BLOCK, binary_proba, check_len, layout, tree_sizes};
 use crate::value::{ColType, Matrix, Value, features, gather};
 use arrow_array::Float64Array;
 use keel_bundle::{Attr, DType};
@@ -51,9 +51,10 @@ use std::sync::Arc;
 
 const MISS_LEFT: u32 = 1 << 31;
 const CATEGORICAL: u32 = 1 << 30;
-const FEATURE: u32 = CATEGORICAL - 1;
+const LEAF: u32 = 1 << 29;
+const FEATURE: u32 = LEAF - 1;
 
-/// One internal node, 24 bytes.
+/// One node, 24 bytes. Leaves carry the `LEAF` flag; their value is `leaf_values[node]`.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     thr: f64,
@@ -225,6 +226,9 @@ fn sources(ctx: &BuildCtx<'_>, n: usize) -> Result<Option<Vec<Source>>, Error> {
 /// Plans the op.
 pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let n_features = ctx.usize("n_features")?;
+    if n_features == 0 {
+        return Err(ctx.err("`n_features` is 0"));
+    }
     let sources = sources(ctx, n_features)?;
     let feature = ctx.i64s("feature")?;
     let n = feature.len();
@@ -250,6 +254,9 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     }
     let sizes = tree_sizes(ctx, n)?;
     let k = ctx.usize("n_targets")?;
+    if k == 0 {
+        return Err(ctx.err("`n_targets` is 0"));
+    }
     let targets = ctx
         .i64s("tree_target")?
         .iter()
@@ -287,8 +294,19 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         flag("is_leaf", g, l)?;
     }
     let lay = layout(ctx, &sizes, &left, &right, &|g| is_leaf[g] == 1)?;
-    let mut nodes = Vec::with_capacity(lay.internal.len());
-    for &(g, l, r) in &lay.internal {
+    let mut nodes = Vec::with_capacity(lay.nodes.len());
+    for (id, &(g, children)) in lay.nodes.iter().enumerate() {
+        let Some((l, r)) = children else {
+            let me = u32::try_from(id).map_err(|_| ctx.err("too many nodes"))?;
+            nodes.push(Node {
+                thr: 0.0,
+                feat: LEAF,
+                left: me,
+                right: me,
+                bitset: 0,
+            });
+            continue;
+        };
         let f = usize::try_from(feature[g])
             .ok()
             .filter(|&f| f < n_features)
@@ -333,7 +351,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             bitset,
         });
     }
-    let leaf_values = lay.leaves.iter().map(|&g| value[g]).collect();
+    let leaf_values = lay.nodes.iter().map(|&(g, _)| value[g]).collect();
 
     let (outputs, classes, link, label, probability) = match ctx.str("task")? {
         "regression" => {
@@ -405,8 +423,11 @@ impl Hgb {
     #[inline(always)]
     fn walk(&self, root: u32, x: &[f64]) -> usize {
         let mut r = root;
-        while r & LEAF == 0 {
+        loop {
             let nd = &self.nodes[r as usize];
+            if nd.feat & LEAF != 0 {
+                return r as usize;
+            }
             let f = (nd.feat & FEATURE) as usize;
             let v = x[f];
             let miss_left = nd.feat & MISS_LEFT != 0;
@@ -431,7 +452,6 @@ impl Hgb {
             };
             r = if go_left { nd.left } else { nd.right };
         }
-        (r & !LEAF) as usize
     }
 
     /// The model's feature matrix: inputs reordered and categories encoded.

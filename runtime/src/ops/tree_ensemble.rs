@@ -37,17 +37,22 @@
 //! - NaN goes to the child named by `missing_go_to_left`, as `Tree._apply_dense` does, also
 //!   for trees fitted without missing values (scikit-learn then sends NaN to the child that
 //!   saw more samples, which is what the recorded flag says).
+//! - Classifier leaves carry `tree_.value` unchanged: since scikit-learn 1.4 it holds each
+//!   leaf's class fractions (normalised when fitted) and `predict_proba` returns them as is.
 //! - Forests sum the per-tree predictions in estimator order starting from 0.0, then divide by
 //!   the number of trees (`ForestClassifier.predict_proba`, `ForestRegressor.predict`);
 //!   gradient boosting adds `learning_rate * value` stage by stage to the init prediction
 //!   (`predict_stages`). Each row keeps that order here although trees are walked tree-major
 //!   over blocks of rows (so a tree stays in cache).
 //!
-//! Layout: internal nodes are renumbered in preorder into one array of 16-byte nodes
-//! (f32 threshold, feature with the missing-goes-left flag in its top bit, left, right);
-//! children with the top bit set are leaves, whose values live in a separate array. Preorder
-//! numbering makes every child's index larger than its parent's, so a walk always ends, and
-//! `build` proves every index in range, so scoring never goes out of bounds.
+//! Layout and walk: each tree's nodes are renumbered in preorder into one array of 16-byte
+//! nodes (f32 threshold, feature with the missing-goes-left flag in its top bit, left, right);
+//! a leaf is a node whose children are itself, and leaf values live in a separate array.
+//! `build` proves every index in range (so scoring never goes out of bounds) and that the
+//! children form a tree, and records each tree's depth. A walk is then a fixed number of
+//! branch-free steps, and 8 walks advance in lock step (8 rows through one tree for batches,
+//! one row through 8 trees for batches of fewer than 8 rows), so their memory latencies
+//! overlap and no branch is mispredicted.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
@@ -57,14 +62,16 @@ use arrow_array::Float64Array;
 use keel_bundle::DType;
 use std::sync::Arc;
 
-/// Marks a child reference as a leaf (the low bits are then the leaf's number).
-pub(crate) const LEAF: u32 = 1 << 31;
 /// In `Node::feat`: NaN goes to the left child.
 const MISS_LEFT: u32 = 1 << 31;
 /// Rows walked together through one tree before moving to the next tree.
 pub(crate) const BLOCK: usize = 128;
+/// Walks advanced in lock step: independent walks overlap their memory latency and branch-free
+/// steps leave nothing to mispredict.
+const LANES: usize = 8;
 
-/// One internal node: 16 bytes, so four share a cache line.
+/// One node: 16 bytes, so four share a cache line. A leaf is a node whose children are itself
+/// (a walk that reached it stays there), so walks take a fixed number of branch-free steps.
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
 struct Node {
@@ -83,17 +90,17 @@ pub(crate) fn f32_at_or_below(t: f64) -> f32 {
     if f64::from(f) > t { f.next_down() } else { f }
 }
 
-/// The topology of all trees, renumbered: internal nodes in preorder (left child first, so a
-/// node's left child is usually the next node), leaves numbered in the order they are met.
+/// The topology of all trees, renumbered in preorder (left subtree first, so an internal
+/// node's left child is the next node): every child's number is larger than its parent's.
 #[derive(Debug, Default)]
 pub(crate) struct Layout {
-    /// Per tree, a reference to its root (an internal node, or `LEAF | leaf`).
+    /// Per tree, the new number of its root.
     pub roots: Vec<u32>,
-    /// Per new internal node: its global index in the attribute arrays, and its children as
-    /// references.
-    pub internal: Vec<(usize, u32, u32)>,
-    /// Per leaf: its global index in the attribute arrays.
-    pub leaves: Vec<usize>,
+    /// Per tree, the internal nodes on its longest root-to-leaf path (the steps a walk takes).
+    pub depths: Vec<u32>,
+    /// Per new node: its global index in the attribute arrays and, for an internal node, the
+    /// new numbers of its left and right children.
+    pub nodes: Vec<(usize, Option<(u32, u32)>)>,
 }
 
 /// Reads `tree_nodes` and checks it against the length of the node arrays.
@@ -134,8 +141,7 @@ pub(crate) fn check_len(
 
 /// Walks every tree from its root and renumbers it (see [`Layout`]). Refuses, naming the tree
 /// and node, a child index outside its tree, a node reached twice (a cycle or a shared
-/// subtree), and more nodes than a 31-bit reference can address. Nodes no path reaches are
-/// dropped.
+/// subtree), and more nodes than a u32 can number. Nodes no path reaches are dropped.
 pub(crate) fn layout(
     ctx: &BuildCtx<'_>,
     sizes: &[usize],
@@ -145,32 +151,28 @@ pub(crate) fn layout(
 ) -> Result<Layout, Error> {
     let mut out = Layout::default();
     let mut base = 0usize;
-    // (local node, parent's new index and side to patch; None for the root)
-    let mut stack: Vec<(usize, Option<(usize, bool)>)> = Vec::new();
+    // (local node, depth, parent's new number and side to patch; None for the root)
+    type Pending = (usize, u32, Option<(usize, bool)>);
+    let mut stack: Vec<Pending> = Vec::new();
     for (t, &size) in sizes.iter().enumerate() {
         let mut seen = vec![false; size];
         stack.clear();
-        stack.push((0, None));
-        let mut root = None;
-        while let Some((local, parent)) = stack.pop() {
+        stack.push((0, 0, None));
+        let mut depth = 0;
+        let root = u32::try_from(out.nodes.len()).map_err(|_| ctx.err("too many nodes"))?;
+        while let Some((local, d, parent)) = stack.pop() {
             if std::mem::replace(&mut seen[local], true) {
                 return Err(ctx.err(format!(
                     "tree {t}: node {local} is reached twice (the children arrays do not form a tree)"
                 )));
             }
             let g = base + local;
-            let reference = if is_leaf(g) {
-                let id = u32::try_from(out.leaves.len())
-                    .ok()
-                    .filter(|&i| i < LEAF)
-                    .ok_or_else(|| ctx.err("too many leaves"))?;
-                out.leaves.push(g);
-                LEAF | id
+            let me = out.nodes.len();
+            let id = u32::try_from(me).map_err(|_| ctx.err("too many nodes"))?;
+            if is_leaf(g) {
+                out.nodes.push((g, None));
+                depth = depth.max(d);
             } else {
-                let id = u32::try_from(out.internal.len())
-                    .ok()
-                    .filter(|&i| i < LEAF)
-                    .ok_or_else(|| ctx.err("too many nodes"))?;
                 let child = |key: &str, c: i64| -> Result<usize, Error> {
                     usize::try_from(c).ok().filter(|&c| c < size).ok_or_else(|| {
                         ctx.err(format!(
@@ -180,20 +182,19 @@ pub(crate) fn layout(
                 };
                 let l = child("left", left[g])?;
                 let r = child("right", right[g])?;
-                let me = out.internal.len();
-                out.internal.push((g, 0, 0));
+                out.nodes.push((g, Some((0, 0))));
                 // Right first, so the left child is popped next and numbered `me + 1`.
-                stack.push((r, Some((me, false))));
-                stack.push((l, Some((me, true))));
-                id
-            };
-            match parent {
-                None => root = Some(reference),
-                Some((p, true)) => out.internal[p].1 = reference,
-                Some((p, false)) => out.internal[p].2 = reference,
+                stack.push((r, d + 1, Some((me, false))));
+                stack.push((l, d + 1, Some((me, true))));
+            }
+            if let Some((p, side)) = parent
+                && let Some((pl, pr)) = &mut out.nodes[p].1
+            {
+                *(if side { pl } else { pr }) = id;
             }
         }
-        out.roots.push(root.unwrap_or(LEAF));
+        out.roots.push(root);
+        out.depths.push(depth);
         base += size;
     }
     Ok(out)
@@ -212,9 +213,14 @@ enum Link {
 struct TreeEnsemble {
     nodes: Vec<Node>,
     roots: Vec<u32>,
+    /// Per tree, the steps from its root to its deepest leaf.
+    depths: Vec<u32>,
+    /// Per group of `LANES` trees, the largest of their depths.
+    group_depths: Vec<u32>,
     /// First raw column each tree adds to.
     targets: Vec<usize>,
-    /// `w` values per leaf (already multiplied by the learning rate for boosting).
+    /// `w` values per node, read at leaves (already multiplied by the learning rate for
+    /// boosting).
     leaf_values: Vec<f64>,
     w: usize,
     k: usize,
@@ -233,6 +239,9 @@ struct TreeEnsemble {
 /// Plans the op.
 pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let n_features = ctx.usize("n_features")?;
+    if n_features == 0 {
+        return Err(ctx.err("`n_features` is 0"));
+    }
     let names = ctx.expect_width("X", n_features)?;
     let feature = ctx.i64s("feature")?;
     let n = feature.len();
@@ -296,8 +305,27 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         other => return Err(ctx.err(format!("unknown aggregation `{other}`"))),
     };
 
-    let mut nodes = Vec::with_capacity(lay.internal.len());
-    for &(g, l, r) in &lay.internal {
+    let mut nodes = Vec::with_capacity(lay.nodes.len());
+    let mut leaf_values = vec![0.0; lay.nodes.len() * w];
+    for (id, &(g, children)) in lay.nodes.iter().enumerate() {
+        let Some((l, r)) = children else {
+            // scikit-learn computes `scale * value` (predict_stages) before adding; the
+            // product is the same number whenever it is taken.
+            for (o, &v) in leaf_values[id * w..(id + 1) * w]
+                .iter_mut()
+                .zip(&value[g * w..(g + 1) * w])
+            {
+                *o = scale.map_or(v, |s| s * v);
+            }
+            let me = u32::try_from(id).map_err(|_| ctx.err("too many nodes"))?;
+            nodes.push(Node {
+                thr: 0.0,
+                feat: 0,
+                left: me,
+                right: me,
+            });
+            continue;
+        };
         let f = usize::try_from(feature[g])
             .ok()
             .filter(|&f| f < n_features)
@@ -314,22 +342,22 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         };
         nodes.push(Node {
             thr: f32_at_or_below(threshold[g]),
-            // f < n_features, which fits far below bit 31 for any real model.
-            feat: u32::try_from(f).map_err(|_| ctx.err("feature index too large"))? | miss_left,
+            feat: u32::try_from(f)
+                .ok()
+                .filter(|&f| f < MISS_LEFT)
+                .ok_or_else(|| ctx.err("feature index too large"))?
+                | miss_left,
             left: l,
             right: r,
         });
     }
-    let mut leaf_values = Vec::with_capacity(lay.leaves.len() * w);
-    for &g in &lay.leaves {
-        // scikit-learn computes `scale * value` (predict_stages) before adding; the product is
-        // the same number whenever it is taken.
-        leaf_values.extend(
-            value[g * w..(g + 1) * w]
-                .iter()
-                .map(|&v| scale.map_or(v, |s| s * v)),
-        );
-    }
+    // Per group of LANES consecutive trees, the steps its deepest tree needs (walks of one row
+    // advance a group of trees in lock step).
+    let group_depths = lay
+        .depths
+        .chunks(LANES)
+        .map(|c| c.iter().copied().max().unwrap_or(0))
+        .collect();
 
     let allow_nan = ctx.bool("allow_nan")?;
     let (outputs, classes, link, label, probability) = match ctx.str("task")? {
@@ -375,6 +403,8 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         kernel: Box::new(TreeEnsemble {
             nodes,
             roots: lay.roots,
+            depths: lay.depths,
+            group_depths,
             targets,
             leaf_values,
             w,
@@ -392,18 +422,27 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     })
 }
 
-/// Follows one row down one tree and returns the leaf's number.
+/// One step of a walk: from node `i` to the child `x` goes to (a leaf goes to itself).
 #[inline(always)]
-fn walk(nodes: &[Node], root: u32, x: &[f32]) -> usize {
-    let mut r = root;
-    while r & LEAF == 0 {
-        let nd = &nodes[r as usize];
-        let v = x[(nd.feat & !MISS_LEFT) as usize];
-        // `v <= thr` is false for NaN, so NaN goes left only when the flag says so.
-        let go_left = v <= nd.thr || (v.is_nan() && nd.feat & MISS_LEFT != 0);
-        r = if go_left { nd.left } else { nd.right };
+fn step(nodes: &[Node], i: u32, x: &[f32]) -> u32 {
+    let nd = &nodes[i as usize];
+    let v = x[(nd.feat & !MISS_LEFT) as usize];
+    // `v <= thr` is false for NaN, so NaN goes left only when the flag says so. Non-short-
+    // circuit `|` and `&` keep the step free of branches.
+    let go_left = (v <= nd.thr) | (v.is_nan() & (nd.feat & MISS_LEFT != 0));
+    if go_left { nd.left } else { nd.right }
+}
+
+/// Advances `L` independent walks `steps` times; `steps` is at least the depth of every tree
+/// involved, so each walk ends on its leaf.
+#[inline(always)]
+fn walk<const L: usize>(nodes: &[Node], mut at: [u32; L], xs: [&[f32]; L], steps: u32) -> [u32; L] {
+    for _ in 0..steps {
+        for (a, x) in at.iter_mut().zip(xs) {
+            *a = step(nodes, *a, x);
+        }
     }
-    (r & !LEAF) as usize
+    at
 }
 
 /// Converts X to f32 as `check_array(dtype=float32)` does, then checks it the way scikit-learn
@@ -445,35 +484,79 @@ pub(crate) fn to_f32(m: &Matrix, names: &[String], allow_nan: bool) -> Result<Ve
 }
 
 impl TreeEnsemble {
-    /// The raw accumulated values, `rows x k`, in scikit-learn's order per row.
+    /// Adds leaf `leaf`'s values to the raw row `acc` at tree `t`'s target.
+    #[inline(always)]
+    fn add(&self, acc: &mut [f64], t: usize, leaf: u32) {
+        let (w, leaf) = (self.w, leaf as usize);
+        let target = self.targets[t];
+        if w == 1 {
+            acc[target] += self.leaf_values[leaf];
+        } else {
+            for (a, v) in acc[target..target + w]
+                .iter_mut()
+                .zip(&self.leaf_values[leaf * w..leaf * w + w])
+            {
+                *a += v;
+            }
+        }
+    }
+
+    /// The raw accumulated values, `rows x k`, in scikit-learn's order per row: for every row,
+    /// tree 0's values are added first, then tree 1's, and so on.
     fn raw(&self, x: &[f32], rows: usize, n: usize) -> Matrix {
-        let (k, w) = (self.k, self.w);
+        let k = self.k;
         let mut acc = Matrix::zeros(rows, k);
         for row in acc.data.chunks_exact_mut(k) {
             row.copy_from_slice(&self.init);
         }
-        let mut start = 0;
-        while start < rows {
-            let end = (start + BLOCK).min(rows);
-            let xs = &x[start * n..end * n];
-            let accs = &mut acc.data[start * k..end * k];
-            for (&root, &target) in self.roots.iter().zip(&self.targets) {
-                if w == 1 {
-                    for (xr, ar) in xs.chunks_exact(n).zip(accs.chunks_exact_mut(k)) {
-                        let leaf = walk(&self.nodes, root, xr);
-                        ar[target] += self.leaf_values[leaf];
-                    }
-                } else {
-                    for (xr, ar) in xs.chunks_exact(n).zip(accs.chunks_exact_mut(k)) {
-                        let leaf = walk(&self.nodes, root, xr);
-                        let vals = &self.leaf_values[leaf * w..leaf * w + w];
-                        for (a, v) in ar[target..target + w].iter_mut().zip(vals) {
-                            *a += v;
+        if rows < LANES {
+            // Few rows: each row walks LANES trees at once, adding their leaves in tree order.
+            for (xr, ar) in x.chunks_exact(n).zip(acc.data.chunks_exact_mut(k)) {
+                let groups = self.roots.chunks(LANES).zip(&self.group_depths);
+                for (g, (roots, &steps)) in groups.enumerate() {
+                    if let Ok(roots) = <[u32; LANES]>::try_from(roots) {
+                        let leaves = walk(&self.nodes, roots, [xr; LANES], steps);
+                        for (j, leaf) in leaves.into_iter().enumerate() {
+                            self.add(ar, g * LANES + j, leaf);
+                        }
+                    } else {
+                        for (j, &root) in roots.iter().enumerate() {
+                            let [leaf] = walk(&self.nodes, [root], [xr], steps);
+                            self.add(ar, g * LANES + j, leaf);
                         }
                     }
                 }
             }
-            start = end;
+        } else {
+            // Many rows: tree-major over blocks of rows, so a tree stays in cache; LANES rows
+            // walk each tree at once.
+            let mut start = 0;
+            while start < rows {
+                let end = (start + BLOCK).min(rows);
+                let xs = &x[start * n..end * n];
+                let accs = &mut acc.data[start * k..end * k];
+                for (t, (&root, &steps)) in self.roots.iter().zip(&self.depths).enumerate() {
+                    let mut xc = xs.chunks_exact(n * LANES);
+                    let mut ac = accs.chunks_exact_mut(k * LANES);
+                    for (xb, ab) in (&mut xc).zip(&mut ac) {
+                        let rows: [&[f32]; LANES] =
+                            std::array::from_fn(|l| &xb[l * n..(l + 1) * n]);
+                        let leaves = walk(&self.nodes, [root; LANES], rows, steps);
+                        for (ar, leaf) in ab.chunks_exact_mut(k).zip(leaves) {
+                            self.add(ar, t, leaf);
+                        }
+                    }
+                    for (xr, ar) in xc
+                        .remainder()
+                        .chunks_exact(n)
+                        .zip(ac.into_remainder().chunks_exact_mut(k))
+                    {
+                        let [leaf] = walk(&self.nodes, [root], [xr], steps);
+                        self.add(ar, t, leaf);
+                    }
+                }
+                start = end;
+            }
         }
         if let Some(d) = self.divide_by {
             acc.data.iter_mut().for_each(|v| *v /= d);
