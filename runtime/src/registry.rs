@@ -11,6 +11,11 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("sklearn.linear", ops::linear::build),
     ("sklearn.mlp", ops::mlp::build),
     ("sklearn.kmeans", ops::kmeans::build),
+    ("sklearn.tree_ensemble", ops::tree_ensemble::build),
+    (
+        "sklearn.hist_gradient_boosting",
+        ops::hist_gradient_boosting::build,
+    ),
 ];
 
 /// The build function of `op`, if known.

@@ -4,7 +4,9 @@
 
 pub mod classes;
 pub mod concat;
+pub mod hist_gradient_boosting;
 pub mod kmeans;
 pub mod linear;
 pub mod mlp;
 pub mod standard_scaler;
+pub mod tree_ensemble;
