@@ -1,14 +1,25 @@
 //! `sklearn.normalizer`: scikit-learn's `Normalizer.transform` (`normalize(X, norm, axis=1)`).
 //!
-//! Ports: `X` (numeric) -> `Y` (vector). Attribute: `norm` (`"l1"`, `"l2"` or `"max"`).
+//! Ports: `X` (numeric) -> `Y` (vector). Attributes: `norm` (`"l1"`, `"l2"` or `"max"`) and
+//! `summation` (optional, `"pairwise"` (default) or `"sequential"`, see below).
 //!
 //! Each row is divided by its norm. The norms are computed the way numpy computes them, so the
 //! results match to the bit on x86-64 builds of numpy:
-//! - `l1`: `np.sum(np.abs(X), axis=1)`, numpy's pairwise summation (blocks of 8 accumulators,
-//!   split in halves above 128 elements);
-//! - `l2`: `sqrt(np.einsum("ij,ij->i", X, X))`, whose kernel keeps two SIMD lanes and
-//!   accumulates four pairs of lanes per step, innermost last (no fused multiply-add);
-//! - `max`: `np.max(np.abs(X), axis=1)`.
+//! - `l1`: `np.sum(np.abs(X), axis=1)`;
+//! - `l2`: `sqrt(np.einsum("ij,ij->i", X, X))`;
+//! - `max`: `np.max(np.abs(X), axis=1)` (exact in any order).
+//!
+//! numpy's summation order for `l1`/`l2` depends on the memory layout of the array it is
+//! given. A C-ordered array (numpy input) is summed along contiguous rows: pairwise summation
+//! for `l1` (blocks of 8 accumulators, halves above 128 elements) and, for `l2`, einsum's SSE2
+//! kernel (two lanes, four lane pairs per step chained innermost last, no fused
+//! multiply-add): `summation = "pairwise"`. A pandas DataFrame becomes an F-ordered array,
+//! summed column after column, i.e. left to right: `summation = "sequential"`. The exporter
+//! picks the order from what the fitted Normalizer saw (`feature_names_in_`: a DataFrame).
+//! The layout of an array produced by earlier steps is not tracked (elementwise steps keep an
+//! F layout, a `ColumnTransformer` may return either), so there the norm can differ from
+//! numpy's by an ulp; both orders are proven bit-exact by the fixtures `wine_scalers_transform`
+//! and `cancer_normalizers_transform`.
 //!
 //! Then `_handle_zeros_in_scale`: a norm below `10 * f64::EPSILON` (not only zero) is replaced
 //! by 1, so such rows come out unchanged. `Normalizer` validates with `check_array` defaults,
@@ -28,6 +39,7 @@ enum Norm {
 #[derive(Debug)]
 struct Normalizer {
     norm: Norm,
+    pairwise: bool,
     names: Vec<String>,
 }
 
@@ -40,9 +52,25 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         "max" => Norm::Max,
         other => return Err(ctx.err(format!("unknown norm `{other}` (expected l1, l2 or max)"))),
     };
+    let pairwise = match ctx.opt_attr("summation") {
+        None => true,
+        Some(_) => match ctx.str("summation")? {
+            "pairwise" => true,
+            "sequential" => false,
+            other => {
+                return Err(ctx.err(format!(
+                    "unknown summation `{other}` (expected pairwise or sequential)"
+                )));
+            }
+        },
+    };
     Ok(Built {
         outputs: vec![ctx.vector_out("Y", names.clone())?],
-        kernel: Box::new(Normalizer { norm, names }),
+        kernel: Box::new(Normalizer {
+            norm,
+            pairwise,
+            names,
+        }),
     })
 }
 
@@ -107,10 +135,12 @@ impl Kernel for Normalizer {
         let cols = m.cols.max(1);
         let small = 10.0 * f64::EPSILON;
         for row in m.data.chunks_exact_mut(cols) {
-            let mut norm = match self.norm {
-                Norm::L1 => pairwise_abs_sum(row),
-                Norm::L2 => einsum_sum_sq(row).sqrt(),
-                Norm::Max => row.iter().fold(0.0f64, |a, v| a.max(v.abs())),
+            let mut norm = match (self.norm, self.pairwise) {
+                (Norm::L1, true) => pairwise_abs_sum(row),
+                (Norm::L1, false) => row.iter().fold(0.0, |a, v| a + v.abs()),
+                (Norm::L2, true) => einsum_sum_sq(row).sqrt(),
+                (Norm::L2, false) => row.iter().fold(0.0, |a, v| a + v * v).sqrt(),
+                (Norm::Max, _) => row.iter().fold(0.0f64, |a, v| a.max(v.abs())),
             };
             if norm < small {
                 norm = 1.0;
@@ -181,6 +211,37 @@ mod tests {
         b.extend([3.0; 10]);
         b.push(1e-3);
         assert_eq!(einsum_sum_sq(&b), 1.000000000000009e16);
+    }
+
+    #[test]
+    fn sequential_summation_adds_left_to_right() {
+        // [1e16, 1, 1, ...]: left to right every 1 is lost (1e16 + 1 rounds back to 1e16),
+        // pairwise the ones add up first; numpy does the former on F-ordered (DataFrame) input.
+        let row: Vec<f64> = std::iter::once(1e16)
+            .chain(std::iter::repeat_n(1.0, 15))
+            .collect();
+        let cols: Vec<(String, arrow_array::ArrayRef)> = row
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("x{i}"), f64s(&[*v])))
+            .collect();
+        let inputs: Vec<(&str, arrow_array::ArrayRef)> =
+            cols.iter().map(|(n, a)| (n.as_str(), a.clone())).collect();
+        let first = |summation: &str| {
+            let out = run(
+                "sklearn.normalizer",
+                vec![
+                    ("norm", Attr::Str("l1".into())),
+                    ("summation", Attr::Str(summation.into())),
+                ],
+                &inputs,
+                &[("Y", vec![vec_field("y", 16)])],
+            )
+            .unwrap();
+            rows(&out, "y")[0][0]
+        };
+        assert_eq!(first("sequential"), 1.0);
+        assert_eq!(first("pairwise"), 1e16 / 1.0000000000000014e16);
     }
 
     #[test]
