@@ -442,6 +442,13 @@ def _function_transformer(ctx: Ctx, est: FunctionTransformer, X: list[Col], path
     if name == "identity" and not est.validate:
         return X
     names = numeric(X, path)
+    if name != "identity":
+        for c in X:
+            # numpy evaluates a ufunc of booleans in float16: not what keel computes.
+            require(
+                c.dtype != "bool", f"FunctionTransformer(func=np.{name}) on boolean column `{c.name}` is not supported",
+                path, "numpy would compute it in float16",
+            )
     attrs = {"func": ctx.b.a_str(name), "validate": ctx.b.a_bool(bool(est.validate))}
     return _stage(ctx, "sklearn.function_transformer", f"function_{name}", X, attrs, names, path, est)
 
