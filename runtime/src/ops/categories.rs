@@ -144,41 +144,25 @@ impl Categories {
         missing: i64,
     ) -> Result<Categories, Error> {
         let is_str = matches!(ty, ColType::Scalar(DType::Utf8));
-        let (kind, n) = match categories {
-            Attr::Strs(v) => {
-                if !is_str {
-                    return Err(ctx.err(format!(
-                        "feature `{feature}` was fitted on strings, but its column is {ty:?}"
-                    )));
-                }
-                let pairs = v
-                    .iter()
-                    .enumerate()
-                    .map(|(k, s)| (Box::<str>::from(s.as_str()), k))
-                    .collect();
-                (Kind::Str(StrIndex::Linear(pairs)), v.len())
+        // The categories in raw order, the missing one left out.
+        enum Parsed<'a> {
+            Str(&'a [String]),
+            Num(Vec<f64>),
+        }
+        let parsed = match categories {
+            Attr::Strs(v) if is_str => Parsed::Str(v),
+            Attr::Strs(_) => {
+                return Err(ctx.err(format!(
+                    "feature `{feature}` was fitted on strings, but its column is {ty:?}"
+                )));
+            }
+            Attr::F64s(_) | Attr::I64s(_) | Attr::Tensor(_) if is_str => {
+                return Err(ctx.err(format!(
+                    "feature `{feature}` was fitted on numbers, but its column holds strings"
+                )));
             }
             other @ (Attr::F64s(_) | Attr::I64s(_) | Attr::Tensor(_)) => {
-                if is_str {
-                    return Err(ctx.err(format!(
-                        "feature `{feature}` was fitted on numbers, but its column holds strings"
-                    )));
-                }
-                let v = ctx.attr_f64s("categories", other)?;
-                if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
-                    return Err(ctx.err(format!(
-                        "feature `{feature}`: category {bad} is not finite (a missing category is given by `missing`)"
-                    )));
-                }
-                let mut pairs: Vec<(f64, usize)> =
-                    v.iter().copied().enumerate().map(|(k, x)| (x, k)).collect();
-                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
-                    return Err(
-                        ctx.err(format!("feature `{feature}`: duplicate numeric categories"))
-                    );
-                }
-                (Kind::Num(pairs), v.len())
+                Parsed::Num(ctx.attr_f64s("categories", other)?)
             }
             other => {
                 return Err(ctx.err(format!(
@@ -186,6 +170,10 @@ impl Categories {
                     other.kind()
                 )));
             }
+        };
+        let n = match &parsed {
+            Parsed::Str(v) => v.len(),
+            Parsed::Num(v) => v.len(),
         };
         let len = n + usize::from(missing >= 0);
         let missing = match usize::try_from(missing) {
@@ -201,30 +189,45 @@ impl Categories {
             }
         };
         // Raw indices of the non-missing categories skip the missing one.
-        let shift = |k: usize| match missing {
+        let raw = |k: usize| match missing {
             Some(m) if k >= m => k + 1,
             _ => k,
         };
-        let kind = match kind {
-            Kind::Str(StrIndex::Linear(pairs)) => {
-                let mut seen: HashMap<Box<str>, usize, FxBuild> = HashMap::default();
-                for (s, k) in pairs {
-                    if seen.insert(s, shift(k)).is_some() {
-                        return Err(
-                            ctx.err(format!("feature `{feature}`: duplicate string categories"))
-                        );
+        let kind = match parsed {
+            Parsed::Str(v) => {
+                let mut map: HashMap<Box<str>, usize, FxBuild> = HashMap::default();
+                for (k, s) in v.iter().enumerate() {
+                    if map.insert(s.as_str().into(), raw(k)).is_some() {
+                        return Err(ctx.err(format!(
+                            "feature `{feature}`: duplicate string category {s:?}"
+                        )));
                     }
                 }
-                if seen.len() <= LINEAR_MAX {
-                    let mut v: Vec<(Box<str>, usize)> = seen.into_iter().collect();
+                if map.len() <= LINEAR_MAX {
+                    let mut v: Vec<(Box<str>, usize)> = map.into_iter().collect();
                     v.sort_by_key(|(_, k)| *k);
                     Kind::Str(StrIndex::Linear(v))
                 } else {
-                    Kind::Str(StrIndex::Hash(seen))
+                    Kind::Str(StrIndex::Hash(map))
                 }
             }
-            Kind::Str(h) => Kind::Str(h),
-            Kind::Num(pairs) => Kind::Num(pairs.into_iter().map(|(x, k)| (x, shift(k))).collect()),
+            Parsed::Num(v) => {
+                if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+                    return Err(ctx.err(format!(
+                        "feature `{feature}`: category {bad} is not finite (a missing category is given by `missing`)"
+                    )));
+                }
+                let mut pairs: Vec<(f64, usize)> =
+                    v.iter().enumerate().map(|(k, x)| (*x, raw(k))).collect();
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                // `==` also catches -0.0 next to 0.0, which numpy counts as one category.
+                if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(
+                        ctx.err(format!("feature `{feature}`: duplicate numeric categories"))
+                    );
+                }
+                Kind::Num(pairs)
+            }
         };
         Ok(Categories { kind, missing, len })
     }
