@@ -16,6 +16,24 @@ pub static OPS: &[(&str, BuildFn)] = &[
         "sklearn.hist_gradient_boosting",
         ops::hist_gradient_boosting::build,
     ),
+    ("select", ops::select::build),
+    ("sklearn.min_max_scaler", ops::min_max_scaler::build),
+    ("sklearn.max_abs_scaler", ops::max_abs_scaler::build),
+    ("sklearn.normalizer", ops::normalizer::build),
+    ("sklearn.binarizer", ops::binarizer::build),
+    ("sklearn.simple_imputer", ops::simple_imputer::build),
+    ("sklearn.one_hot_encoder", ops::one_hot_encoder::build),
+    ("sklearn.ordinal_encoder", ops::ordinal_encoder::build),
+    ("sklearn.kbins_discretizer", ops::kbins_discretizer::build),
+    (
+        "sklearn.polynomial_features",
+        ops::polynomial_features::build,
+    ),
+    (
+        "sklearn.function_transformer",
+        ops::function_transformer::build,
+    ),
+    ("sklearn.pca", ops::pca::build),
 ];
 
 /// The build function of `op`, if known.

@@ -2,11 +2,25 @@
 //! kernel, and its unit tests at the bottom. Shared helpers for classifiers live in
 //! [`classes`].
 
+pub mod binarizer;
+pub mod categories;
 pub mod classes;
 pub mod concat;
+pub mod function_transformer;
 pub mod hist_gradient_boosting;
+pub mod kbins_discretizer;
 pub mod kmeans;
 pub mod linear;
+pub mod linear;
+pub mod max_abs_scaler;
+pub mod min_max_scaler;
 pub mod mlp;
+pub mod normalizer;
+pub mod one_hot_encoder;
+pub mod ordinal_encoder;
+pub mod pca;
+pub mod polynomial_features;
+pub mod select;
+pub mod simple_imputer;
 pub mod standard_scaler;
 pub mod tree_ensemble;

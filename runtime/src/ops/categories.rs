@@ -1,0 +1,488 @@
+//! Category lookups shared by the encoders (`sklearn.one_hot_encoder`,
+//! `sklearn.ordinal_encoder`).
+//!
+//! scikit-learn's encoders map each value of a feature to its position in `categories_[i]`
+//! (the "raw index"), then derive the output from that index (a one-hot column, an ordinal
+//! code, an infrequent group, a dropped column). The derivation is precomputed by the
+//! exporter into per-index tables; this module owns the first step, value -> raw index, done
+//! once per cell at score time without allocating.
+//!
+//! Attribute layout (per feature `i`): `categories[i]` is `strs` (a string feature) or `f64s`
+//! (a numeric or boolean feature) holding the non-missing categories in scikit-learn's order,
+//! and `missing[i]` is the raw index of the missing category (`None` or `NaN` in
+//! `categories_[i]`), or -1 when there is none. The non-missing categories fill the other raw
+//! indices in order.
+//!
+//! Missing values: keel columns carry one kind of missing value (an Arrow null; NaN in a float
+//! column). scikit-learn distinguishes `None` from `NaN` in object columns; keel cannot, so a
+//! null matches whichever of the two the encoder saw at fit (the exporter refuses an encoder
+//! that saw both in one feature). Numeric categories compare with `==` as numpy does (so
+//! `-0.0` matches `0.0`); infinities are refused like `check_array(allow-nan)` does.
+
+use crate::error::Error;
+use crate::op::BuildCtx;
+use crate::value::{ColType, Feature};
+use keel_bundle::{Attr, DType};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Below this many string categories a linear scan (length check, then bytes) beats hashing.
+const LINEAR_MAX: usize = 8;
+
+/// A small, fast, non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHash). The
+/// keys are fixed by the bundle, so an attacker choosing query strings cannot lengthen probe
+/// sequences the way they could with keys of their own.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        // The length first, so zero bytes padding the last word cannot alias a shorter key.
+        self.add(bytes.len() as u64);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// `BuildHasher` for [`FxHasher`].
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// String category -> raw index.
+#[derive(Debug)]
+enum StrIndex {
+    /// Few categories: `(category, raw index)`, scanned in order.
+    Linear(Vec<(Box<str>, usize)>),
+    /// Many categories.
+    Hash(HashMap<Box<str>, usize, FxBuild>),
+}
+
+impl StrIndex {
+    #[inline]
+    fn get(&self, s: &str) -> Option<usize> {
+        match self {
+            StrIndex::Linear(v) => v
+                .iter()
+                .find(|(c, _)| c.len() == s.len() && **c == *s)
+                .map(|(_, i)| *i),
+            StrIndex::Hash(m) => m.get(s).copied(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Kind {
+    Str(StrIndex),
+    /// `(category, raw index)` sorted by category, for a binary search.
+    Num(Vec<(f64, usize)>),
+}
+
+/// The categories of one feature, ready for lookups.
+#[derive(Debug)]
+pub struct Categories {
+    kind: Kind,
+    missing: Option<usize>,
+    len: usize,
+}
+
+/// The outcome of a lookup that did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The raw index of the value's category.
+    Known(usize),
+    /// A value that is not a category (including a missing value when no missing category
+    /// was seen at fit).
+    Unknown,
+}
+
+impl Categories {
+    /// Reads feature `i`'s categories from `categories` (the attribute's element) and
+    /// `missing` (the raw index of its missing category, or -1), checking them against the
+    /// planned type of the feature's column.
+    pub fn from_attr(
+        ctx: &BuildCtx<'_>,
+        i: usize,
+        feature: &str,
+        ty: &ColType,
+        categories: &Attr,
+        missing: i64,
+    ) -> Result<Categories, Error> {
+        let is_str = matches!(ty, ColType::Scalar(DType::Utf8));
+        // The categories in raw order, the missing one left out.
+        enum Parsed<'a> {
+            Str(&'a [String]),
+            Num(Vec<f64>),
+        }
+        let parsed = match categories {
+            Attr::Strs(v) if is_str => Parsed::Str(v),
+            Attr::Strs(_) => {
+                return Err(ctx.err(format!(
+                    "feature `{feature}` was fitted on strings, but its column is {ty:?}"
+                )));
+            }
+            Attr::F64s(_) | Attr::I64s(_) | Attr::Tensor(_) if is_str => {
+                return Err(ctx.err(format!(
+                    "feature `{feature}` was fitted on numbers, but its column holds strings"
+                )));
+            }
+            other @ (Attr::F64s(_) | Attr::I64s(_) | Attr::Tensor(_)) => {
+                Parsed::Num(ctx.attr_f64s("categories", other)?)
+            }
+            other => {
+                return Err(ctx.err(format!(
+                    "`categories[{i}]` should be strs or f64s, found {}",
+                    other.kind()
+                )));
+            }
+        };
+        let n = match &parsed {
+            Parsed::Str(v) => v.len(),
+            Parsed::Num(v) => v.len(),
+        };
+        let len = n + usize::from(missing >= 0);
+        let missing = match usize::try_from(missing) {
+            Ok(m) if m < len => Some(m),
+            Ok(m) => {
+                return Err(ctx.err(format!(
+                    "feature `{feature}`: missing category index {m} is out of range ({len} categories)"
+                )));
+            }
+            Err(_) if missing == -1 => None,
+            Err(_) => {
+                return Err(ctx.err(format!("feature `{feature}`: bad missing index {missing}")));
+            }
+        };
+        // Raw indices of the non-missing categories skip the missing one.
+        let raw = |k: usize| match missing {
+            Some(m) if k >= m => k + 1,
+            _ => k,
+        };
+        let kind = match parsed {
+            Parsed::Str(v) => {
+                let mut map: HashMap<Box<str>, usize, FxBuild> = HashMap::default();
+                for (k, s) in v.iter().enumerate() {
+                    if map.insert(s.as_str().into(), raw(k)).is_some() {
+                        return Err(ctx.err(format!(
+                            "feature `{feature}`: duplicate string category {s:?}"
+                        )));
+                    }
+                }
+                if map.len() <= LINEAR_MAX {
+                    let mut v: Vec<(Box<str>, usize)> = map.into_iter().collect();
+                    v.sort_by_key(|(_, k)| *k);
+                    Kind::Str(StrIndex::Linear(v))
+                } else {
+                    Kind::Str(StrIndex::Hash(map))
+                }
+            }
+            Parsed::Num(v) => {
+                if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+                    return Err(ctx.err(format!(
+                        "feature `{feature}`: category {bad} is not finite (a missing category is given by `missing`)"
+                    )));
+                }
+                let mut pairs: Vec<(f64, usize)> =
+                    v.iter().enumerate().map(|(k, x)| (*x, raw(k))).collect();
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                // `==` also catches -0.0 next to 0.0, which numpy counts as one category.
+                if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(
+                        ctx.err(format!("feature `{feature}`: duplicate numeric categories"))
+                    );
+                }
+                Kind::Num(pairs)
+            }
+        };
+        Ok(Categories { kind, missing, len })
+    }
+
+    /// Number of raw categories (the missing one included).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no categories at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The raw index of the value at `row` of `f`. Fails only on an infinite number, which
+    /// scikit-learn refuses before encoding (`column` names the feature in the error).
+    #[inline]
+    pub fn lookup(&self, f: &Feature<'_>, row: usize, column: &str) -> Result<Lookup, Error> {
+        let hit = match &self.kind {
+            Kind::Str(index) => match f.str(row) {
+                Some(s) => index.get(s),
+                None => self.missing,
+            },
+            Kind::Num(pairs) => {
+                let x = f.num(row).unwrap_or(f64::NAN);
+                if x.is_nan() {
+                    self.missing
+                } else if x.is_infinite() {
+                    return Err(Error::NonFinite {
+                        column: column.to_string(),
+                        row,
+                        value: x.to_string(),
+                        node: String::new(),
+                    });
+                } else {
+                    // `partial_cmp` treats -0.0 and 0.0 as equal, as numpy's `==` does.
+                    pairs
+                        .binary_search_by(|(c, _)| {
+                            c.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Less)
+                        })
+                        .ok()
+                        .and_then(|p| pairs.get(p))
+                        .map(|(_, k)| *k)
+                }
+            }
+        };
+        Ok(hit.map_or(Lookup::Unknown, Lookup::Known))
+    }
+}
+
+/// The value at `row` as text, for an error message: the string, `None` for a missing string,
+/// or the number (`NaN` for a missing number).
+pub fn describe(f: &Feature<'_>, row: usize) -> String {
+    match f {
+        Feature::Str(_) => f
+            .str(row)
+            .map_or_else(|| "None".to_string(), str::to_string),
+        _ => f.num(row).map_or_else(String::new, |x| x.to_string()),
+    }
+}
+
+/// Reads the per-feature `categories` (list) and `missing` (i64s) attributes, one entry per
+/// input feature of port `X`, and returns the lookups with the feature names.
+pub fn read_all(ctx: &BuildCtx<'_>) -> Result<(Vec<Categories>, Vec<String>), Error> {
+    let cols = ctx.input("X")?;
+    let mut names = Vec::new();
+    let mut types = Vec::new();
+    for (_, info) in cols {
+        for n in &info.names {
+            names.push(n.clone());
+            // A feature block contributes numeric features.
+            types.push(match &info.ty {
+                ColType::Vector(_) => ColType::Scalar(DType::F64),
+                t => t.clone(),
+            });
+        }
+    }
+    let cats = ctx.list("categories")?;
+    let missing = ctx.i64s("missing")?;
+    if cats.len() != names.len() || missing.len() != names.len() {
+        return Err(ctx.err(format!(
+            "port `X` stacks {} features, but `categories` has {} entries and `missing` {}",
+            names.len(),
+            cats.len(),
+            missing.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for (i, ((name, ty), (c, &m))) in names
+        .iter()
+        .zip(&types)
+        .zip(cats.iter().zip(&missing))
+        .enumerate()
+    {
+        out.push(Categories::from_attr(ctx, i, name, ty, c, m)?);
+    }
+    Ok((out, names))
+}
+
+/// Helpers for the ops' unit tests: a one-node bundle built in memory and scored.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::{Error, Model, Options};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Float64Type;
+    use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
+    use arrow_schema::DataType;
+    use keel_bundle::{Attr, Binding, Bundle, DType, Field, Manifest, Node, Producer};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    /// A float column.
+    pub fn f64s(v: &[f64]) -> ArrayRef {
+        Arc::new(Float64Array::from(v.to_vec()))
+    }
+
+    /// A string column (`None` = null).
+    pub fn strs(v: &[Option<&str>]) -> ArrayRef {
+        Arc::new(StringArray::from(v.to_vec()))
+    }
+
+    /// Plans a bundle holding one `op` node that reads `inputs` on port `X` and writes
+    /// `outputs` (port, fields), then scores the inputs.
+    pub fn run(
+        op: &str,
+        attrs: Vec<(&str, Attr)>,
+        inputs: &[(&str, ArrayRef)],
+        outputs: &[(&str, Vec<Field>)],
+    ) -> Result<RecordBatch, Error> {
+        let model = plan(op, attrs, inputs, outputs)?;
+        let batch = RecordBatch::try_new(
+            model.input_schema(),
+            inputs.iter().map(|(_, a)| a.clone()).collect(),
+        )
+        .map_err(|e| Error::Bundle(e.to_string()))?;
+        model.score(&batch)
+    }
+
+    /// Plans the one-node bundle of [`run`] without scoring.
+    pub fn plan(
+        op: &str,
+        attrs: Vec<(&str, Attr)>,
+        inputs: &[(&str, ArrayRef)],
+        outputs: &[(&str, Vec<Field>)],
+    ) -> Result<Model, Error> {
+        let in_fields: Vec<Field> = inputs
+            .iter()
+            .map(|(n, a)| {
+                let dt = match a.data_type() {
+                    DataType::Utf8 => DType::Utf8,
+                    DataType::Int64 => DType::I64,
+                    DataType::Boolean => DType::Bool,
+                    _ => DType::F64,
+                };
+                Field::scalar(*n, dt, true)
+            })
+            .collect();
+        let out_fields: Vec<Field> = outputs.iter().flat_map(|(_, f)| f.clone()).collect();
+        let child = Node {
+            name: "stage".into(),
+            op: op.into(),
+            inputs: vec![Binding::new("X", inputs.iter().map(|(n, _)| *n))],
+            outputs: outputs
+                .iter()
+                .map(|(p, f)| Binding::new(p, f.iter().map(|x| x.name.clone())))
+                .collect(),
+            attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            children: vec![],
+            doc: String::new(),
+        };
+        let root = Node {
+            name: "root".into(),
+            op: "pipeline".into(),
+            inputs: vec![],
+            outputs: vec![],
+            attrs: BTreeMap::new(),
+            children: vec![child],
+            doc: String::new(),
+        };
+        let manifest = Manifest {
+            format: keel_bundle::FORMAT_NAME.into(),
+            format_version: keel_bundle::FORMAT_VERSION.into(),
+            name: "test".into(),
+            uid: "00000000-0000-0000-0000-000000000000".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            producer: Producer::default(),
+            root: "root".into(),
+            inputs: in_fields,
+            outputs: out_fields,
+            metadata: BTreeMap::new(),
+            entries: vec![],
+        };
+        let bundle = Bundle::new(manifest, root, Vec::new())?;
+        Model::from_bundle(&bundle, &Options::default())
+    }
+
+    /// A vector output field of width `w`.
+    pub fn vec_field(name: &str, w: u64) -> Field {
+        Field::vector(name, DType::F64, w)
+    }
+
+    /// The rows of a vector output column.
+    pub fn rows(batch: &RecordBatch, col: &str) -> Vec<Vec<f64>> {
+        let a = batch.column_by_name(col).expect("output column");
+        let l = a.as_fixed_size_list();
+        (0..l.len())
+            .map(|i| l.value(i).as_primitive::<Float64Type>().values().to_vec())
+            .collect()
+    }
+
+    /// The values of a string output column.
+    pub fn texts(batch: &RecordBatch, col: &str) -> Vec<Option<String>> {
+        let a = batch.column_by_name(col).expect("output column");
+        a.as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn fx_hash_separates_short_keys() {
+        let b = FxBuild::default();
+        let h = |s: &str| b.hash_one(s);
+        assert_ne!(h("a"), h("b"));
+        assert_ne!(h(""), h("\0"));
+        assert_eq!(h("paris"), h("paris"));
+    }
+
+    #[test]
+    fn str_index_linear_and_hash_agree() {
+        let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+        let lin = StrIndex::Linear(
+            keys.iter()
+                .take(5)
+                .enumerate()
+                .map(|(i, k)| (k.as_str().into(), i))
+                .collect(),
+        );
+        let hash = StrIndex::Hash(
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (k.as_str().into(), i))
+                .collect(),
+        );
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(hash.get(k), Some(i));
+            assert_eq!(lin.get(k), (i < 5).then_some(i));
+        }
+        assert_eq!(hash.get("k"), None);
+        assert_eq!(lin.get("k00"), None);
+    }
+}
