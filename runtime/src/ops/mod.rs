@@ -11,7 +11,6 @@ pub mod hist_gradient_boosting;
 pub mod kbins_discretizer;
 pub mod kmeans;
 pub mod linear;
-pub mod linear;
 pub mod max_abs_scaler;
 pub mod min_max_scaler;
 pub mod mlp;
