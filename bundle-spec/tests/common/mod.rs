@@ -502,3 +502,183 @@ pub fn refuse_with(bytes: &[u8], limits: &keel_bundle::Limits) -> BundleError {
         Err(e) => e,
     }
 }
+
+/// A bundle that exercises every attribute kind (with the awkward values: NaN, infinities,
+/// negative zero, subnormals, extreme integers, escapes and non-ASCII text, empty lists, nested
+/// lists holding every kind), every field option (all dtypes, scalar and vector shapes,
+/// nullable both ways, element names, docs), metadata, node docs, nested pipelines and two
+/// tensor files holding every tensor dtype. Its identity fields are fixed, so its bytes are
+/// reproducible.
+pub fn full_bundle() -> Bundle {
+    use keel_bundle::TensorDType;
+    let tref = |file: &str, key: &str| {
+        Attr::Tensor(TensorRef {
+            file: file.into(),
+            key: key.into(),
+        })
+    };
+    let awkward_floats = vec![
+        0.5,
+        -0.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MIN_POSITIVE,
+        5e-324,
+        f64::MAX,
+        -f64::MAX,
+        0.1,
+        1e21,
+        1e-7,
+        123_456_789.0,
+        1.0,
+    ];
+    let mut attrs = BTreeMap::new();
+    attrs.insert("bool_false".to_string(), Attr::Bool(false));
+    attrs.insert("bool_true".to_string(), Attr::Bool(true));
+    attrs.insert("i64_max".to_string(), Attr::I64(i64::MAX));
+    attrs.insert("i64_min".to_string(), Attr::I64(i64::MIN));
+    attrs.insert("i64_zero".to_string(), Attr::I64(0));
+    attrs.insert("f64_half".to_string(), Attr::F64(0.5));
+    attrs.insert("f64_nan".to_string(), Attr::F64(f64::NAN));
+    attrs.insert("f64_inf".to_string(), Attr::F64(f64::INFINITY));
+    attrs.insert("f64_neg_inf".to_string(), Attr::F64(f64::NEG_INFINITY));
+    attrs.insert("f64_neg_zero".to_string(), Attr::F64(-0.0));
+    attrs.insert("f64_subnormal".to_string(), Attr::F64(5e-324));
+    attrs.insert("str_empty".to_string(), Attr::Str(String::new()));
+    attrs.insert(
+        "str_awkward".to_string(),
+        Attr::Str("h\u{e9}llo \u{2713} \"quoted\" \\ \n\t\u{1} \u{1F600} </script>".into()),
+    );
+    attrs.insert("i64s_empty".to_string(), Attr::I64s(vec![]));
+    attrs.insert(
+        "i64s".to_string(),
+        Attr::I64s(vec![i64::MIN, -1, 0, 1, i64::MAX]),
+    );
+    attrs.insert("f64s_empty".to_string(), Attr::F64s(vec![]));
+    attrs.insert("f64s".to_string(), Attr::F64s(awkward_floats.clone()));
+    attrs.insert("strs_empty".to_string(), Attr::Strs(vec![]));
+    attrs.insert(
+        "strs".to_string(),
+        Attr::Strs(vec!["a".into(), String::new(), "\u{fc}ber".into()]),
+    );
+    attrs.insert("list_empty".to_string(), Attr::List(vec![]));
+    attrs.insert(
+        "list".to_string(),
+        Attr::List(vec![
+            Attr::Strs(vec!["a".into(), "b".into()]),
+            Attr::F64s(vec![1.0, f64::NAN]),
+            Attr::List(vec![Attr::I64s(vec![1, 2]), Attr::List(vec![])]),
+            Attr::Bool(true),
+            Attr::I64(-7),
+            Attr::F64(f64::NEG_INFINITY),
+            Attr::Str("x".into()),
+            tref("tensors/a.safetensors", "f32"),
+        ]),
+    );
+    attrs.insert("tensor".to_string(), tref("tensors/a.safetensors", "f64"));
+
+    let mut stage = node(
+        "every_attr",
+        "test.every_attr",
+        vec![
+            Binding::new("X", ["f64_in", "i64_in"]),
+            Binding::new("T", ["utf8_in"]),
+        ],
+        vec![
+            Binding::new("Y", ["every_attr.Y"]),
+            Binding::new("Z", ["every_attr.Z", "every_attr.W"]),
+        ],
+    );
+    stage.attrs = attrs;
+    stage.doc = "a stage with one attribute of every kind".into();
+    let mut other = node(
+        "other",
+        "test.other",
+        vec![Binding::new("X", ["every_attr.Y", "vec_in"])],
+        vec![Binding::new("Y", ["out_vec"])],
+    );
+    other.attrs.insert(
+        "weights".into(),
+        tref("tensors/b.safetensors", "weights/i64"),
+    );
+    let mut inner = node(
+        "inner",
+        "pipeline",
+        vec![Binding::new("in", ["f64_in", "i64_in", "utf8_in"])],
+        vec![Binding::new("out", ["every_attr.Y", "every_attr.Z"])],
+    );
+    inner.children = vec![stage];
+    inner.doc = "Pipeline.inner (Pipeline)".into();
+    let mut root = node(
+        "root",
+        "pipeline",
+        vec![Binding::new(
+            "in",
+            ["f64_in", "i64_in", "utf8_in", "vec_in"],
+        )],
+        vec![Binding::new("out", ["every_attr.Z", "out_vec"])],
+    );
+    root.children = vec![inner, other];
+    root.doc = "the root".into();
+
+    let mut inputs = vec![
+        Field::scalar("f64_in", DType::F64, true),
+        Field::scalar("f32_in", DType::F32, false),
+        Field::scalar("i64_in", DType::I64, false),
+        Field::scalar("i32_in", DType::I32, true),
+        Field::scalar("bool_in", DType::Bool, false),
+        Field::scalar("utf8_in", DType::Utf8, true),
+        Field::vector("vec_in", DType::F64, 3),
+    ];
+    inputs[0].doc = "a documented input".into();
+    inputs[6].names = vec!["first".into(), "second".into(), "third \u{2713}".into()];
+    inputs[6].doc = "a named vector".into();
+    let mut out_vec = Field::vector("out_vec", DType::F64, 2);
+    out_vec.names = vec!["p0".into(), "p1".into()];
+    out_vec.nullable = true;
+    let outputs = vec![Field::scalar("every_attr.Z", DType::Utf8, false), out_vec];
+
+    let mut manifest = base_manifest();
+    manifest.name = "full".into();
+    manifest.inputs = inputs;
+    manifest.outputs = outputs;
+    manifest
+        .metadata
+        .insert("author".into(), "keel tests".into());
+    manifest
+        .metadata
+        .insert("note \u{2713}".into(), "line one\nline \"two\"".into());
+
+    let mut a = TensorWriter::new();
+    a.f64("f64", &[2, 2], &[1.0, -0.0, f64::NAN, f64::INFINITY]);
+    a.raw(
+        "f32",
+        TensorDType::F32,
+        &[3],
+        [1.5f32, -2.0, f32::MIN_POSITIVE]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
+    );
+    a.raw("empty", TensorDType::F64, &[0, 4], Vec::new());
+    let mut b = TensorWriter::new();
+    b.i64("weights/i64", &[2], &[i64::MIN, i64::MAX]);
+    b.raw(
+        "i32",
+        TensorDType::I32,
+        &[2],
+        [-1i32, 7].iter().flat_map(|x| x.to_le_bytes()).collect(),
+    );
+    b.raw("u8", TensorDType::U8, &[3], vec![0, 127, 255]);
+    b.raw("bool", TensorDType::Bool, &[2], vec![0, 1]);
+    Bundle::new(
+        manifest,
+        root,
+        [
+            ("tensors/a.safetensors".to_string(), a.finish().expect("a")),
+            ("tensors/b.safetensors".to_string(), b.finish().expect("b")),
+        ],
+    )
+    .expect("the full bundle is valid")
+}
