@@ -355,6 +355,21 @@ impl Bundle {
         let mut tensors = BTreeMap::new();
         for (path, data) in contents {
             if path.starts_with("tensors/") && path.ends_with(".safetensors") {
+                // The safetensors header is a JSON document like the manifest and falls under
+                // the same size limit; the safetensors crate alone would parse up to 100 MB of
+                // it into a map of every tensor.
+                let header = data
+                    .get(..8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_le_bytes);
+                if header > limits.max_document_bytes {
+                    return Err(BundleError::Limit {
+                        entry: path,
+                        what: "safetensors header size",
+                        actual: header,
+                        limit: limits.max_document_bytes,
+                    });
+                }
                 let file = TensorFile::parse(&path, data, limits.max_tensor_elements)?;
                 tensors.insert(path, file);
             } else {

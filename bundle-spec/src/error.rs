@@ -30,7 +30,9 @@ pub enum BundleError {
     },
     /// An entry's content does not hash to the value recorded in the manifest (tampering or
     /// corruption).
-    #[error("entry `{entry}`: sha256 mismatch: manifest says {expected}, content hashes to {actual}")]
+    #[error(
+        "entry `{entry}`: sha256 mismatch: manifest says {expected}, content hashes to {actual}"
+    )]
     HashMismatch {
         /// The entry.
         entry: String,

@@ -1142,7 +1142,6 @@ fn malformed_safetensors_framing_is_refused() {
     let mut cases: Vec<Vec<u8>> = vec![
         vec![],
         vec![1, 2, 3],
-        u64::MAX.to_le_bytes().to_vec(),
         {
             let mut b = ok.clone();
             b[..8].copy_from_slice(&(ok.len() as u64).to_le_bytes());
@@ -1216,4 +1215,98 @@ fn writer_refuses_tensor_paths_the_reader_would_refuse() {
         let err = r.expect_err(path);
         assert!(err.to_string().contains(path), "{err}");
     }
+}
+
+#[test]
+fn attributes_must_hold_exactly_one_known_kind() {
+    for bad in [
+        json!({"bool": true, "i64": 3}),
+        json!({}),
+        json!({"f16": 1.0}),
+        json!({"i64": 1.5}),
+        json!({"f64": "nan"}),
+        json!({"f64s": [1.0, "Inf"]}),
+        json!({"tensor": {"file": TENSORS}}),
+        json!({"list": [{"bool": 1}]}),
+        json!(42),
+    ] {
+        let err = refuse(&with_graph(|g| {
+            g["children"][0]["attrs"]["odd"] = bad.clone()
+        }));
+        assert_kind(&err, "Malformed", "graph.json");
+    }
+    // Protobuf: an attribute entry without a value, and a value without a kind.
+    let pb = entries(&base_bytes(Encoding::Protobuf));
+    for value in [None, Some(keel_bundle::pb::Attr { kind: None })] {
+        let mut g = <keel_bundle::pb::Node as prost::Message>::decode(
+            pb.iter()
+                .find(|(n, _)| n == "graph.pb")
+                .unwrap()
+                .1
+                .as_slice(),
+        )
+        .unwrap();
+        g.children[0].attrs.push(keel_bundle::pb::AttrEntry {
+            key: "odd".into(),
+            value: value.clone(),
+        });
+        let graph = prost::Message::encode_to_vec(&g);
+        let mut m = <keel_bundle::pb::Manifest as prost::Message>::decode(
+            pb.iter()
+                .find(|(n, _)| n == "manifest.pb")
+                .unwrap()
+                .1
+                .as_slice(),
+        )
+        .unwrap();
+        let e = m.entries.iter_mut().find(|e| e.path == "graph.pb").unwrap();
+        e.size = graph.len() as u64;
+        e.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&graph));
+        let mut all = vec![
+            ("manifest.pb".to_string(), prost::Message::encode_to_vec(&m)),
+            ("graph.pb".to_string(), graph),
+        ];
+        all.extend(
+            pb.iter()
+                .filter(|(n, _)| n.starts_with("tensors/"))
+                .cloned(),
+        );
+        let err = refuse(&zip_files(&all));
+        assert_kind(&err, "Malformed", "graph.pb");
+        assert!(err.to_string().contains("odd"), "{err}");
+    }
+}
+
+#[test]
+fn field_shapes_must_be_non_negative_integers() {
+    for shape in [json!([-1]), json!([1.5]), json!(["3"]), json!(3)] {
+        let err = refuse(&with_manifest(|m| m["outputs"][0]["shape"] = shape.clone()));
+        assert_kind(&err, "Malformed", "manifest.json");
+    }
+}
+
+#[test]
+fn safetensors_headers_fall_under_the_document_size_limit() {
+    // A valid tensor file whose header is padded (as the format allows) to 200 KB.
+    let header = format!(
+        "{{\"model/coef\":{{\"dtype\":\"F64\",\"shape\":[1,2],\"data_offsets\":[0,16]}}}}{}",
+        " ".repeat(200_000)
+    );
+    let file = safetensors_raw(&header, &[0u8; 16]);
+    let bytes = with_tensor_file(file, "model/coef");
+    Bundle::from_bytes(&bytes).expect("a large header is fine under the default limits");
+    let limits = Limits {
+        max_document_bytes: 100_000,
+        ..Limits::default()
+    };
+    let err = refuse_with(&bytes, &limits);
+    assert_limit(&err, TENSORS, "safetensors header size");
+    // A header length prefix far beyond the file.
+    let mut file = base_tensors();
+    file[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert_limit(
+        &refuse(&with_tensor_file(file, "model/coef")),
+        TENSORS,
+        "safetensors header size",
+    );
 }
