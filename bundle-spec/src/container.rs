@@ -82,14 +82,186 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
-    let mut it = v.split('.');
-    let major = it.next()?.parse().ok()?;
-    let minor = it.next()?.parse().ok()?;
-    let patch = it.next()?.split(['-', '+']).next()?.parse().ok()?;
+    // A pre-release or build suffix (`-rc.1`, `+build.5`) may itself contain dots: cut it off
+    // before splitting the core into its three numbers.
+    let core = v.split(['-', '+']).next()?;
+    let mut it = core.split('.');
+    let mut number = || -> Option<u64> {
+        let s = it.next()?;
+        // Digits only: `u64::from_str` would also take a leading `+`.
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let version = (number()?, number()?, number()?);
     if it.next().is_some() {
         return None;
     }
-    Some((major, minor, patch))
+    Some(version)
+}
+
+/// Which limit an entry of `size` bytes breaks, given the cap from the total/document limits
+/// (`cap`) and the largest size its compressed length allows (`ratio_max`). The size limits are
+/// reported first: they are the ones a user can act on by raising a number.
+fn entry_limit_error(
+    name: &str,
+    size: u64,
+    total_before: u64,
+    compressed: u64,
+    is_document: bool,
+    cap: u64,
+    limits: &Limits,
+) -> BundleError {
+    if size > cap {
+        let (what, actual, limit) = if is_document
+            && cap == limits.max_document_bytes
+            && size > limits.max_document_bytes
+        {
+            ("document size", size, limits.max_document_bytes)
+        } else {
+            (
+                "total uncompressed size",
+                total_before.saturating_add(size),
+                limits.max_total_bytes,
+            )
+        };
+        return BundleError::Limit {
+            entry: name.to_string(),
+            what,
+            actual,
+            limit,
+        };
+    }
+    BundleError::Limit {
+        entry: name.to_string(),
+        what: "compression ratio",
+        // Rounded up: a ratio of 200.5 is over a limit of 200 and must not read as "200".
+        actual: size.div_ceil(compressed.max(1)),
+        limit: limits.max_compression_ratio,
+    }
+}
+
+/// Finds the first name that the central directory holds twice. `ZipArchive` keys entries by
+/// name and so silently keeps one of two same-named entries; only a raw pass over the central
+/// directory can say which name it was.
+fn first_duplicate_name(bytes: &[u8]) -> Option<String> {
+    let mut iterable =
+        zip::unstable::read::ZipIterable::try_new(Cursor::new(bytes), zip::read::Config::default())
+            .ok()?;
+    let mut seen = HashSet::new();
+    for entry in iterable.files().ok()? {
+        let entry = entry.ok()?;
+        let name = entry.name().ok()?.into_owned();
+        if !seen.insert(name.clone()) {
+            return Some(name);
+        }
+    }
+    None
+}
+
+/// Reads every entry of the archive into memory, enforcing SPEC.md section 1 and the limits of
+/// section 1.1 on the way: safe names, no directories, no duplicates, only stored or deflated
+/// data, and sizes and ratios checked both against the declared sizes (to fail before
+/// inflating anything) and while inflating (because declared sizes are not to be trusted).
+fn read_entries(bytes: &[u8], limits: &Limits) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| BundleError::Zip(e.to_string()))?;
+    if archive.has_duplicate_names() {
+        return Err(BundleError::Duplicate {
+            entry: first_duplicate_name(bytes).unwrap_or_else(|| "<archive>".into()),
+        });
+    }
+    if archive.len() > limits.max_entries {
+        return Err(BundleError::Limit {
+            entry: "<archive>".into(),
+            what: "entry count",
+            actual: archive.len() as u64,
+            limit: limits.max_entries as u64,
+        });
+    }
+    let archive_len = bytes.len() as u64;
+
+    let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        // Everything about the entry is taken from the central directory before any data is
+        // touched, so that a bad name or method is refused even if its data is garbage.
+        let (name, is_dir, method, declared, declared_compressed) = {
+            let e = archive
+                .by_index_data(i)
+                .map_err(|e| BundleError::Zip(format!("entry #{i}: {e}")))?;
+            let name = e
+                .name()
+                .map_err(|e| BundleError::Zip(format!("entry #{i}: unreadable name: {e}")))?
+                .into_owned();
+            (
+                name,
+                e.is_dir(),
+                e.compression(),
+                e.size(),
+                e.compressed_size(),
+            )
+        };
+        check_path(&name)?;
+        if is_dir {
+            // SPEC.md 1: every entry other than the manifest is listed; a directory cannot be.
+            return Err(BundleError::Unlisted { entry: name });
+        }
+        match method {
+            zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated => {}
+            other => {
+                return Err(BundleError::Compression {
+                    entry: name,
+                    method: format!("{other:?}"),
+                });
+            }
+        }
+        let is_document = name.starts_with("manifest.") || name.starts_with("graph.");
+        let budget = limits.max_total_bytes.saturating_sub(total);
+        let cap = if is_document {
+            budget.min(limits.max_document_bytes)
+        } else {
+            budget
+        };
+        // The compressed data cannot be longer than the archive: clamping the declared length
+        // stops a header that overstates it from buying a bomb a larger ratio allowance.
+        let compressed = declared_compressed.min(archive_len);
+        let ratio_max = compressed
+            .saturating_mul(limits.max_compression_ratio)
+            .max(limits.ratio_exempt_below.saturating_sub(1));
+        let read_limit = cap.min(ratio_max);
+        let too_big =
+            |size: u64| entry_limit_error(&name, size, total, compressed, is_document, cap, limits);
+        // A header that admits to more than the limits is refused before inflating anything.
+        if declared > read_limit {
+            return Err(too_big(declared));
+        }
+
+        let options = zip::ZipReadOptions::new().enforce_header_consistency(true);
+        let mut file = archive
+            .by_index_with_options(i, options)
+            .map_err(|e| BundleError::Zip(format!("entry `{name}`: {e}")))?;
+        // Never reserve more than the archive's own length up front, whatever the header says
+        // (it is only a hint); the vector grows if the entry really is larger.
+        let mut data = Vec::with_capacity(declared.min(archive_len).min(read_limit) as usize);
+        // Read at most one byte past the limit: that proves the limit was exceeded without
+        // ever holding more than the limit in memory, whatever the header claims.
+        (&mut file)
+            .take(read_limit.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|e| BundleError::malformed(&name, format!("cannot inflate: {e}")))?;
+        let size = data.len() as u64;
+        if size > read_limit {
+            return Err(too_big(size));
+        }
+        data.shrink_to_fit();
+        total += size;
+        if contents.insert(name.clone(), data).is_some() {
+            return Err(BundleError::Duplicate { entry: name });
+        }
+    }
+    Ok(contents)
 }
 
 impl Bundle {
@@ -100,84 +272,7 @@ impl Bundle {
 
     /// Reads and verifies a bundle with explicit limits.
     pub fn from_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Bundle, BundleError> {
-        let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| BundleError::Zip(e.to_string()))?;
-        if archive.len() > limits.max_entries {
-            return Err(BundleError::Limit {
-                entry: "<archive>".into(),
-                what: "entry count",
-                actual: archive.len() as u64,
-                limit: limits.max_entries as u64,
-            });
-        }
-
-        let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        let mut total: u64 = 0;
-        for i in 0..archive.len() {
-            let mut file = archive
-                .by_index(i)
-                .map_err(|e| BundleError::Zip(format!("entry #{i}: {e}")))?;
-            let name = file
-                .name()
-                .map_err(|e| BundleError::Zip(format!("entry #{i}: unreadable name: {e}")))?
-                .to_string();
-            check_path(&name)?;
-            if file.is_dir() {
-                continue;
-            }
-            match file.compression() {
-                zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated => {}
-                other => {
-                    return Err(BundleError::Compression {
-                        entry: name,
-                        method: format!("{other:?}"),
-                    });
-                }
-            }
-            let is_document = name.starts_with("manifest.") || name.starts_with("graph.");
-            let budget = limits.max_total_bytes.saturating_sub(total);
-            let cap = if is_document {
-                budget.min(limits.max_document_bytes)
-            } else {
-                budget
-            };
-            let compressed = file.compressed_size();
-            // Read at most cap+1 bytes: one past the cap proves the cap was exceeded without
-            // ever holding more than the cap in memory, whatever the header claims.
-            let mut data = Vec::with_capacity(file.size().min(cap).min(1 << 26) as usize);
-            (&mut file)
-                .take(cap + 1)
-                .read_to_end(&mut data)
-                .map_err(|e| BundleError::malformed(&name, format!("cannot inflate: {e}")))?;
-            let size = data.len() as u64;
-            if size > cap {
-                let (what, limit) = if is_document && cap == limits.max_document_bytes {
-                    ("document size", limits.max_document_bytes)
-                } else {
-                    ("total uncompressed size", limits.max_total_bytes)
-                };
-                return Err(BundleError::Limit {
-                    entry: name,
-                    what,
-                    actual: total + size,
-                    limit,
-                });
-            }
-            if size >= limits.ratio_exempt_below
-                && size > compressed.saturating_mul(limits.max_compression_ratio)
-            {
-                return Err(BundleError::Limit {
-                    entry: name,
-                    what: "compression ratio",
-                    actual: size / compressed.max(1),
-                    limit: limits.max_compression_ratio,
-                });
-            }
-            total += size;
-            if contents.insert(name.clone(), data).is_some() {
-                return Err(BundleError::Duplicate { entry: name });
-            }
-        }
+        let mut contents = read_entries(bytes, limits)?;
 
         let encoding = match (
             contents.contains_key("manifest.json"),
@@ -201,18 +296,22 @@ impl Bundle {
         let graph_path = format!("graph.{}", encoding.ext());
         let manifest_bytes = contents.remove(&manifest_path).unwrap_or_default();
         let manifest = decode_manifest(&manifest_bytes, encoding, &manifest_path)?;
-        check_manifest(&manifest, &manifest_path)?;
+        check_manifest(&manifest, &manifest_path, limits)?;
 
         // Every entry listed, every listed entry present, every digest right.
-        let listed: BTreeMap<&str, &Entry> = manifest
-            .entries
-            .iter()
-            .map(|e| (e.path.as_str(), e))
-            .collect();
-        if listed.len() != manifest.entries.len() {
+        let mut listed: BTreeMap<&str, &Entry> = BTreeMap::new();
+        for e in &manifest.entries {
+            if listed.insert(e.path.as_str(), e).is_some() {
+                return Err(BundleError::malformed(
+                    &manifest_path,
+                    format!("entry `{}` is listed twice", e.path),
+                ));
+            }
+        }
+        if listed.contains_key(manifest_path.as_str()) {
             return Err(BundleError::malformed(
                 &manifest_path,
-                "an entry is listed twice",
+                "the manifest lists itself (it cannot hold its own digest)",
             ));
         }
         for name in contents.keys() {
@@ -256,6 +355,21 @@ impl Bundle {
         let mut tensors = BTreeMap::new();
         for (path, data) in contents {
             if path.starts_with("tensors/") && path.ends_with(".safetensors") {
+                // The safetensors header is a JSON document like the manifest and falls under
+                // the same size limit; the safetensors crate alone would parse up to 100 MB of
+                // it into a map of every tensor.
+                let header = data
+                    .get(..8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_le_bytes);
+                if header > limits.max_document_bytes {
+                    return Err(BundleError::Limit {
+                        entry: path,
+                        what: "safetensors header size",
+                        actual: header,
+                        limit: limits.max_document_bytes,
+                    });
+                }
                 let file = TensorFile::parse(&path, data, limits.max_tensor_elements)?;
                 tensors.insert(path, file);
             } else {
@@ -272,14 +386,19 @@ impl Bundle {
             encoding,
             tensors,
         };
-        bundle.validate(limits, &graph_path)?;
+        bundle.validate(limits, &manifest_path, &graph_path)?;
         Ok(bundle)
     }
 
     /// Checks the structural rules of SPEC.md section 3: unique node names, the root's name,
     /// depth and node limits, single assignment of columns, reads after writes, tensor
     /// references that resolve, and outputs that exist.
-    fn validate(&self, limits: &Limits, graph_path: &str) -> Result<(), BundleError> {
+    fn validate(
+        &self,
+        limits: &Limits,
+        manifest_path: &str,
+        graph_path: &str,
+    ) -> Result<(), BundleError> {
         if self.graph.name != self.manifest.root {
             return Err(BundleError::Graph {
                 node: self.graph.name.clone(),
@@ -347,7 +466,7 @@ impl Bundle {
             .collect();
         if written.len() != self.manifest.inputs.len() {
             return Err(BundleError::malformed(
-                "manifest",
+                manifest_path,
                 "an input column is declared twice",
             ));
         }
@@ -451,38 +570,57 @@ impl Bundle {
             encoding: Encoding::Json,
             tensors,
         };
-        check_manifest(&bundle.manifest, "manifest")?;
-        bundle.validate(&limits, "graph")?;
+        for path in bundle.tensors.keys() {
+            if !(path.starts_with("tensors/") && path.ends_with(".safetensors")) {
+                // The reader refuses any other entry, so writing one would make a bundle
+                // that cannot be read back.
+                return Err(BundleError::malformed(
+                    path,
+                    "tensor entries must be named `tensors/*.safetensors`",
+                ));
+            }
+        }
+        check_manifest(&bundle.manifest, "manifest", &limits)?;
+        bundle.validate(&limits, "manifest", "graph")?;
         Ok(bundle)
     }
 }
 
-fn check_manifest(m: &Manifest, entry: &str) -> Result<(), BundleError> {
-    if m.format != FORMAT_NAME {
+/// Checks the format name and version (SPEC.md section 2, version rule). Called on the two
+/// fields alone before the rest of the manifest is decoded, so that a bundle from a newer major
+/// version is refused with a message naming both versions rather than with whatever decoding
+/// error its changed layout happens to cause.
+fn check_version(format: &str, format_version: &str, entry: &str) -> Result<(), BundleError> {
+    if format != FORMAT_NAME {
         return Err(BundleError::malformed(
             entry,
-            format!("format is `{}`, expected `{FORMAT_NAME}`", m.format),
+            format!("format is `{format}`, expected `{FORMAT_NAME}`"),
         ));
     }
-    let found = parse_version(&m.format_version).ok_or_else(|| {
+    let found = parse_version(format_version).ok_or_else(|| {
         BundleError::malformed(
             entry,
-            format!("format_version `{}` is not semver", m.format_version),
+            format!("format_version `{format_version}` is not semver MAJOR.MINOR.PATCH"),
         )
     })?;
     let ours = parse_version(FORMAT_VERSION).unwrap_or((1, 0, 0));
     if found.0 > ours.0 {
         return Err(BundleError::UnsupportedVersion {
-            found: m.format_version.clone(),
+            found: format_version.to_string(),
             supported: FORMAT_VERSION,
         });
     }
     if found.0 < 1 {
         return Err(BundleError::malformed(
             entry,
-            format!("format_version `{}` predates 1.0.0", m.format_version),
+            format!("format_version `{format_version}` predates 1.0.0"),
         ));
     }
+    Ok(())
+}
+
+fn check_manifest(m: &Manifest, entry: &str, limits: &Limits) -> Result<(), BundleError> {
+    check_version(&m.format, &m.format_version, entry)?;
     if m.name.is_empty() {
         return Err(BundleError::malformed(entry, "the bundle has no name"));
     }
@@ -498,6 +636,28 @@ fn check_manifest(m: &Manifest, entry: &str) -> Result<(), BundleError> {
                     f.name, f.shape
                 ),
             ));
+        }
+        if let [width] = f.shape.as_slice() {
+            // A consumer sizes per-row buffers (and element names) from the declared width,
+            // so an absurd width must not get past the reader.
+            if *width > limits.max_tensor_elements {
+                return Err(BundleError::Limit {
+                    entry: entry.to_string(),
+                    what: "vector field width",
+                    actual: *width,
+                    limit: limits.max_tensor_elements,
+                });
+            }
+            if !f.names.is_empty() && f.names.len() as u64 != *width {
+                return Err(BundleError::malformed(
+                    entry,
+                    format!(
+                        "field `{}`: {} element names for a vector of width {width}",
+                        f.name,
+                        f.names.len()
+                    ),
+                ));
+            }
         }
     }
     Ok(())
@@ -545,7 +705,41 @@ fn check_dataflow<'a>(node: &'a Node, written: &mut BTreeSet<&'a str>) -> Result
     Ok(())
 }
 
+/// The two manifest fields that say how to read the rest (JSON form; other fields ignored).
+#[derive(serde::Deserialize)]
+struct JsonVersionProbe {
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    format_version: String,
+}
+
+/// The two manifest fields that say how to read the rest (protobuf form: the tags of
+/// `Manifest.format` and `Manifest.format_version`; prost skips every other field).
+#[derive(Clone, PartialEq, prost::Message)]
+struct PbVersionProbe {
+    #[prost(string, tag = "1")]
+    format: String,
+    #[prost(string, tag = "2")]
+    format_version: String,
+}
+
 fn decode_manifest(bytes: &[u8], enc: Encoding, entry: &str) -> Result<Manifest, BundleError> {
+    let (format, version) = match enc {
+        Encoding::Json => {
+            let p: JsonVersionProbe = serde_json::from_slice(bytes).map_err(|e| {
+                BundleError::malformed(entry, format!("invalid manifest JSON: {e}"))
+            })?;
+            (p.format, p.format_version)
+        }
+        Encoding::Protobuf => {
+            let p = PbVersionProbe::decode(bytes).map_err(|e| {
+                BundleError::malformed(entry, format!("invalid manifest protobuf: {e}"))
+            })?;
+            (p.format, p.format_version)
+        }
+    };
+    check_version(&format, &version, entry)?;
     match enc {
         Encoding::Json => serde_json::from_slice(bytes)
             .map_err(|e| BundleError::malformed(entry, format!("invalid manifest JSON: {e}"))),
@@ -612,5 +806,9 @@ mod tests {
         assert_eq!(parse_version("1.2.3"), Some((1, 2, 3)));
         assert_eq!(parse_version("2.0.0-rc1"), Some((2, 0, 0)));
         assert_eq!(parse_version("1.2"), None);
+        assert_eq!(parse_version("1.2.0-rc.1"), Some((1, 2, 0)));
+        assert_eq!(parse_version("1.2.3+build.7"), Some((1, 2, 3)));
+        assert_eq!(parse_version("1.+2.3"), None);
+        assert_eq!(parse_version("1.2.3.4"), None);
     }
 }

@@ -35,7 +35,11 @@ pub struct Manifest {
     /// Output schema, in order.
     pub outputs: Vec<Field>,
     /// Free-form metadata.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys::deserialize"
+    )]
     pub metadata: BTreeMap<String, String>,
     /// Every other entry with its digest and size, sorted by path.
     #[serde(default)]
@@ -202,7 +206,11 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<Binding>,
     /// Typed attributes.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys::deserialize"
+    )]
     pub attrs: BTreeMap<String, Attr>,
     /// Children of a container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -297,5 +305,44 @@ impl Attr {
             Attr::List(items) => 1 + items.iter().map(Attr::depth).max().unwrap_or(0),
             _ => 0,
         }
+    }
+}
+
+/// JSON objects used as maps (`metadata`, `attrs`) refuse a repeated key. serde's own map
+/// deserializer keeps the last value silently, which would let two readers of one file (or the
+/// JSON and protobuf encodings, where a repeated key is refused) disagree on what it says.
+mod unique_keys {
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    struct UniqueMap<V>(PhantomData<V>);
+
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueMap<V> {
+        type Value = BTreeMap<String, V>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object with distinct keys")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, V>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!("key `{k}` appears twice")));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D, V>(d: D) -> Result<BTreeMap<String, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        V: Deserialize<'de>,
+    {
+        d.deserialize_map(UniqueMap(PhantomData))
     }
 }

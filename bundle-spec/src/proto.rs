@@ -44,6 +44,17 @@ pub(crate) fn manifest_to_pb(m: &Manifest) -> pb::Manifest {
 
 pub(crate) fn manifest_from_pb(m: pb::Manifest, entry: &str) -> Result<Manifest, BundleError> {
     let p = m.producer.unwrap_or_default();
+    let mut metadata = std::collections::BTreeMap::new();
+    for e in m.metadata {
+        // A repeated key is refused, as in `attrs`, rather than resolved by position.
+        if metadata.contains_key(&e.key) {
+            return Err(BundleError::malformed(
+                entry,
+                format!("metadata key `{}` appears twice", e.key),
+            ));
+        }
+        metadata.insert(e.key, e.value);
+    }
     Ok(Manifest {
         format: m.format,
         format_version: m.format_version,
@@ -67,7 +78,7 @@ pub(crate) fn manifest_from_pb(m: pb::Manifest, entry: &str) -> Result<Manifest,
             .into_iter()
             .map(|f| field_from_pb(f, entry))
             .collect::<Result<_, _>>()?,
-        metadata: m.metadata.into_iter().map(|e| (e.key, e.value)).collect(),
+        metadata,
         entries: m
             .entries
             .into_iter()
@@ -173,15 +184,24 @@ fn binding_from_pb(b: pb::Binding) -> Binding {
     }
 }
 
+/// Every NaN is written as the one quiet NaN: the JSON encoding cannot carry a NaN's sign or
+/// payload, so without this a protobuf -> JSON -> protobuf conversion would not give back the
+/// same bytes, and two logically equal bundles could encode differently.
+fn canonical(v: f64) -> f64 {
+    if v.is_nan() { f64::NAN } else { v }
+}
+
 fn attr_to_pb(a: &Attr) -> pb::Attr {
     use pb::attr::Kind;
     let kind = match a {
         Attr::Bool(v) => Kind::B(*v),
         Attr::I64(v) => Kind::I(*v),
-        Attr::F64(v) => Kind::F(*v),
+        Attr::F64(v) => Kind::F(canonical(*v)),
         Attr::Str(v) => Kind::S(v.clone()),
         Attr::I64s(v) => Kind::Ints(pb::IntList { values: v.clone() }),
-        Attr::F64s(v) => Kind::Floats(pb::FloatList { values: v.clone() }),
+        Attr::F64s(v) => Kind::Floats(pb::FloatList {
+            values: v.iter().copied().map(canonical).collect(),
+        }),
         Attr::Strs(v) => Kind::Strings(pb::StringList { values: v.clone() }),
         Attr::List(v) => Kind::List(pb::AttrList {
             values: v.iter().map(attr_to_pb).collect(),
