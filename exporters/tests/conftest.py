@@ -78,10 +78,41 @@ def frame_to_jsonl(X, fields: list[dict]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def frame_to_arrow(X, fields: list[dict], path) -> None:
+    """Writes a DataFrame or array as an Arrow IPC file typed by the bundle's input fields
+    (Arrow carries every f64 exactly, infinities included, which JSON cannot)."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    types = {"f64": pa.float64(), "f32": pa.float32(), "i64": pa.int64(), "i32": pa.int32(), "bool": pa.bool_(), "utf8": pa.string()}
+    if hasattr(X, "columns"):
+        cols = {f["name"]: X[f["name"]] for f in fields}
+    else:
+        arr = np.asarray(X)
+        cols = {f["name"]: arr[:, i] for i, f in enumerate(fields)}
+    arrays = []
+    for f in fields:
+        v = cols[f["name"]]
+        v = v.to_numpy(dtype=object) if hasattr(v, "to_numpy") else np.asarray(v, dtype=object)
+        v = [None if x is None or (isinstance(x, float) and math.isnan(x)) else x for x in v]
+        arrays.append(pa.array(v, type=types[f["dtype"]]))
+    table = pa.table(arrays, names=[f["name"] for f in fields])
+    with ipc.new_file(str(path), table.schema) as w:
+        w.write_table(table)
+
+
+def _none_to_nan(v):
+    if isinstance(v, list):
+        return [_none_to_nan(x) for x in v]
+    return np.nan if v is None else v
+
+
 def assert_close(got, want, tol_name: str, what: str) -> float:
     """Compares keel's output with scikit-learn's under a named tolerance; returns max error."""
     tol = TOLERANCES[tol_name]
-    want = np.asarray(want)
+    want = np.asarray(_none_to_nan(list(want)))
+    if want.dtype == object:
+        want = np.asarray(list(want))
     if want.dtype.kind in ("U", "O", "S", "b") or tol is None and want.dtype.kind in ("i", "u"):
         got_arr = np.asarray(got, dtype=want.dtype)
         mismatch = np.nonzero(got_arr != want)[0]

@@ -8,11 +8,12 @@ import json
 import os
 import zipfile
 
-import numpy as np
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401
 import pytest
 
 from cases import CASES
-from conftest import assert_close, frame_to_jsonl, run_keel
+from conftest import assert_close, frame_to_arrow, frame_to_jsonl, run_keel
 from generate import reference_outputs
 
 import keel.sklearn
@@ -24,13 +25,27 @@ def test_live_parity(name, tmp_path, keel_bin):
     bundle = tmp_path / "model.keel"
     keel.sklearn.export(est, bundle, sample=X, name=name)
     manifest = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
-    (tmp_path / "in.jsonl").write_bytes(frame_to_jsonl(X, manifest["inputs"]))
-    res = run_keel(keel_bin, "score", str(bundle), str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"))
+    frame_to_arrow(X, manifest["inputs"], tmp_path / "in.arrow")
+    res = run_keel(keel_bin, "score", str(bundle), str(tmp_path / "in.arrow"), "-o", str(tmp_path / "out.arrow"))
     assert res.returncode == 0, res.stderr.decode()
-    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines() if line]
-    assert len(rows) == len(X)
+    table = pa.ipc.open_file(str(tmp_path / "out.arrow")).read_all()
+    assert table.num_rows == len(X)
     want = reference_outputs(est, X, outputs)
     for col, ref in want.items():
-        got = [r[col] for r in rows]
-        ref = [np.nan if v is None else v for v in ref] if not isinstance(ref[0], list) else ref
-        assert_close(got, ref, tolerance[col], f"{name}.{col}")
+        assert_close(table.column(col).to_pylist(), ref, tolerance[col], f"{name}.{col}")
+
+
+def test_jsonl_round_trip_through_cli(tmp_path, keel_bin):
+    """The same answers through JSON lines (the format a person types), on a case with
+    strings and missing values."""
+    name = "mixed_ct_onehot_logreg"
+    est, X, outputs, tolerance, _ = CASES[name]()
+    bundle = tmp_path / "model.keel"
+    keel.sklearn.export(est, bundle, sample=X, name=name)
+    manifest = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
+    res = run_keel(keel_bin, "score", str(bundle), "--format", "jsonl", input=frame_to_jsonl(X, manifest["inputs"]))
+    assert res.returncode == 0, res.stderr.decode()
+    rows = [json.loads(line) for line in res.stdout.decode().splitlines() if line]
+    want = reference_outputs(est, X, outputs)
+    for col, ref in want.items():
+        assert_close([r[col] for r in rows], ref, tolerance[col], f"{name}.{col}")
