@@ -30,7 +30,7 @@ impl Default for Limits {
             max_document_bytes: 64 << 20,
             max_compression_ratio: 200,
             ratio_exempt_below: 64 << 10,
-            max_depth: 64,
+            max_depth: 32,
             max_tensor_elements: (1 << 31) - 1,
             max_nodes: 100_000,
         }

@@ -97,3 +97,12 @@ def test_numpy_sample_names_columns_x0(tmp_path, iris):
     keel.sklearn.export(est, out, sample=arr)
     m = json.loads(zipfile.ZipFile(out).read("manifest.json"))
     assert [f["name"] for f in m["inputs"]] == ["x0", "x1", "x2", "x3"]
+
+
+def test_float32_column_refused(tmp_path, iris):
+    X, y = iris
+    X32 = X.astype({"sepal length (cm)": "float32"})
+    est = LogisticRegression(max_iter=500).fit(X32, y)
+    with pytest.raises(keel.UnsupportedError, match="sepal length.*float32"):
+        keel.sklearn.export(est, tmp_path / "m.keel", sample=X32)
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,9 @@ use keel_bundle::{Bundle, DType, Field, Limits, Manifest, Node};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The widest vector input a bundle may declare (elements per row).
+pub const MAX_INPUT_WIDTH: u64 = 1 << 20;
+
 /// What to do with input columns the bundle does not declare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExtraColumns {
@@ -210,7 +213,17 @@ impl Model {
         for f in &manifest.inputs {
             let ty = match f.shape.as_slice() {
                 [] => ColType::Scalar(f.dtype),
-                [n] if f.dtype == DType::F64 => ColType::Vector(*n as usize),
+                // Feature names are materialised per element at plan time, so the width is capped
+                // here rather than trusted from the manifest.
+                [n] if f.dtype == DType::F64 && *n <= MAX_INPUT_WIDTH => {
+                    ColType::Vector(*n as usize)
+                }
+                [n] if f.dtype == DType::F64 => {
+                    return Err(Error::Bundle(format!(
+                        "input `{}`: a vector of {n} elements exceeds the limit of {MAX_INPUT_WIDTH}",
+                        f.name
+                    )));
+                }
                 _ => {
                     return Err(Error::Bundle(format!(
                         "input `{}`: vectors of {} are not supported as inputs (only f64)",

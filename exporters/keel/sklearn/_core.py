@@ -182,6 +182,13 @@ def _infer_inputs(est: Any, sample: Any) -> list[Col]:
                         )
                 dtype = "utf8"
             elif kind == "f":
+                if s.dtype.itemsize != 8:
+                    # scikit-learn keeps float32 arithmetic for float32 input in several
+                    # stages; keel computes in f64 and would not give the same numbers.
+                    raise UnsupportedError(
+                        f"column `{name}` is {s.dtype}; keel reproduces scikit-learn on float64 input",
+                        "sample", "cast the column to float64 before fitting",
+                    )
                 dtype = "f64"
             elif kind in ("i", "u"):
                 dtype = "i64"
