@@ -15,6 +15,10 @@ use keel_runtime::Model;
 use std::hint::black_box;
 use std::time::Instant;
 
+// Same allocator as the `keel` binary, so the probe measures what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn read_ipc(path: &str) -> Result<RecordBatch> {
     let file = std::fs::File::open(path).with_context(|| format!("open {path}"))?;
     let reader = arrow_ipc::reader::FileReader::try_new(file, None)?;

@@ -140,6 +140,18 @@ impl Error {
         self
     }
 
+    /// Shifts the row number of a row-level error by `by` (a chunk's position in its batch).
+    pub fn offset_rows(mut self, by: usize) -> Self {
+        match &mut self {
+            Error::Missing { row, .. }
+            | Error::NonFinite { row, .. }
+            | Error::UnknownCategory { row, .. }
+            | Error::BadValue { row, .. } => *row += by,
+            _ => {}
+        }
+        self
+    }
+
     /// Whether the error is the caller's input (as opposed to the bundle or the runtime).
     pub fn is_input_error(&self) -> bool {
         !matches!(

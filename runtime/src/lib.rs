@@ -21,7 +21,7 @@ pub mod value;
 
 pub use backend::{Backend, Cpu};
 pub use error::Error;
-pub use model::{ExtraColumns, Model, Options, arrow_schema};
+pub use model::{CHUNK_ROWS, ExtraColumns, MAX_INPUT_WIDTH, Model, Options, arrow_schema};
 pub use op::{BuildCtx, Built, Kernel};
 pub use value::{ColInfo, ColType, Matrix, Value};
 
