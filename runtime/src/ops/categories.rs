@@ -22,6 +22,7 @@
 use crate::error::Error;
 use crate::op::BuildCtx;
 use crate::value::{ColType, Feature};
+use arrow_array::Array;
 use keel_bundle::{Attr, DType};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -110,6 +111,44 @@ fn short_key(s: &str) -> Option<u128> {
     Some(u128::from(lo) | (u128::from(hi) << 64) | ((b.len() as u128) << 120))
 }
 
+/// The key of the string at `row` of `a`, read as one 16-byte load from Arrow's value buffer
+/// and masked to the string's length: no loop whose trip count depends on the data (string
+/// lengths vary row to row, and a mispredicted loop exit costs more than the whole lookup).
+#[inline]
+fn short_key_at(a: &arrow_array::StringArray, row: usize) -> Option<u128> {
+    let offsets = a.value_offsets();
+    let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+    let len = end - start;
+    if len > 15 {
+        return None;
+    }
+    let data = a.value_data();
+    match data.get(start..start + 16) {
+        Some(window) => {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(window);
+            let mask = (1u128 << (8 * len)) - 1;
+            Some((u128::from_le_bytes(w) & mask) | ((len as u128) << 120))
+        }
+        // The last strings of the buffer: too close to its end for a 16-byte window.
+        None => short_key(a.value(row)),
+    }
+}
+
+/// Finds `key` among at most a handful of short categories without an early exit: every
+/// candidate is compared and the hit kept with a conditional move, so the cost does not depend
+/// on which category the row holds (random categories made the early exit mispredict).
+#[inline]
+fn short_find(v: &[(u128, usize)], key: u128) -> Option<usize> {
+    // Categories are unique, so at most one term is non-zero; written as arithmetic because
+    // the compiler turns an `if` here back into the data-dependent branch we are avoiding.
+    let mut acc = 0usize;
+    for (c, i) in v {
+        acc += usize::from(*c == key) * (i + 1);
+    }
+    acc.checked_sub(1)
+}
+
 /// String category -> raw index.
 #[derive(Debug)]
 enum StrIndex {
@@ -127,10 +166,7 @@ impl StrIndex {
     #[inline]
     fn get(&self, s: &str) -> Option<usize> {
         match self {
-            StrIndex::Short(v) => {
-                let k = short_key(s)?;
-                v.iter().find(|(c, _)| *c == k).map(|(_, i)| *i)
-            }
+            StrIndex::Short(v) => short_find(v, short_key(s)?),
             StrIndex::Linear(v) => v
                 .iter()
                 .find(|(c, _)| c.len() == s.len() && **c == *s)
@@ -288,6 +324,15 @@ impl Categories {
     #[inline]
     pub fn lookup(&self, f: &Feature<'_>, row: usize, column: &str) -> Result<Lookup, Error> {
         let hit = match &self.kind {
+            Kind::Str(StrIndex::Short(v)) => match f {
+                Feature::Str(a) if !a.is_null(row) => {
+                    short_key_at(a, row).and_then(|k| short_find(v, k))
+                }
+                _ => match f.str(row) {
+                    Some(s) => short_key(s).and_then(|k| short_find(v, k)),
+                    None => self.missing,
+                },
+            },
             Kind::Str(index) => match f.str(row) {
                 Some(s) => index.get(s),
                 None => self.missing,
@@ -543,6 +588,34 @@ mod tests {
         }
         for miss in ["b", "a\0\0", "fifteen_bytes___", "ny", "NY "] {
             assert_eq!(short.get(miss), None, "{miss:?}");
+        }
+    }
+
+    #[test]
+    fn short_keys_read_from_arrow_match_keys_of_strs() {
+        // The windowed read must agree with the plain key for every row, including the last
+        // rows whose 16-byte window would run past the value buffer, and slices with offsets.
+        let values = [
+            "NY",
+            "",
+            "entire",
+            "super_strict",
+            "fifteen_bytes__",
+            "x",
+            "much longer than fifteen",
+            "CA",
+        ];
+        let a = arrow_array::StringArray::from(values.to_vec());
+        for (row, v) in values.iter().enumerate() {
+            assert_eq!(short_key_at(&a, row), short_key(v), "row {row} {v:?}");
+        }
+        let sliced = a.slice(3, 4);
+        for row in 0..4 {
+            assert_eq!(
+                short_key_at(&sliced, row),
+                short_key(values[row + 3]),
+                "sliced row {row}"
+            );
         }
     }
 }
