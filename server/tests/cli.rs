@@ -1102,3 +1102,30 @@ fn arrow_stream_worker_answers_each_batch_before_the_next_is_sent() {
     assert!(status.success());
     check(&c, &batches_to_columns(answers.into_iter()), "worker");
 }
+
+/// The README's first command: scoring the demo bundle on the demo CSV prints scikit-learn's
+/// own predictions (recorded by fixtures/demo.py in `airbnb_expected.csv`).
+#[test]
+fn readme_demo_command_gives_scikit_learns_predictions() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo");
+    let out = keel()
+        .arg("score")
+        .arg(demo.join("airbnb_linear.keel"))
+        .arg(demo.join("airbnb.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let parse = |text: &str| -> Vec<f64> {
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("prediction"));
+        lines.map(|l| l.parse().unwrap()).collect()
+    };
+    let got = parse(&String::from_utf8(out.stdout).unwrap());
+    let want = parse(&std::fs::read_to_string(demo.join("airbnb_expected.csv")).unwrap());
+    assert_eq!(got.len(), want.len());
+    assert!(!got.is_empty());
+    let tol = keel_runtime::tolerance::Tolerance::F64_LINEAR;
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(tol.accepts(*g, *w), "row {i}: keel {g} vs scikit-learn {w}");
+    }
+}
