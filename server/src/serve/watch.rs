@@ -230,10 +230,11 @@ fn load_file(registry: &Registry, path: &Path, fp: Fingerprint, state: &mut File
     state.sha256 = Some(sha);
     match prepared {
         Ok(p) => {
+            // Cleared before the swap, so no one sees the new version next to the old error.
+            registry.set_error(&key, None);
             let entry = registry.install(p, Source::File(path.to_path_buf()), state.serving.take());
             tracing::info!(model = %entry.name, version = entry.version, path = %key, "loaded");
             state.serving = Some((entry.name.clone(), entry.version));
-            registry.set_error(&key, None);
         }
         Err(message) => {
             match &state.serving {
