@@ -2,7 +2,7 @@
 //! through.
 //!
 //! The route tables below are the single source of truth: the same macro builds the router and
-//! [`ROUTES`], which a test compares with the OpenAPI document in both directions.
+//! [`routes`], which a test compares with the OpenAPI document in both directions.
 //!
 //! Middleware, outermost first: panics become a JSON 500 (never a dropped connection); CORS
 //! (when `--cors-origin` is given); then [`guard`]: a body whose `Content-Length` is over
