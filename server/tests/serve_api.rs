@@ -806,6 +806,12 @@ async fn mleap_transform_appends_outputs_to_the_frame() {
     c.check_column("label", &labels);
     c.check_column("probability", &probs);
 
+    // A one-row frame (scored inline, not on the pool) gives the same row.
+    let mut one = frame.clone();
+    one["rows"] = json!([frame["rows"][0].clone()]);
+    let a = send(&router, post_json("/v1/models/iris_logreg/transform", &one)).await;
+    assert_eq!(a.json()["rows"][0], rows[0]);
+
     // Scalar outputs of a regression: a non-nullable double.
     let d = case(DIABETES);
     let a = send(

@@ -35,8 +35,10 @@ pub const VERSION_HEADER: HeaderName = HeaderName::from_static("keel-model-versi
 pub async fn read_body(body: Body, limit: u64, phase: Option<&Phase>) -> Result<Bytes, AppError> {
     let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut body = body;
+    // Pre-size from the declared length, but not beyond 1 MiB: the length is the client's
+    // claim, and memory should follow the bytes that actually arrive.
     let hint = usize::try_from(axum::body::HttpBody::size_hint(&body).lower()).unwrap_or(0);
-    let mut buf = bytes::BytesMut::with_capacity(hint.min(limit_usize));
+    let mut buf = bytes::BytesMut::with_capacity(hint.min(limit_usize).min(1 << 20));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             AppError::bad_request("malformed_body", format!("cannot read the body: {e}"))
@@ -211,15 +213,23 @@ async fn predict_with(
         .await
 }
 
-fn transform_now(entry: &Entry, body: &[u8]) -> Result<Answered, AppError> {
-    let manifest = entry.model.manifest();
-    let (frame, parsed) = mleap::parse(body, &manifest.inputs, &manifest.outputs)?;
+fn transform_parsed(
+    entry: &Entry,
+    frame: &mleap::LeapFrame<'_>,
+    parsed: &Parsed,
+) -> Result<Answered, AppError> {
     let scored = codec::score(&entry.model, &parsed.batches)?;
     Ok(Answered {
-        body: mleap::encode(&frame, &manifest.outputs, &scored),
+        body: mleap::encode(frame, &entry.model.manifest().outputs, &scored),
         content_type: codec::JSON,
         rows: parsed.rows(),
     })
+}
+
+fn transform_now(entry: &Entry, body: &[u8]) -> Result<Answered, AppError> {
+    let manifest = entry.model.manifest();
+    let (frame, parsed) = mleap::parse(body, &manifest.inputs, &manifest.outputs)?;
+    transform_parsed(entry, &frame, &parsed)
 }
 
 /// `POST /v1/models/{name}/transform`: an MLeap LeapFrame in, the frame with the outputs
@@ -251,21 +261,16 @@ async fn transform_with(
     codec::wanted(headers, false)?;
     let body = read_body(body, state.config.max_body, phase).await?;
     if body.len() <= INLINE_MAX_BODY {
+        let manifest = entry.model.manifest();
+        let (frame, parsed) = mleap::parse(&body, &manifest.inputs, &manifest.outputs)?;
+        if parsed.rows() <= state.config.inline_rows {
+            return transform_parsed(entry, &frame, &parsed);
+        }
         // The frame borrows the body, so a small frame with too many rows to score inline is
         // parsed again on the pool: at this size that costs microseconds.
-        let rows = mleap_rows(entry, &body)?;
-        if rows <= state.config.inline_rows {
-            return transform_now(entry, &body);
-        }
     }
     let entry = entry.clone();
     state.pool.run(move || transform_now(&entry, &body)).await
-}
-
-fn mleap_rows(entry: &Entry, body: &[u8]) -> Result<usize, AppError> {
-    let manifest = entry.model.manifest();
-    let (_, parsed) = mleap::parse(body, &manifest.inputs, &manifest.outputs)?;
-    Ok(parsed.rows())
 }
 
 /// `GET /healthz`: the process is up and answering.
