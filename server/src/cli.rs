@@ -106,6 +106,9 @@ pub enum Command {
         #[arg(long)]
         ignore_extra_columns: bool,
     },
+    /// Serve bundles over HTTP: a REST scoring API (JSON and Arrow), an MLeap-compatible
+    /// transform endpoint, hot reload, health checks and Prometheus metrics.
+    Serve(crate::serve::ServeArgs),
     /// Rewrite a bundle with another document encoding (the tensors are copied unchanged).
     Convert {
         /// The bundle to read.
@@ -214,6 +217,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             };
             score(&model, &path, &job).map(|_| ())
         }
+        Command::Serve(args) => crate::serve::run(args),
         Command::Convert {
             bundle: path,
             out,

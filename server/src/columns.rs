@@ -245,27 +245,48 @@ impl ColumnBuilder {
                     serde_json::from_str(raw).map_err(|e| e.to_string())?;
                 b.append_value(s);
             }
-            Builder::Vector(b, width) => {
+            Builder::Vector(_, width) => {
                 let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(|_| {
                     format!(
                         "expected an array of {width} numbers, found {}",
                         json_kind(raw)
                     )
                 })?;
-                if items.len() != *width {
-                    return Err(format!(
-                        "expected an array of {width} numbers, found {} elements",
-                        items.len()
-                    ));
-                }
-                for (j, item) in items.iter().enumerate() {
-                    let v = json_float::<f64>(item.get(), DType::F64)
-                        .map_err(|m| format!("element {j}: {m}"))?;
-                    b.values().append_value(v.unwrap_or(f64::NAN));
-                }
-                b.append(true);
+                return self.append_json_vector(&items);
             }
         }
+        Ok(())
+    }
+
+    /// Appends one vector row from the raw JSON of its elements (a JSON array's items, or an
+    /// MLeap dense tensor's `values`). Elements are checked before any is appended, so a
+    /// refused row leaves the column as it was.
+    pub(crate) fn append_json_vector(&mut self, items: &[&RawValue]) -> Result<(), String> {
+        let mut values = Vec::with_capacity(items.len());
+        for (j, item) in items.iter().enumerate() {
+            let v = json_float::<f64>(item.get(), DType::F64)
+                .map_err(|m| format!("element {j}: {m}"))?;
+            values.push(v.unwrap_or(f64::NAN));
+        }
+        self.append_f64_vector(&values)
+    }
+
+    /// Appends one vector row of f64 values (NaN = a missing element).
+    pub(crate) fn append_f64_vector(&mut self, values: &[f64]) -> Result<(), String> {
+        let Builder::Vector(b, width) = &mut self.builder else {
+            return Err(format!(
+                "expected a {} value, found a vector",
+                self.field.dtype
+            ));
+        };
+        if values.len() != *width {
+            return Err(format!(
+                "expected an array of {width} numbers, found {} elements",
+                values.len()
+            ));
+        }
+        b.values().append_slice(values);
+        b.append(true);
         Ok(())
     }
 

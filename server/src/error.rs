@@ -72,10 +72,29 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The input's structure does not fit the bundle (a column is missing or unexpected, the
-    /// header is malformed, the input is empty).
+    /// A column the bundle needs is not in the input.
+    #[error("{message}")]
+    MissingColumn {
+        /// The column.
+        column: String,
+        /// The message, listing the columns the input has.
+        message: String,
+    },
+    /// The input has a column the bundle does not declare (and extra columns are refused).
+    #[error("{message}")]
+    ExtraColumn {
+        /// The column.
+        column: String,
+        /// The message, with how to ignore such columns.
+        message: String,
+    },
+    /// The input's structure does not fit the bundle (the header is malformed, the input is
+    /// empty).
     #[error("{0}")]
     Input(String),
+    /// The server could not start or stop (an address in use, a bad option).
+    #[error("serve: {0}")]
+    Serve(String),
     /// The command line asks for something impossible (an unknown extension, stdin without a
     /// format, an output that would overwrite the input).
     #[error("{0}")]

@@ -13,7 +13,7 @@ const SHOW_LIST: usize = 8;
 /// Column lists longer than this are cut short in the text report.
 const SHOW_COLUMNS: usize = 10;
 
-fn encoding_name(e: Encoding) -> &'static str {
+pub(crate) fn encoding_name(e: Encoding) -> &'static str {
     match e {
         Encoding::Json => "json",
         Encoding::Protobuf => "protobuf",
@@ -113,7 +113,8 @@ fn attr_json(bundle: &Bundle, a: &Attr) -> J {
     }
 }
 
-fn field_json(f: &Field) -> J {
+/// One field of a schema as JSON (the REST server describes models with it too).
+pub(crate) fn field_json(f: &Field) -> J {
     json!({
         "name": f.name,
         "dtype": f.dtype.as_str(),
@@ -124,7 +125,8 @@ fn field_json(f: &Field) -> J {
     })
 }
 
-fn node_json(bundle: &Bundle, n: &Node) -> J {
+/// A graph node and its children as JSON: attributes by kind and size, never their arrays.
+pub(crate) fn node_json(bundle: &Bundle, n: &Node) -> J {
     let bindings = |bs: &[keel_bundle::Binding]| {
         bs.iter()
             .map(|b| json!({"port": b.port, "columns": b.columns}))

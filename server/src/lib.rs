@@ -1,12 +1,13 @@
-//! The `keel` command-line tool, as a library so that the REST server (a later milestone) can
-//! reuse the readers, writers and scoring loop on sockets.
+//! The `keel` command-line tool and REST scoring server, as a library: the server reuses the
+//! command line's readers, writers and value parsing.
 //!
 //! - [`cli`]: the command line (clap) and one function per subcommand;
 //! - [`score`]: the scoring loop (read a batch, score it, write it) with global row numbers;
 //! - [`input`] / [`output`]: readers and writers for CSV, JSON lines and Arrow IPC;
-//! - [`columns`]: parsing text and JSON values by the bundle's declared types;
+//! - `columns`: parsing text and JSON values by the bundle's declared types;
 //! - [`inspect`]: the `inspect` report, as text and as JSON;
-//! - [`files`]: bundle reading with a size cap, and outputs written whole or not at all.
+//! - [`files`]: bundle reading with a size cap, and outputs written whole or not at all;
+//! - [`serve`]: `keel serve`, the REST server (axum on tokio).
 
 pub mod cli;
 mod columns;
@@ -17,5 +18,6 @@ pub mod input;
 pub mod inspect;
 pub mod output;
 pub mod score;
+pub mod serve;
 
 pub use error::Error;
