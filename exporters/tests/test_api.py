@@ -530,3 +530,13 @@ def test_scoring_a_batch_releases_the_gil():
         longest, last = max(longest, now - last), now
     worker.join()
     assert longest < took / 2, f"longest pause {longest:.3f}s while scoring took {took:.3f}s"
+
+
+def test_the_exporter_does_not_load_the_native_module():
+    # keel.sklearn runs where the runtime is not built (fixtures/generate.py, training jobs).
+    import subprocess
+    import sys
+
+    code = "import sys, keel.sklearn; sys.exit('keel._native' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
