@@ -4,6 +4,9 @@
 //! errors scikit-learn raises (infinities, values too large for float32, NaN where boosting
 //! refuses it).
 
+// Test helpers: a panic here is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -83,7 +86,7 @@ fn exact_reference(text: &str, col: &str) -> Vec<f64> {
         }
     }
     text[start..=end]
-        .split(|c| c == '[' || c == ']' || c == ',')
+        .split(['[', ']', ','])
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<f64>()
