@@ -4,7 +4,7 @@
 //!
 //! - CSV: the header is read here (it decides which fields feed which input), the records are
 //!   split by `arrow-csv`'s decoder into text columns, and every field is parsed by its declared
-//!   type ([`crate::columns`]), so a bad value names its row and column. Fields are matched to
+//!   type (the `columns` module), so a bad value names its row and column. Fields are matched to
 //!   inputs by header name, in any order; a vector input `v` of width n reads n columns named
 //!   `v[name]` (the field's element names) or `v[0]`..`v[n-1]`, as the CSV writer writes them.
 //! - JSON lines: each line is split into one raw slice per key with `serde_json` and parsed by

@@ -4,7 +4,7 @@
 //! - [`cli`]: the command line (clap) and one function per subcommand;
 //! - [`score`]: the scoring loop (read a batch, score it, write it) with global row numbers;
 //! - [`input`] / [`output`]: readers and writers for CSV, JSON lines and Arrow IPC;
-//! - [`columns`]: parsing text and JSON values by the bundle's declared types;
+//! - `columns`: parsing text and JSON values by the bundle's declared types;
 //! - [`inspect`]: the `inspect` report, as text and as JSON;
 //! - [`files`]: bundle reading with a size cap, and outputs written whole or not at all.
 
