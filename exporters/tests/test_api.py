@@ -336,6 +336,15 @@ def test_integer_input_refuses_floats():
     with pytest.raises(keel.ColumnTypeError) as e:
         b.transform_one(dict(row, city=3))
     assert (e.value.column, e.value.expected, e.value.found) == ("city", "utf8", "int")
+    # Booleans are not numbers, in one row as in a batch.
+    for flag in (True, np.bool_(True)):
+        for col in ("visits", "age"):
+            with pytest.raises(keel.ColumnTypeError) as e:
+                b.transform_one(dict(row, **{col: flag}))
+            assert e.value.column == col
+        with pytest.raises(keel.ColumnTypeError):
+            b.transform({k: [flag] if k == "age" else [v] for k, v in row.items()})
+    assert b.transform_one(dict(row, income=np.float32(row["income"]))) == b.transform_one(dict(row, income=float(np.float32(row["income"]))))
 
 
 def test_nan_and_infinity_into_a_linear_model(ridge):
@@ -521,7 +530,7 @@ def test_scoring_a_batch_releases_the_gil():
         took = time.perf_counter() - t0
         if took >= 0.3 or table.num_rows > 2_000_000:
             break
-        table = pa.concat_tables([table] * 4)
+        table = pa.concat_tables([table] * 4).combine_chunks()
     worker = threading.Thread(target=b.transform, args=(table,))
     longest, last = 0.0, time.perf_counter()
     worker.start()

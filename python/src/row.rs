@@ -160,6 +160,13 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "object".into())
 }
 
+/// Whether a value is a Python or numpy boolean (`bool` is an `int` to Python, and numpy's
+/// converts to float; neither should pass for a number).
+fn is_bool(v: &Bound<'_, PyAny>) -> bool {
+    v.is_instance_of::<PyBool>()
+        || (!v.is_instance_of::<PyInt>() && matches!(type_name(v).as_str(), "bool" | "bool_"))
+}
+
 /// One row of one input column. The outer `PyResult` is a Python failure while reading (rare:
 /// a broken `__float__`); the inner one a value of the wrong type.
 fn cell(field: &Field, v: &Bound<'_, PyAny>) -> PyResult<Result<ArrayRef, Error>> {
@@ -208,7 +215,8 @@ fn cell(field: &Field, v: &Bound<'_, PyAny>) -> PyResult<Result<ArrayRef, Error>
                 None
             } else if let Ok(f) = v.cast::<PyFloat>() {
                 Some(f.value())
-            } else if v.is_instance_of::<PyString>() {
+            } else if v.is_instance_of::<PyString>() || is_bool(v) {
+                // A batch refuses a boolean column for a number, so one row does too.
                 return Ok(Err(wrong()));
             } else {
                 // ints, numpy scalars, anything with __float__.
@@ -222,6 +230,8 @@ fn cell(field: &Field, v: &Bound<'_, PyAny>) -> PyResult<Result<ArrayRef, Error>
         DType::I64 | DType::I32 => {
             let x = if none {
                 None
+            } else if is_bool(v) {
+                return Ok(Err(wrong()));
             } else if v.is_instance_of::<PyInt>() || v.hasattr("__index__")? {
                 // __index__ admits numpy integers and refuses floats, which must not be
                 // truncated silently.
