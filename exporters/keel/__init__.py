@@ -1,10 +1,51 @@
 """keel: export trained pipelines to portable bundles and score them anywhere.
 
-This package holds the exporters (``keel.sklearn``); the embedded scoring API arrives with the
-native module. A bundle is one zip file; see ``bundle-spec/SPEC.md`` in the repository.
+- ``keel.sklearn.export(pipeline, path, sample=...)`` writes a bundle from scikit-learn;
+- ``keel.load(path_or_bytes)`` reads and plans one, and ``Bundle.transform(frame)`` /
+  ``Bundle.transform_one(row)`` score with keel's Rust runtime, in process.
+
+A bundle is one zip file; see ``bundle-spec/SPEC.md`` in the repository.
 """
 
-from keel.errors import KeelError, UnsupportedError
+from keel._api import Bundle, Field, Schema, load
+from keel.errors import (
+    BadValueError,
+    BundleError,
+    ColumnTypeError,
+    EmptyFrameError,
+    ExtraColumnError,
+    InputError,
+    KeelError,
+    MissingColumnError,
+    MissingValueError,
+    NonFiniteError,
+    PlanError,
+    RowCountError,
+    UnknownCategoryError,
+    UnknownOpError,
+    UnsupportedError,
+)
 
 __version__ = "0.1.0"
-__all__ = ["KeelError", "UnsupportedError", "__version__"]
+__all__ = [
+    "BadValueError",
+    "Bundle",
+    "BundleError",
+    "ColumnTypeError",
+    "EmptyFrameError",
+    "ExtraColumnError",
+    "Field",
+    "InputError",
+    "KeelError",
+    "MissingColumnError",
+    "MissingValueError",
+    "NonFiniteError",
+    "PlanError",
+    "RowCountError",
+    "Schema",
+    "UnknownCategoryError",
+    "UnknownOpError",
+    "UnsupportedError",
+    "__version__",
+    "load",
+]

@@ -1,8 +1,47 @@
-"""Exceptions raised by keel's Python package."""
+"""Exceptions raised by keel's Python package.
+
+The tree mirrors the runtime's error enum (``runtime/src/error.rs``), one class per kind, so
+callers can catch as broadly or as narrowly as they need::
+
+    KeelError
+    ├── UnsupportedError          the exporter cannot express an estimator or parameter
+    ├── BundleError               the bundle is unreadable, corrupt or invalid   (.path)
+    │   └── PlanError             a node's attributes or bindings are invalid   (.node, .op)
+    │       └── UnknownOpError    the graph names an op this runtime lacks      (.node, .op)
+    └── InputError                the data handed to ``transform`` is wrong     (.column, .row, .value)
+        ├── MissingColumnError
+        ├── ExtraColumnError
+        ├── ColumnTypeError       (.expected, .found)
+        ├── RowCountError         (.expected, .found)
+        ├── EmptyFrameError
+        ├── MissingValueError     a null or NaN where the stage takes none      (.node)
+        ├── NonFiniteError        an infinity where the stage needs finite numbers (.node)
+        ├── UnknownCategoryError  a category the encoder never saw              (.node)
+        └── BadValueError
+
+Attributes the error does not know are ``None``. Rows count from 0 within the frame given to
+``transform``. The errors carry their attributes through pickling (Spark ships exceptions
+between processes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class KeelError(Exception):
     """Base class of every keel error."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles only `args`; keyword attributes would be lost (or break __init__).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type, args: tuple[Any, ...], state: dict[str, Any]) -> KeelError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class UnsupportedError(KeelError, ValueError):
@@ -20,3 +59,93 @@ class UnsupportedError(KeelError, ValueError):
         if hint:
             msg += f" ({hint})"
         super().__init__(msg)
+
+
+class BundleError(KeelError, ValueError):
+    """The bundle is unreadable or invalid (corrupt zip, digest mismatch, bad manifest, a
+    graph that does not plan). ``path`` is the file it was read from, if any."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class PlanError(BundleError):
+    """A node's attributes or bindings are invalid: the bundle is refused at load."""
+
+    def __init__(self, message: str, *, node: str | None = None, op: str | None = None,
+                 path: str | None = None):
+        super().__init__(message, path=path)
+        self.node = node
+        self.op = op
+
+
+class UnknownOpError(PlanError):
+    """The graph names an op this runtime does not implement (``keel ops`` lists them)."""
+
+
+class InputError(KeelError, ValueError):
+    """The data handed to ``transform`` does not fit the bundle's input schema.
+
+    ``column`` names the input column (or the feature derived from it), ``row`` the row
+    within the frame, ``value`` the offending value, ``node`` the stage that refused it.
+    """
+
+    def __init__(self, message: str, *, column: str | None = None, row: int | None = None,
+                 value: Any = None, node: str | None = None):
+        super().__init__(message)
+        self.column = column
+        self.row = row
+        self.value = value
+        self.node = node
+
+
+class MissingColumnError(InputError):
+    """An input column the bundle needs is absent."""
+
+
+class ExtraColumnError(InputError):
+    """A column the bundle does not know (refused unless loaded with
+    ``ignore_extra_columns=True``)."""
+
+
+class ColumnTypeError(InputError, TypeError):
+    """A column has the wrong type: ``expected`` is the declared type, ``found`` the one
+    supplied."""
+
+    def __init__(self, message: str, *, column: str | None = None, expected: str | None = None,
+                 found: str | None = None, **kw: Any):
+        super().__init__(message, column=column, **kw)
+        self.expected = expected
+        self.found = found
+
+
+class RowCountError(InputError):
+    """The input's columns disagree on the number of rows."""
+
+    def __init__(self, message: str, *, column: str | None = None, expected: int | None = None,
+                 found: int | None = None, **kw: Any):
+        super().__init__(message, column=column, **kw)
+        self.expected = expected
+        self.found = found
+
+
+class EmptyFrameError(InputError):
+    """The input has no rows."""
+
+
+class MissingValueError(InputError):
+    """A null (or NaN) where the stage cannot take one."""
+
+
+class NonFiniteError(InputError):
+    """An infinite number where the stage needs finite ones; ``value`` is the number."""
+
+
+class UnknownCategoryError(InputError):
+    """A category the encoder never saw (fitted with ``handle_unknown='error'``); ``value``
+    is the category."""
+
+
+class BadValueError(InputError):
+    """Any other value the stage cannot take."""

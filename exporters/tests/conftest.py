@@ -69,7 +69,9 @@ def frame_to_jsonl(X, fields: list[dict]) -> bytes:
             elif f["dtype"] in ("i64", "i32"):
                 row[f["name"]] = int(v)
             elif f["dtype"] in ("f64", "f32"):
-                row[f["name"]] = float(v)
+                # JSON has no literal for infinities; keel reads them as these strings.
+                v = float(v)
+                row[f["name"]] = v if math.isfinite(v) else ("Infinity" if v > 0 else "-Infinity")
             elif f["dtype"] == "bool":
                 row[f["name"]] = bool(v)
             else:

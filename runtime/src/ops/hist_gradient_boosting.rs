@@ -13,17 +13,17 @@
 //! | attribute | kind | meaning |
 //! |---|---|---|
 //! | `n_features` | i64 | features the model reads (`n_features_in_`) |
-//! | `input_index` | i64s [F] | the model's feature `j` is input feature `input_index[j]` (scikit-learn's `_preprocessor` moves categorical columns first) |
+//! | `input_index` | i64s \[F\] | the model's feature `j` is input feature `input_index\[j\]` (scikit-learn's `_preprocessor` moves categorical columns first) |
 //! | `encoded` | i64s, optional | model features that go through a category map |
 //! | `categories` | list of strs/f64s, optional | one per `encoded` entry: the `OrdinalEncoder`'s `categories_` (missing value removed); category `i` becomes code `i`, anything else NaN |
-//! | `tree_nodes` | i64s [T] | nodes per tree |
-//! | `tree_target` | i64s [T] | raw column each tree adds to |
-//! | `feature`, `threshold`, `left`, `right`, `is_leaf`, `missing_go_to_left`, `is_categorical`, `bitset_idx`, `value` | [N] | the predictor nodes' fields (`bitset_idx` already offset into the concatenated bitsets) |
-//! | `raw_left_cat_bitsets` | ints [B*8] | every tree's `raw_left_cat_bitsets`, concatenated |
-//! | `known_cat_bitsets` | ints [C*8] | `_bin_mapper.make_known_categories_bitsets()` |
-//! | `f_idx_map` | ints [F] | idem, feature -> row of `known_cat_bitsets` |
+//! | `tree_nodes` | i64s \[T\] | nodes per tree |
+//! | `tree_target` | i64s \[T\] | raw column each tree adds to |
+//! | `feature`, `threshold`, `left`, `right`, `is_leaf`, `missing_go_to_left`, `is_categorical`, `bitset_idx`, `value` | \[N\] | the predictor nodes' fields (`bitset_idx` already offset into the concatenated bitsets) |
+//! | `raw_left_cat_bitsets` | ints \[B*8\] | every tree's `raw_left_cat_bitsets`, concatenated |
+//! | `known_cat_bitsets` | ints \[C*8\] | `_bin_mapper.make_known_categories_bitsets()` |
+//! | `f_idx_map` | ints \[F\] | idem, feature -> row of `known_cat_bitsets` |
 //! | `n_targets` | i64 | `n_trees_per_iteration_` |
-//! | `baseline` | f64s [K] | `_baseline_prediction` |
+//! | `baseline` | f64s \[K\] | `_baseline_prediction` |
 //! | `task`, `link` | str | regression: `identity` or `exp` (`loss.link.inverse`); classification: `logistic` (binary, label = `raw > 0`) or `softmax` |
 //! | `classes` | | classification only |
 //!

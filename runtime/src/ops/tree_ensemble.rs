@@ -11,17 +11,17 @@
 //! | attribute | kind | meaning |
 //! |---|---|---|
 //! | `n_features` | i64 | width of `X` the model was fitted on |
-//! | `tree_nodes` | i64s [T] | number of nodes of each tree |
-//! | `feature` | ints [N] | `tree_.feature` |
-//! | `threshold` | floats [N] | `tree_.threshold` (f64, exactly as fitted) |
-//! | `left`, `right` | ints [N] | `tree_.children_left/right` (-1 marks a leaf) |
-//! | `missing_go_to_left` | ints/bool [N] | `tree_.missing_go_to_left` |
-//! | `value` | floats [N, w] | per node, the `w` values a leaf adds (`tree_.value` flattened) |
+//! | `tree_nodes` | i64s \[T\] | number of nodes of each tree |
+//! | `feature` | ints \[N\] | `tree_.feature` |
+//! | `threshold` | floats \[N\] | `tree_.threshold` (f64, exactly as fitted) |
+//! | `left`, `right` | ints \[N\] | `tree_.children_left/right` (-1 marks a leaf) |
+//! | `missing_go_to_left` | ints/bool \[N\] | `tree_.missing_go_to_left` |
+//! | `value` | floats \[N, w\] | per node, the `w` values a leaf adds (`tree_.value` flattened) |
 //! | `n_targets` | i64 | `K`, the width of the accumulated raw output |
-//! | `tree_target` | i64s [T], optional | the first of the `w` raw columns a tree adds to (default 0) |
+//! | `tree_target` | i64s \[T\], optional | the first of the `w` raw columns a tree adds to (default 0) |
 //! | `aggregation` | str | `average` (forests and single trees: sum over trees, then divide by T) or `sum` (gradient boosting: `baseline + learning_rate * sum`) |
 //! | `learning_rate` | f64 | `sum` only |
-//! | `baseline` | f64s [K] | `sum` only: `_raw_predict_init`, the init estimator's raw prediction |
+//! | `baseline` | f64s \[K\] | `sum` only: `_raw_predict_init`, the init estimator's raw prediction |
 //! | `allow_nan` | bool | whether NaN reaches the trees (forests, trees) or is refused (gradient boosting) |
 //! | `task` | str | `regression` or `classification` |
 //! | `link` | str | classification: `average` (probabilities are the averaged leaf values, label = argmax), `logistic` (binary log-loss: `p = expit(raw)`, label = `raw >= 0`), `half_logistic` (exponential loss: `p = expit(2 raw)`, label = `raw >= 0`), `softmax` (multiclass log-loss, label = argmax of raw); regression: `identity` |

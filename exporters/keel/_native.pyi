@@ -1,0 +1,35 @@
+"""Type stubs of the private extension module ``keel._native`` (Rust: the ``keel-python``
+crate). Use the public API instead: ``keel.load`` and ``keel.Bundle``."""
+
+from collections.abc import Mapping
+from typing import Any, final
+
+import pyarrow as pa
+
+RUNTIME_VERSION: str
+
+@final
+class Model:
+    """A planned bundle (``keel_runtime::Model``); immutable and shareable across threads."""
+
+    @staticmethod
+    def load(
+        data: bytes, *, ignore_extra_columns: bool = False, origin: str | None = None
+    ) -> Model:
+        """Reads, verifies and plans a bundle; raises ``keel.BundleError`` and subclasses."""
+    @property
+    def manifest_json(self) -> str: ...
+    @property
+    def input_schema(self) -> pa.Schema: ...
+    @property
+    def output_schema(self) -> pa.Schema: ...
+    @property
+    def ignore_extra_columns(self) -> bool: ...
+    @property
+    def backends(self) -> list[str]: ...
+    def transform_batch(self, batch: Any) -> pa.RecordBatch:
+        """Scores an ``__arrow_c_array__`` object (a record batch); GIL released."""
+    def transform_stream(self, data: Any) -> pa.Table:
+        """Scores an ``__arrow_c_stream__`` object (a table, a reader); GIL released."""
+    def transform_one(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Scores one row given as a mapping; returns a dict of plain Python values."""

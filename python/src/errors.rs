@@ -1,0 +1,136 @@
+//! Runtime errors as Python exceptions. The exception classes live in pure Python
+//! (`keel/errors.py`, one class per [`Error`] variant, with `.column`, `.row`, `.value`, ...
+//! attributes) so they can be documented, subclassed, pickled and type-checked like any other
+//! Python class; this module only picks the class and fills in the attributes.
+
+use keel_runtime::Error;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyModule};
+
+/// The `keel.errors` module, imported once per interpreter.
+fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    MODULE
+        .get_or_try_init(py, || py.import("keel.errors").map(Bound::unbind))
+        .map(|m| m.bind(py))
+}
+
+/// The Python exception for a runtime error. `origin` (the bundle's path, when it was loaded
+/// from a file) prefixes load-time messages and becomes `BundleError.path`.
+pub(crate) fn to_py(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyErr {
+    build(py, e, origin).unwrap_or_else(|failure| failure)
+}
+
+fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
+    let kw = PyDict::new(py);
+    let class = match e {
+        Error::Bundle(_) => "BundleError",
+        Error::UnknownOp { node, op } => {
+            kw.set_item("node", node)?;
+            kw.set_item("op", op)?;
+            "UnknownOpError"
+        }
+        Error::Plan { node, op, .. } => {
+            kw.set_item("node", node)?;
+            kw.set_item("op", op)?;
+            "PlanError"
+        }
+        Error::MissingColumn { column } => {
+            kw.set_item("column", column)?;
+            "MissingColumnError"
+        }
+        Error::ExtraColumn { column } => {
+            kw.set_item("column", column)?;
+            "ExtraColumnError"
+        }
+        Error::ColumnType {
+            column,
+            expected,
+            found,
+        } => {
+            kw.set_item("column", column)?;
+            kw.set_item("expected", expected)?;
+            kw.set_item("found", found)?;
+            "ColumnTypeError"
+        }
+        Error::Missing { column, row, node } => {
+            kw.set_item("column", column)?;
+            kw.set_item("row", row)?;
+            kw.set_item("node", node)?;
+            "MissingValueError"
+        }
+        Error::NonFinite {
+            column,
+            row,
+            value,
+            node,
+        } => {
+            kw.set_item("column", column)?;
+            kw.set_item("row", row)?;
+            // The runtime carries the value as text; a number is more useful to a caller
+            // comparing it (`err.value == float("inf")`).
+            match value.parse::<f64>() {
+                Ok(v) => kw.set_item("value", v)?,
+                Err(_) => kw.set_item("value", value)?,
+            }
+            kw.set_item("node", node)?;
+            "NonFiniteError"
+        }
+        Error::UnknownCategory {
+            column,
+            row,
+            value,
+            node,
+        } => {
+            kw.set_item("column", column)?;
+            kw.set_item("row", row)?;
+            kw.set_item("value", value)?;
+            kw.set_item("node", node)?;
+            "UnknownCategoryError"
+        }
+        Error::BadValue { column, row, .. } => {
+            kw.set_item("column", column)?;
+            kw.set_item("row", row)?;
+            "BadValueError"
+        }
+        Error::EmptyFrame => "EmptyFrameError",
+        Error::RowCount {
+            column,
+            expected,
+            found,
+        } => {
+            kw.set_item("column", column)?;
+            kw.set_item("expected", expected)?;
+            kw.set_item("found", found)?;
+            "RowCountError"
+        }
+        // `Error` is non-exhaustive: a variant added later still reaches Python as a KeelError
+        // with its message, until it gets its own class.
+        _ => "KeelError",
+    };
+    let mut message = e.to_string();
+    if let Some(path) = origin.filter(|_| !e.is_input_error()) {
+        message = format!("{path}: {message}");
+        if matches!(class, "BundleError" | "PlanError" | "UnknownOpError") {
+            kw.set_item("path", path)?;
+        }
+    }
+    let exc = errors_module(py)?
+        .getattr(class)?
+        .call((message,), Some(&kw))?;
+    Ok(PyErr::from_value(exc))
+}
+
+/// Shifts the row of a score-time error by `offset`: a table is scored one record batch at a
+/// time, but the caller counts rows from the start of the table.
+pub(crate) fn offset_rows(mut e: Error, offset: usize) -> Error {
+    match &mut e {
+        Error::Missing { row, .. }
+        | Error::NonFinite { row, .. }
+        | Error::UnknownCategory { row, .. }
+        | Error::BadValue { row, .. } => *row += offset,
+        _ => {}
+    }
+    e
+}

@@ -1,0 +1,26 @@
+//! PyO3 glue of keel's embedded Python API, built into the private extension module
+//! `keel._native` by the thin cdylib in `exporters/native`. The public API is pure Python
+//! (`exporters/keel/_api.py`: `keel.load`, `keel.Bundle`); this crate gives it a planned
+//! [`keel_runtime::Model`] and three ways to score through it:
+//!
+//! - a record batch or a stream of batches, imported through the Arrow C data interface
+//!   (`__arrow_c_array__` / `__arrow_c_stream__` PyCapsules) by `arrow-pyarrow`, scored with the
+//!   GIL released, returned as pyarrow objects;
+//! - one row as a Python dict, turned into a one-row batch here, without pyarrow
+//!   (the `row` module), for the latency of a single prediction;
+//! - errors become the exception classes of `keel/errors.py`, one per runtime error kind, with
+//!   the column, row and value as attributes.
+
+mod errors;
+mod model;
+mod row;
+
+pub use model::PyModel;
+use pyo3::prelude::*;
+
+/// Adds the native classes to the extension module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyModel>()?;
+    m.add("RUNTIME_VERSION", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
