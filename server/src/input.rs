@@ -60,10 +60,13 @@ pub fn open<'a>(
 }
 
 fn extra_column(column: &str) -> Error {
-    Error::Input(format!(
-        "input column `{column}` is not part of the bundle's input schema \
-         (pass --ignore-extra-columns to ignore it)"
-    ))
+    Error::ExtraColumn {
+        column: column.to_string(),
+        message: format!(
+            "input column `{column}` is not part of the bundle's input schema \
+             (pass --ignore-extra-columns to ignore it)"
+        ),
+    }
 }
 
 fn missing_column(column: &str, found: &[String]) -> Error {
@@ -80,9 +83,10 @@ fn missing_column(column: &str, found: &[String]) -> Error {
     if list.is_empty() {
         list = "none".into();
     }
-    Error::Input(format!(
-        "input column `{column}` is missing (the input has: {list})"
-    ))
+    Error::MissingColumn {
+        column: column.to_string(),
+        message: format!("input column `{column}` is missing (the input has: {list})"),
+    }
 }
 
 fn to_u64(n: usize) -> u64 {
@@ -407,17 +411,104 @@ impl<'de> Visitor<'de> for RowSeed<'_, 'de> {
 /// Longest line accepted: a bound on memory for input that is not JSON lines at all.
 const MAX_LINE: u64 = 64 << 20;
 
-struct JsonSource<'a> {
-    input: Box<dyn BufRead + 'a>,
+/// Row objects (`{"column": value, ...}`) parsed into typed columns by the bundle's input
+/// schema. JSON lines feed it one line at a time; the REST server feeds it the elements of a
+/// `{"rows": [...]}` document. An absent key is a null, but a column absent from every row of
+/// a batch is reported missing ([`JsonRows::check_seen`]) rather than read as all-null.
+pub(crate) struct JsonRows {
     fields: Vec<Field>,
     index: HashMap<String, usize>,
     builder: BatchBuilder,
-    batch_size: usize,
     extra: Extra,
+    /// Per column, whether any row so far had its key.
+    seen: Vec<bool>,
+}
+
+impl JsonRows {
+    /// A parser for rows of the bundle's input `fields`.
+    pub(crate) fn new(fields: &[Field], extra: Extra) -> Result<Self, Error> {
+        Ok(JsonRows {
+            fields: fields.to_vec(),
+            index: fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.clone(), i))
+                .collect(),
+            builder: BatchBuilder::new(fields).map_err(Error::Input)?,
+            extra,
+            seen: vec![false; fields.len()],
+        })
+    }
+
+    /// Parses one row object (its JSON text) and appends its values; `row` numbers it in
+    /// messages.
+    pub(crate) fn push(&mut self, text: &str, row: u64) -> Result<(), Error> {
+        let mut slots: Vec<Option<&RawValue>> = vec![None; self.fields.len()];
+        let mut unknown = None;
+        let mut de = serde_json::Deserializer::from_str(text);
+        RowSeed {
+            index: &self.index,
+            slots: &mut slots,
+            unknown: &mut unknown,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| Error::Row {
+            row,
+            message: format!("invalid JSON: {e}"),
+        })?;
+        if let (Some(name), Extra::Reject) = (unknown, self.extra) {
+            return Err(extra_column(&name));
+        }
+        for (i, ((col, slot), field)) in self
+            .builder
+            .columns
+            .iter_mut()
+            .zip(&slots)
+            .zip(&self.fields)
+            .enumerate()
+        {
+            if slot.is_some()
+                && let Some(s) = self.seen.get_mut(i)
+            {
+                *s = true;
+            }
+            col.append_json(*slot).map_err(|message| Error::Value {
+                row,
+                column: field.name.clone(),
+                message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Refuses the rows so far if some column appeared in none of them (`n` rows).
+    pub(crate) fn check_seen(&self, n: usize) -> Result<(), Error> {
+        match self.fields.iter().zip(&self.seen).find(|(_, s)| !**s) {
+            Some((f, _)) => Err(Error::MissingColumn {
+                column: f.name.clone(),
+                message: format!(
+                    "input column `{}` is missing: no row of the first {n} has that key \
+                     (write null for a missing value)",
+                    f.name
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The `rows` rows pushed since the last call, as one batch.
+    pub(crate) fn finish(&mut self, rows: usize) -> Result<RecordBatch, Error> {
+        self.builder.finish(rows).map_err(Error::Input)
+    }
+}
+
+struct JsonSource<'a> {
+    input: Box<dyn BufRead + 'a>,
+    parser: JsonRows,
+    batch_size: usize,
     line: Vec<u8>,
     rows: u64,
-    /// Per column, whether any row so far had its key (checked at the end of the first batch).
-    seen: Vec<bool>,
     checked: bool,
 }
 
@@ -430,18 +521,10 @@ impl<'a> JsonSource<'a> {
     ) -> Result<Self, Error> {
         Ok(JsonSource {
             input,
-            fields: fields.to_vec(),
-            index: fields
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (f.name.clone(), i))
-                .collect(),
-            builder: BatchBuilder::new(fields).map_err(Error::Input)?,
+            parser: JsonRows::new(fields, extra)?,
             batch_size,
-            extra,
             line: Vec::new(),
             rows: 0,
-            seen: vec![false; fields.len()],
             checked: false,
         })
     }
@@ -474,50 +557,18 @@ impl<'a> JsonSource<'a> {
             row,
             message: "the line is not valid UTF-8".into(),
         })?;
-        let mut slots: Vec<Option<&RawValue>> = vec![None; self.fields.len()];
-        let mut unknown = None;
-        let mut de = serde_json::Deserializer::from_str(text);
-        let parsed = RowSeed {
-            index: &self.index,
-            slots: &mut slots,
-            unknown: &mut unknown,
-        }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
-        if let Err(e) = parsed {
-            let hint = if row == 0 && text.trim_start().starts_with('[') {
-                " (the input must be JSON lines, one object per line, not a JSON array)"
-            } else {
-                ""
-            };
-            return Err(Error::Row {
-                row,
-                message: format!("invalid JSON: {e}{hint}"),
-            });
-        }
-        if let (Some(name), Extra::Reject) = (unknown, self.extra) {
-            return Err(extra_column(&name));
-        }
-        for (i, ((col, slot), field)) in self
-            .builder
-            .columns
-            .iter_mut()
-            .zip(&slots)
-            .zip(&self.fields)
-            .enumerate()
-        {
-            if slot.is_some()
-                && let Some(s) = self.seen.get_mut(i)
-            {
-                *s = true;
+        match self.parser.push(text, row) {
+            Err(Error::Row { row, message }) if row == 0 && text.trim_start().starts_with('[') => {
+                Err(Error::Row {
+                    row,
+                    message: format!(
+                        "{message} (the input must be JSON lines, one object per line, not a \
+                         JSON array)"
+                    ),
+                })
             }
-            col.append_json(*slot).map_err(|message| Error::Value {
-                row,
-                column: field.name.clone(),
-                message,
-            })?;
+            other => other,
         }
-        Ok(())
     }
 }
 
@@ -533,15 +584,9 @@ impl Source for JsonSource<'_> {
         }
         if !self.checked {
             self.checked = true;
-            if let Some((f, _)) = self.fields.iter().zip(&self.seen).find(|(_, s)| !**s) {
-                return Err(Error::Input(format!(
-                    "input column `{}` is missing: no row of the first {n} has that key \
-                     (write null for a missing value)",
-                    f.name
-                )));
-            }
+            self.parser.check_seen(n)?;
         }
-        let batch = self.builder.finish(n).map_err(Error::Input)?;
+        let batch = self.parser.finish(n)?;
         self.rows += to_u64(n);
         Ok(Some(batch))
     }
