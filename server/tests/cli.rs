@@ -1114,7 +1114,11 @@ fn readme_demo_command_gives_scikit_learns_predictions() {
         .arg(demo.join("airbnb.csv"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let parse = |text: &str| -> Vec<f64> {
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("prediction"));
