@@ -22,7 +22,11 @@
 //!
 //! Spark computes `x·w` with BLAS `ddot`/`dgemv`, whose summation order may differ from the
 //! left-to-right dot product here by a few ulps (fixtures compare under `F64_LINEAR`). `NaN`
-//! features are not refused: they propagate into the margin as in Spark.
+//! features are not refused: they propagate into the margin as in Spark, *except* through a
+//! zero coefficient of a model whose coefficients Spark stores sparse (an L1 penalty often
+//! makes it choose that storage): its sparse BLAS only visits the stored coefficients, so a
+//! `NaN` feature times a zero coefficient never happens and the margin stays finite. `sparse`
+//! (bool, optional) marks such a model, and then zero coefficients are skipped here too.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
@@ -42,6 +46,8 @@ enum Kind {
 #[derive(Debug)]
 struct Linear {
     coef: Vec<f64>,
+    /// For sparse models: per row of coefficients, the stored (non-zero) `(index, value)`.
+    stored: Option<Vec<Vec<(usize, f64)>>>,
     intercept: Vec<f64>,
     n: usize,
     k: usize,
@@ -111,9 +117,22 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         _ => None,
     };
     let (outputs, outs) = predictor_outputs(ctx, classes, probability)?;
+    let sparse = ctx.opt_attr("sparse").is_some() && ctx.bool("sparse")?;
+    let stored = sparse.then(|| {
+        coef.chunks_exact(n)
+            .map(|w| {
+                w.iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c != 0.0)
+                    .map(|(j, c)| (j, *c))
+                    .collect()
+            })
+            .collect()
+    });
     Ok(Built {
         kernel: Box::new(Linear {
             coef,
+            stored,
             intercept,
             n,
             k,
@@ -157,9 +176,19 @@ impl Kernel for Linear {
         }
         let mut margins = Vec::with_capacity(rows * self.k);
         for row in x.data.chunks_exact(self.n) {
-            for (w, b) in self.coef.chunks_exact(self.n).zip(&self.intercept) {
-                let dot = row.iter().zip(w).fold(0.0, |s, (a, c)| s + a * c);
-                margins.push(dot + b);
+            match &self.stored {
+                None => {
+                    for (w, b) in self.coef.chunks_exact(self.n).zip(&self.intercept) {
+                        let dot = row.iter().zip(w).fold(0.0, |s, (a, c)| s + a * c);
+                        margins.push(dot + b);
+                    }
+                }
+                Some(stored) => {
+                    for (w, b) in stored.iter().zip(&self.intercept) {
+                        let dot = w.iter().fold(0.0, |s, &(j, c)| s + c * row[j]);
+                        margins.push(dot + b);
+                    }
+                }
             }
         }
         if self.kind == Kind::Regression {
