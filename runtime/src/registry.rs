@@ -45,6 +45,15 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("spark.binarizer", ops::spark_binarizer::build),
     ("spark.linear", ops::spark_linear::build),
     ("spark.tree_ensemble", ops::spark_tree_ensemble::build),
+    ("spark.normalizer", ops::spark_normalizer::build),
+    (
+        "spark.polynomial_expansion",
+        ops::spark_polynomial_expansion::build,
+    ),
+    ("spark.index_to_string", ops::spark_index_to_string::build),
+    ("spark.pca", ops::spark_pca::build),
+    ("spark.naive_bayes", ops::spark_naive_bayes::build),
+    ("spark.kmeans", ops::spark_kmeans::build),
 ];
 
 /// The build function of `op`, if known.

@@ -104,6 +104,9 @@ fn flatten(a: &ArrayRef) -> Vec<J> {
     if let Some(p) = a.as_primitive_opt::<arrow_array::types::Int64Type>() {
         return p.iter().map(|v| v.map_or(J::Null, J::from)).collect();
     }
+    if let Some(p) = a.as_primitive_opt::<arrow_array::types::Int32Type>() {
+        return p.iter().map(|v| v.map_or(J::Null, J::from)).collect();
+    }
     let p = a.as_primitive::<Float64Type>();
     p.iter().map(|v| v.map_or(J::Null, float_json)).collect()
 }

@@ -68,6 +68,21 @@ class Ctx:
     cols: dict[str, Col] = field(default_factory=dict)
     # Columns that may hold nulls (declared nullable in the manifest when they are outputs).
     nullable: set[str] = field(default_factory=set)
+    # The model and sample frame, for the column metadata Spark attaches along the pipeline
+    # (IndexToString and VectorSlicer read labels and feature names from it).
+    model: Any = None
+    sample_df: Any = None
+    _schema: Any = None
+
+    def metadata(self, name: str) -> dict:
+        """Spark's ML metadata of column ``name`` as the pipeline produces it on ``sample_df``
+        (a lazy ``transform``: no Spark job runs)."""
+        if self._schema is None:
+            self._schema = self.model.transform(self.sample_df).schema
+        try:
+            return dict(self._schema[name].metadata or {})
+        except KeyError:
+            return {}
 
     def get(self, name: str, path: str) -> Col:
         """The column named ``name`` (a Spark column name)."""
@@ -285,7 +300,7 @@ def export(
 
     # Pass 2: convert the kept stages.
     b = GraphBuilder()
-    ctx = Ctx(b, cols={c: cols[c] for c in input_names})
+    ctx = Ctx(b, cols={c: cols[c] for c in input_names}, model=model, sample_df=sample_df)
     with b.pipeline("pipeline", doc=root):
         for k, (stage, spath, _, writes) in enumerate(plan):
             if keep[k]:

@@ -1,6 +1,7 @@
 """Converters for Spark ML's feature transformers: VectorAssembler, StringIndexerModel,
 OneHotEncoderModel, StandardScalerModel, MinMaxScalerModel, MaxAbsScalerModel, ImputerModel,
-Bucketizer and Binarizer, each to its ``spark.*`` op (see runtime/docs/ops.md).
+Bucketizer, Binarizer, Normalizer, PolynomialExpansion, IndexToString and PCAModel, each to its
+``spark.*`` op (see runtime/docs/ops.md), and VectorSlicer to the generic ``select`` op.
 
 Spark's multi-column transformers (``inputCols``/``outputCols``) map to one node whose ``X``
 port binds the input columns and whose ``Y`` port binds one output column per input; the
@@ -15,12 +16,17 @@ from pyspark.ml.feature import (
     Binarizer,
     Bucketizer,
     ImputerModel,
+    IndexToString,
     MaxAbsScalerModel,
     MinMaxScalerModel,
+    Normalizer,
     OneHotEncoderModel,
+    PCAModel,
+    PolynomialExpansion,
     StandardScalerModel,
     StringIndexerModel,
     VectorAssembler,
+    VectorSlicer,
 )
 
 from keel._bundle import Col
@@ -281,3 +287,93 @@ def _binarizer(ctx: Ctx, stage, path: str) -> None:
     )
     for c, o in zip(X, outs):
         ctx.put(Col(o, "f64", c.width, list(c.names) if c.width is not None else [o]))
+
+
+# -- Normalizer, PolynomialExpansion, VectorSlicer, IndexToString, PCAModel -------------------
+
+
+@converter(Normalizer, io=_io_vector)
+def _normalizer(ctx: Ctx, stage, path: str) -> None:
+    X = _vector_input(ctx, stage, path)
+    node = ctx.node(stage)
+    out = param(stage, "outputCol")
+    ctx.b.stage(
+        "spark.normalizer", node, {"X": [X]}, {"Y": [out]},
+        {"p": ctx.b.a_f64(param(stage, "p"))}, doc=stage_doc(stage, path),
+    )
+    ctx.put(Col(out, "f64", X.width, list(X.names)))
+
+
+@converter(PolynomialExpansion, io=_io_vector)
+def _polynomial_expansion(ctx: Ctx, stage, path: str) -> None:
+    X = _vector_input(ctx, stage, path)
+    degree = int(param(stage, "degree"))
+    width = math.comb(X.width + degree, degree) - 1
+    require(width <= 1 << 24, f"{X.width} features at degree {degree} give {width} terms", path)
+    node = ctx.node(stage)
+    out = param(stage, "outputCol")
+    ctx.b.stage(
+        "spark.polynomial_expansion", node, {"X": [X]}, {"Y": [out]},
+        {"degree": ctx.b.a_i64(degree)}, doc=stage_doc(stage, path),
+    )
+    ctx.put(Col(out, "f64", width, [f"poly[{i}]" for i in range(width)]))
+
+
+def _attr_names(meta: dict) -> dict[str, int]:
+    """Feature name -> index from a vector column's ML attribute group metadata."""
+    attrs = (meta.get("ml_attr") or {}).get("attrs") or {}
+    return {a["name"]: int(a["idx"]) for group in attrs.values() for a in group if "name" in a}
+
+
+@converter(VectorSlicer, io=_io_vector)
+def _vector_slicer(ctx: Ctx, stage, path: str) -> None:
+    X = _vector_input(ctx, stage, path)
+    indices = [int(i) for i in (param(stage, "indices") or [])]
+    names = list(param(stage, "names") or [])
+    if names:
+        known = _attr_names(ctx.metadata(X.name))
+        for n in names:
+            require(n in known, f"feature name `{n}` is not in the metadata of column `{X.name}`", path)
+        indices += [known[n] for n in names]
+    require(bool(indices), "VectorSlicer selects no feature", path)
+    require(all(0 <= i < X.width for i in indices), f"indices {indices} fall outside the {X.width} features", path)
+    node = ctx.node(stage)
+    out = param(stage, "outputCol")
+    # Selection is framework-neutral arithmetic (a copy), so the generic `select` op serves.
+    ctx.b.stage(
+        "select", node, {"X": [X]}, {"Y": [out]},
+        {"indices": ctx.b.a_i64s(f"{node}/indices", indices)}, doc=stage_doc(stage, path),
+    )
+    ctx.put(Col(out, "f64", len(indices), [X.names[i] for i in indices]))
+
+
+@converter(IndexToString, io=lambda s, a: ([param(s, "inputCol")], [param(s, "outputCol")]))
+def _index_to_string(ctx: Ctx, stage, path: str) -> None:
+    X = ctx.get(param(stage, "inputCol"), path)
+    require(X.width is None and X.is_numeric, f"column `{X.name}` must hold numbers (indices)", path)
+    labels = list(param(stage, "labels") or [])
+    if not labels:
+        # Spark then reads the nominal values attached to the input column.
+        labels = list(((ctx.metadata(X.name).get("ml_attr") or {}).get("vals")) or [])
+    require(bool(labels), f"no labels: set `labels`, or index `{X.name}` with a StringIndexer", path)
+    node = ctx.node(stage)
+    out = param(stage, "outputCol")
+    ctx.b.stage(
+        "spark.index_to_string", node, {"X": [X]}, {"Y": [out]},
+        {"labels": ctx.b.a_list([ctx.b.a_strs(labels)])}, doc=stage_doc(stage, path),
+    )
+    ctx.put(Col(out, "utf8", None, [out]), nullable=True)
+
+
+@converter(PCAModel, io=_io_vector)
+def _pca(ctx: Ctx, stage, path: str) -> None:
+    X = _vector_input(ctx, stage, path)
+    pc = stage.pc.toArray()  # [n features, k components]
+    require(pc.shape[0] == X.width, f"fitted on {pc.shape[0]} features, input has {X.width}", path)
+    node = ctx.node(stage)
+    out = param(stage, "outputCol")
+    ctx.b.stage(
+        "spark.pca", node, {"X": [X]}, {"Y": [out]},
+        {"components": ctx.b.a_tensor(f"{node}/components", pc.T.copy())}, doc=stage_doc(stage, path),
+    )
+    ctx.put(Col(out, "f64", pc.shape[1], [f"pc[{j}]" for j in range(pc.shape[1])]))

@@ -1,6 +1,8 @@
 """Converters for Spark ML's predictors: LogisticRegressionModel, LinearRegressionModel,
-LinearSVCModel (op ``spark.linear``) and the decision trees, random forests and gradient
-boosted trees, classification and regression (op ``spark.tree_ensemble``).
+LinearSVCModel (op ``spark.linear``), the decision trees, random forests and gradient
+boosted trees, classification and regression (op ``spark.tree_ensemble``),
+NaiveBayesModel, multinomial and bernoulli (op ``spark.naive_bayes``), and KMeansModel with
+the Euclidean distance (op ``spark.kmeans``).
 
 Fitted parameters come from the models' Python API where it exposes them exactly (coefficient
 matrices, intercepts, tree weights) and from the Java model through py4j for the trees: each
@@ -19,8 +21,10 @@ from pyspark.ml.classification import (
     GBTClassificationModel,
     LinearSVCModel,
     LogisticRegressionModel,
+    NaiveBayesModel,
     RandomForestClassificationModel,
 )
+from pyspark.ml.clustering import KMeansModel
 from pyspark.ml.regression import (
     DecisionTreeRegressionModel,
     GBTRegressionModel,
@@ -261,3 +265,51 @@ def _trees(ctx: Ctx, stage, path: str) -> None:
         attrs["tree_weights"] = ctx.b.a_f64s(f"{node}/tree_weights", weights)
     ports = _outputs(ctx, stage, path, n_classes, classification)
     ctx.b.stage("spark.tree_ensemble", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
+
+
+# -- naive Bayes -----------------------------------------------------------------------------
+
+
+@converter(NaiveBayesModel, io=_predictor_io, predictor=True)
+def _naive_bayes(ctx: Ctx, stage, path: str) -> None:
+    kind = param(stage, "modelType")
+    require(
+        kind in ("multinomial", "bernoulli"),
+        f"NaiveBayes modelType='{kind}' is not supported",
+        path,
+        "supported: multinomial, bernoulli",
+    )
+    theta = np.asarray(stage.theta.toArray(), dtype=np.float64)
+    pi = np.asarray(stage.pi.toArray(), dtype=np.float64)
+    k = int(stage.numClasses)
+    require(theta.shape[0] == k and pi.shape == (k,), f"pi/theta do not match {k} classes", path)
+    X = _features(ctx, stage, path, theta.shape[1])
+    node = ctx.node(stage)
+    attrs = {
+        "model_type": ctx.b.a_str(kind),
+        "pi": ctx.b.a_f64s(f"{node}/pi", pi),
+        "theta": ctx.b.a_tensor(f"{node}/theta", theta),
+    }
+    attrs.update(_thresholds(ctx, stage, node, k))
+    ports = _outputs(ctx, stage, path, k, True)
+    ctx.b.stage("spark.naive_bayes", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
+
+
+# -- k-means ---------------------------------------------------------------------------------
+
+
+@converter(KMeansModel, io=_predictor_io, predictor=True)
+def _kmeans(ctx: Ctx, stage, path: str) -> None:
+    measure = param(stage, "distanceMeasure")
+    require(measure == "euclidean", f"KMeans distanceMeasure='{measure}' is not supported", path)
+    centers = np.asarray([np.asarray(c, dtype=np.float64) for c in stage.clusterCenters()])
+    X = _features(ctx, stage, path, centers.shape[1])
+    node = ctx.node(stage)
+    pred = param(stage, "predictionCol")
+    require(bool(pred), "predictionCol='' leaves the model nothing to write", path)
+    ctx.b.stage(
+        "spark.kmeans", node, {"X": [X]}, {"prediction": [pred]},
+        {"centers": ctx.b.a_tensor(f"{node}/centers", centers)}, doc=stage_doc(stage, path),
+    )
+    # Spark's k-means prediction is an integer column.
+    ctx.put(Col(pred, "i32", None, [pred]))
