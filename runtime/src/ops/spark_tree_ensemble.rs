@@ -10,18 +10,18 @@
 //! | attribute | kind | meaning |
 //! |---|---|---|
 //! | `n_features` | i64 | the width of the feature vector |
-//! | `tree_nodes` | i64s [T] | nodes per tree (preorder from the root, which is node 0) |
-//! | `feature` | i64s [N] | split feature, -1 at a leaf |
-//! | `threshold` | f64s [N] | a continuous split's threshold |
-//! | `left`, `right` | i64s [N] | children, -1 at a leaf |
-//! | `num_categories` | i64s [N] | a categorical split's `numCategories`, -1 for a continuous split or leaf |
-//! | `category_offsets` | i64s [N + 1] | node `i`'s left categories are `categories[offsets[i]..offsets[i + 1]]` |
+//! | `tree_nodes` | i64s `[T]` | nodes per tree (preorder from the root, which is node 0) |
+//! | `feature` | i64s `[N]` | split feature, -1 at a leaf |
+//! | `threshold` | f64s `[N]` | a continuous split's threshold |
+//! | `left`, `right` | i64s `[N]` | children, -1 at a leaf |
+//! | `num_categories` | i64s `[N]` | a categorical split's `numCategories`, -1 for a continuous split or leaf |
+//! | `category_offsets` | i64s `[N + 1]` | node `i`'s left categories are `categories[offsets[i]..offsets[i + 1]]` |
 //! | `categories` | f64s | the `leftCategories` of the categorical splits |
-//! | `leaf_values` | f64s [N, w] | at leaves: the impurity statistics (`w` = classes) of a classification tree or forest, else the prediction (`w` = 1) |
+//! | `leaf_values` | f64s `[N, w]` | at leaves: the impurity statistics (`w` = classes) of a classification tree or forest, else the prediction (`w` = 1) |
 //! | `ensemble` | str | `tree`, `forest` or `gbt` |
 //! | `task` | str | `classification` or `regression` |
 //! | `num_classes` | i64 | classification only (2 for GBT) |
-//! | `tree_weights` | f64s [T] | `gbt` only |
+//! | `tree_weights` | f64s `[T]` | `gbt` only |
 //! | `thresholds` | f64s, optional | a classifier's `thresholds` |
 //!
 //! Spark's arithmetic, kept exactly:
