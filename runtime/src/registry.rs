@@ -34,6 +34,26 @@ pub static OPS: &[(&str, BuildFn)] = &[
         ops::function_transformer::build,
     ),
     ("sklearn.pca", ops::pca::build),
+    ("spark.vector_assembler", ops::spark_vector_assembler::build),
+    ("spark.string_indexer", ops::spark_string_indexer::build),
+    ("spark.one_hot_encoder", ops::spark_one_hot_encoder::build),
+    ("spark.standard_scaler", ops::spark_standard_scaler::build),
+    ("spark.min_max_scaler", ops::spark_min_max_scaler::build),
+    ("spark.max_abs_scaler", ops::spark_max_abs_scaler::build),
+    ("spark.imputer", ops::spark_imputer::build),
+    ("spark.bucketizer", ops::spark_bucketizer::build),
+    ("spark.binarizer", ops::spark_binarizer::build),
+    ("spark.linear", ops::spark_linear::build),
+    ("spark.tree_ensemble", ops::spark_tree_ensemble::build),
+    ("spark.normalizer", ops::spark_normalizer::build),
+    (
+        "spark.polynomial_expansion",
+        ops::spark_polynomial_expansion::build,
+    ),
+    ("spark.index_to_string", ops::spark_index_to_string::build),
+    ("spark.pca", ops::spark_pca::build),
+    ("spark.naive_bayes", ops::spark_naive_bayes::build),
+    ("spark.kmeans", ops::spark_kmeans::build),
 ];
 
 /// The build function of `op`, if known.

@@ -1,7 +1,10 @@
-//! Parity with scikit-learn: scores every checked-in fixture (`fixtures/sklearn/*`) and
-//! compares each output with what scikit-learn itself produced, under the fixture's named
-//! tolerance (`keel_runtime::tolerance`). Prints the largest observed error per output, which
-//! is the table the closing notes report.
+//! Parity with the training frameworks: scores every checked-in fixture (`fixtures/sklearn/*`,
+//! `fixtures/spark/*`) and compares each output with what scikit-learn or Spark itself
+//! produced, under the fixture's named tolerance (`keel_runtime::tolerance`). Prints the
+//! largest observed error per output, which is the table the closing notes report.
+//!
+//! Spark fixtures tell a SQL NULL (`null`) from a NaN (`"NaN"`), in inputs and outputs; the
+//! scikit-learn ones record both as `null`, which the comparison then accepts for a NaN.
 
 // Test helpers: a panic here is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,8 +12,10 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int64Array,
+    RecordBatch, StringArray,
 };
+use arrow_schema::{DataType, Field};
 use keel_bundle::DType;
 use keel_runtime::Model;
 use keel_runtime::tolerance::Tolerance;
@@ -18,8 +23,10 @@ use serde_json::Value as J;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sklearn")
+fn fixtures_dir(framework: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(framework)
 }
 
 fn num(v: &J) -> Option<f64> {
@@ -40,9 +47,25 @@ fn input_batch(model: &Model, inputs: &serde_json::Map<String, J>) -> RecordBatc
     for f in &model.manifest().inputs {
         let vals = inputs[&f.name].as_array().expect("column values");
         let arr: ArrayRef = match f.dtype {
-            DType::F64 | DType::F32 => {
-                Arc::new(Float64Array::from(vals.iter().map(num).collect::<Vec<_>>()))
+            DType::F64 if f.shape.len() == 1 => {
+                let width = i32::try_from(f.shape[0]).unwrap();
+                let flat: Vec<Option<f64>> = vals
+                    .iter()
+                    .flat_map(|row| row.as_array().expect("vector row").iter().map(num))
+                    .collect();
+                Arc::new(FixedSizeListArray::new(
+                    Arc::new(Field::new("item", DataType::Float64, false)),
+                    width,
+                    Arc::new(Float64Array::from(flat)),
+                    None,
+                ))
             }
+            DType::F64 => Arc::new(Float64Array::from(vals.iter().map(num).collect::<Vec<_>>())),
+            DType::F32 => Arc::new(Float32Array::from(
+                vals.iter()
+                    .map(|v| num(v).map(|x| x as f32))
+                    .collect::<Vec<_>>(),
+            )),
             DType::I64 | DType::I32 => Arc::new(Int64Array::from(
                 vals.iter().map(|v| v.as_i64()).collect::<Vec<_>>(),
             )),
@@ -71,7 +94,7 @@ fn flatten(a: &ArrayRef) -> Vec<J> {
             .map(|i| {
                 let v = l.value(i);
                 let p = v.as_primitive::<Float64Type>();
-                J::Array(p.values().iter().map(|x| serde_json::json!(x)).collect())
+                J::Array(p.values().iter().map(|x| float_json(*x)).collect())
             })
             .collect();
     }
@@ -81,29 +104,37 @@ fn flatten(a: &ArrayRef) -> Vec<J> {
     if let Some(p) = a.as_primitive_opt::<arrow_array::types::Int64Type>() {
         return p.iter().map(|v| v.map_or(J::Null, J::from)).collect();
     }
+    if let Some(p) = a.as_primitive_opt::<arrow_array::types::Int32Type>() {
+        return p.iter().map(|v| v.map_or(J::Null, J::from)).collect();
+    }
     let p = a.as_primitive::<Float64Type>();
-    p.iter()
-        .map(|v| {
-            v.map_or(J::Null, |x| {
-                if x.is_nan() {
-                    J::String("NaN".into())
-                } else {
-                    serde_json::json!(x)
-                }
-            })
-        })
-        .collect()
+    p.iter().map(|v| v.map_or(J::Null, float_json)).collect()
 }
 
-/// Compares one value; returns the absolute error for numbers (0 for equal labels).
-fn compare(got: &J, want: &J, tol: Tolerance, ctx: &str) -> f64 {
+/// A float as the fixtures write it: non-finite values as strings.
+fn float_json(x: f64) -> J {
+    if x.is_nan() {
+        J::String("NaN".into())
+    } else if x.is_infinite() {
+        J::String(if x > 0.0 { "Infinity" } else { "-Infinity" }.into())
+    } else {
+        serde_json::json!(x)
+    }
+}
+
+/// Compares one value; returns the absolute error for numbers (0 for equal labels). With
+/// `strict_null`, a null matches only a null (Spark's NULL is not NaN).
+fn compare(got: &J, want: &J, tol: Tolerance, ctx: &str, strict_null: bool) -> f64 {
+    if strict_null {
+        assert_eq!(got.is_null(), want.is_null(), "{ctx}: keel {got} vs {want}");
+    }
     match (got, want) {
         (J::Array(g), J::Array(w)) => {
             assert_eq!(g.len(), w.len(), "{ctx}: vector width");
             g.iter()
                 .zip(w)
                 .enumerate()
-                .map(|(j, (a, b))| compare(a, b, tol, &format!("{ctx}[{j}]")))
+                .map(|(j, (a, b))| compare(a, b, tol, &format!("{ctx}[{j}]"), strict_null))
                 .fold(0.0, f64::max)
         }
         (J::String(a), J::String(b)) if a != "NaN" => {
@@ -118,7 +149,7 @@ fn compare(got: &J, want: &J, tol: Tolerance, ctx: &str) -> f64 {
             let (a, b) = (num(got).unwrap_or(f64::NAN), num(want).unwrap_or(f64::NAN));
             assert!(
                 tol.accepts(a, b),
-                "{ctx}: keel {a:e} vs scikit-learn {b:e} ({tol:?})"
+                "{ctx}: keel {a:e} vs reference {b:e} ({tol:?})"
             );
             if a.is_nan() && b.is_nan() {
                 0.0
@@ -129,11 +160,11 @@ fn compare(got: &J, want: &J, tol: Tolerance, ctx: &str) -> f64 {
     }
 }
 
-#[test]
-fn every_fixture_matches_scikit_learn() {
-    let dir = fixtures_dir();
+/// Scores every fixture under `fixtures/<framework>` and prints the table of largest errors.
+fn check_folder(framework: &str, strict_null: bool) {
+    let dir = fixtures_dir(framework);
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("fixtures/sklearn exists")
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.join("io.json").exists())
         .collect();
@@ -168,7 +199,13 @@ fn every_fixture_matches_scikit_learn() {
             assert_eq!(got.len(), want.len(), "{name}.{col}: rows");
             let mut max = 0.0f64;
             for (i, (g, w)) in got.iter().zip(want).enumerate() {
-                max = max.max(compare(g, w, tol, &format!("{name}.{col} row {i}")));
+                max = max.max(compare(
+                    g,
+                    w,
+                    tol,
+                    &format!("{name}.{col} row {i}"),
+                    strict_null,
+                ));
             }
             println!(
                 "{name:<34} {col:<14} {:>6} {max:>12.3e}  {tol_name}",
@@ -176,4 +213,14 @@ fn every_fixture_matches_scikit_learn() {
             );
         }
     }
+}
+
+#[test]
+fn every_fixture_matches_scikit_learn() {
+    check_folder("sklearn", false);
+}
+
+#[test]
+fn every_spark_fixture_matches_spark() {
+    check_folder("spark", true);
 }

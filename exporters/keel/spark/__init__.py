@@ -1,0 +1,19 @@
+"""Export fitted Spark ML pipelines to keel bundles.
+
+    import keel.spark
+    keel.spark.export(pipeline_model, "model.keel", sample_df=test_df.drop("label"))
+
+The bundle reproduces ``pipeline_model.transform`` with Spark's own arithmetic (see the
+``spark.*`` ops in runtime/docs/ops.md) and Spark's column names: a classifier writes
+``prediction`` (the class index, a double), ``probability`` and ``rawPrediction`` (vectors).
+See :func:`export` for which columns become the bundle's inputs and outputs. Anything the
+runtime cannot reproduce exactly is refused with :class:`keel.UnsupportedError` before
+anything is written.
+
+Importing this module needs ``pyspark``; exporting trees needs the active SparkContext.
+"""
+
+from keel.spark import _feature, _models  # noqa: F401  (registers the converters)
+from keel.spark._core import export, supported_stages
+
+__all__ = ["export", "supported_stages"]

@@ -1,0 +1,315 @@
+"""Converters for Spark ML's predictors: LogisticRegressionModel, LinearRegressionModel,
+LinearSVCModel (op ``spark.linear``), the decision trees, random forests and gradient
+boosted trees, classification and regression (op ``spark.tree_ensemble``),
+NaiveBayesModel, multinomial and bernoulli (op ``spark.naive_bayes``), and KMeansModel with
+the Euclidean distance (op ``spark.kmeans``).
+
+Fitted parameters come from the models' Python API where it exposes them exactly (coefficient
+matrices, intercepts, tree weights) and from the Java model through py4j for the trees: each
+node's class, its split (``featureIndex``, ``threshold`` or ``leftCategories`` and
+``numCategories``), its ``prediction`` and its ``impurityStats().stats()``. Java doubles come
+back through py4j as the same IEEE doubles; arrays of doubles are read with one call per node
+through ``java.util.Arrays.toString``, whose ``Double.toString`` digits read back exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pyspark.ml.linalg import SparseMatrix, SparseVector
+from pyspark.ml.classification import (
+    DecisionTreeClassificationModel,
+    GBTClassificationModel,
+    LinearSVCModel,
+    LogisticRegressionModel,
+    NaiveBayesModel,
+    RandomForestClassificationModel,
+)
+from pyspark.ml.clustering import KMeansModel
+from pyspark.ml.regression import (
+    DecisionTreeRegressionModel,
+    GBTRegressionModel,
+    LinearRegressionModel,
+    RandomForestRegressionModel,
+)
+
+from keel._bundle import Col
+from keel.spark._core import Ctx, converter, param, require, stage_doc
+
+
+def _predictor_io(stage, available):
+    outs = [c for c in (param(stage, n) for n in ("rawPredictionCol", "probabilityCol", "predictionCol")) if c]
+    return [param(stage, "featuresCol")], outs
+
+
+def _features(ctx: Ctx, stage, path: str, n: int) -> Col:
+    X = ctx.get(param(stage, "featuresCol"), path)
+    require(X.width is not None, f"features column `{X.name}` must be a vector, found {X.dtype}", path)
+    require(X.width == n, f"the model was fitted on {n} features, column `{X.name}` has {X.width}", path)
+    return X
+
+
+def _outputs(ctx: Ctx, stage, path: str, n_classes: int | None, probability: bool) -> list[tuple[str, list[str]]]:
+    """Binds the model's non-empty output columns to the op's ports and declares them."""
+    ports: list[tuple[str, list[str]]] = []
+    if n_classes is not None:
+        raw = param(stage, "rawPredictionCol")
+        # Spark derives `prediction` from `rawPrediction` whenever that column is produced,
+        # and through other paths otherwise; keel implements the first.
+        require(bool(raw), "rawPredictionCol='' is not supported", path, "keep Spark's default rawPredictionCol")
+        names = [str(i) for i in range(n_classes)]
+        ports.append(("raw_prediction", [raw]))
+        ctx.put(Col(raw, "f64", n_classes, names))
+        prob = param(stage, "probabilityCol") if probability else None
+        if prob:
+            ports.append(("probability", [prob]))
+            ctx.put(Col(prob, "f64", n_classes, names))
+    pred = param(stage, "predictionCol")
+    if pred:
+        ports.append(("prediction", [pred]))
+        ctx.put(Col(pred, "f64", None, [pred]))
+    require(bool(ports), "the model writes no column", path)
+    return ports
+
+
+def _thresholds(ctx: Ctx, stage, node: str, n_classes: int) -> dict:
+    if stage.hasParam("thresholds") and stage.isDefined(stage.getParam("thresholds")):
+        t = [float(x) for x in param(stage, "thresholds")]
+        return {"thresholds": ctx.b.a_f64s(f"{node}/thresholds", t)}
+    return {}
+
+
+# -- linear models ---------------------------------------------------------------------------
+
+
+@converter(LogisticRegressionModel, LinearRegressionModel, LinearSVCModel, io=_predictor_io, predictor=True)
+def _linear(ctx: Ctx, stage, path: str) -> None:
+    node = ctx.node(stage)
+    if isinstance(stage, LogisticRegressionModel):
+        stored = stage.coefficientMatrix
+        coef = np.asarray(stored.toArray(), dtype=np.float64)
+        intercept = np.asarray(stage.interceptVector.toArray(), dtype=np.float64)
+        k = stage.numClasses
+        # A binomial model keeps one row of coefficients; a multinomial one a row per class
+        # (also for two classes with family="multinomial").
+        binomial = coef.shape[0] == 1
+        require(binomial or coef.shape[0] == k, f"{coef.shape[0]} coefficient rows for {k} classes", path)
+        attrs = {"model": ctx.b.a_str("binomial" if binomial else "multinomial")}
+        if binomial:
+            # The Java getThreshold derives the threshold from `thresholds` when they are set,
+            # as the binomial model's prediction does.
+            attrs["threshold"] = ctx.b.a_f64(stage._java_obj.getThreshold())
+        else:
+            attrs.update(_thresholds(ctx, stage, node, k))
+        n_classes, probability = (2 if binomial else k), True
+    elif isinstance(stage, LinearSVCModel):
+        stored = stage.coefficients
+        coef = np.asarray(stored.toArray(), dtype=np.float64)[None, :]
+        intercept = np.asarray([stage.intercept], dtype=np.float64)
+        attrs = {"model": ctx.b.a_str("svc"), "threshold": ctx.b.a_f64(param(stage, "threshold"))}
+        n_classes, probability = 2, False
+    else:
+        stored = stage.coefficients
+        coef = np.asarray(stored.toArray(), dtype=np.float64)[None, :]
+        intercept = np.asarray([stage.intercept], dtype=np.float64)
+        attrs = {"model": ctx.b.a_str("regression")}
+        n_classes, probability = None, False
+    X = _features(ctx, stage, path, coef.shape[1])
+    if isinstance(stored, (SparseMatrix, SparseVector)):
+        # Spark's sparse BLAS visits only stored coefficients (a NaN feature times a zero
+        # coefficient is then never computed). The runtime skips zero coefficients, which is
+        # the same set when, as with `compressed` storage, no stored value is zero.
+        require(bool(np.all(np.asarray(stored.values) != 0.0)), "sparse coefficients store an explicit zero", path)
+        attrs["sparse"] = ctx.b.a_bool(True)
+    attrs["coef"] = ctx.b.a_tensor(f"{node}/coef", coef)
+    attrs["intercept"] = ctx.b.a_f64s(f"{node}/intercept", intercept)
+    ports = _outputs(ctx, stage, path, n_classes, probability)
+    ctx.b.stage("spark.linear", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
+
+
+# -- trees -----------------------------------------------------------------------------------
+
+
+def _jvm():
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        raise RuntimeError("exporting Spark trees needs the active SparkContext that holds the model")
+    return sc._jvm
+
+
+def _doubles(jvm, arr) -> list[float]:
+    text = jvm.java.util.Arrays.toString(arr)
+    inner = text.strip()[1:-1].strip()
+    return [float(x) for x in inner.split(",")] if inner else []
+
+
+class _Nodes:
+    """The flattened node arrays of the trees of one model (see the op's attribute table)."""
+
+    def __init__(self) -> None:
+        self.tree_nodes: list[int] = []
+        self.feature: list[int] = []
+        self.threshold: list[float] = []
+        self.left: list[int] = []
+        self.right: list[int] = []
+        self.num_categories: list[int] = []
+        self.category_offsets: list[int] = [0]
+        self.categories: list[float] = []
+        self.leaf_values: list[float] = []
+
+    def add_tree(self, jvm, root, stats: bool, width: int, path: str) -> None:
+        """Appends one tree, numbering its nodes in preorder from 0 (the root)."""
+        start = len(self.feature)
+        stack = [(root, None, False)]
+        while stack:
+            jnode, parent, is_right = stack.pop()
+            me = len(self.feature) - start
+            if parent is not None:
+                (self.right if is_right else self.left)[start + parent] = me
+            kind = jnode.getClass().getSimpleName()
+            self.left.append(-1)
+            self.right.append(-1)
+            if kind == "LeafNode":
+                self.feature.append(-1)
+                self.threshold.append(0.0)
+                self.num_categories.append(-1)
+                if stats:
+                    v = _doubles(jvm, jnode.impurityStats().stats())
+                    require(len(v) == width, f"a leaf holds {len(v)} class statistics for {width} classes", path)
+                    self.leaf_values.extend(v)
+                else:
+                    self.leaf_values.append(float(jnode.prediction()))
+            elif kind == "InternalNode":
+                split = jnode.split()
+                skind = split.getClass().getSimpleName()
+                self.feature.append(int(split.featureIndex()))
+                if skind == "ContinuousSplit":
+                    self.threshold.append(float(split.threshold()))
+                    self.num_categories.append(-1)
+                elif skind == "CategoricalSplit":
+                    self.threshold.append(0.0)
+                    self.num_categories.append(int(split.numCategories()))
+                    self.categories.extend(_doubles(jvm, split.leftCategories()))
+                else:
+                    require(False, f"tree split {skind} is not supported", path)
+                self.leaf_values.extend([0.0] * width)
+                # Right pushed first so the left subtree is numbered next (preorder).
+                stack.append((jnode.rightChild(), me, True))
+                stack.append((jnode.leftChild(), me, False))
+            else:
+                require(False, f"tree node {kind} is not supported", path)
+            self.category_offsets.append(len(self.categories))
+        self.tree_nodes.append(len(self.feature) - start)
+
+    def attrs(self, ctx: Ctx, node: str) -> dict:
+        b = ctx.b
+        return {
+            "tree_nodes": b.a_i64s(f"{node}/tree_nodes", self.tree_nodes),
+            "feature": b.a_i64s(f"{node}/feature", self.feature),
+            "threshold": b.a_f64s(f"{node}/threshold", self.threshold),
+            "left": b.a_i64s(f"{node}/left", self.left),
+            "right": b.a_i64s(f"{node}/right", self.right),
+            "num_categories": b.a_i64s(f"{node}/num_categories", self.num_categories),
+            "category_offsets": b.a_i64s(f"{node}/category_offsets", self.category_offsets),
+            "categories": b.a_f64s(f"{node}/categories", self.categories),
+            "leaf_values": b.a_f64s(f"{node}/leaf_values", self.leaf_values),
+        }
+
+
+_CLASSIFIERS = (DecisionTreeClassificationModel, RandomForestClassificationModel, GBTClassificationModel)
+
+
+@converter(
+    DecisionTreeClassificationModel, DecisionTreeRegressionModel,
+    RandomForestClassificationModel, RandomForestRegressionModel,
+    GBTClassificationModel, GBTRegressionModel,
+    io=_predictor_io, predictor=True,
+)
+def _trees(ctx: Ctx, stage, path: str) -> None:
+    leaf_col = param(stage, "leafCol")
+    require(not leaf_col, f"leafCol='{leaf_col}' is not supported", path)
+    jvm = _jvm()
+    classification = isinstance(stage, _CLASSIFIERS)
+    if isinstance(stage, (DecisionTreeClassificationModel, DecisionTreeRegressionModel)):
+        ensemble, jtrees = "tree", [stage._java_obj]
+    elif isinstance(stage, (RandomForestClassificationModel, RandomForestRegressionModel)):
+        ensemble, jtrees = "forest", [t._java_obj for t in stage.trees]
+    else:
+        ensemble, jtrees = "gbt", [t._java_obj for t in stage.trees]
+    n_classes = int(stage.numClasses) if classification else None
+    # Classification trees and forests vote with their leaves' class statistics; regression
+    # trees and every GBT tree (regression trees) predict one number.
+    stats = classification and ensemble != "gbt"
+    width = n_classes if stats else 1
+    nodes = _Nodes()
+    for jt in jtrees:
+        nodes.add_tree(jvm, jt.rootNode(), stats, width, path)
+    node = ctx.node(stage)
+    n_features = int(stage.numFeatures)
+    X = _features(ctx, stage, path, n_features)
+    attrs = nodes.attrs(ctx, node)
+    attrs.update(
+        {
+            "n_features": ctx.b.a_i64(n_features),
+            "ensemble": ctx.b.a_str(ensemble),
+            "task": ctx.b.a_str("classification" if classification else "regression"),
+        }
+    )
+    if classification:
+        attrs["num_classes"] = ctx.b.a_i64(n_classes)
+        attrs.update(_thresholds(ctx, stage, node, n_classes))
+    if ensemble == "gbt":
+        weights = [float(w) for w in stage.treeWeights]
+        require(len(weights) == len(jtrees), "tree weights do not match the trees", path)
+        attrs["tree_weights"] = ctx.b.a_f64s(f"{node}/tree_weights", weights)
+    ports = _outputs(ctx, stage, path, n_classes, classification)
+    ctx.b.stage("spark.tree_ensemble", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
+
+
+# -- naive Bayes -----------------------------------------------------------------------------
+
+
+@converter(NaiveBayesModel, io=_predictor_io, predictor=True)
+def _naive_bayes(ctx: Ctx, stage, path: str) -> None:
+    kind = param(stage, "modelType")
+    require(
+        kind in ("multinomial", "bernoulli"),
+        f"NaiveBayes modelType='{kind}' is not supported",
+        path,
+        "supported: multinomial, bernoulli",
+    )
+    theta = np.asarray(stage.theta.toArray(), dtype=np.float64)
+    pi = np.asarray(stage.pi.toArray(), dtype=np.float64)
+    k = int(stage.numClasses)
+    require(theta.shape[0] == k and pi.shape == (k,), f"pi/theta do not match {k} classes", path)
+    X = _features(ctx, stage, path, theta.shape[1])
+    node = ctx.node(stage)
+    attrs = {
+        "model_type": ctx.b.a_str(kind),
+        "pi": ctx.b.a_f64s(f"{node}/pi", pi),
+        "theta": ctx.b.a_tensor(f"{node}/theta", theta),
+    }
+    attrs.update(_thresholds(ctx, stage, node, k))
+    ports = _outputs(ctx, stage, path, k, True)
+    ctx.b.stage("spark.naive_bayes", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
+
+
+# -- k-means ---------------------------------------------------------------------------------
+
+
+@converter(KMeansModel, io=_predictor_io, predictor=True)
+def _kmeans(ctx: Ctx, stage, path: str) -> None:
+    measure = param(stage, "distanceMeasure")
+    require(measure == "euclidean", f"KMeans distanceMeasure='{measure}' is not supported", path)
+    centers = np.asarray([np.asarray(c, dtype=np.float64) for c in stage.clusterCenters()])
+    X = _features(ctx, stage, path, centers.shape[1])
+    node = ctx.node(stage)
+    pred = param(stage, "predictionCol")
+    require(bool(pred), "predictionCol='' leaves the model nothing to write", path)
+    ctx.b.stage(
+        "spark.kmeans", node, {"X": [X]}, {"prediction": [pred]},
+        {"centers": ctx.b.a_tensor(f"{node}/centers", centers)}, doc=stage_doc(stage, path),
+    )
+    # Spark's k-means prediction is an integer column.
+    ctx.put(Col(pred, "i32", None, [pred]))

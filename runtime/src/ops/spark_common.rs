@@ -1,0 +1,228 @@
+//! Shared pieces of the Spark ML ops (`spark.*`): reading Spark's scalar columns, the per-column
+//! output bindings of Spark's multi-column transformers, and the three output columns of a
+//! Spark predictor with the arithmetic Spark uses to derive one from another.
+//!
+//! Spark ML scores a row at a time in JVM doubles. Its column values differ from scikit-learn's
+//! in two ways the ops must keep:
+//! - A scalar column may hold a SQL `NULL` distinct from `NaN`; several transformers treat the
+//!   two differently (a `Bucketizer` writes `NULL` for `NULL` but a bucket or an error for
+//!   `NaN`). keel carries `NULL` as an Arrow null in scalar columns; vector columns (feature
+//!   blocks) have no nulls, as Spark vectors have none.
+//! - A predictor writes `prediction` (a double: the class *index* for classifiers),
+//!   `probability` and `rawPrediction` (vectors, one element per class). Which columns a model
+//!   writes is decided by its column parameters; a bundle binds the matching ports
+//!   `prediction`, `probability` and `raw_prediction`, in any order.
+//!
+//! Spark's `Vector.argmax` keeps the first maximum and compares with `>`, so a `NaN` never
+//! displaces the running maximum (unlike numpy's `argmax`, which returns the first NaN).
+
+use crate::error::Error;
+use crate::op::BuildCtx;
+use crate::value::{ColInfo, ColType};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, Float64Array};
+use arrow_schema::DataType;
+use keel_bundle::DType;
+use std::sync::Arc;
+
+/// The value at `row` of a scalar column as Spark's `cast(... as double)` reads it: `None` for
+/// a null; integers and booleans (1.0/0.0) widened exactly.
+#[inline]
+pub fn scalar_at(a: &dyn Array, row: usize) -> Option<f64> {
+    if a.is_null(row) {
+        return None;
+    }
+    Some(match a.data_type() {
+        DataType::Float64 => a.as_primitive::<Float64Type>().value(row),
+        DataType::Float32 => f64::from(a.as_primitive::<Float32Type>().value(row)),
+        DataType::Int64 => a.as_primitive::<Int64Type>().value(row) as f64,
+        DataType::Int32 => f64::from(a.as_primitive::<Int32Type>().value(row)),
+        DataType::Boolean => f64::from(u8::from(a.as_boolean().value(row))),
+        // Strings never reach a numeric port: the planner refuses them at load.
+        _ => f64::NAN,
+    })
+}
+
+/// An f64 column from optional values (`None` = null).
+pub fn f64_column(values: Vec<Option<f64>>) -> ArrayRef {
+    Arc::new(Float64Array::from(values))
+}
+
+/// The columns bound to port `X`, each a scalar column (Spark's multi-column transformers read
+/// scalar columns one by one); `numeric` additionally refuses strings.
+pub fn scalar_inputs(ctx: &BuildCtx<'_>, numeric: bool) -> Result<Vec<(String, DType)>, Error> {
+    let mut out = Vec::new();
+    for (col, info) in ctx.input("X")? {
+        match info.ty {
+            ColType::Scalar(d) if !numeric || info.ty.is_numeric() => out.push((col.clone(), d)),
+            ColType::Scalar(d) => {
+                return Err(ctx.err(format!("column `{col}` is {d}, but this op reads numbers")));
+            }
+            ColType::Vector(_) => {
+                return Err(ctx.err(format!(
+                    "column `{col}` is a vector, but this op reads scalar columns"
+                )));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ctx.err("port `X` binds no columns"));
+    }
+    Ok(out)
+}
+
+/// The columns bound to output port `Y`, which must be one per input column.
+pub fn per_column_outputs<'a>(ctx: &BuildCtx<'a>, n: usize) -> Result<&'a [String], Error> {
+    let y = ctx.output("Y")?;
+    if y.len() != n {
+        return Err(ctx.err(format!(
+            "output port `Y` must bind one column per input column ({n}), binds {}",
+            y.len()
+        )));
+    }
+    Ok(y)
+}
+
+/// A width `n` attribute list read as f64s, one per input feature.
+pub fn f64s_of_len(ctx: &BuildCtx<'_>, key: &str, n: usize) -> Result<Vec<f64>, Error> {
+    let v = ctx.f64s(key)?;
+    if v.len() != n {
+        return Err(ctx.err(format!("`{key}` has {} values for {n} features", v.len())));
+    }
+    Ok(v)
+}
+
+/// Spark's `Vector.argmax`: the first index of the largest value, comparing with `>`.
+#[inline]
+pub fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    let mut max = match v.first() {
+        Some(&x) => x,
+        None => return 0,
+    };
+    for (i, &x) in v.iter().enumerate().skip(1) {
+        if x > max {
+            best = i;
+            max = x;
+        }
+    }
+    best
+}
+
+/// Spark's `normalizeToProbabilitiesInPlace`: divides by the sum unless the sum is 0 (an
+/// all-zero vector stays all zero).
+#[inline]
+pub fn normalize(v: &mut [f64]) {
+    let sum: f64 = v.iter().sum();
+    if sum != 0.0 {
+        v.iter_mut().for_each(|x| *x /= sum);
+    }
+}
+
+/// Spark's `probability2prediction` with `thresholds` set: the argmax of `p / t`, where a
+/// zero threshold makes its class win outright (`+Infinity`).
+#[inline]
+pub fn threshold_argmax(p: &[f64], thresholds: &[f64], scratch: &mut Vec<f64>) -> usize {
+    scratch.clear();
+    scratch.extend(
+        p.iter()
+            .zip(thresholds)
+            .map(|(&p, &t)| if t == 0.0 { f64::INFINITY } else { p / t }),
+    );
+    argmax(scratch)
+}
+
+/// Reads the optional `thresholds` attribute of a classifier with `n` classes; Spark requires
+/// non-negative values with at most one zero.
+pub fn thresholds(ctx: &BuildCtx<'_>, n: usize) -> Result<Option<Vec<f64>>, Error> {
+    if ctx.opt_attr("thresholds").is_none() {
+        return Ok(None);
+    }
+    let t = f64s_of_len(ctx, "thresholds", n)?;
+    if t.iter().any(|v| v.is_nan() || *v < 0.0 || v.is_infinite()) {
+        return Err(ctx.err("`thresholds` must hold finite non-negative numbers"));
+    }
+    if t.iter().filter(|v| **v == 0.0).count() > 1 {
+        return Err(ctx.err("`thresholds` holds more than one zero"));
+    }
+    Ok(Some(t))
+}
+
+/// One of a Spark predictor's output columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    /// `prediction`: a double (the class index for a classifier).
+    Prediction,
+    /// `probability`: one element per class.
+    Probability,
+    /// `rawPrediction`: one element per class.
+    Raw,
+}
+
+/// The bound output ports of a predictor, in binding order, with their planned types.
+/// `classes` is the number of classes (`None` for a regressor, which writes only
+/// `prediction`); `probability` says whether the model has a probability column.
+pub fn predictor_outputs(
+    ctx: &BuildCtx<'_>,
+    classes: Option<usize>,
+    probability: bool,
+) -> Result<(Vec<ColInfo>, Vec<Out>), Error> {
+    let mut infos = Vec::new();
+    let mut order = Vec::new();
+    for b in &ctx.node.outputs {
+        let (out, info) = match (b.port.as_str(), classes) {
+            ("prediction", _) => (Out::Prediction, ctx.scalar_out("prediction", DType::F64)?),
+            ("probability", Some(k)) if probability => (
+                Out::Probability,
+                ctx.vector_out("probability", (0..k).map(|i| i.to_string()).collect())?,
+            ),
+            ("raw_prediction", Some(k)) => (
+                Out::Raw,
+                ctx.vector_out("raw_prediction", (0..k).map(|i| i.to_string()).collect())?,
+            ),
+            (p, _) => {
+                return Err(ctx.err(format!("this model has no output port `{p}`")));
+            }
+        };
+        if order.contains(&out) {
+            return Err(ctx.err(format!("output port `{}` is bound twice", b.port)));
+        }
+        order.push(out);
+        infos.push(info);
+    }
+    if order.is_empty() {
+        return Err(ctx.err("no output port is bound"));
+    }
+    Ok((infos, order))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_keeps_first_and_ignores_later_nan() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+        assert_eq!(argmax(&[1.0, f64::NAN, 2.0]), 2);
+        assert_eq!(argmax(&[f64::NAN, 5.0]), 0);
+        assert_eq!(argmax(&[]), 0);
+    }
+
+    #[test]
+    fn normalize_leaves_zero_vectors() {
+        let mut v = [0.0, 0.0];
+        normalize(&mut v);
+        assert_eq!(v, [0.0, 0.0]);
+        let mut v = [1.0, 3.0];
+        normalize(&mut v);
+        assert_eq!(v, [0.25, 0.75]);
+    }
+
+    #[test]
+    fn zero_threshold_wins() {
+        let mut s = Vec::new();
+        assert_eq!(threshold_argmax(&[0.9, 0.1], &[0.5, 0.0], &mut s), 1);
+        assert_eq!(threshold_argmax(&[0.4, 0.6], &[0.2, 0.5], &mut s), 0);
+    }
+}

@@ -1,0 +1,163 @@
+//! `spark.naive_bayes`: Spark ML's `NaiveBayesModel` with `modelType` `multinomial` (the
+//! default) or `bernoulli`.
+//!
+//! Ports: `X` (a vector) -> `prediction`, `probability`, `raw_prediction` (see
+//! `spark_common.rs`). Attributes: `model_type`, `pi` (f64s, `k` log class priors), `theta`
+//! (`[k, n]` log conditional probabilities), `thresholds` (optional).
+//!
+//! Spark's arithmetic:
+//! - multinomial: every feature must be `>= 0` (else Spark fails; here [`Error::BadValue`]
+//!   naming the feature and row, `NaN` included); `raw = pi + theta · x`;
+//! - bernoulli: every feature must be 0 or 1; `raw = (theta - log1p(-exp(theta))) · x + pi +
+//!   sum(log1p(-exp(theta)))`, the two matrices derived at load as Spark derives them;
+//! - `probability = exp(raw - max(raw)) / sum` (a division, unlike logistic regression);
+//! - `prediction` = argmax of `raw`, or of `probability / thresholds`.
+//!
+//! Spark's BLAS may add the terms in another order (an ulp; fixtures compare under
+//! `F64_LINEAR`).
+
+use crate::error::Error;
+use crate::op::{BuildCtx, Built, Kernel};
+use crate::ops::spark_common::{Out, argmax, predictor_outputs, threshold_argmax, thresholds};
+use crate::value::{Matrix, Value, gather};
+use arrow_array::Float64Array;
+use std::sync::Arc;
+
+#[derive(Debug)]
+struct NaiveBayes {
+    /// Per class, the weights applied to `x`.
+    weights: Vec<f64>,
+    /// Per class, the constant added (`pi`, plus the negated-theta sum for bernoulli).
+    bias: Vec<f64>,
+    bernoulli: bool,
+    n: usize,
+    k: usize,
+    names: Vec<String>,
+    thresholds: Option<Vec<f64>>,
+    outs: Vec<Out>,
+}
+
+/// Plans the op.
+pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let names = ctx.numeric_input("X")?;
+    let n = names.len();
+    let pi = ctx.f64s("pi")?;
+    let k = pi.len();
+    if k < 2 || n == 0 {
+        return Err(ctx.err("a naive Bayes model needs 2 classes or more and 1 feature or more"));
+    }
+    let (rows, _, theta) = ctx.matrix("theta", Some(n))?;
+    if rows != k || theta.len() != k * n {
+        return Err(ctx.err(format!("`theta` has {rows} rows for {k} classes")));
+    }
+    let bernoulli = match ctx.str("model_type")? {
+        "multinomial" => false,
+        "bernoulli" => true,
+        other => return Err(ctx.err(format!("unsupported model_type `{other}`"))),
+    };
+    let (weights, bias) = if bernoulli {
+        let neg: Vec<f64> = theta.iter().map(|t| (-t.exp()).ln_1p()).collect();
+        let weights = theta.iter().zip(&neg).map(|(t, g)| t - g).collect();
+        let bias = pi
+            .iter()
+            .zip(neg.chunks_exact(n))
+            .map(|(p, g)| p + g.iter().fold(0.0, |s, v| s + v))
+            .collect();
+        (weights, bias)
+    } else {
+        (theta, pi)
+    };
+    let thresholds = thresholds(ctx, k)?;
+    let (outputs, outs) = predictor_outputs(ctx, Some(k), true)?;
+    Ok(Built {
+        kernel: Box::new(NaiveBayes {
+            weights,
+            bias,
+            bernoulli,
+            n,
+            k,
+            names,
+            thresholds,
+            outs,
+        }),
+        outputs,
+    })
+}
+
+impl Kernel for NaiveBayes {
+    fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error> {
+        let x = gather(inputs);
+        for (i, v) in x.data.iter().enumerate() {
+            let ok = if self.bernoulli {
+                *v == 0.0 || *v == 1.0
+            } else {
+                *v >= 0.0
+            };
+            if !ok {
+                let (row, col) = (i / self.n, i % self.n);
+                return Err(Error::BadValue {
+                    column: self.names.get(col).cloned().unwrap_or_default(),
+                    row,
+                    message: format!(
+                        "naive Bayes ({}) needs {} feature values, found {v}",
+                        if self.bernoulli {
+                            "bernoulli"
+                        } else {
+                            "multinomial"
+                        },
+                        if self.bernoulli {
+                            "0/1"
+                        } else {
+                            "non-negative"
+                        }
+                    ),
+                });
+            }
+        }
+        let mut raw = Matrix::zeros(rows, self.k);
+        for (xr, r) in x
+            .data
+            .chunks_exact(self.n)
+            .zip(raw.data.chunks_exact_mut(self.k))
+        {
+            for ((v, w), b) in r
+                .iter_mut()
+                .zip(self.weights.chunks_exact(self.n))
+                .zip(&self.bias)
+            {
+                *v = xr.iter().zip(w).fold(0.0, |s, (a, c)| s + c * a) + b;
+            }
+        }
+        let mut prob = raw.clone();
+        for r in prob.data.chunks_exact_mut(self.k) {
+            let max = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            r.iter_mut().for_each(|v| *v = (*v - max).exp());
+            let sum: f64 = r.iter().sum();
+            r.iter_mut().for_each(|v| *v /= sum);
+        }
+        let mut scratch = Vec::new();
+        let prediction: Vec<f64> = (0..rows)
+            .map(|i| match &self.thresholds {
+                Some(t) => threshold_argmax(prob.row(i), t, &mut scratch) as f64,
+                None => argmax(raw.row(i)) as f64,
+            })
+            .collect();
+        let (mut prediction, mut prob, mut raw) = (Some(prediction), Some(prob), Some(raw));
+        let mut out = Vec::with_capacity(self.outs.len());
+        for o in &self.outs {
+            let v = match o {
+                Out::Prediction => prediction
+                    .take()
+                    .map(|p| Value::Array(Arc::new(Float64Array::from(p)))),
+                Out::Probability => prob.take().map(Value::Matrix),
+                Out::Raw => raw.take().map(Value::Matrix),
+            };
+            out.push(v.ok_or_else(|| Error::Plan {
+                node: String::new(),
+                op: "spark.naive_bayes".into(),
+                message: format!("output {o:?} is not available"),
+            })?);
+        }
+        Ok(out)
+    }
+}

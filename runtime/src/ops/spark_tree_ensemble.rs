@@ -1,0 +1,410 @@
+//! `spark.tree_ensemble`: Spark ML's decision trees and their ensembles:
+//! `DecisionTreeClassificationModel`/`RegressionModel`, `RandomForestClassificationModel`/
+//! `RegressionModel`, `GBTClassificationModel`/`RegressionModel`.
+//!
+//! Ports: `X` (a vector) -> `prediction` (f64) and, for classifiers, `probability` and
+//! `raw_prediction` (vectors; see `spark_common.rs`).
+//!
+//! Attributes (all trees flattened tree after tree; child indices are local to their tree):
+//!
+//! | attribute | kind | meaning |
+//! |---|---|---|
+//! | `n_features` | i64 | the width of the feature vector |
+//! | `tree_nodes` | i64s `[T]` | nodes per tree (preorder from the root, which is node 0) |
+//! | `feature` | i64s `[N]` | split feature, -1 at a leaf |
+//! | `threshold` | f64s `[N]` | a continuous split's threshold |
+//! | `left`, `right` | i64s `[N]` | children, -1 at a leaf |
+//! | `num_categories` | i64s `[N]` | a categorical split's `numCategories`, -1 for a continuous split or leaf |
+//! | `category_offsets` | i64s `[N + 1]` | node `i`'s left categories are `categories[offsets[i]..offsets[i + 1]]` |
+//! | `categories` | f64s | the `leftCategories` of the categorical splits |
+//! | `leaf_values` | f64s `[N, w]` | at leaves: the impurity statistics (`w` = classes) of a classification tree or forest, else the prediction (`w` = 1) |
+//! | `ensemble` | str | `tree`, `forest` or `gbt` |
+//! | `task` | str | `classification` or `regression` |
+//! | `num_classes` | i64 | classification only (2 for GBT) |
+//! | `tree_weights` | f64s `[T]` | `gbt` only |
+//! | `thresholds` | f64s, optional | a classifier's `thresholds` |
+//!
+//! Spark's arithmetic, kept exactly:
+//! - Splits compare the double feature itself: `x <= threshold` goes left (no float32 cast as
+//!   in scikit-learn); `NaN` therefore goes right.
+//! - A categorical split (`CategoricalSplit`) stores the left categories but tests membership
+//!   in the smaller side: when `|left| <= numCategories / 2` a value goes left iff it is a
+//!   left category, otherwise iff it is *not* a right category. The two agree on categories
+//!   `0..numCategories`, and differ for any other value (an unseen index, `NaN`, 1.5): that
+//!   goes right in the first case and left in the second, as here.
+//! - Single classification tree: `rawPrediction` is the leaf's statistics (class counts),
+//!   `probability` those divided by their sum (left as is when the sum is 0).
+//! - Random forest classification: `rawPrediction[c] = sum over trees of stats[c] / total`
+//!   (skipping a leaf whose total is 0), in tree order; `probability` is that normalised.
+//! - Forest regression: the sum of the tree predictions in order, divided by the number of
+//!   trees. GBT: `m = sum of weight[t] * prediction[t]` (BLAS `ddot`; its order may differ by an
+//!   ulp, hence `F64_ACCUMULATED` in fixtures); a GBT classifier's `rawPrediction` is
+//!   `[-m, m]` and its probability `p0 = 1 / (1 + exp(-2 * (-m)))`, `p1 = 1 - p0` (log loss).
+//! - A classifier's `prediction` is the argmax of `rawPrediction` (first maximum), or with
+//!   `thresholds` the argmax of `probability / thresholds`.
+
+use crate::error::Error;
+use crate::op::{BuildCtx, Built, Kernel};
+use crate::ops::spark_common::{
+    Out, argmax, f64s_of_len, normalize, predictor_outputs, threshold_argmax, thresholds,
+};
+use crate::ops::tree_ensemble::{check_len, layout, tree_sizes};
+use crate::value::{Matrix, Value, gather};
+use arrow_array::Float64Array;
+use std::sync::Arc;
+
+#[derive(Debug)]
+enum Split {
+    Leaf,
+    Continuous {
+        feature: usize,
+        threshold: f64,
+    },
+    Categorical {
+        feature: usize,
+        /// The left categories.
+        left: Vec<f64>,
+        n: f64,
+        /// Spark's `isLeft`: whether membership is tested in the left set.
+        is_left: bool,
+    },
+}
+
+#[derive(Debug)]
+struct SNode {
+    split: Split,
+    left: u32,
+    right: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ensemble {
+    Tree,
+    Forest,
+    Gbt,
+}
+
+#[derive(Debug)]
+struct SparkTrees {
+    nodes: Vec<SNode>,
+    roots: Vec<u32>,
+    /// `w` values per node (read at leaves).
+    leaf_values: Vec<f64>,
+    w: usize,
+    n_features: usize,
+    ensemble: Ensemble,
+    /// Number of classes for a classifier.
+    classes: Option<usize>,
+    weights: Vec<f64>,
+    thresholds: Option<Vec<f64>>,
+    outs: Vec<Out>,
+}
+
+/// Plans the op.
+pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let n_features = ctx.usize("n_features")?;
+    if n_features == 0 {
+        return Err(ctx.err("`n_features` is 0"));
+    }
+    ctx.expect_width("X", n_features)?;
+    let feature = ctx.i64s("feature")?;
+    let n = feature.len();
+    let threshold = ctx.f64s("threshold")?;
+    let left = ctx.i64s("left")?;
+    let right = ctx.i64s("right")?;
+    let ncat = ctx.i64s("num_categories")?;
+    let offsets = ctx.i64s("category_offsets")?;
+    let cats = if ctx.opt_attr("categories").is_some() {
+        ctx.f64s("categories")?
+    } else {
+        Vec::new()
+    };
+    check_len(ctx, "threshold", threshold.len(), n)?;
+    check_len(ctx, "left", left.len(), n)?;
+    check_len(ctx, "right", right.len(), n)?;
+    check_len(ctx, "num_categories", ncat.len(), n)?;
+    check_len(ctx, "category_offsets", offsets.len(), n + 1)?;
+    let sizes = tree_sizes(ctx, n)?;
+    for (g, (&l, &r)) in left.iter().zip(&right).enumerate() {
+        if (l == -1) != (r == -1) {
+            return Err(ctx.err(format!(
+                "node {g}: one child is -1 (a leaf) and the other is {}",
+                l.max(r)
+            )));
+        }
+    }
+    let lay = layout(ctx, &sizes, &left, &right, &|g| left[g] == -1)?;
+
+    let ensemble = match ctx.str("ensemble")? {
+        "tree" => Ensemble::Tree,
+        "forest" => Ensemble::Forest,
+        "gbt" => Ensemble::Gbt,
+        other => return Err(ctx.err(format!("unknown ensemble `{other}`"))),
+    };
+    if ensemble == Ensemble::Tree && sizes.len() != 1 {
+        return Err(ctx.err(format!("a single tree has {} trees", sizes.len())));
+    }
+    let classes = match ctx.str("task")? {
+        "regression" => None,
+        "classification" => {
+            let c = ctx.usize("num_classes")?;
+            if c < 2 || (ensemble == Ensemble::Gbt && c != 2) {
+                return Err(ctx.err(format!("{c} classes do not fit this ensemble")));
+            }
+            Some(c)
+        }
+        other => return Err(ctx.err(format!("unknown task `{other}`"))),
+    };
+    // Leaves of classification trees and forests hold the class statistics.
+    let w = match (classes, ensemble) {
+        (Some(c), Ensemble::Tree | Ensemble::Forest) => c,
+        _ => 1,
+    };
+    let leaf_values = ctx.f64s("leaf_values")?;
+    check_len(ctx, "leaf_values", leaf_values.len(), n * w)?;
+    let weights = match ensemble {
+        Ensemble::Gbt => f64s_of_len(ctx, "tree_weights", sizes.len())?,
+        _ => Vec::new(),
+    };
+    let thresholds = match classes {
+        Some(c) => thresholds(ctx, c)?,
+        None => None,
+    };
+
+    let mut nodes = Vec::with_capacity(lay.nodes.len());
+    let mut values = vec![0.0; lay.nodes.len() * w];
+    for (id, &(g, children)) in lay.nodes.iter().enumerate() {
+        let Some((l, r)) = children else {
+            values[id * w..(id + 1) * w].copy_from_slice(&leaf_values[g * w..(g + 1) * w]);
+            nodes.push(SNode {
+                split: Split::Leaf,
+                left: 0,
+                right: 0,
+            });
+            continue;
+        };
+        let f = usize::try_from(feature[g])
+            .ok()
+            .filter(|&f| f < n_features)
+            .ok_or_else(|| {
+                ctx.err(format!(
+                    "node {g}: `feature` = {} is outside the {n_features} features",
+                    feature[g]
+                ))
+            })?;
+        let split = if ncat[g] < 0 {
+            if threshold[g].is_nan() {
+                return Err(ctx.err(format!("node {g}: threshold is NaN")));
+            }
+            Split::Continuous {
+                feature: f,
+                threshold: threshold[g],
+            }
+        } else {
+            let (a, b) = (offsets[g], offsets[g + 1]);
+            let range = usize::try_from(a)
+                .ok()
+                .zip(usize::try_from(b).ok())
+                .filter(|(a, b)| a <= b && *b <= cats.len())
+                .ok_or_else(|| ctx.err(format!("node {g}: category offsets {a}..{b}")))?;
+            let set = cats[range.0..range.1].to_vec();
+            let nc = ncat[g];
+            if set
+                .iter()
+                .any(|&c| !(c >= 0.0 && c < nc as f64 && c.fract() == 0.0))
+            {
+                return Err(ctx.err(format!(
+                    "node {g}: left categories must be whole numbers in [0, {nc})"
+                )));
+            }
+            Split::Categorical {
+                feature: f,
+                is_left: (set.len() as i64) <= nc / 2,
+                left: set,
+                n: nc as f64,
+            }
+        };
+        nodes.push(SNode {
+            split,
+            left: l,
+            right: r,
+        });
+    }
+
+    let (outputs, outs) = predictor_outputs(ctx, classes, classes.is_some())?;
+    Ok(Built {
+        kernel: Box::new(SparkTrees {
+            nodes,
+            roots: lay.roots,
+            leaf_values: values,
+            w,
+            n_features,
+            ensemble,
+            classes,
+            weights,
+            thresholds,
+            outs,
+        }),
+        outputs,
+    })
+}
+
+/// Spark's `CategoricalSplit.shouldGoLeft` (see the module doc).
+#[inline]
+fn categorical_left(x: f64, left: &[f64], n: f64, is_left: bool) -> bool {
+    if left.contains(&x) {
+        true
+    } else if x >= 0.0 && x < n && x.fract() == 0.0 {
+        // A right category.
+        false
+    } else {
+        !is_left
+    }
+}
+
+impl SparkTrees {
+    /// The leaf row `x` reaches in the tree rooted at `root`. `build` proved the children form
+    /// trees whose child numbers grow, so the walk ends.
+    #[inline]
+    fn leaf(&self, root: u32, x: &[f64]) -> usize {
+        let mut i = root as usize;
+        loop {
+            let nd = &self.nodes[i];
+            let go_left = match &nd.split {
+                Split::Leaf => return i,
+                Split::Continuous { feature, threshold } => x[*feature] <= *threshold,
+                Split::Categorical {
+                    feature,
+                    left,
+                    n,
+                    is_left,
+                } => categorical_left(x[*feature], left, *n, *is_left),
+            };
+            i = if go_left { nd.left } else { nd.right } as usize;
+        }
+    }
+
+    fn values(&self, leaf: usize) -> &[f64] {
+        &self.leaf_values[leaf * self.w..(leaf + 1) * self.w]
+    }
+}
+
+impl Kernel for SparkTrees {
+    fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error> {
+        let x = gather(inputs);
+        if x.cols != self.n_features {
+            return Err(Error::Plan {
+                node: String::new(),
+                op: "spark.tree_ensemble".into(),
+                message: format!("received {} features, expected {}", x.cols, self.n_features),
+            });
+        }
+        let n_trees = self.roots.len() as f64;
+        let Some(c) = self.classes else {
+            let pred: Vec<f64> = x
+                .data
+                .chunks_exact(self.n_features)
+                .map(|row| match self.ensemble {
+                    Ensemble::Tree => self.values(self.leaf(self.roots[0], row))[0],
+                    Ensemble::Forest => {
+                        let mut s = 0.0;
+                        for &r in &self.roots {
+                            s += self.values(self.leaf(r, row))[0];
+                        }
+                        s / n_trees
+                    }
+                    Ensemble::Gbt => self.margin(row),
+                })
+                .collect();
+            return Ok(vec![Value::Array(Arc::new(Float64Array::from(pred)))]);
+        };
+        let mut raw = Matrix::zeros(rows, c);
+        for (row, r) in x
+            .data
+            .chunks_exact(self.n_features)
+            .zip(raw.data.chunks_exact_mut(c))
+        {
+            match self.ensemble {
+                Ensemble::Tree => r.copy_from_slice(self.values(self.leaf(self.roots[0], row))),
+                Ensemble::Forest => {
+                    for &t in &self.roots {
+                        let stats = self.values(self.leaf(t, row));
+                        let total: f64 = stats.iter().sum();
+                        if total != 0.0 {
+                            r.iter_mut().zip(stats).for_each(|(v, s)| *v += s / total);
+                        }
+                    }
+                }
+                Ensemble::Gbt => {
+                    let m = self.margin(row);
+                    r[0] = -m;
+                    r[1] = m;
+                }
+            }
+        }
+        let mut prob = raw.clone();
+        for r in prob.data.chunks_exact_mut(c) {
+            if self.ensemble == Ensemble::Gbt {
+                r[0] = 1.0 / (1.0 + (-2.0 * r[0]).exp());
+                r[1] = 1.0 - r[0];
+            } else {
+                normalize(r);
+            }
+        }
+        let mut scratch = Vec::new();
+        let prediction: Vec<f64> = (0..rows)
+            .map(|i| match &self.thresholds {
+                Some(t) => threshold_argmax(prob.row(i), t, &mut scratch) as f64,
+                None => argmax(raw.row(i)) as f64,
+            })
+            .collect();
+        let (mut prediction, mut prob, mut raw) = (Some(prediction), Some(prob), Some(raw));
+        let mut out = Vec::with_capacity(self.outs.len());
+        for o in &self.outs {
+            let v = match o {
+                Out::Prediction => prediction
+                    .take()
+                    .map(|p| Value::Array(Arc::new(Float64Array::from(p)))),
+                Out::Probability => prob.take().map(Value::Matrix),
+                Out::Raw => raw.take().map(Value::Matrix),
+            };
+            out.push(v.ok_or_else(|| Error::Plan {
+                node: String::new(),
+                op: "spark.tree_ensemble".into(),
+                message: format!("output {o:?} is not available"),
+            })?);
+        }
+        Ok(out)
+    }
+}
+
+impl SparkTrees {
+    /// `sum(weight[t] * prediction[t])` in tree order (GBT).
+    fn margin(&self, row: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for (&r, w) in self.roots.iter().zip(&self.weights) {
+            s += self.values(self.leaf(r, row))[0] * w;
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categorical_membership_follows_the_smaller_side() {
+        // 4 categories, left {1}: tested in the left set, unseen values go right.
+        assert!(categorical_left(1.0, &[1.0], 4.0, true));
+        assert!(!categorical_left(2.0, &[1.0], 4.0, true));
+        assert!(!categorical_left(4.0, &[1.0], 4.0, true));
+        assert!(!categorical_left(f64::NAN, &[1.0], 4.0, true));
+        // left {0, 1, 3}: tested in the right set {2}, so unseen values go left.
+        assert!(categorical_left(3.0, &[0.0, 1.0, 3.0], 4.0, false));
+        assert!(!categorical_left(2.0, &[0.0, 1.0, 3.0], 4.0, false));
+        assert!(categorical_left(4.0, &[0.0, 1.0, 3.0], 4.0, false));
+        assert!(categorical_left(1.5, &[0.0, 1.0, 3.0], 4.0, false));
+        assert!(categorical_left(-0.0, &[0.0, 1.0, 3.0], 4.0, false));
+    }
+}
