@@ -80,7 +80,7 @@ pub enum Error {
     },
     /// A category the encoder never saw, with `handle_unknown='error'`.
     #[error(
-        "row {row}, column `{column}`: unknown category {value:?} ({node} was fitted with handle_unknown='error')"
+        "row {row}, column `{column}`: unknown category {value:?} ({node} refuses categories it did not see in training)"
     )]
     UnknownCategory {
         /// The column.
