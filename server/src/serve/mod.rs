@@ -10,6 +10,7 @@
 //! - [`error`]: `AppError`, the one JSON error answer of every rejection;
 //! - [`watch`]: loading bundles from files and directories, and reloading them on change;
 //! - [`metrics`]: Prometheus counters and histograms; [`openapi`]: the API description;
+//! - [`web`]: the web page at `/` (files under `server/web/`, built into the binary);
 //! - [`server`]: the accept loop (hyper), timeouts and graceful shutdown on SIGTERM/SIGINT.
 
 pub mod admin;
@@ -26,6 +27,7 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod watch;
+pub mod web;
 
 pub use error::AppError;
 pub use registry::{Registry, Source};
