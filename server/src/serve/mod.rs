@@ -64,7 +64,8 @@ The bound address is printed on standard output (`--addr 127.0.0.1:0` picks a fr
 SIGTERM or SIGINT stops accepting connections, lets in-flight requests finish (up to \
 --shutdown-grace) and exits 0.
 
-Endpoints: GET /v1/models, GET /v1/models/{name}, POST /v1/models/{name}/predict, POST \
+Endpoints: GET / (a web page: the models, their pipelines, a form to score a row), GET \
+/v1/models, GET /v1/models/{name}, POST /v1/models/{name}/predict, POST \
 /v1/models/{name}/transform (MLeap LeapFrame), /v1/admin/... (with --admin-token), GET /healthz, \
 GET /readyz, GET /metrics, GET /openapi.json.";
 
