@@ -333,19 +333,31 @@
     const portOut = h('div', { class: 'g-port', 'aria-hidden': 'true' });
     const body = h('div', { class: 'g-body' });
     const depth = Math.max(...layer);
+    const rows = [];
     for (let l = 0; l <= depth; l += 1) {
       const row = h('div', { class: 'g-layer' });
       els.forEach((e, j) => {
         if (layer[j] === l) row.append(e);
       });
+      rows.push(row);
       body.append(row);
     }
+    // An edge between adjacent layers is drawn straight; one that skips a layer would cross the
+    // boxes in between, so it detours through the gaps between layers and a gutter beside them
+    // (left for inputs, right for outputs).
+    const edge = (a, la, b, lb) => {
+      const skips = lb - la > 1;
+      const side = !skips ? null : lb > depth ? 'right' : 'left';
+      const rowA = la < 0 ? a : rows[la];
+      const rowB = lb > depth ? b : rows[lb];
+      ctx.edges.push({ a, b, side, body, rowA, rowB });
+    };
     const consumed = new Set();
     deps.forEach((ds) => ds.forEach((i) => consumed.add(i)));
     els.forEach((e, j) => {
-      if (readsOutside[j] || deps[j].size === 0) ctx.edges.push([portIn, e]);
-      for (const i of deps[j]) ctx.edges.push([els[i], e]);
-      if (!consumed.has(j)) ctx.edges.push([e, portOut]);
+      if (readsOutside[j] || deps[j].size === 0) edge(portIn, -1, e, layer[j]);
+      for (const i of deps[j]) edge(els[i], layer[i], e, layer[j]);
+      if (!consumed.has(j)) edge(e, layer[j], portOut, depth + 1);
     });
     return h(
       'div',
@@ -376,12 +388,33 @@
       h('span', { class: 'g-label', text: 'outputs' }),
       chips(doc.outputs.map((f) => `${f.name}: ${fieldType(f)}`), 6),
     );
-    ctx.edges.push([inBox, root], [root, outBox]);
+    ctx.edges.push({ a: inBox, b: root }, { a: root, b: outBox });
     const svg = h('svg', { svg: true, class: 'g-edges', 'aria-hidden': 'true' });
     const canvas = h('div', { class: 'g-canvas' }, svg, inBox, root, outBox);
     $('graph').replaceChildren(canvas);
     state.graph = { canvas, svg, edges: ctx.edges };
     drawEdges();
+  }
+
+  /** A polyline with its corners rounded (radius at most r, less where segments are short). */
+  function roundedPath(points, r) {
+    let d = `M${points[0][0]},${points[0][1]}`;
+    for (let k = 1; k < points.length - 1; k += 1) {
+      const [px, py] = points[k - 1];
+      const [x, y] = points[k];
+      const [nx, ny] = points[k + 1];
+      const inLen = Math.hypot(x - px, y - py);
+      const outLen = Math.hypot(nx - x, ny - y);
+      const rr = Math.min(r, inLen / 2, outLen / 2);
+      if (rr <= 0) continue;
+      const ax = x - ((x - px) / inLen) * rr;
+      const ay = y - ((y - py) / inLen) * rr;
+      const bx = x + ((nx - x) / outLen) * rr;
+      const by = y + ((ny - y) / outLen) * rr;
+      d += ` L${ax},${ay} Q${x},${y} ${bx},${by}`;
+    }
+    const [lx, ly] = points[points.length - 1];
+    return `${d} L${lx},${ly}`;
   }
 
   function drawEdges() {
@@ -398,15 +431,25 @@
       { svg: true, id: 'g-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
       h('path', { svg: true, d: 'M0,0 L10,5 L0,10 z' }),
     );
-    const paths = g.edges.map(([a, b]) => {
-      const ra = a.getBoundingClientRect();
-      const rb = b.getBoundingClientRect();
+    const paths = g.edges.map((e) => {
+      const ra = e.a.getBoundingClientRect();
+      const rb = e.b.getBoundingClientRect();
       const x1 = ra.left + ra.width / 2 - base.left;
       const y1 = ra.bottom - base.top;
       const x2 = rb.left + rb.width / 2 - base.left;
       const y2 = rb.top - base.top;
-      const bend = Math.max(8, (y2 - y1) / 2);
-      return h('path', { svg: true, d: `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`, 'marker-end': 'url(#g-arrow)' });
+      let d;
+      if (e.side) {
+        const body = e.body.getBoundingClientRect();
+        const gx = (e.side === 'left' ? body.left - 7 : body.right + 7) - base.left;
+        const ya = e.rowA.getBoundingClientRect().bottom - base.top + (e.rowA === e.a ? 7 : 12);
+        const yb = e.rowB.getBoundingClientRect().top - base.top - (e.rowB === e.b ? 7 : 12);
+        d = roundedPath([[x1, y1], [x1, ya], [gx, ya], [gx, yb], [x2, yb], [x2, y2]], 6);
+      } else {
+        const bend = Math.max(8, (y2 - y1) / 2);
+        d = `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`;
+      }
+      return h('path', { svg: true, d, 'marker-end': 'url(#g-arrow)' });
     });
     g.svg.replaceChildren(h('defs', { svg: true }, marker), ...paths);
   }
