@@ -73,7 +73,10 @@ def test_container_follows_spec(tmp_path, iris):
     assert names[:2] == ["manifest.json", "graph.json"]
     m = json.loads(z.read("manifest.json"))
     assert m["format"] == "keel-bundle" and m["format_version"].startswith("1.")
-    assert m["name"] == "iris" and m["metadata"] == {"team": "ml"}
+    assert m["name"] == "iris" and m["metadata"]["team"] == "ml"
+    # The sample's first row, by input name, as the example input.
+    assert json.loads(m["metadata"]["keel.example"]) == X.iloc[0].to_dict()
+    assert set(m["metadata"]) == {"team", "keel.example"}
     assert m["producer"]["framework"] == "scikit-learn"
     assert [f["name"] for f in m["inputs"]] == list(X.columns)
     assert [f["name"] for f in m["outputs"]] == ["label", "probability"]
@@ -106,3 +109,43 @@ def test_float32_column_refused(tmp_path, iris):
     with pytest.raises(keel.UnsupportedError, match="sepal length.*float32"):
         keel.sklearn.export(est, tmp_path / "m.keel", sample=X32)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_example_row_keeps_types_and_missing_values(tmp_path):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = pd.DataFrame(
+        {
+            "size": [np.nan, 2.5, 3.0, 1.0],
+            "rooms": np.array([3, 1, 2, 4], dtype=np.int64),
+            "city": ["Paris", "Oslo", "Paris", "Rome"],
+        }
+    )
+    y = [1.0, 2.0, 3.0, 4.0]
+    est = make_pipeline(
+        ColumnTransformer(
+            [("num", "passthrough", ["rooms"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"])]
+        ),
+        LinearRegression(),
+    ).fit(X, y)
+    out = tmp_path / "m.keel"
+    keel.sklearn.export(est, out, sample=X)
+    m = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    # NaN is missing (null); integers stay integers; key order follows the input schema.
+    assert m["metadata"]["keel.example"] == '{"size":null,"rooms":3,"city":"Paris"}'
+    # An explicit entry wins over the sample's.
+    keel.sklearn.export(est, out, sample=X, metadata={"keel.example": "{}"})
+    m = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    assert m["metadata"]["keel.example"] == "{}"
+
+
+def test_example_row_from_numpy_sample(tmp_path, iris):
+    X, y = iris
+    arr = X.to_numpy()
+    est = LogisticRegression(max_iter=500).fit(arr, y)
+    out = tmp_path / "m.keel"
+    keel.sklearn.export(est, out, sample=arr)
+    m = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    assert json.loads(m["metadata"]["keel.example"]) == {f"x{i}": float(v) for i, v in enumerate(arr[0])}

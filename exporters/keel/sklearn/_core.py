@@ -218,6 +218,48 @@ def _infer_inputs(est: Any, sample: Any) -> list[Col]:
     return cols
 
 
+def _example_row(sample: Any, inputs: list[Col]) -> str | None:
+    """The first row of ``sample`` as a JSON object (input name -> value), stored as the
+    ``keel.example`` metadata entry: tools that show a model (the server's web page) use it as
+    a realistic default input. Missing values (None, NaN) are ``null``; infinities are spelled
+    ``"Infinity"``/``"-Infinity"`` as the runtime's JSON reader takes them."""
+    import json
+    import math
+
+    if sample is None or len(sample) == 0:
+        return None
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        pd = None
+    if pd is not None and isinstance(sample, pd.DataFrame):
+        first = [sample[c.name].iloc[0] for c in inputs]
+    else:
+        first = list(np.asarray(sample)[0])
+    row: dict[str, Any] = {}
+    for c, v in zip(inputs, first):
+        if v is None or (pd is not None and v is pd.NA) or (isinstance(v, float) and math.isnan(v)):
+            row[c.name] = None
+            continue
+        if isinstance(v, np.generic):
+            v = v.item()
+        if c.dtype == "utf8":
+            row[c.name] = str(v)
+        elif c.dtype == "bool":
+            row[c.name] = bool(v)
+        elif c.dtype == "i64":
+            row[c.name] = int(v)
+        else:
+            f = float(v)
+            if math.isnan(f):
+                row[c.name] = None
+            elif math.isinf(f):
+                row[c.name] = "Infinity" if f > 0 else "-Infinity"
+            else:
+                row[c.name] = f
+    return json.dumps(row, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _field(c: Col, nullable: bool) -> dict:
     f: dict = {"name": c.name, "dtype": c.dtype, "shape": [] if c.width is None else [c.width], "nullable": nullable}
     if c.width is not None:
@@ -235,7 +277,8 @@ def export(
     """Exports a fitted estimator or pipeline to a keel bundle at ``path``.
 
     Raises :class:`keel.UnsupportedError` (before writing anything) for anything that cannot
-    be expressed exactly.
+    be expressed exactly. When ``sample`` is given, its first row is recorded in the metadata
+    as ``keel.example`` (a JSON object) unless ``metadata`` sets that key itself.
     """
     import sklearn
     from sklearn.utils.validation import check_is_fitted
@@ -259,6 +302,9 @@ def export(
             out = [Col(feat, "f64", len(names), names)]
     graph = b.root
     assert graph is not None
+    example = _example_row(sample, inputs)
+    if example is not None and "keel.example" not in (metadata or {}):
+        metadata = {**(metadata or {}), "keel.example": example}
     write_bundle(
         path,
         name=name or type(estimator).__name__,

@@ -10,6 +10,7 @@
 //! - [`error`]: `AppError`, the one JSON error answer of every rejection;
 //! - [`watch`]: loading bundles from files and directories, and reloading them on change;
 //! - [`metrics`]: Prometheus counters and histograms; [`openapi`]: the API description;
+//! - [`web`]: the web page at `/` (files under `server/web/`, built into the binary);
 //! - [`server`]: the accept loop (hyper), timeouts and graceful shutdown on SIGTERM/SIGINT.
 
 pub mod admin;
@@ -26,6 +27,7 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod watch;
+pub mod web;
 
 pub use error::AppError;
 pub use registry::{Registry, Source};
@@ -62,7 +64,8 @@ The bound address is printed on standard output (`--addr 127.0.0.1:0` picks a fr
 SIGTERM or SIGINT stops accepting connections, lets in-flight requests finish (up to \
 --shutdown-grace) and exits 0.
 
-Endpoints: GET /v1/models, GET /v1/models/{name}, POST /v1/models/{name}/predict, POST \
+Endpoints: GET / (a web page: the models, their pipelines, a form to score a row), GET \
+/v1/models, GET /v1/models/{name}, POST /v1/models/{name}/predict, POST \
 /v1/models/{name}/transform (MLeap LeapFrame), /v1/admin/... (with --admin-token), GET /healthz, \
 GET /readyz, GET /metrics, GET /openapi.json.";
 

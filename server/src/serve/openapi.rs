@@ -241,6 +241,35 @@ pub fn document() -> J {
                 "description": "OpenMetrics text: `keel_http_requests_total{method,route,status}`, `keel_model_requests_total`, `keel_model_rows_total` and the `keel_model_request_duration_seconds` histogram by `{model,version,endpoint}`, `keel_errors_total{code,model,version}`, `keel_models_loaded`, `keel_model_load_errors`, `keel_build_info{version}`.",
                 "responses": {"200": {"description": "The metrics.", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}}
             }},
+            "/": {"get": {
+                "summary": "The web page",
+                "operationId": "webPage",
+                "description": "A page for people: lists the loaded models and load errors, draws a model's pipeline, and scores one row typed into a form generated from the input schema (defaults from the bundle's `keel.example` metadata), through this API. Self-contained: it loads nothing but `/ui/app.js`, `/ui/style.css` and this API. `Cache-Control: no-cache` with an `ETag`.",
+                "responses": {
+                    "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    "304": {"description": "Not modified (`If-None-Match` names the current `ETag`)."}
+                }
+            }},
+            "/ui/app.js": {"get": {
+                "summary": "The web page's script",
+                "operationId": "webScript",
+                "description": "Immutable (cached for a year) when asked for with `?v=` the hash the page links; `no-cache` otherwise.",
+                "parameters": [{"name": "v", "in": "query", "required": false, "description": "The content hash the page links.", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The script.", "content": {"text/javascript": {"schema": {"type": "string"}}}},
+                    "304": {"description": "Not modified."}
+                }
+            }},
+            "/ui/style.css": {"get": {
+                "summary": "The web page's style sheet",
+                "operationId": "webStyle",
+                "description": "Cached like `/ui/app.js`.",
+                "parameters": [{"name": "v", "in": "query", "required": false, "description": "The content hash the page links.", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The style sheet.", "content": {"text/css": {"schema": {"type": "string"}}}},
+                    "304": {"description": "Not modified."}
+                }
+            }},
             "/openapi.json": {"get": {
                 "summary": "This document",
                 "operationId": "openapi",

@@ -13,7 +13,7 @@
 use super::error::{AppError, ErrorCode};
 use super::metrics::ModelLabel;
 use super::state::AppState;
-use super::{admin, api};
+use super::{admin, api, web};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -44,6 +44,9 @@ route_table!(PUBLIC, public_routes:
     get "/readyz" => api::readyz,
     get "/metrics" => api::metrics,
     get "/openapi.json" => api::openapi,
+    get "/" => web::index,
+    get "/ui/app.js" => web::app_js,
+    get "/ui/style.css" => web::style_css,
 );
 
 route_table!(ADMIN, admin_routes:
