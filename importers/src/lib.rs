@@ -1,0 +1,7 @@
+//! Importers: translate models saved by other tools into keel bundles, so users can bring the
+//! models they already have. Each importer reads the foreign format defensively (the same
+//! hostile-input rules as the bundle reader: bounded sizes, checked paths, typed errors naming
+//! the entry) and emits a `keel_bundle::Bundle` whose ops reproduce the original framework's
+//! numbers. This crate is for the command line and the server: it is never built into the
+//! runtime or the browser package (ARCHITECTURE.md, "heavy translation code stays out of what
+//! ships to the browser").
