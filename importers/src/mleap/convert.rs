@@ -1,0 +1,693 @@
+//! Walks the MLeap node tree and emits one keel `spark.*` stage per MLeap stage, tracking the
+//! columns written so far (their kind and width) to infer the input schema and the outputs.
+
+use super::archive::Files;
+use super::attrs::ModelDoc;
+use super::trees::Nodes;
+use super::{ImportError, SUPPORTED_OPS};
+use keel_bundle::{
+    Attr, Binding, Bundle, DType, FORMAT_NAME, FORMAT_VERSION, Field, Limits, Manifest, Node,
+    Producer, TensorRef, TensorWriter,
+};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+const TENSOR_FILE: &str = "tensors/params.safetensors";
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Utf8,
+    F64,
+    Vector(usize),
+}
+
+#[derive(Default)]
+struct State {
+    /// Columns written by a stage, with their kind.
+    written: HashMap<String, Kind>,
+    /// Inputs inferred so far, in first-use order.
+    inputs: Vec<(String, Kind)>,
+    stages: Vec<Node>,
+    names: HashMap<String, usize>,
+    tensors: TensorWriter,
+    n_tensors: usize,
+    /// The last stage's outputs.
+    last_outputs: Vec<(String, Kind)>,
+}
+
+impl State {
+    /// The kind of column `col` read by `node` as `want` (None: whatever it is, else F64).
+    fn read(&mut self, node: &str, col: &str, want: Kind) -> Result<Kind, ImportError> {
+        if let Some(&k) = self.written.get(col) {
+            return Ok(k);
+        }
+        if let Some((_, k)) = self.inputs.iter().find(|(n, _)| n == col) {
+            if *k != want {
+                return Err(ImportError::unsupported(
+                    node,
+                    format!("input column `{col}` is read both as {k:?} and as {want:?}"),
+                ));
+            }
+            return Ok(*k);
+        }
+        self.inputs.push((col.to_string(), want));
+        Ok(want)
+    }
+
+    fn write(&mut self, node: &str, col: &str, kind: Kind) -> Result<(), ImportError> {
+        if self.written.insert(col.to_string(), kind).is_some()
+            || self.inputs.iter().any(|(n, _)| n == col)
+        {
+            return Err(ImportError::unsupported(
+                node,
+                format!("column `{col}` is written twice (or overwrites an input)"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn f64_tensor(&mut self, shape: &[usize], data: &[f64]) -> Attr {
+        let key = format!("t{}", self.n_tensors);
+        self.n_tensors += 1;
+        self.tensors.f64(&key, shape, data);
+        Attr::Tensor(TensorRef {
+            file: TENSOR_FILE.into(),
+            key,
+        })
+    }
+
+    fn i64_tensor(&mut self, data: &[i64]) -> Attr {
+        let key = format!("t{}", self.n_tensors);
+        self.n_tensors += 1;
+        self.tensors.i64(&key, &[data.len()], data);
+        Attr::Tensor(TensorRef {
+            file: TENSOR_FILE.into(),
+            key,
+        })
+    }
+
+    fn unique(&mut self, name: &str) -> String {
+        let n = self.names.entry(name.to_string()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            name.to_string()
+        } else {
+            format!("{name}_{n}")
+        }
+    }
+
+    fn stage(
+        &mut self,
+        name: &str,
+        op: &str,
+        inputs: Vec<String>,
+        outputs: Vec<(&str, String, Kind)>,
+        attrs: Vec<(&str, Attr)>,
+        doc: String,
+    ) -> Result<(), ImportError> {
+        for (_, col, kind) in &outputs {
+            self.write(name, col, *kind)?;
+        }
+        let node = Node {
+            name: self.unique(name),
+            op: op.to_string(),
+            inputs: vec![Binding::new("X", inputs)],
+            outputs: outputs
+                .iter()
+                .map(|(port, col, _)| Binding::new(port, [col.clone()]))
+                .collect(),
+            attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            children: Vec::new(),
+            doc,
+        };
+        self.last_outputs = outputs.into_iter().map(|(_, c, k)| (c, k)).collect();
+        self.stages.push(node);
+        Ok(())
+    }
+}
+
+/// The port -> column bindings of a `node.json`.
+struct Shape {
+    inputs: Vec<(String, String)>,
+    outputs: Vec<(String, String)>,
+}
+
+impl Shape {
+    fn parse(entry: &str, doc: &Value) -> Result<Shape, ImportError> {
+        let side = |key: &str| -> Result<Vec<(String, String)>, ImportError> {
+            let list = doc
+                .get("shape")
+                .and_then(|s| s.get(key))
+                .and_then(Value::as_array)
+                .ok_or_else(|| ImportError::malformed(entry, format!("no `shape.{key}` list")))?;
+            list.iter()
+                .map(|b| {
+                    let port = b.get("port").and_then(Value::as_str);
+                    let name = b.get("name").and_then(Value::as_str);
+                    match (port, name) {
+                        (Some(p), Some(n)) => Ok((p.to_string(), n.to_string())),
+                        _ => Err(ImportError::malformed(
+                            entry,
+                            format!("a `shape.{key}` binding without string `port` and `name`"),
+                        )),
+                    }
+                })
+                .collect()
+        };
+        Ok(Shape {
+            inputs: side("inputs")?,
+            outputs: side("outputs")?,
+        })
+    }
+
+    fn one(list: &[(String, String)], port: &str, node: &str) -> Result<String, ImportError> {
+        list.iter()
+            .find(|(p, _)| p == port)
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| ImportError::malformed(node, format!("port `{port}` is not bound")))
+    }
+
+    fn input(&self, port: &str, node: &str) -> Result<String, ImportError> {
+        Self::one(&self.inputs, port, node)
+    }
+
+    fn output(&self, port: &str, node: &str) -> Result<String, ImportError> {
+        Self::one(&self.outputs, port, node)
+    }
+
+    /// `input0`, `input1`, ... in numeric order.
+    fn numbered_inputs(&self, node: &str) -> Result<Vec<String>, ImportError> {
+        let mut cols = Vec::new();
+        for (i, (port, col)) in self.inputs.iter().enumerate() {
+            if port != &format!("input{i}") {
+                // MLeap writes them in order; anything else is not a layout we know.
+                let by_port = Self::one(&self.inputs, &format!("input{i}"), node)?;
+                cols.push(by_port);
+            } else {
+                cols.push(col.clone());
+            }
+        }
+        if cols.is_empty() {
+            return Err(ImportError::malformed(node, "no inputs"));
+        }
+        Ok(cols)
+    }
+}
+
+/// Converts the whole bundle.
+pub(crate) fn convert(files: &Files, limits: &Limits) -> Result<Bundle, ImportError> {
+    let meta = files.json("bundle.json")?;
+    let text = |k: &str| {
+        meta.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let format = text("format");
+    if format != "json" {
+        return Err(ImportError::unsupported(
+            "bundle.json",
+            format!(
+                "Bundle.ML format `{format}` is not supported (only `json`; re-save the MLeap bundle with SerializationFormat.Json)"
+            ),
+        ));
+    }
+    let mut st = State::default();
+    node(files, "root", &mut st, 0, limits)?;
+    if st.stages.is_empty() {
+        return Err(ImportError::malformed("root", "the bundle has no stages"));
+    }
+    let field = |(name, kind): &(String, Kind), nullable: bool| match kind {
+        Kind::Utf8 => Field::scalar(name, DType::Utf8, nullable),
+        Kind::F64 => Field::scalar(name, DType::F64, nullable),
+        Kind::Vector(w) => Field::vector(name, DType::F64, *w as u64),
+    };
+    let inputs: Vec<Field> = st.inputs.iter().map(|c| field(c, false)).collect();
+    let outputs: Vec<Field> = st.last_outputs.iter().map(|c| field(c, false)).collect();
+    let mut written: Vec<String> = st.written.keys().cloned().collect();
+    written.sort();
+    let graph = Node {
+        name: "pipeline".into(),
+        op: "pipeline".into(),
+        inputs: vec![Binding::new("in", inputs.iter().map(|f| f.name.clone()))],
+        outputs: vec![Binding::new("out", written)],
+        attrs: BTreeMap::new(),
+        children: std::mem::take(&mut st.stages),
+        doc: "imported from an MLeap Bundle.ML".into(),
+    };
+    let name = text("name");
+    let mut metadata = BTreeMap::new();
+    metadata.insert("mleap.uid".to_string(), text("uid"));
+    metadata.insert("mleap.timestamp".to_string(), text("timestamp"));
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION.into(),
+        name: if name.is_empty() {
+            "mleap".into()
+        } else {
+            name
+        },
+        uid: if text("uid").is_empty() {
+            "mleap".into()
+        } else {
+            text("uid")
+        },
+        created: created(&text("timestamp")),
+        producer: Producer {
+            name: "keel-import.mleap".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            framework: "mleap".into(),
+            framework_version: text("version"),
+        },
+        root: "pipeline".into(),
+        inputs,
+        outputs,
+        metadata,
+        entries: Vec::new(),
+    };
+    let tensors = if st.n_tensors > 0 {
+        vec![(TENSOR_FILE.to_string(), st.tensors.finish()?)]
+    } else {
+        Vec::new()
+    };
+    Ok(Bundle::new(manifest, graph, tensors)?)
+}
+
+/// MLeap's timestamp (`2017-09-22T00:59:02.941`, local time without a zone) as RFC 3339: the
+/// date and time to the second, marked UTC since the zone is unknown.
+fn created(ts: &str) -> String {
+    let ok = ts.len() >= 19
+        && ts.is_char_boundary(19)
+        && ts[..19].bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 | 16 => b == b':',
+            _ => b.is_ascii_digit(),
+        });
+    if ok {
+        format!("{}Z", &ts[..19])
+    } else {
+        "1970-01-01T00:00:00Z".into()
+    }
+}
+
+fn node(
+    files: &Files,
+    dir: &str,
+    st: &mut State,
+    depth: usize,
+    limits: &Limits,
+) -> Result<(), ImportError> {
+    if depth > limits.max_depth {
+        return Err(ImportError::Limit {
+            entry: dir.into(),
+            message: format!("pipelines nested deeper than {}", limits.max_depth),
+        });
+    }
+    if st.stages.len() > limits.max_nodes {
+        return Err(ImportError::Limit {
+            entry: dir.into(),
+            message: format!("more than {} stages", limits.max_nodes),
+        });
+    }
+    let model_entry = format!("{dir}/model.json");
+    let node_entry = format!("{dir}/node.json");
+    let model = ModelDoc::parse(&model_entry, &files.json(&model_entry)?)?;
+    let node_doc = files.json(&node_entry)?;
+    let name = node_doc
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ImportError::malformed(&node_entry, "no string `name`"))?
+        .to_string();
+    let shape = Shape::parse(&node_entry, &node_doc)?;
+    let doc = format!("MLeap {} `{}` ({dir})", model.op, name);
+    match model.op.as_str() {
+        "pipeline" => {
+            for child in model.strs("nodes")? {
+                if child.contains('/') || child == ".." || child == "." || child.is_empty() {
+                    return Err(ImportError::UnsafePath {
+                        entry: format!("{dir}/{child}.node"),
+                        reason: "a pipeline node name must be one path component",
+                    });
+                }
+                node(files, &format!("{dir}/{child}.node"), st, depth + 1, limits)?;
+            }
+            Ok(())
+        }
+        "string_indexer" => {
+            let mode = if model.has("handle_invalid") {
+                model.str("handle_invalid")?.to_string()
+            } else {
+                "error".into()
+            };
+            if mode != "error" && mode != "keep" {
+                return Err(ImportError::unsupported(
+                    dir,
+                    format!("string_indexer handle_invalid `{mode}` (supported: error, keep)"),
+                ));
+            }
+            let labels = model.strs("labels")?;
+            let input = shape.input("input", dir)?;
+            st.read(dir, &input, Kind::Utf8)?;
+            let out = shape.output("output", dir)?;
+            st.stage(
+                &name,
+                "spark.string_indexer",
+                vec![input],
+                vec![("Y", out, Kind::F64)],
+                vec![
+                    ("labels", Attr::List(vec![Attr::Strs(labels)])),
+                    ("handle_invalid", Attr::Str(mode)),
+                ],
+                doc,
+            )
+        }
+        "one_hot_encoder" => one_hot(&model, &shape, dir, &name, st, doc),
+        "vector_assembler" => {
+            let cols = shape.numbered_inputs(dir)?;
+            let shapes = model
+                .raw("input_shapes")
+                .and_then(|s| s.get("data_shape"))
+                .and_then(Value::as_array);
+            let mut width = 0usize;
+            for (i, col) in cols.iter().enumerate() {
+                // A column no stage wrote takes the kind MLeap recorded for it.
+                let declared = match shapes.and_then(|s| s.get(i)) {
+                    Some(s) if s.get("base").and_then(Value::as_str) == Some("tensor") => {
+                        let w = s
+                            .get("tensorShape")
+                            .and_then(|t| t.get("dimensions"))
+                            .and_then(Value::as_array)
+                            .and_then(|d| d.first())
+                            .and_then(|d| d.get("size"))
+                            .and_then(Value::as_u64)
+                            .and_then(|w| usize::try_from(w).ok())
+                            .ok_or_else(|| {
+                                ImportError::malformed(
+                                    &model.entry,
+                                    format!("input_shapes[{i}]: a tensor without a size"),
+                                )
+                            })?;
+                        Kind::Vector(w)
+                    }
+                    _ => Kind::F64,
+                };
+                width += match st.read(dir, col, declared)? {
+                    Kind::Utf8 => {
+                        return Err(ImportError::unsupported(
+                            dir,
+                            format!("vector_assembler input `{col}` holds strings"),
+                        ));
+                    }
+                    Kind::F64 => 1,
+                    Kind::Vector(w) => w,
+                };
+            }
+            let out = shape.output("output", dir)?;
+            // `keep`: a NaN passes through as MLeap's assembler does; NULLs never reach it
+            // (the inputs are declared non-nullable, and MLeap fails on them).
+            st.stage(
+                &name,
+                "spark.vector_assembler",
+                cols,
+                vec![("Y", out, Kind::Vector(width))],
+                vec![("handle_invalid", Attr::Str("keep".into()))],
+                doc,
+            )
+        }
+        "standard_scaler" => {
+            let mean = if model.has("mean") {
+                Some(model.f64s("mean")?)
+            } else {
+                None
+            };
+            let std = if model.has("std") {
+                Some(model.f64s("std")?)
+            } else {
+                None
+            };
+            let width = match (&mean, &std) {
+                (Some(m), Some(s)) if m.len() != s.len() => {
+                    return Err(ImportError::malformed(
+                        &model.entry,
+                        format!("`mean` has {} values, `std` {}", m.len(), s.len()),
+                    ));
+                }
+                (Some(m), _) => m.len(),
+                (None, Some(s)) => s.len(),
+                (None, None) => {
+                    return Err(ImportError::malformed(
+                        &model.entry,
+                        "neither `mean` nor `std`",
+                    ));
+                }
+            };
+            let input = shape.input("input", dir)?;
+            vector_in(st, dir, &input, width)?;
+            let out = shape.output("output", dir)?;
+            let mut attrs = Vec::new();
+            if let Some(m) = mean {
+                attrs.push(("mean", st.f64_tensor(&[width], &m)));
+            }
+            if let Some(s) = std {
+                attrs.push(("std", st.f64_tensor(&[width], &s)));
+            }
+            st.stage(
+                &name,
+                "spark.standard_scaler",
+                vec![input],
+                vec![("Y", out, Kind::Vector(width))],
+                attrs,
+                doc,
+            )
+        }
+        "linear_regression" => {
+            let coef = model.f64s("coefficients")?;
+            let intercept = model.f64("intercept")?;
+            let input = shape.input("features", dir)?;
+            vector_in(st, dir, &input, coef.len())?;
+            let out = shape.output("prediction", dir)?;
+            let coef = st.f64_tensor(&[1, coef.len()], &coef);
+            st.stage(
+                &name,
+                "spark.linear",
+                vec![input],
+                vec![("prediction", out, Kind::F64)],
+                vec![
+                    ("coef", coef),
+                    ("intercept", Attr::F64s(vec![intercept])),
+                    ("model", Attr::Str("regression".into())),
+                ],
+                doc,
+            )
+        }
+        "decision_tree_regression" | "random_forest_regression" => {
+            trees(files, &model, &shape, dir, &name, st, doc)
+        }
+        other => Err(ImportError::UnsupportedOp {
+            node: dir.into(),
+            op: other.into(),
+            supported: SUPPORTED_OPS.join(", "),
+        }),
+    }
+}
+
+/// Reads `col` as a vector of `width` elements.
+fn vector_in(st: &mut State, dir: &str, col: &str, width: usize) -> Result<(), ImportError> {
+    match st.read(dir, col, Kind::Vector(width))? {
+        Kind::Vector(w) if w == width => Ok(()),
+        k => Err(ImportError::malformed(
+            dir,
+            format!("input `{col}` is {k:?}, the stage expects a vector of {width}"),
+        )),
+    }
+}
+
+/// MLeap's `one_hot_encoder`. MLeap 0.8 stores `size` (the output vector's length: Spark's
+/// category count minus one under `drop_last`) and lights element `i` for an index `i < size`,
+/// writing an empty vector for the index `size` (the dropped last category, or the unseen
+/// category a `keep` indexer writes). That is keel's encoder fitted with `size + 1`
+/// categories under `drop_last`. Newer bundles store Spark 3's `category_sizes`, `drop_last`
+/// and `handle_invalid` with numbered ports, which map one to one.
+fn one_hot(
+    model: &ModelDoc,
+    shape: &Shape,
+    dir: &str,
+    name: &str,
+    st: &mut State,
+    doc: String,
+) -> Result<(), ImportError> {
+    let drop_last = if model.has("drop_last") {
+        model.bool("drop_last")?
+    } else {
+        true
+    };
+    let (inputs, outputs, sizes, mode) = if model.has("category_sizes") {
+        let sizes = model.i64s("category_sizes")?;
+        let mode = if model.has("handle_invalid") {
+            model.str("handle_invalid")?.to_string()
+        } else {
+            "error".into()
+        };
+        let ins = shape.numbered_inputs(dir)?;
+        let outs = (0..ins.len())
+            .map(|i| shape.output(&format!("output{i}"), dir))
+            .collect::<Result<Vec<_>, _>>()?;
+        (ins, outs, sizes, mode)
+    } else {
+        let size = model.i64("size")?;
+        if drop_last {
+            (
+                vec![shape.input("input", dir)?],
+                vec![shape.output("output", dir)?],
+                vec![size.saturating_add(1)],
+                "error".to_string(),
+            )
+        } else {
+            // Without drop_last MLeap 0.8 still writes an empty vector for the index `size`,
+            // which keel's encoder cannot express.
+            return Err(ImportError::unsupported(
+                dir,
+                "one_hot_encoder with `size` and drop_last=false",
+            ));
+        }
+    };
+    if mode != "error" && mode != "keep" {
+        return Err(ImportError::unsupported(
+            dir,
+            format!("one_hot_encoder handle_invalid `{mode}` (supported: error, keep)"),
+        ));
+    }
+    if sizes.len() != inputs.len() || sizes.iter().any(|&s| !(1..(1 << 24)).contains(&s)) {
+        return Err(ImportError::malformed(
+            &model.entry,
+            format!("category sizes {sizes:?} for {} inputs", inputs.len()),
+        ));
+    }
+    let keep = mode == "keep";
+    let mut outs = Vec::new();
+    for ((col, out), &size) in inputs.iter().zip(&outputs).zip(&sizes) {
+        if st.read(dir, col, Kind::F64)? != Kind::F64 {
+            return Err(ImportError::malformed(
+                dir,
+                format!("input `{col}` is not a scalar"),
+            ));
+        }
+        let size = size as usize;
+        let width = match (drop_last, keep) {
+            (true, false) => size - 1,
+            (false, true) => size + 1,
+            _ => size,
+        };
+        outs.push(("Y", out.clone(), Kind::Vector(width)));
+    }
+    let sizes = Attr::I64s(sizes);
+    st.stage(
+        name,
+        "spark.one_hot_encoder",
+        inputs,
+        outs,
+        vec![
+            ("sizes", sizes),
+            ("drop_last", Attr::Bool(drop_last)),
+            ("handle_invalid", Attr::Str(mode)),
+        ],
+        doc,
+    )
+}
+
+/// `decision_tree_regression` (its `tree.json` in the node folder) and
+/// `random_forest_regression` (trees in the folders its `trees` attribute lists).
+fn trees(
+    files: &Files,
+    model: &ModelDoc,
+    shape: &Shape,
+    dir: &str,
+    name: &str,
+    st: &mut State,
+    doc: String,
+) -> Result<(), ImportError> {
+    let n_features = model.i64("num_features")?;
+    let n = usize::try_from(n_features)
+        .ok()
+        .filter(|&n| n > 0 && n < (1 << 24))
+        .ok_or_else(|| {
+            ImportError::malformed(&model.entry, format!("num_features {n_features}"))
+        })?;
+    let mut nodes = Nodes::new();
+    let ensemble = if model.op == "decision_tree_regression" {
+        let entry = format!("{dir}/tree.json");
+        nodes.add_tree(&entry, files.get(&entry)?, n)?;
+        "tree"
+    } else {
+        let names = model.strs("trees")?;
+        if names.is_empty() {
+            return Err(ImportError::malformed(
+                &model.entry,
+                "a forest without trees",
+            ));
+        }
+        if model.has("tree_weights") {
+            let w = model.f64s("tree_weights")?;
+            // Spark's forest regression averages the trees and ignores the weights, which
+            // Spark always sets to 1; other weights would mean some other model.
+            if w.len() != names.len() || w.iter().any(|&x| x != 1.0) {
+                return Err(ImportError::unsupported(
+                    dir,
+                    "random_forest_regression with tree weights other than 1.0",
+                ));
+            }
+        }
+        for t in &names {
+            if t.contains('/') || t == ".." || t == "." || t.is_empty() {
+                return Err(ImportError::UnsafePath {
+                    entry: format!("{dir}/{t}"),
+                    reason: "a tree name must be one path component",
+                });
+            }
+            let tree_model = format!("{dir}/{t}/model.json");
+            let tm = ModelDoc::parse(&tree_model, &files.json(&tree_model)?)?;
+            if tm.op != "decision_tree_regression" {
+                return Err(ImportError::unsupported(
+                    &tree_model,
+                    format!("a forest tree of op `{}`", tm.op),
+                ));
+            }
+            let entry = format!("{dir}/{t}/tree.json");
+            nodes.add_tree(&entry, files.get(&entry)?, n)?;
+        }
+        "forest"
+    };
+    let input = shape.input("features", dir)?;
+    vector_in(st, dir, &input, n)?;
+    let out = shape.output("prediction", dir)?;
+    let attrs = vec![
+        ("tree_nodes", st.i64_tensor(&nodes.tree_nodes)),
+        ("feature", st.i64_tensor(&nodes.feature)),
+        (
+            "threshold",
+            st.f64_tensor(&[nodes.threshold.len()], &nodes.threshold),
+        ),
+        ("left", st.i64_tensor(&nodes.left)),
+        ("right", st.i64_tensor(&nodes.right)),
+        ("num_categories", st.i64_tensor(&nodes.num_categories)),
+        ("category_offsets", st.i64_tensor(&nodes.category_offsets)),
+        ("categories", Attr::F64s(nodes.categories.clone())),
+        (
+            "leaf_values",
+            st.f64_tensor(&[nodes.leaf_values.len(), 1], &nodes.leaf_values),
+        ),
+        ("n_features", Attr::I64(n_features)),
+        ("ensemble", Attr::Str(ensemble.into())),
+        ("task", Attr::Str("regression".into())),
+    ];
+    st.stage(
+        name,
+        "spark.tree_ensemble",
+        vec![input],
+        vec![("prediction", out, Kind::F64)],
+        attrs,
+        doc,
+    )
+}

@@ -1,0 +1,54 @@
+//! MLeap Bundle.ML importer: [`read`] turns an MLeap bundle zip (JSON format) into a keel
+//! [`Bundle`] whose `spark.*` ops reproduce MLeap's numbers (MLeap reimplements Spark ML's
+//! transformers, so its stages map onto keel's Spark ops).
+//!
+//! Bundle.ML layout: `bundle.json` (name, uid, format, version, timestamp) and `root/`, a node
+//! folder holding `model.json` (the op and its typed attributes) and `node.json` (port ->
+//! column bindings). A `pipeline` lists its stages in its `nodes` attribute, each stored as the
+//! folder `<name>.node/` beside its `model.json`; tree ensembles keep each tree in `treeN/`
+//! with a `tree.json` of newline-delimited JSON nodes in pre-order. Folders a pipeline does not
+//! list are ignored, as MLeap ignores them.
+//!
+//! The input schema: Bundle.ML does not record one, so it is inferred from the stages that read
+//! a column no earlier stage wrote: a string indexer's input is `utf8`, every other input is an
+//! `f64` scalar, or an `f64` vector where the stage takes a vector (its width from the stage's
+//! parameters). Inputs are declared non-nullable: MLeap fails on a missing value. The outputs
+//! are the columns written by the last stage of the pipeline.
+//!
+//! Everything in the zip is untrusted: entry count and sizes are bounded like
+//! [`keel_bundle::Limits`], paths are checked (no `..`, absolute or backslashed names), and
+//! every missing file, bad JSON document, unknown op or unsupported parameter is refused with
+//! an [`ImportError`] that names the entry or node.
+
+mod archive;
+mod attrs;
+mod convert;
+mod error;
+mod trees;
+
+pub use error::ImportError;
+
+use keel_bundle::{Bundle, Limits};
+
+/// MLeap ops this importer converts (the op names of `model.json`).
+pub const SUPPORTED_OPS: &[&str] = &[
+    "pipeline",
+    "string_indexer",
+    "one_hot_encoder",
+    "vector_assembler",
+    "standard_scaler",
+    "linear_regression",
+    "decision_tree_regression",
+    "random_forest_regression",
+];
+
+/// Reads an MLeap Bundle.ML zip and converts it to a keel bundle, with the default limits.
+pub fn read(bytes: &[u8]) -> Result<Bundle, ImportError> {
+    read_with(bytes, &Limits::default())
+}
+
+/// [`read`] with explicit resource limits (entries, bytes, ratio, depth).
+pub fn read_with(bytes: &[u8], limits: &Limits) -> Result<Bundle, ImportError> {
+    let files = archive::Files::read(bytes, limits)?;
+    convert::convert(&files, limits)
+}
