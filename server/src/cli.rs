@@ -41,6 +41,32 @@ impl From<EncodingArg> for Encoding {
     }
 }
 
+/// Formats `keel convert` reads (`--from`). Each importer turns its format into a keel
+/// bundle; `score`, `validate` and `inspect` read keel bundles only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FromArg {
+    /// A keel bundle.
+    Keel,
+    /// An MLeap Bundle.ML zip (JSON format).
+    Mleap,
+}
+
+impl FromArg {
+    /// Reads `path` in this format as a keel bundle.
+    fn load(self, path: &Path) -> Result<Bundle, Error> {
+        match self {
+            FromArg::Keel => load_bundle(path),
+            FromArg::Mleap => {
+                let bytes = read_bundle(path)?;
+                keel_import::mleap::read(&bytes).map_err(|source| Error::Import {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
 const SCORE_HELP: &str = "\
 Formats: csv (header row; an empty field is a null; a vector output `p` is written as one \
 column per element, `p[element]`), jsonl (one object per line; an absent key is a null; \
@@ -109,16 +135,22 @@ pub enum Command {
     /// Serve bundles over HTTP: a REST scoring API (JSON and Arrow), an MLeap-compatible
     /// transform endpoint, hot reload, health checks and Prometheus metrics.
     Serve(crate::serve::ServeArgs),
-    /// Rewrite a bundle with another document encoding (the tensors are copied unchanged).
+    /// Rewrite a keel bundle with another document encoding (the tensors are copied
+    /// unchanged), or import a model saved by another tool (`--from mleap`: an MLeap
+    /// Bundle.ML zip) as a keel bundle.
     Convert {
-        /// The bundle to read.
+        /// The bundle to read (a keel bundle, or the `--from` format's file).
         bundle: PathBuf,
-        /// Where to write the converted bundle (may be BUNDLE itself: it is replaced only once
+        /// Where to write the keel bundle (may be BUNDLE itself: it is replaced only once
         /// the new file is complete).
         out: PathBuf,
-        /// The encoding of the manifest and graph documents.
+        /// The encoding of the manifest and graph documents (required for `--from keel`;
+        /// `json` by default when importing).
         #[arg(long, value_enum)]
-        encoding: EncodingArg,
+        encoding: Option<EncodingArg>,
+        /// The format of BUNDLE.
+        #[arg(long, value_enum, default_value_t = FromArg::Keel)]
+        from: FromArg,
     },
 }
 
@@ -222,8 +254,23 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             bundle: path,
             out,
             encoding,
+            from,
         } => {
-            let bundle = load_bundle(&path)?;
+            let encoding = match (encoding, from) {
+                (Some(e), _) => e,
+                (None, FromArg::Keel) => {
+                    return Err(Error::Usage(
+                        "`keel convert` of a keel bundle needs --encoding json|protobuf".into(),
+                    ));
+                }
+                (None, _) => EncodingArg::Json,
+            };
+            let bundle = from.load(&path)?;
+            if from != FromArg::Keel {
+                // An imported bundle must also plan: a conversion the runtime cannot score is
+                // an importer bug to report, not a file to write.
+                plan(&path, &bundle)?;
+            }
             let bytes = bundle
                 .to_bytes(encoding.into())
                 .map_err(|source| Error::Bundle {

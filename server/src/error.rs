@@ -42,6 +42,14 @@ pub enum Error {
         /// What is wrong, naming the entry.
         source: BundleError,
     },
+    /// A foreign model (`keel convert --from ...`) could not be imported.
+    #[error("`{}`: {source}", path.display())]
+    Import {
+        /// The file read.
+        path: PathBuf,
+        /// The importer's error, naming the entry or node.
+        source: keel_import::mleap::ImportError,
+    },
     /// The bundle is well-formed but this runtime cannot plan it (unknown op, bad attribute,
     /// type mismatch between stages).
     #[error("`{}`: {source}", path.display())]

@@ -1133,3 +1133,108 @@ fn readme_demo_command_gives_scikit_learns_predictions() {
         assert!(tol.accepts(*g, *w), "row {i}: keel {g} vs scikit-learn {w}");
     }
 }
+
+// --- keel convert --from mleap -----------------------------------------------------------------
+
+/// The shared MLeap corpus, beside the repository (or one level higher for a worktree).
+fn mleap_corpus() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let found = [
+        root.join("../../shared/compat/mleap"),
+        root.join("../../../shared/compat/mleap"),
+    ]
+    .into_iter()
+    .find(|d| d.join("airbnb.model.lr.zip").exists());
+    if found.is_none() {
+        eprintln!("SKIP: the MLeap corpus (shared/compat/mleap) is absent");
+    }
+    found
+}
+
+#[test]
+fn convert_from_mleap_writes_a_scorable_bundle() {
+    let Some(corpus) = mleap_corpus() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for enc in ["json", "protobuf"] {
+        let out_path = dir.path().join(format!("lr.{enc}.keel"));
+        let out = keel()
+            .args(["convert", "--from", "mleap"])
+            .arg(corpus.join("airbnb.model.lr.zip"))
+            .arg(&out_path)
+            .args(["--encoding", enc])
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        let out = keel().arg("validate").arg(&out_path).output().unwrap();
+        assert_ok(&out);
+        // The AirBnB LeapFrame row; the expected price is the one the importer test computes
+        // by hand from the bundle's parameters (importers/tests/mleap.rs).
+        let row = "{\"state\":\"NY\",\"bathrooms\":2.0,\"square_feet\":1250.0,\"bedrooms\":3.0,\
+                   \"security_deposit\":50.0,\"cleaning_fee\":30.0,\"extra_people\":2.0,\
+                   \"number_of_reviews\":56.0,\"review_scores_rating\":90.0,\
+                   \"room_type\":\"Entire home/apt\",\"host_is_superhost\":\"1.0\",\
+                   \"cancellation_policy\":\"strict\",\"instant_bookable\":\"1.0\"}\n";
+        let out = run_with_stdin(
+            keel()
+                .arg("score")
+                .arg(&out_path)
+                .args(["--format", "jsonl"]),
+            row.as_bytes(),
+        );
+        assert_ok(&out);
+        let line: J = serde_json::from_slice(&out.stdout).unwrap();
+        let got = line["price_prediction"].as_f64().unwrap();
+        assert!(
+            Tolerance::F64_LINEAR.accepts(got, 232.62463916840318),
+            "{enc}: {got}"
+        );
+    }
+    // Without --from, a MLeap zip is refused as a keel bundle; score stays keel-only.
+    let out = keel()
+        .arg("convert")
+        .arg(corpus.join("airbnb.model.lr.zip"))
+        .arg(dir.path().join("x.keel"))
+        .args(["--encoding", "json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = run_with_stdin(
+        keel()
+            .arg("score")
+            .arg(corpus.join("airbnb.model.lr.zip"))
+            .args(["--format", "jsonl"]),
+        b"{}\n",
+    );
+    assert!(!out.status.success());
+}
+
+#[test]
+fn convert_from_mleap_refuses_a_broken_bundle_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("bad.zip");
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (p, t) in [
+        (
+            "bundle.json",
+            r#"{"format":"json","name":"p","uid":"u","version":"0.8.1"}"#,
+        ),
+        ("root/model.json", r#"{"op":"word2vec","attributes":{}}"#),
+        (
+            "root/node.json",
+            r#"{"name":"w","shape":{"inputs":[],"outputs":[]}}"#,
+        ),
+    ] {
+        z.start_file(p, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(t.as_bytes()).unwrap();
+    }
+    std::fs::write(&zip_path, z.finish().unwrap().into_inner()).unwrap();
+    let out = keel()
+        .args(["convert", "--from", "mleap"])
+        .arg(&zip_path)
+        .arg(dir.path().join("out.keel"))
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, &["word2vec", "not supported"]);
+    assert!(!dir.path().join("out.keel").exists());
+}
