@@ -264,6 +264,103 @@ fn airbnb_random_forest_matches_tree_walk() {
     );
 }
 
+fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn demo_scaler_and_linear_regression_match_hand_computation() {
+    let Some(dir) = corpus() else { return };
+    let bytes = std::fs::read(dir.join("demo.zip")).unwrap();
+    let pipe = "root/pipeline_7a70b6f0-bd53-11e7-9103-6c40089417e6.node";
+    let sc = zip_json(
+        &bytes,
+        &format!("{pipe}/standard_scaler_7a70a387-bd53-11e7-b831-6c40089417e6.node/model.json"),
+    );
+    let (mean, std) = (
+        f64s(&sc["attributes"]["mean"]["double"]),
+        f64s(&sc["attributes"]["std"]["double"]),
+    );
+    let lr = zip_json(
+        &bytes,
+        "root/linear_regression_7a70b7fd-bd53-11e7-8c89-6c40089417e6.node/model.json",
+    );
+    let coef = f64s(&lr["attributes"]["coefficients"]["double"]);
+    let intercept = lr["attributes"]["intercept"]["double"].as_f64().unwrap();
+    let x = [0.5, -1.25, 2.0];
+    let expected = (0..3)
+        .map(|i| (x[i] - mean[i]) / std[i] * coef[i])
+        .sum::<f64>()
+        + intercept;
+    let bundle = mleap::read(&bytes).unwrap();
+    let names: Vec<&str> = bundle
+        .manifest
+        .inputs
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["demo:a", "demo:c", "demo:d"]);
+    let model = Model::from_bundle(&bundle, &Options::default()).unwrap();
+    let batch = RecordBatch::try_from_iter(
+        names
+            .iter()
+            .zip(x)
+            .map(|(n, v)| (*n, Arc::new(Float64Array::from(vec![v])) as ArrayRef)),
+    )
+    .unwrap();
+    let out = model.score(&batch).unwrap();
+    let got = out
+        .column_by_name("demo:prediction")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .value(0);
+    assert!(
+        Tolerance::F64_LINEAR.accepts(got, expected),
+        "{got} vs {expected}"
+    );
+}
+
+#[test]
+fn mleap_one_hot_size_drops_the_index_equal_to_size() {
+    // MLeap 0.8's encoder: `size` elements, index `i < size` lit, the index `size` (here the
+    // unseen category of a `keep` indexer over 3 labels) an empty vector.
+    let Some(dir) = corpus() else { return };
+    let bytes = std::fs::read(dir.join("one_hot_encoder_pipeline.zip")).unwrap();
+    let bundle = mleap::read(&bytes).unwrap();
+    let model = Model::from_bundle(&bundle, &Options::default()).unwrap();
+    let batch = RecordBatch::try_from_iter([(
+        "col_1",
+        Arc::new(StringArray::from(vec!["A", "C", "unseen"])) as ArrayRef,
+    )])
+    .unwrap();
+    let out = model.score(&batch).unwrap();
+    let y = out.column_by_name("col_1_label_one_hot_encoded").unwrap();
+    let y = y
+        .as_any()
+        .downcast_ref::<arrow_array::FixedSizeListArray>()
+        .unwrap();
+    let rows: Vec<Vec<f64>> = (0..3)
+        .map(|r| {
+            let v = y.value(r);
+            v.as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]].map(|r| r.to_vec())
+    );
+}
+
 #[test]
 fn other_corpus_bundles_convert_and_load() {
     let Some(dir) = corpus() else { return };

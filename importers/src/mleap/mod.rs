@@ -42,6 +42,17 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "random_forest_regression",
 ];
 
+/// Whether `bytes` look like an MLeap Bundle.ML zip rather than a keel bundle: a zip with a
+/// top-level `bundle.json` and no keel `manifest.json`/`manifest.pb`. Only the central
+/// directory is read; a `true` is no promise that [`read`] will succeed.
+pub fn is_bundle_ml(bytes: &[u8]) -> bool {
+    let Ok(zip) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else {
+        return false;
+    };
+    let has = |name: &str| zip.index_for_name(name).is_some();
+    has("bundle.json") && !has("manifest.json") && !has("manifest.pb")
+}
+
 /// Reads an MLeap Bundle.ML zip and converts it to a keel bundle, with the default limits.
 pub fn read(bytes: &[u8]) -> Result<Bundle, ImportError> {
     read_with(bytes, &Limits::default())

@@ -70,9 +70,15 @@ impl Prepared {
 }
 
 /// Reads, verifies and plans a bundle, and describes it (what `GET /v1/models` shows). This is
-/// the slow part of a load; it runs outside any lock, on a blocking thread.
+/// the slow part of a load; it runs outside any lock, on a blocking thread. An MLeap
+/// Bundle.ML zip is imported (`keel_import::mleap`) and served as the keel bundle it converts
+/// to; the sha256 stays that of the bytes given.
 pub fn prepare(bytes: &[u8]) -> Result<Prepared, String> {
-    let bundle = Bundle::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let bundle = if keel_import::mleap::is_bundle_ml(bytes) {
+        keel_import::mleap::read(bytes).map_err(|e| format!("MLeap bundle: {e}"))?
+    } else {
+        Bundle::from_bytes(bytes).map_err(|e| e.to_string())?
+    };
     let model = Model::from_bundle(&bundle, &Options::default()).map_err(|e| e.to_string())?;
     let m = &bundle.manifest;
     let mut info = Map::new();
@@ -416,6 +422,24 @@ mod tests {
     use super::*;
 
     const IRIS: &[u8] = include_bytes!("../../../fixtures/sklearn/iris_logreg/model.keel");
+
+    #[test]
+    fn an_mleap_bundle_is_imported() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let Some(path) = [
+            dir.join("../../shared/compat/mleap/demo.zip"),
+            dir.join("../../../shared/compat/mleap/demo.zip"),
+        ]
+        .into_iter()
+        .find(|p| p.exists()) else {
+            eprintln!("SKIP: the MLeap corpus (shared/compat/mleap) is absent");
+            return;
+        };
+        let p = prepare(&std::fs::read(path).unwrap()).unwrap();
+        assert!(p.name().starts_with("pipeline_"), "{}", p.name());
+        assert_eq!(p.info["producer"]["framework"], "mleap");
+        assert!(prepare(b"not a bundle").is_err());
+    }
 
     #[test]
     fn specs_split_on_a_numeric_suffix() {
