@@ -425,6 +425,50 @@ fn crafted_bundle_converts() {
 }
 
 #[test]
+fn mleap_one_hot_ignores_drop_last_when_size_is_given() {
+    // `size` 2 with drop_last false after a `keep` indexer over 2 labels: indices 0 and 1 lit,
+    // the unseen index 2 an empty vector, as MLeap's encoder does.
+    let b = mleap::read(&crafted(&[
+        (
+            "root/model.json",
+            r#"{"op":"pipeline","attributes":{"nodes":{"type":"list","string":["si","oh"]}}}"#,
+        ),
+        (
+            "root/oh.node/model.json",
+            r#"{"op":"one_hot_encoder","attributes":{"size":{"long":2},"drop_last":{"boolean":false}}}"#,
+        ),
+        (
+            "root/oh.node/node.json",
+            r#"{"name":"oh","shape":{"inputs":[{"port":"input","name":"c_idx"}],"outputs":[{"port":"output","name":"c_oh"}]}}"#,
+        ),
+    ]))
+    .unwrap();
+    let model = Model::from_bundle(&b, &Options::default()).unwrap();
+    let batch = RecordBatch::try_from_iter([(
+        "c",
+        Arc::new(StringArray::from(vec!["a", "b", "zz"])) as ArrayRef,
+    )])
+    .unwrap();
+    let out = model.score(&batch).unwrap();
+    let y = out.column_by_name("c_oh").unwrap();
+    let y = y
+        .as_any()
+        .downcast_ref::<arrow_array::FixedSizeListArray>()
+        .unwrap();
+    let rows: Vec<Vec<f64>> = (0..3)
+        .map(|r| {
+            let v = y.value(r);
+            v.as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(rows, [vec![1.0, 0.0], vec![0.0, 1.0], vec![0.0, 0.0]]);
+}
+
+#[test]
 fn malformed_bundles_are_refused_by_name() {
     let err = |files: &[(&str, &str)]| mleap::read(&crafted(files)).unwrap_err();
     match err(&[("root/si.node/model.json", "<remove>")]) {

@@ -104,17 +104,6 @@ impl ModelDoc {
             .collect()
     }
 
-    /// A list of longs.
-    pub(crate) fn i64s(&self, name: &str) -> Result<Vec<i64>, ImportError> {
-        self.array(name, "long")?
-            .iter()
-            .map(|v| {
-                v.as_i64()
-                    .ok_or_else(|| self.err(name, "an element is not an integer"))
-            })
-            .collect()
-    }
-
     /// A list or a one-dimensional dense tensor of doubles.
     pub(crate) fn f64s(&self, name: &str) -> Result<Vec<f64>, ImportError> {
         if let Some(dims) = self

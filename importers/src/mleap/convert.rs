@@ -507,9 +507,11 @@ fn vector_in(st: &mut State, dir: &str, col: &str, width: usize) -> Result<(), I
 /// MLeap's `one_hot_encoder`. MLeap 0.8 stores `size` (the output vector's length: Spark's
 /// category count minus one under `drop_last`) and lights element `i` for an index `i < size`,
 /// writing an empty vector for the index `size` (the dropped last category, or the unseen
-/// category a `keep` indexer writes). That is keel's encoder fitted with `size + 1`
-/// categories under `drop_last`. Newer bundles store Spark 3's `category_sizes`, `drop_last`
-/// and `handle_invalid` with numbered ports, which map one to one.
+/// category a `keep` indexer writes); it ignores `drop_last` when scoring, since `size`
+/// already accounts for it. That is keel's encoder fitted with `size + 1` categories under
+/// `drop_last` and `handle_invalid: error`, the same on every index a string indexer can write
+/// (`0..=size`). Beyond that the two differ: an index above `size` is an empty vector in MLeap
+/// and an error in keel, and a fractional index is an error in MLeap and truncated in keel.
 fn one_hot(
     model: &ModelDoc,
     shape: &Shape,
@@ -518,80 +520,40 @@ fn one_hot(
     st: &mut State,
     doc: String,
 ) -> Result<(), ImportError> {
-    let drop_last = if model.has("drop_last") {
-        model.bool("drop_last")?
-    } else {
-        true
-    };
-    let (inputs, outputs, sizes, mode) = if model.has("category_sizes") {
-        let sizes = model.i64s("category_sizes")?;
-        let mode = if model.has("handle_invalid") {
-            model.str("handle_invalid")?.to_string()
-        } else {
-            "error".into()
-        };
-        let ins = shape.numbered_inputs(dir)?;
-        let outs = (0..ins.len())
-            .map(|i| shape.output(&format!("output{i}"), dir))
-            .collect::<Result<Vec<_>, _>>()?;
-        (ins, outs, sizes, mode)
-    } else {
-        let size = model.i64("size")?;
-        if drop_last {
-            (
-                vec![shape.input("input", dir)?],
-                vec![shape.output("output", dir)?],
-                vec![size.saturating_add(1)],
-                "error".to_string(),
-            )
-        } else {
-            // Without drop_last MLeap 0.8 still writes an empty vector for the index `size`,
-            // which keel's encoder cannot express.
-            return Err(ImportError::unsupported(
-                dir,
-                "one_hot_encoder with `size` and drop_last=false",
-            ));
-        }
-    };
-    if mode != "error" && mode != "keep" {
+    if !model.has("size") {
+        // Later MLeap versions write Spark 3's multi-column encoder (per-column sizes and
+        // `handle_invalid`); no bundle of that form was available to verify its layout.
         return Err(ImportError::unsupported(
             dir,
-            format!("one_hot_encoder handle_invalid `{mode}` (supported: error, keep)"),
+            "one_hot_encoder without `size` (the multi-column form of later MLeap versions)",
         ));
     }
-    if sizes.len() != inputs.len() || sizes.iter().any(|&s| !(1..(1 << 24)).contains(&s)) {
+    if model.has("drop_last") {
+        // Checked for its kind only: scoring ignores it (see above).
+        model.bool("drop_last")?;
+    }
+    let size = model.i64("size")?;
+    let width = usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0 && s < (1 << 24))
+        .ok_or_else(|| ImportError::malformed(&model.entry, format!("size {size}")))?;
+    let input = shape.input("input", dir)?;
+    if st.read(dir, &input, Kind::F64)? != Kind::F64 {
         return Err(ImportError::malformed(
-            &model.entry,
-            format!("category sizes {sizes:?} for {} inputs", inputs.len()),
+            dir,
+            format!("input `{input}` is not a scalar"),
         ));
     }
-    let keep = mode == "keep";
-    let mut outs = Vec::new();
-    for ((col, out), &size) in inputs.iter().zip(&outputs).zip(&sizes) {
-        if st.read(dir, col, Kind::F64)? != Kind::F64 {
-            return Err(ImportError::malformed(
-                dir,
-                format!("input `{col}` is not a scalar"),
-            ));
-        }
-        let size = size as usize;
-        let width = match (drop_last, keep) {
-            (true, false) => size - 1,
-            (false, true) => size + 1,
-            _ => size,
-        };
-        outs.push(("Y", out.clone(), Kind::Vector(width)));
-    }
-    let sizes = Attr::I64s(sizes);
+    let out = shape.output("output", dir)?;
     st.stage(
         name,
         "spark.one_hot_encoder",
-        inputs,
-        outs,
+        vec![input],
+        vec![("Y", out, Kind::Vector(width))],
         vec![
-            ("sizes", sizes),
-            ("drop_last", Attr::Bool(drop_last)),
-            ("handle_invalid", Attr::Str(mode)),
+            ("sizes", Attr::I64s(vec![size + 1])),
+            ("drop_last", Attr::Bool(true)),
+            ("handle_invalid", Attr::Str("error".into())),
         ],
         doc,
     )
