@@ -5,3 +5,5 @@
 //! numbers. This crate is for the command line and the server: it is never built into the
 //! runtime or the browser package (ARCHITECTURE.md, "heavy translation code stays out of what
 //! ships to the browser").
+
+pub mod spark_ml;

@@ -22,6 +22,15 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `keel convert` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FromArg {
+    /// A keel bundle.
+    Keel,
+    /// A Spark ML saved model folder (`model.write().save(dir)`).
+    SparkMl,
+}
+
 /// Document encodings a bundle can be written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EncodingArg {
@@ -109,16 +118,28 @@ pub enum Command {
     /// Serve bundles over HTTP: a REST scoring API (JSON and Arrow), an MLeap-compatible
     /// transform endpoint, hot reload, health checks and Prometheus metrics.
     Serve(crate::serve::ServeArgs),
-    /// Rewrite a bundle with another document encoding (the tensors are copied unchanged).
+    /// Rewrite a bundle with another document encoding (the tensors are copied unchanged), or
+    /// import a model saved by another tool (`--from spark-ml DIR`: a Spark ML saved
+    /// `PipelineModel` folder, read without a JVM).
     Convert {
-        /// The bundle to read.
+        /// The bundle to read (with --from spark-ml: the saved model's folder).
         bundle: PathBuf,
         /// Where to write the converted bundle (may be BUNDLE itself: it is replaced only once
         /// the new file is complete).
         out: PathBuf,
-        /// The encoding of the manifest and graph documents.
+        /// The encoding of the manifest and graph documents (required for --from keel;
+        /// default json for imports).
         #[arg(long, value_enum)]
-        encoding: EncodingArg,
+        encoding: Option<EncodingArg>,
+        /// What BUNDLE is.
+        #[arg(long, value_enum, default_value_t = FromArg::Keel)]
+        from: FromArg,
+        /// For --from spark-ml: the input columns and types, as Spark's JSON schema
+        /// (`df.schema.json()`) or DDL (`x DOUBLE, cat STRING`). Default: inferred from the
+        /// stages (string indexer inputs are utf8, vector inputs are sized by the model, other
+        /// inputs are f64).
+        #[arg(long)]
+        sample_schema: Option<String>,
     },
 }
 
@@ -222,8 +243,33 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             bundle: path,
             out,
             encoding,
+            from,
+            sample_schema,
         } => {
-            let bundle = load_bundle(&path)?;
+            if from == FromArg::Keel && sample_schema.is_some() {
+                return Err(Error::Usage(
+                    "convert: --sample-schema applies to imports (--from spark-ml)".into(),
+                ));
+            }
+            let (bundle, encoding) = match from {
+                FromArg::Keel => {
+                    let encoding = encoding.ok_or_else(|| {
+                        Error::Usage("convert: --encoding is required with --from keel".into())
+                    })?;
+                    (load_bundle(&path)?, encoding)
+                }
+                FromArg::SparkMl => {
+                    let options = keel_import::spark_ml::Options {
+                        sample_schema,
+                        name: None,
+                    };
+                    let bundle = keel_import::spark_ml::convert(&path, &options)?;
+                    // Plan it before anything is written: an attribute the runtime refuses is
+                    // an importer bug to report, not a bundle to keep.
+                    plan(&path, &bundle)?;
+                    (bundle, encoding.unwrap_or(EncodingArg::Json))
+                }
+            };
             let bytes = bundle
                 .to_bytes(encoding.into())
                 .map_err(|source| Error::Bundle {
