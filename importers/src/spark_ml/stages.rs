@@ -71,6 +71,12 @@ fn meta_str<'a>(doc: &'a Value, key: &str, path: &Path) -> Result<&'a str, Error
 /// Reads the folder tree (metadata only) and refuses unsupported classes before any data is
 /// read or anything is written.
 pub fn load(dir: &Path) -> Result<Loaded, Error> {
+    // The folder the user names may itself be reached through a link (their choice); links
+    // inside it are refused.
+    let dir = &dir.canonicalize().map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     read::folder(dir)?;
     let (mpath, meta) = read::metadata(dir)?;
     let uid = meta_str(&meta, "uid", &mpath)?.to_string();
