@@ -7,3 +7,4 @@
 //! ships to the browser").
 
 pub mod mleap;
+pub mod spark_ml;

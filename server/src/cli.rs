@@ -49,13 +49,22 @@ pub enum FromArg {
     Keel,
     /// An MLeap Bundle.ML zip (JSON format).
     Mleap,
+    /// A Spark ML saved `PipelineModel` folder (`model.write().save(dir)`), read without a JVM.
+    SparkMl,
 }
 
 impl FromArg {
-    /// Reads `path` in this format as a keel bundle.
-    fn load(self, path: &Path) -> Result<Bundle, Error> {
+    /// Reads `path` in this format as a keel bundle (`sample_schema` is for `spark-ml`).
+    fn load(self, path: &Path, sample_schema: Option<String>) -> Result<Bundle, Error> {
         match self {
             FromArg::Keel => load_bundle(path),
+            FromArg::SparkMl => {
+                let options = keel_import::spark_ml::Options {
+                    sample_schema,
+                    name: None,
+                };
+                Ok(keel_import::spark_ml::convert(path, &options)?)
+            }
             FromArg::Mleap => {
                 let bytes = read_bundle(path)?;
                 keel_import::mleap::read(&bytes).map_err(|source| Error::Import {
@@ -136,21 +145,28 @@ pub enum Command {
     /// transform endpoint, hot reload, health checks and Prometheus metrics.
     Serve(crate::serve::ServeArgs),
     /// Rewrite a keel bundle with another document encoding (the tensors are copied
-    /// unchanged), or import a model saved by another tool (`--from mleap`: an MLeap
-    /// Bundle.ML zip) as a keel bundle.
+    /// unchanged), or import a model saved by another tool as a keel bundle (`--from mleap`:
+    /// an MLeap Bundle.ML zip; `--from spark-ml`: a Spark ML saved `PipelineModel` folder,
+    /// read without a JVM).
     Convert {
-        /// The bundle to read (a keel bundle, or the `--from` format's file).
+        /// The bundle to read (a keel bundle, or the `--from` format's file or folder).
         bundle: PathBuf,
         /// Where to write the keel bundle (may be BUNDLE itself: it is replaced only once
         /// the new file is complete).
         out: PathBuf,
-        /// The encoding of the manifest and graph documents (required for `--from keel`;
-        /// `json` by default when importing).
+        /// The encoding of the manifest and graph documents (required for --from keel;
+        /// default json for imports).
         #[arg(long, value_enum)]
         encoding: Option<EncodingArg>,
-        /// The format of BUNDLE.
+        /// What BUNDLE is.
         #[arg(long, value_enum, default_value_t = FromArg::Keel)]
         from: FromArg,
+        /// For --from spark-ml: the input columns and types, as Spark's JSON schema
+        /// (`df.schema.json()`) or DDL (`x DOUBLE, cat STRING`). Default: inferred from the
+        /// stages (string indexer inputs are utf8, vector inputs are sized by the model, other
+        /// inputs are f64).
+        #[arg(long)]
+        sample_schema: Option<String>,
     },
 }
 
@@ -255,7 +271,13 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             out,
             encoding,
             from,
+            sample_schema,
         } => {
+            if from != FromArg::SparkMl && sample_schema.is_some() {
+                return Err(Error::Usage(
+                    "convert: --sample-schema applies to imports with --from spark-ml".into(),
+                ));
+            }
             let encoding = match (encoding, from) {
                 (Some(e), _) => e,
                 (None, FromArg::Keel) => {
@@ -265,7 +287,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 }
                 (None, _) => EncodingArg::Json,
             };
-            let bundle = from.load(&path)?;
+            let bundle = from.load(&path, sample_schema)?;
             if from != FromArg::Keel {
                 // An imported bundle must also plan: a conversion the runtime cannot score is
                 // an importer bug to report, not a file to write.

@@ -115,6 +115,10 @@ pub enum Error {
         /// The Arrow error.
         source: ArrowError,
     },
+    /// `keel convert --from spark-ml`: the saved model could not be read or converted (the
+    /// error names the path and, for a refused stage, its class).
+    #[error("spark-ml: {0}")]
+    SparkMl(#[from] keel_import::spark_ml::Error),
 }
 
 impl Error {

@@ -714,6 +714,48 @@ fn convert_round_trips_byte_for_byte_and_scores_identically() {
     );
 }
 
+#[test]
+fn convert_from_spark_ml_imports_a_saved_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/spark_saved/forest/model");
+    let out_path = dir.path().join("forest.keel");
+    let out = keel()
+        .args(["convert", "--from", "spark-ml"])
+        .arg(&saved)
+        .arg(&out_path)
+        .args(["--sample-schema", "x1 DOUBLE, x2 DOUBLE, cat STRING"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let out = keel().arg("validate").arg(&out_path).output().unwrap();
+    assert_ok(&out);
+    let csv = b"x1,x2,cat\n1.5,2.0,a\n,-3.0,zzz\n";
+    let out = run_with_stdin(
+        keel().arg("score").arg(&out_path).args(["--format", "csv"]),
+        csv,
+    );
+    assert_ok(&out);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
+
+    // --encoding stays required for keel bundles; --sample-schema is for imports only.
+    let out = keel()
+        .arg("convert")
+        .arg(&out_path)
+        .arg(dir.path().join("x.keel"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && stderr(&out).contains("--encoding"));
+    // An unknown saved-model folder is refused with its path, nothing written.
+    let out = keel()
+        .args(["convert", "--from", "spark-ml"])
+        .arg(dir.path())
+        .arg(dir.path().join("y.keel"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && stderr(&out).contains("metadata"));
+    assert!(!dir.path().join("y.keel").exists());
+}
+
 // --- bad input ---------------------------------------------------------------------------------
 
 #[test]

@@ -1,0 +1,193 @@
+"""`keel convert --from spark-ml`, live against real Spark: every Spark fixture case
+(fixtures/spark_cases) is fitted with pyspark, saved with ``model.write().save(dir)`` and
+imported by the `keel` binary from the saved folder alone (no JVM involved in the import). The
+imported bundle is scored with `keel score` and compared with Spark's own ``transform`` under
+the case's tolerances, and with the bundle that ``keel.spark.export`` makes from the live model
+(the two routes must score identically). A case with a stage outside the importer's first
+tranche must be refused, naming the stage class, with nothing written.
+
+The input schema is passed as ``--sample-schema`` (the test frame's JSON schema) when the test
+frame has no vector column, else inferred by the importer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import threading
+import zipfile
+
+import pytest
+
+pyspark = pytest.importorskip("pyspark")
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.ipc  # noqa: E402,F401
+
+from conftest import ROOT, assert_close, run_keel  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "fixtures"))
+
+from generate_spark import jsonable, start_spark  # noqa: E402
+from spark_cases import CASES  # noqa: E402
+
+import keel.spark  # noqa: E402
+
+START_TIMEOUT_S = 240
+
+# The importer's first tranche (importers/src/spark_ml/stages.rs, SUPPORTED).
+IMPORTED = {
+    "VectorAssembler", "StringIndexerModel", "OneHotEncoderModel", "StandardScalerModel",
+    "MinMaxScalerModel", "ImputerModel", "Bucketizer", "LogisticRegressionModel",
+    "LinearRegressionModel", "DecisionTreeClassificationModel", "DecisionTreeRegressionModel",
+    "RandomForestClassificationModel", "RandomForestRegressionModel", "GBTClassificationModel",
+    "GBTRegressionModel",
+}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java (no `java` on PATH, no JAVA_HOME)")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    result: dict = {}
+
+    def start() -> None:
+        try:
+            result["spark"] = start_spark()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            result["error"] = e
+
+    t = threading.Thread(target=start, daemon=True)
+    t.start()
+    t.join(START_TIMEOUT_S)
+    if t.is_alive():
+        pytest.fail(f"Spark did not start within {START_TIMEOUT_S} s")
+    if "error" in result:
+        pytest.fail(f"Spark failed to start: {result['error']!r}")
+    session = result["spark"]
+    yield session
+    session.stop()
+
+
+def _manifest(bundle) -> dict:
+    return json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
+
+
+_ARROW = {"f64": pa.float64(), "f32": pa.float32(), "i64": pa.int64(), "bool": pa.bool_(), "utf8": pa.string()}
+
+
+def _arrow_inputs(rows, fields: list[dict], path) -> None:
+    arrays = []
+    for f in fields:
+        vals = [r[f["name"]] for r in rows]
+        if f["shape"]:
+            w = f["shape"][0]
+            flat = [float(x) for v in vals for x in v.toArray()]
+            arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float64()), w))
+        else:
+            if f["dtype"] in ("f64", "f32"):
+                vals = [None if v is None else float(v) for v in vals]
+            arrays.append(pa.array(vals, type=_ARROW[f["dtype"]]))
+    table = pa.table(arrays, names=[f["name"] for f in fields])
+    with pa.ipc.new_file(str(path), table.schema) as w:
+        w.write_table(table)
+
+
+def _score(keel_bin, bundle, tmp_path, rows, tag):
+    fields = _manifest(bundle)["inputs"]
+    _arrow_inputs(rows, fields, tmp_path / f"{tag}.in.arrow")
+    out = tmp_path / f"{tag}.out.arrow"
+    res = run_keel(keel_bin, "score", str(bundle), str(tmp_path / f"{tag}.in.arrow"), "-o", str(out))
+    assert res.returncode == 0, res.stderr.decode()
+    return pa.ipc.open_file(str(out)).read_all()
+
+
+def _stage_classes(model) -> list[str]:
+    from pyspark.ml import PipelineModel
+
+    if isinstance(model, PipelineModel):
+        return [c for s in model.stages for c in _stage_classes(s)]
+    return [type(model).__name__]
+
+
+def _has_vector(df) -> bool:
+    from pyspark.ml.linalg import VectorUDT
+
+    return any(isinstance(f.dataType, VectorUDT) for f in df.schema.fields)
+
+
+def _num(v):
+    if isinstance(v, list):
+        return [_num(x) for x in v]
+    return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(v, v) if isinstance(v, str) else v
+
+
+def _same(a, b) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_saved_model_import(name, spark, tmp_path, keel_bin):
+    model, test_df, tolerance, _ = CASES[name](spark)
+    saved = tmp_path / "saved"
+    model.write().overwrite().save(str(saved))
+    imported = tmp_path / "imported.keel"
+    args = ["convert", "--from", "spark-ml", str(saved), str(imported)]
+    schema_given = not _has_vector(test_df)
+    if schema_given:
+        args += ["--sample-schema", test_df.schema.json()]
+    res = run_keel(keel_bin, *args)
+
+    unsupported = [c for c in _stage_classes(model) if c not in IMPORTED]
+    if unsupported:
+        assert res.returncode != 0
+        err = res.stderr.decode()
+        assert unsupported[0] in err and "not supported" in err, err
+        assert not imported.exists()
+        return
+    assert res.returncode == 0, res.stderr.decode()
+
+    exported = tmp_path / "exported.keel"
+    keel.spark.export(model, exported, sample_df=test_df, name=name)
+    m_exp, m_imp = _manifest(exported), _manifest(imported)
+    outputs = [f["name"] for f in m_exp["outputs"]]
+    if schema_given:
+        assert m_imp["inputs"] == m_exp["inputs"]
+        assert m_imp["outputs"] == m_exp["outputs"]
+    else:
+        assert set(outputs) <= {f["name"] for f in m_imp["outputs"]}
+    inputs = sorted({f["name"] for f in m_exp["inputs"]} | {f["name"] for f in m_imp["inputs"]})
+    rows = model.transform(test_df).select(*inputs, *outputs).collect()
+    got_imp = _score(keel_bin, imported, tmp_path, rows, "imported")
+    got_exp = _score(keel_bin, exported, tmp_path, rows, "exported")
+    for col in outputs:
+        want = [jsonable(r[col]) for r in rows]
+        got = got_imp.column(col).to_pylist()
+        assert [g is None for g in got] == [w is None for w in want], f"{name}.{col}: NULL rows differ"
+        assert_close(got, [_num(w) for w in want], tolerance[col], f"{name}.{col} (imported vs Spark)")
+        # The saved-model route and the live exporter must give the same numbers.
+        a = [math.nan if v is None else v for v in got]
+        b = [math.nan if v is None else v for v in got_exp.column(col).to_pylist()]
+        assert _same(a, b), f"{name}.{col}: imported and exported bundles score differently"
+
+
+def test_unknown_stage_is_refused_naming_its_class(spark, tmp_path, keel_bin):
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import MaxAbsScaler, VectorAssembler
+
+    df = spark.createDataFrame([(float(i), float(i % 3)) for i in range(10)], ["a", "b"])
+    model = Pipeline(
+        stages=[VectorAssembler(inputCols=["a", "b"], outputCol="v"), MaxAbsScaler(inputCol="v", outputCol="s")]
+    ).fit(df)
+    model.write().overwrite().save(str(tmp_path / "saved"))
+    res = run_keel(keel_bin, "convert", "--from", "spark-ml", str(tmp_path / "saved"), str(tmp_path / "o.keel"))
+    assert res.returncode != 0
+    err = res.stderr.decode()
+    assert "org.apache.spark.ml.feature.MaxAbsScalerModel" in err and "stages[1]" in err, err
+    assert not (tmp_path / "o.keel").exists()

@@ -1,0 +1,308 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The Spark ML saved-model importer without a JVM: the checked-in saved models
+//! (fixtures/spark_saved, written by real Spark with fixtures/generate_spark_saved.py) convert
+//! and score like Spark's own `transform`, and malformed folders (missing metadata, an unknown
+//! stage class, bad parquet, path escapes through `..` or symbolic links) give typed errors
+//! naming the path, crafted in temporary copies of a fixture.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use keel_import::spark_ml::{Error, Options, convert};
+use keel_runtime::tolerance::Tolerance;
+use keel_runtime::{Model, Options as RunOptions};
+use serde_json::Value as J;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn fixture(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/spark_saved")
+        .join(case)
+}
+
+fn num(v: &J) -> f64 {
+    match v {
+        J::Number(n) => n.as_f64().unwrap(),
+        J::String(s) if s == "NaN" => f64::NAN,
+        other => panic!("not a number: {other}"),
+    }
+}
+
+fn scores_like_spark(case: &str, options: &Options) {
+    let dir = fixture(case);
+    let bundle = convert(&dir.join("model"), options).unwrap_or_else(|e| panic!("{case}: {e}"));
+    let model = Model::from_bundle(&bundle, &RunOptions::default()).unwrap();
+    let io: J = serde_json::from_slice(&std::fs::read(dir.join("io.json")).unwrap()).unwrap();
+    let schema = model.input_schema();
+    let cols: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let vals = io["inputs"][f.name()].as_array().unwrap();
+            match f.data_type() {
+                arrow_schema::DataType::Utf8 => Arc::new(StringArray::from(
+                    vals.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+                )) as ArrayRef,
+                _ => Arc::new(Float64Array::from(
+                    vals.iter()
+                        .map(|v| if v.is_null() { None } else { Some(num(v)) })
+                        .collect::<Vec<_>>(),
+                )) as ArrayRef,
+            }
+        })
+        .collect();
+    let out = model
+        .score(&RecordBatch::try_new(schema, cols).unwrap())
+        .unwrap();
+    for (col, want) in io["outputs"].as_object().unwrap() {
+        let tol = Tolerance::by_name(io["tolerance"][col].as_str().unwrap()).unwrap();
+        let got = out
+            .column_by_name(col)
+            .unwrap_or_else(|| panic!("no `{col}`"));
+        let got: Vec<f64> = match got.data_type() {
+            arrow_schema::DataType::FixedSizeList(_, _) => got
+                .as_fixed_size_list()
+                .values()
+                .as_primitive::<Float64Type>()
+                .values()
+                .to_vec(),
+            _ => got.as_primitive::<Float64Type>().values().to_vec(),
+        };
+        let want: Vec<f64> = want
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|v| match v {
+                J::Array(a) => a.iter().map(num).collect::<Vec<_>>(),
+                v => vec![num(v)],
+            })
+            .collect();
+        assert_eq!(got.len(), want.len(), "{case}.{col}");
+        let mut max = 0.0f64;
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                tol.accepts(*g, *w),
+                "{case}.{col}[{i}]: keel {g} vs Spark {w}"
+            );
+            max = max.max((g - w).abs());
+        }
+        println!(
+            "{case:<16} {col:<14} {:>4} values  max |err| {max:.3e}",
+            got.len()
+        );
+    }
+}
+
+#[test]
+fn saved_pipelines_score_like_spark() {
+    scores_like_spark("scalers_logreg", &Options::default());
+    scores_like_spark("forest", &Options::default());
+    let with_schema = Options {
+        sample_schema: Some("x1 DOUBLE, x2 DOUBLE, cat STRING".into()),
+        name: Some("named".into()),
+    };
+    scores_like_spark("scalers_logreg", &with_schema);
+}
+
+#[test]
+fn inferred_schema_and_outputs() {
+    let b = convert(&fixture("forest").join("model"), &Options::default()).unwrap();
+    let inputs: Vec<_> = b
+        .manifest
+        .inputs
+        .iter()
+        .map(|f| (f.name.as_str(), f.dtype.as_str()))
+        .collect();
+    assert_eq!(inputs, [("cat", "utf8"), ("x1", "f64"), ("x2", "f64")]);
+    let outputs: Vec<_> = b.manifest.outputs.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(outputs, ["rawPrediction", "probability", "prediction"]);
+    assert_eq!(b.manifest.producer.framework, "spark");
+    // Converting twice gives the same bundle (uid and time come from the saved model).
+    let again = convert(&fixture("forest").join("model"), &Options::default()).unwrap();
+    assert_eq!(b.manifest.uid, again.manifest.uid);
+    assert_eq!(b.manifest.created, again.manifest.created);
+}
+
+// -- malformed folders ----------------------------------------------------------------------
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// A temporary copy of the logistic-regression fixture.
+fn scratch() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    copy_dir(&fixture("scalers_logreg").join("model"), &dir);
+    (tmp, dir)
+}
+
+/// The folder of stage `prefix` (e.g. `7_`).
+fn stage(dir: &Path, prefix: &str) -> PathBuf {
+    std::fs::read_dir(dir.join("stages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .unwrap()
+}
+
+fn only_file(dir: &Path, suffix: &str) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(suffix))
+        .unwrap()
+}
+
+fn edit_metadata(dir: &Path, f: impl Fn(&mut J)) {
+    let file = only_file(&dir.join("metadata"), ".txt");
+    let mut doc: J = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    f(&mut doc);
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+}
+
+fn err(dir: &Path) -> Error {
+    match convert(dir, &Options::default()) {
+        Ok(_) => panic!("converted a malformed folder"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn missing_metadata_is_named() {
+    let (_tmp, dir) = scratch();
+    let s = stage(&dir, "3_");
+    std::fs::remove_dir_all(s.join("metadata")).unwrap();
+    let e = err(&dir);
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    assert!(e.to_string().contains("3_Bucketizer"), "{e}");
+
+    let (_tmp2, dir2) = scratch();
+    std::fs::remove_file(only_file(&dir2.join("metadata"), ".txt")).unwrap();
+    let e = err(&dir2);
+    assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
+    assert!(e.to_string().contains("part-*"), "{e}");
+}
+
+#[test]
+fn unknown_stage_class_is_refused_by_name() {
+    let (_tmp, dir) = scratch();
+    edit_metadata(&stage(&dir, "6_"), |m| {
+        m["class"] = J::from("org.apache.spark.ml.feature.MaxAbsScalerModel")
+    });
+    let e = err(&dir);
+    assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("org.apache.spark.ml.feature.MaxAbsScalerModel"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stages[6]") && text.contains("6_MinMaxScaler"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_parquet_is_named() {
+    let (_tmp, dir) = scratch();
+    let data = stage(&dir, "7_").join("data");
+    let file = only_file(&data, ".parquet");
+    std::fs::write(&file, b"PAR1 this is not parquet PAR1").unwrap();
+    let e = err(&dir);
+    assert!(matches!(e, Error::Parquet { .. }), "{e:?}");
+    assert!(e.to_string().contains(&*file.to_string_lossy()), "{e}");
+
+    // A truncated file (a real header, the rest cut off).
+    let (_tmp2, dir2) = scratch();
+    let file = only_file(&stage(&dir2, "5_").join("data"), ".parquet");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(err(&dir2), Error::Parquet { .. }));
+
+    // No data file at all.
+    let (_tmp3, dir3) = scratch();
+    std::fs::remove_file(only_file(&stage(&dir3, "0_").join("data"), ".parquet")).unwrap();
+    let e = err(&dir3);
+    assert!(
+        matches!(e, Error::Malformed { .. }) && e.to_string().contains("0_StringIndexer"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dot_dot_in_stage_uids_is_refused() {
+    let (_tmp, dir) = scratch();
+    edit_metadata(&dir, |m| {
+        m["paramMap"]["stageUids"][2] = J::from("../../../etc")
+    });
+    let e = err(&dir);
+    assert!(matches!(e, Error::UnsafePath { .. }), "{e:?}");
+    assert!(e.to_string().contains("2_../../../etc"), "{e}");
+
+    let (_tmp2, dir2) = scratch();
+    edit_metadata(&dir2, |m| m["paramMap"]["stageUids"][1] = J::from("x/y"));
+    assert!(matches!(err(&dir2), Error::UnsafePath { .. }));
+}
+
+#[cfg(unix)]
+#[test]
+fn symbolic_links_are_refused() {
+    // A stage folder that is a link to a copy outside the model.
+    let (tmp, dir) = scratch();
+    let s = stage(&dir, "4_");
+    let outside = tmp.path().join("outside");
+    std::fs::rename(&s, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &s).unwrap();
+    let e = err(&dir);
+    assert!(matches!(e, Error::UnsafePath { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("symbolic link") && e.to_string().contains("4_"),
+        "{e}"
+    );
+
+    // A data file that is a link.
+    let (tmp2, dir2) = scratch();
+    let file = only_file(&stage(&dir2, "7_").join("data"), ".parquet");
+    let moved = tmp2.path().join("elsewhere.parquet");
+    std::fs::rename(&file, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &file).unwrap();
+    let e = err(&dir2);
+    assert!(matches!(e, Error::UnsafePath { .. }), "{e:?}");
+    assert!(e.to_string().contains(&*file.to_string_lossy()), "{e}");
+}
+
+#[test]
+fn skip_and_mismatched_uids_are_refused() {
+    let (_tmp, dir) = scratch();
+    edit_metadata(&stage(&dir, "4_"), |m| {
+        m["paramMap"]["handleInvalid"] = J::from("skip")
+    });
+    let e = err(&dir);
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("skip"),
+        "{e}"
+    );
+
+    let (_tmp2, dir2) = scratch();
+    edit_metadata(&stage(&dir2, "2_"), |m| m["uid"] = J::from("Imputer_other"));
+    assert!(matches!(err(&dir2), Error::Malformed { .. }));
+
+    let (_tmp3, dir3) = scratch();
+    std::fs::write(only_file(&dir3.join("metadata"), ".txt"), b"{not json").unwrap();
+    let e = err(&dir3);
+    assert!(
+        matches!(e, Error::Malformed { .. }) && e.to_string().contains("invalid JSON"),
+        "{e}"
+    );
+}
