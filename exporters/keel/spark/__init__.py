@@ -10,10 +10,14 @@ See :func:`export` for which columns become the bundle's inputs and outputs. Any
 runtime cannot reproduce exactly is refused with :class:`keel.UnsupportedError` before
 anything is written.
 
+Scoring inside Spark: :class:`KeelModel` (a ``pyspark.ml`` Transformer scoring through
+``mapInArrow``) and :func:`register_udf` (a SQL function), from :mod:`keel.spark_runtime`.
+
 Importing this module needs ``pyspark``; exporting trees needs the active SparkContext.
 """
 
 from keel.spark import _feature, _models  # noqa: F401  (registers the converters)
 from keel.spark._core import export, supported_stages
+from keel.spark_runtime import KeelModel, register_udf
 
-__all__ = ["export", "supported_stages"]
+__all__ = ["KeelModel", "export", "register_udf", "supported_stages"]

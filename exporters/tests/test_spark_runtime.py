@@ -1,0 +1,700 @@
+"""Scoring inside Spark (`keel.spark_runtime`): `KeelModel` and the SQL function against
+scikit-learn's own predictions, on a local[2] session and on a real standalone cluster (a
+master and two workers started with pyspark's sbin scripts).
+
+References are computed here by scikit-learn (`predict`, `predict_proba`, `roc_auc_score`) or
+read from the checked-in fixtures (recorded from scikit-learn), never from keel. Spark needs
+Java: without it (or if Spark does not start within a bounded time) the tests are skipped,
+except under CI=true, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, assert_close
+
+import keel
+import keel.sklearn
+
+pyspark = pytest.importorskip("pyspark") if os.environ.get("CI") != "true" else __import__("pyspark")
+
+from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT  # noqa: E402
+from pyspark.sql import types as T  # noqa: E402
+
+from data import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, airbnb_frame  # noqa: E402
+from keel.spark_runtime import LOAD_LOG_ENV, KeelModel, register_udf, vector_arrow_type  # noqa: E402
+
+FIXTURES = os.path.join(ROOT, "fixtures", "sklearn")
+START_TIMEOUT_S = 180
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def unavailable(why: str) -> None:
+    """Spark cannot run here: a skip on a developer's machine, a failure in CI."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Spark is required in CI: {why}")
+    pytest.skip(why)
+
+
+def java_available() -> bool:
+    java_home = os.environ.get("JAVA_HOME")
+    return bool(shutil.which("java") or (java_home and os.path.exists(os.path.join(java_home, "bin", "java"))))
+
+
+# --- the session ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def load_log(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("keel-spark") / "loads.log")
+
+
+@pytest.fixture(scope="session")
+def spark(load_log):
+    if not java_available():
+        unavailable("no Java runtime (java on PATH or JAVA_HOME)")
+    from pyspark.sql import SparkSession
+
+    # Workers must run this interpreter (it has keel); the load log is read by the cache test.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    os.environ[LOAD_LOG_ENV] = load_log
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("keel-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.memory", "1g")
+    )
+    # SparkSession.getOrCreate blocks while the JVM starts; bound it so a broken Java never
+    # hangs the suite.
+    box: dict = {}
+
+    def start():
+        try:
+            box["session"] = builder.getOrCreate()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            box["error"] = e
+
+    t = threading.Thread(target=start, daemon=True)
+    t.start()
+    t.join(START_TIMEOUT_S)
+    if t.is_alive():
+        unavailable(f"the Spark session did not start within {START_TIMEOUT_S} s")
+    if "error" in box:
+        unavailable(f"the Spark session failed to start: {box['error']!r}")
+    session = box["session"]
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+# --- models, trained here ----------------------------------------------------------------------
+
+
+def _pre(handle_unknown: str = "ignore"):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    return ColumnTransformer(
+        [
+            ("num", StandardScaler(), AIRBNB_NUMERIC),
+            ("cat", OneHotEncoder(handle_unknown=handle_unknown), AIRBNB_CATEGORICAL),
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def airbnb(tmp_path_factory):
+    """AirBnB-like pipelines fitted by scikit-learn and exported: a price regression, a
+    booked/not classifier, and a regression whose encoder refuses unknown categories."""
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    out = tmp_path_factory.mktemp("bundles")
+    X, price, booked = airbnb_frame(3000, seed=1)
+    models = {
+        "linear": (Pipeline([("pre", _pre()), ("model", LinearRegression())]).fit(X, price)),
+        "logistic": (Pipeline([("pre", _pre()), ("model", LogisticRegression(max_iter=1000))]).fit(X, booked)),
+        "strict": (Pipeline([("pre", _pre("error")), ("model", LinearRegression())]).fit(X, price)),
+    }
+    paths = {}
+    for name, est in models.items():
+        paths[name] = str(out / f"airbnb_{name}.keel")
+        keel.sklearn.export(est, paths[name], sample=X.head(50), name=f"airbnb_{name}")
+    X_test, price_test, booked_test = airbnb_frame(2000, seed=5)
+    X_test.insert(0, "id", np.arange(len(X_test), dtype=np.int64))
+    return {"models": models, "paths": paths, "X": X_test, "price": price_test, "booked": booked_test}
+
+
+def frame(spark, X: pd.DataFrame, partitions: int = 4):
+    return spark.createDataFrame(X).repartition(partitions)
+
+
+def by_id(df) -> pd.DataFrame:
+    return df.toPandas().sort_values("id").reset_index(drop=True)
+
+
+def features(X: pd.DataFrame) -> pd.DataFrame:
+    return X[AIRBNB_NUMERIC + AIRBNB_CATEGORICAL]
+
+
+class SmallBatches:
+    """Sets spark.sql.execution.arrow.maxRecordsPerBatch for a block (several Arrow batches
+    per partition)."""
+
+    KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+    def __init__(self, spark, rows: int):
+        self.spark, self.rows = spark, rows
+
+    def __enter__(self):
+        self.old = self.spark.conf.get(self.KEY)
+        self.spark.conf.set(self.KEY, str(self.rows))
+
+    def __exit__(self, *exc):
+        self.spark.conf.set(self.KEY, self.old)
+
+
+# --- Arrow layout ---------------------------------------------------------------------------------
+
+
+def test_vector_arrow_type_is_sparks():
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    assert vector_arrow_type() == to_arrow_type(VectorUDT())
+
+
+# --- KeelModel ------------------------------------------------------------------------------------
+
+
+def test_regression_matches_scikit_learn_over_many_batches(spark, airbnb):
+    X = airbnb["X"]
+    want = airbnb["models"]["linear"].predict(features(X))
+    df = frame(spark, X, partitions=3)
+    def sizes(batches):
+        # Defined here so that cloudpickle ships it by value (workers cannot import tests).
+        import pyarrow as pa
+
+        for b in batches:
+            yield pa.RecordBatch.from_arrays([pa.array([b.num_rows], pa.int64())], names=["n"])
+
+    with SmallBatches(spark, 97):
+        # The setting applies: each partition reaches Python as several batches.
+        sizes = df.mapInArrow(sizes, "n long").toPandas()["n"]
+        assert sizes.max() <= 97 and len(sizes) >= len(X) // 97
+        out = KeelModel(airbnb["paths"]["linear"]).transform(df)
+        assert out.schema["prediction"].dataType == T.DoubleType()
+        assert out.columns == list(X.columns) + ["prediction"]
+        got = by_id(out)
+    assert_close(got["prediction"].to_numpy(), want, "f64_linear", "airbnb linear in Spark")
+    # Inputs pass through untouched.
+    pd.testing.assert_frame_equal(got[list(X.columns)], X.reset_index(drop=True), check_dtype=False)
+
+    from pyspark.ml.evaluation import RegressionEvaluator
+
+    spark_df = spark.createDataFrame(X.assign(price=airbnb["price"]))
+    rmse = RegressionEvaluator(labelCol="price", predictionCol="prediction", metricName="rmse").evaluate(
+        KeelModel(airbnb["paths"]["linear"]).transform(spark_df)
+    )
+    assert rmse == pytest.approx(float(np.sqrt(np.mean((want - airbnb["price"]) ** 2))), rel=1e-9)
+
+
+def test_classifier_vector_column_feeds_spark_evaluators(spark, airbnb):
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from sklearn.metrics import roc_auc_score
+
+    X, booked = airbnb["X"], airbnb["booked"]
+    est = airbnb["models"]["logistic"]
+    proba = est.predict_proba(features(X))
+    df = frame(spark, X.assign(booked=booked.astype(np.int64)))
+    out = KeelModel(airbnb["paths"]["logistic"], outputPrefix="keel_").transform(df)
+    fields = {f.name: f for f in out.schema.fields}
+    assert fields["keel_label"].dataType == T.LongType()
+    assert isinstance(fields["keel_probability"].dataType, VectorUDT)
+    attrs = fields["keel_probability"].metadata["ml_attr"]
+    assert attrs["num_attrs"] == 2
+    assert [a["name"] for a in attrs["attrs"]["numeric"]] == [str(c) for c in est.classes_]
+
+    got = by_id(out)
+    assert all(isinstance(v, DenseVector) for v in got["keel_probability"])
+    assert_close(np.stack([v.toArray() for v in got["keel_probability"]]), proba, "probability", "probability")
+    assert_close(got["keel_label"].to_numpy(), est.predict(features(X)), "exact", "label")
+
+    auc = BinaryClassificationEvaluator(
+        rawPredictionCol="keel_probability", labelCol="booked", metricName="areaUnderROC", numBins=0
+    ).evaluate(out)
+    assert auc == pytest.approx(roc_auc_score(booked, proba[:, 1]), abs=1e-9)
+
+
+def read_io(case: str) -> dict:
+    with open(os.path.join(FIXTURES, case, "io.json")) as f:
+        return json.load(f)
+
+
+def _fixture_outputs(io_: dict, name: str):
+    want = io_["outputs"][name]
+    return [[float(x) for x in row] for row in want] if isinstance(want[0], list) else want
+
+
+def test_checked_in_iris_fixture(spark):
+    io_ = read_io("iris_logreg")
+    path = os.path.join(FIXTURES, "iris_logreg", "model.keel")
+    X = pd.DataFrame(io_["inputs"]).astype("float64")
+    X.insert(0, "id", np.arange(len(X)))
+    df = frame(spark, X, partitions=2)
+    got = by_id(KeelModel(path).transform(df))
+    assert_close(got["label"].tolist(), io_["outputs"]["label"], "exact", "iris label")
+    probs = np.stack([v.toArray() for v in got["probability"]])
+    assert_close(probs, _fixture_outputs(io_, "probability"), "probability", "iris probability")
+
+    # Only the outputs asked for, and only the outputs: keepInputs=False sends only the
+    # bundle's inputs to Python (the id column cannot come back then: score in input order).
+    only = KeelModel(path, outputCols=["probability"], keepInputs=False).transform(spark.createDataFrame(X).coalesce(1))
+    assert only.columns == ["probability"]
+    probs = np.stack([r[0].toArray() for r in only.collect()])
+    assert_close(probs, _fixture_outputs(io_, "probability"), "probability", "iris outputs only")
+
+
+def test_other_columns_pass_through_unchanged(spark):
+    # Columns the bundle does not read travel through mapInArrow in Spark's own Arrow form
+    # and come back unchanged, whatever their type (nested, UDT, temporal, binary).
+    import datetime
+    import decimal
+
+    path = os.path.join(FIXTURES, "iris_logreg", "model.keel")
+    names = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+    schema = T.StructType(
+        [T.StructField(n, T.DoubleType()) for n in names]
+        + [T.StructField("ts", T.TimestampType()), T.StructField("d", T.DateType()),
+           T.StructField("dec", T.DecimalType(10, 2)), T.StructField("bin", T.BinaryType()),
+           T.StructField("arr", T.ArrayType(T.StringType())), T.StructField("m", T.MapType(T.StringType(), T.IntegerType())),
+           T.StructField("st", T.StructType([T.StructField("a", T.IntegerType()), T.StructField("b", T.StringType())])),
+           T.StructField("v1", VectorUDT()), T.StructField("v2", VectorUDT())]
+    )
+    rows = [
+        (5.1, 3.5, 1.4, 0.2, datetime.datetime(2024, 1, 2, 3, 4, 5), datetime.date(2024, 1, 2), decimal.Decimal("1.25"),
+         b"\x00\x01", ["a", "b"], {"k": 1}, (1, "x"), DenseVector([1.0, 2.0]), SparseVector(3, {1: 2.0})),
+        (6.7, 3.0, 5.2, 2.3, None, None, None, None, None, None, None, None, None),
+    ]
+    df = spark.createDataFrame(rows, schema)
+    # More partitions than rows: empty partitions score nothing and fail nothing.
+    got = KeelModel(path).transform(df.repartition(5)).collect()
+    assert sorted((tuple(r)[: len(schema.fields)] for r in got), key=str) == sorted((tuple(r) for r in df.collect()), key=str)
+    assert sorted(r["label"] for r in got) == ["setosa", "virginica"]
+    assert KeelModel(path).transform(df.limit(0)).collect() == []
+
+
+def test_integer_inputs_are_widened_and_bool_output(spark):
+    # mixed_hgb_binary declares `visits` as i64 and predicts a boolean label; Spark hands an
+    # int or a short column, and nulls in `score` and `city` reach the model as missing.
+    io_ = read_io("mixed_hgb_binary")
+    path = os.path.join(FIXTURES, "mixed_hgb_binary", "model.keel")
+    rows = len(io_["outputs"]["label"])
+    for visits_type in (T.IntegerType(), T.ShortType(), T.LongType()):
+        schema = T.StructType(
+            [T.StructField("id", T.LongType())]
+            + [T.StructField(n, T.DoubleType()) for n in ("age", "income", "score")]
+            + [T.StructField("visits", visits_type)]
+            + [T.StructField(n, T.StringType()) for n in ("city", "room", "plan")]
+        )
+        data = [
+            (i, *[None if io_["inputs"][n][i] is None else float(io_["inputs"][n][i]) for n in ("age", "income", "score")],
+             io_["inputs"]["visits"][i], *[io_["inputs"][n][i] for n in ("city", "room", "plan")])
+            for i in range(rows)
+        ]
+        out = KeelModel(path).transform(spark.createDataFrame(data, schema).repartition(3))
+        assert out.schema["label"].dataType == T.BooleanType()
+        got = by_id(out)
+        assert_close(got["label"].tolist(), io_["outputs"]["label"], "exact", f"label ({visits_type})")
+        probs = np.stack([v.toArray() for v in got["probability"]])
+        assert_close(probs, _fixture_outputs(io_, "probability"), "probability", f"probability ({visits_type})")
+
+
+@pytest.fixture(scope="module")
+def vector_bundle(tmp_path_factory):
+    """A bundle whose input is one vector column `features` (f64[4]): an iris classifier
+    exported with its four features declared as one vector input, as Spark ML pipelines
+    (VectorAssembler) hand them over. The scikit-learn exporter writes scalar inputs only, so
+    its input inference is replaced for this export."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from keel._bundle import Col
+    from keel.sklearn import _core
+
+    X, y = load_iris(return_X_y=True)
+    est = LogisticRegression(max_iter=1000).fit(X, y)
+    path = str(tmp_path_factory.mktemp("vector") / "iris_vector.keel")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(_core, "_infer_inputs", lambda e, s: [Col("features", "f64", 4, [f"f{i}" for i in range(4)])])
+    try:
+        keel.sklearn.export(est, path, name="iris_vector")
+    finally:
+        mp.undo()
+    assert keel.load(path).schema.inputs[0].shape == (4,)
+    return path, est, X
+
+
+def test_vector_inputs_dense_sparse_and_arrays(spark, vector_bundle):
+    path, est, X = vector_bundle
+    X = X.copy()
+    X[::7, 1] = 0.0  # zeros stored sparsely below
+    rows = []
+    for i, x in enumerate(X):
+        v = SparseVector(4, {j: float(x[j]) for j in range(4) if x[j] != 0.0}) if i % 3 == 0 else DenseVector(x)
+        rows.append((i, v, [float(a) for a in x]))
+    schema = T.StructType(
+        [T.StructField("id", T.LongType()), T.StructField("features", VectorUDT()),
+         T.StructField("as_array", T.ArrayType(T.DoubleType()))]
+    )
+    df = spark.createDataFrame(rows, schema).repartition(3)
+    want = est.predict_proba(X)
+    with SmallBatches(spark, 40):
+        got = by_id(KeelModel(path).transform(df))
+        assert_close(np.stack([v.toArray() for v in got["probability"]]), want, "probability", "VectorUDT input")
+        arrays = df.drop("features").withColumnRenamed("as_array", "features")
+        got = by_id(KeelModel(path).transform(arrays))
+        assert_close(np.stack([v.toArray() for v in got["probability"]]), want, "probability", "array input")
+
+    bad = spark.createDataFrame([(0, DenseVector([1.0, 2.0, 3.0, 4.0])), (1, DenseVector([1.0, 2.0]))],
+                                T.StructType([T.StructField("id", T.LongType()), T.StructField("features", VectorUDT())]))
+    with pytest.raises(Exception) as e:
+        KeelModel(path).transform(bad.coalesce(1)).collect()
+    text = str(e.value)
+    assert "BadValueError" in text and "row 1, column `features`: expected a vector of 4 values" in text
+
+
+def test_in_a_pipeline_saved_and_loaded(spark, airbnb, tmp_path):
+    from pyspark.ml import Pipeline, PipelineModel
+    from pyspark.ml.feature import SQLTransformer
+
+    X = airbnb["X"]
+    want = airbnb["models"]["linear"].predict(features(X))
+    # The source stores bedrooms as an integer count; a SQL stage derives the double the
+    # model was trained on, then the keel stage scores.
+    src = spark.createDataFrame(X.rename(columns={"bedrooms": "bedroom_count"}).astype({"bedroom_count": "int64"}))
+    bundle = tmp_path / "price.keel"
+    shutil.copy(airbnb["paths"]["linear"], bundle)
+    pipe = Pipeline(
+        stages=[
+            SQLTransformer(statement="SELECT *, CAST(bedroom_count AS DOUBLE) AS bedrooms FROM __THIS__"),
+            KeelModel(str(bundle), outputPrefix="keel_"),
+        ]
+    )
+    model = pipe.fit(src)
+    got = by_id(model.transform(src))
+    assert_close(got["keel_prediction"].to_numpy(), want, "f64_linear", "pipeline")
+
+    # Saved with the pipeline, the bundle's bytes travel with it: the file is not needed.
+    model.write().overwrite().save(str(tmp_path / "pipeline"))
+    bundle.unlink()
+    loaded = PipelineModel.load(str(tmp_path / "pipeline"))
+    stage = loaded.stages[1]
+    assert isinstance(stage, KeelModel) and stage.getOutputPrefix() == "keel_"
+    again = by_id(loaded.transform(src))
+    np.testing.assert_array_equal(again["keel_prediction"].to_numpy(), got["keel_prediction"].to_numpy())
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+def _jobs_in(spark, group: str) -> list[int]:
+    return list(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+
+
+def test_bundle_that_does_not_fit_fails_before_any_job(spark, airbnb):
+    from pyspark.sql import functions as F
+
+    X = airbnb["X"]
+    df = spark.createDataFrame(X)
+    model = KeelModel(airbnb["paths"]["linear"])
+    group = "keel-misfit"
+    spark.sparkContext.setJobGroup(group, "transforms that must fail before running")
+    try:
+        with pytest.raises(keel.MissingColumnError) as e:
+            model.transform(df.drop("room_type"))
+        assert e.value.column == "room_type" and "`room_type` is missing" in str(e.value)
+
+        with pytest.raises(keel.MissingColumnError) as e:
+            model.transform(df.withColumnRenamed("state", "State"))
+        assert e.value.column == "state" and "case-sensitive" in str(e.value)
+
+        with pytest.raises(keel.ColumnTypeError) as e:
+            model.transform(df.withColumn("bedrooms", F.col("bedrooms").cast("string")))
+        assert (e.value.column, e.value.expected, e.value.found) == ("bedrooms", "f64", "Spark string")
+
+        with pytest.raises(keel.ColumnTypeError) as e:
+            model.transform(df.withColumn("room_type", F.lit(1)))
+        assert (e.value.column, e.value.expected) == ("room_type", "utf8")
+
+        with pytest.raises(ValueError, match="`prediction` already exists"):
+            model.transform(df.withColumn("prediction", F.lit(0.0)))
+
+        with pytest.raises(ValueError, match="no output 'price'"):
+            KeelModel(airbnb["paths"]["linear"], outputCols=["price"]).transform(df)
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert _jobs_in(spark, group) == []
+
+
+def test_bad_row_fails_the_task_with_keels_message(spark, airbnb):
+    X = airbnb["X"].copy()
+    X.loc[1234, "room_type"] = "castle"
+    df = spark.createDataFrame(X).coalesce(1)
+    with SmallBatches(spark, 500):
+        with pytest.raises(Exception) as e:
+            KeelModel(airbnb["paths"]["strict"]).transform(df).collect()
+    text = str(e.value)
+    # keel's own exception, with its column, row (within the Arrow batch) and value, then
+    # where the row sits in the partition.
+    assert "keel.errors.UnknownCategoryError" in text
+    assert "row 234, column `room_type`: unknown category \"castle\"" in text
+    assert "row 1234 of the partition" in text
+
+
+# --- SQL ------------------------------------------------------------------------------------------
+
+
+def test_sql_function(spark, airbnb):
+    X = airbnb["X"]
+    spark.createDataFrame(X).repartition(3).createOrReplaceTempView("listings")
+    register_udf(spark, "price_model", airbnb["paths"]["linear"])
+    register_udf(spark, "booked_model", airbnb["paths"]["logistic"])
+
+    # One output: the function returns it.
+    res = spark.sql("SELECT id, price_model(struct(*)) AS price FROM listings")
+    assert res.schema["price"].dataType == T.DoubleType()
+    got = by_id(res)
+    assert_close(got["price"].to_numpy(), airbnb["models"]["linear"].predict(features(X)), "f64_linear", "SQL price")
+
+    # Several: a struct of them, vectors as array<double>.
+    res = spark.sql("SELECT id, booked_model(struct(*)) AS m, booked_model(struct(*)).probability[1] AS p1 FROM listings")
+    m_type = res.schema["m"].dataType
+    assert [f.name for f in m_type.fields] == ["label", "probability"]
+    assert m_type["probability"].dataType == T.ArrayType(T.DoubleType(), containsNull=False)
+    got = by_id(res)
+    est = airbnb["models"]["logistic"]
+    proba = est.predict_proba(features(X))
+    assert_close(np.stack([r["probability"] for r in got["m"]]), proba, "probability", "SQL probability")
+    assert_close([r["label"] for r in got["m"]], est.predict(features(X)), "exact", "SQL label")
+    assert_close(got["p1"].to_numpy(), proba[:, 1], "probability", "SQL probability[1]")
+
+
+def test_sql_function_errors_name_the_column(spark, airbnb):
+    register_udf(spark, "strict_model", airbnb["paths"]["strict"])
+    X = airbnb["X"].copy()
+    X.loc[5, "room_type"] = "castle"
+    spark.createDataFrame(X).coalesce(1).createOrReplaceTempView("listings_bad")
+    with pytest.raises(Exception) as e:
+        spark.sql("SELECT strict_model(struct(*)) FROM listings_bad").collect()
+    assert "row 5, column `room_type`: unknown category \"castle\"" in str(e.value)
+    with pytest.raises(Exception) as e:
+        spark.sql("SELECT strict_model(struct(id, bedrooms)) FROM listings_bad").collect()
+    assert "MissingColumnError" in str(e.value) and "is missing" in str(e.value)
+
+
+# --- the bundle cache ------------------------------------------------------------------------------
+
+
+def test_each_python_worker_loads_a_bundle_once(spark, airbnb, load_log, tmp_path):
+    import hashlib
+
+    from sklearn.linear_model import Ridge
+
+    # A bundle no other test used, so every load in the log is this test's.
+    X = airbnb["X"]
+    est = Ridge(alpha=3.0).fit(X[AIRBNB_NUMERIC], airbnb["price"])
+    path = tmp_path / "ridge.keel"
+    keel.sklearn.export(est, str(path), sample=X[AIRBNB_NUMERIC].head(10), name="ridge_cache")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    df = spark.createDataFrame(X).repartition(8)
+    model = KeelModel(str(path))
+    tasks = 0
+    with SmallBatches(spark, 100):
+        for _ in range(3):
+            got = by_id(model.transform(df))
+            tasks += 8
+    assert_close(got["prediction"].to_numpy(), est.predict(X[AIRBNB_NUMERIC]), "f64_linear", "ridge")
+    with open(load_log) as f:
+        loads = [line.split() for line in f if sha in line]
+    pids = [pid for pid, _, _ in loads]
+    # 24 tasks (3 jobs x 8 partitions) ran on at most a few reused Python workers, and each
+    # worker loaded the bundle exactly once.
+    assert 1 <= len(loads) < tasks
+    assert len(pids) == len(set(pids)), f"a worker loaded the bundle twice: {loads}"
+
+
+# --- a real standalone cluster ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StandaloneCluster:
+    """A Spark standalone master and two workers on 127.0.0.1, started and stopped with
+    pyspark's own sbin/spark-daemon.sh (the pip package ships no start-master.sh), with their
+    PID files, logs and work directories under `root`."""
+
+    MASTER = "org.apache.spark.deploy.master.Master"
+    WORKER = "org.apache.spark.deploy.worker.Worker"
+
+    def __init__(self, root, workers: int = 2):
+        self.spark_home = os.path.dirname(pyspark.__file__)
+        self.root = root
+        self.workers = workers
+        self.port = _free_port()
+        self.url = f"spark://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        self.env.update(
+            SPARK_HOME=self.spark_home,
+            SPARK_LOCAL_IP="127.0.0.1",
+            SPARK_MASTER_HOST="127.0.0.1",
+            SPARK_PID_DIR=str(root / "pids"),
+            SPARK_LOG_DIR=str(root / "logs"),
+            SPARK_CONF_DIR=str(root / "conf"),
+            SPARK_IDENT_STRING=f"keeltest{os.getpid()}",
+            SPARK_DAEMON_MEMORY="256m",
+            SPARK_WORKER_DIR=str(root / "work"),
+            PYSPARK_PYTHON=sys.executable,
+        )
+        for d in ("pids", "logs", "conf", "work"):
+            (root / d).mkdir(exist_ok=True)
+
+    def _daemon(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", os.path.join(self.spark_home, "sbin", "spark-daemon.sh"), *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+
+    def start(self) -> None:
+        r = self._daemon("start", self.MASTER, "1", "--host", "127.0.0.1", "--port", str(self.port),
+                         "--webui-port", str(_free_port()))
+        if r.returncode != 0 or "failed to launch" in r.stdout:
+            raise RuntimeError(f"master failed to start: {r.stdout}{r.stderr}{self.logs()}")
+        self._wait_for_port(self.port, 60)
+        for i in range(1, self.workers + 1):
+            r = self._daemon("start", self.WORKER, str(i), "--host", "127.0.0.1", "--cores", "1",
+                             "--memory", "1g", "--webui-port", str(_free_port()),
+                             "--work-dir", str(self.root / "work"), self.url)
+            if r.returncode != 0 or "failed to launch" in r.stdout:
+                raise RuntimeError(f"worker {i} failed to start: {r.stdout}{r.stderr}{self.logs()}")
+
+    def _wait_for_port(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"the master did not listen on {port} within {timeout} s{self.logs()}")
+
+    def pids(self) -> list[int]:
+        out = []
+        for name in os.listdir(self.root / "pids"):
+            try:
+                out.append(int((self.root / "pids" / name).read_text().strip()))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def stop(self) -> None:
+        """Stops the workers then the master with spark-daemon.sh; whatever is still alive
+        after a bounded wait (or if the script fails) is killed by its PID file."""
+        pids = self.pids()
+        for i in range(1, self.workers + 1):
+            try:
+                self._daemon("stop", self.WORKER, str(i), timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            self._daemon("stop", self.MASTER, "1", timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.5)
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+    def logs(self) -> str:
+        text = []
+        for name in sorted(os.listdir(self.root / "logs")):
+            with open(self.root / "logs" / name, errors="replace") as f:
+                text.append(f"\n--- {name}\n" + "".join(f.readlines()[-20:]))
+        return "".join(text)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not reaped) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def test_standalone_cluster_end_to_end(airbnb, tmp_path):
+    if not java_available():
+        unavailable("no Java runtime (java on PATH or JAVA_HOME)")
+    X = airbnb["X"]
+    X.to_parquet(tmp_path / "listings.parquet", index=False)
+    result = tmp_path / "scored.parquet"
+    cluster = StandaloneCluster(tmp_path)
+    t0 = time.monotonic()
+    try:
+        try:
+            cluster.start()
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            unavailable(f"the standalone cluster did not start: {e}")
+        started = time.monotonic() - t0
+        env = dict(cluster.env)
+        env[LOAD_LOG_ENV] = str(tmp_path / "loads.log")
+        job = subprocess.run(
+            [sys.executable, os.path.join(HERE, "spark_cluster_job.py"), cluster.url,
+             airbnb["paths"]["logistic"], str(tmp_path / "listings.parquet"), str(result)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert job.returncode == 0, f"the cluster job failed:\n{job.stdout[-4000:]}\n{job.stderr[-4000:]}{cluster.logs()}"
+    finally:
+        cluster.stop()
+    total = time.monotonic() - t0
+    assert not any(_alive(p) for p in cluster.pids()), "a cluster process outlived stop()"
+    report = json.loads(job.stdout.strip().splitlines()[-1])
+    print(f"\nstandalone cluster: started in {started:.1f} s, job {report['seconds']:.1f} s, "
+          f"total with stop {total:.1f} s, executors {report['executors']}")
+    # Two workers, one executor each, both scored.
+    assert report["executors"] == 2
+    with open(tmp_path / "loads.log") as f:
+        loaders = {line.split()[0] for line in f}
+    assert len(loaders) >= 2, "both executors should have loaded the bundle"
+
+    got = pd.read_parquet(result).sort_values("id").reset_index(drop=True)
+    est = airbnb["models"]["logistic"]
+    assert_close(got["label"].to_numpy(), est.predict(features(X)), "exact", "cluster label")
+    assert_close(np.stack(got["p"].to_numpy()), est.predict_proba(features(X)), "probability", "cluster probability")
