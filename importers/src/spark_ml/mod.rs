@@ -4,14 +4,14 @@
 //! `paramMap`, `defaultParamMap`, `sparkVersion`, and for a pipeline `paramMap.stageUids`), and
 //! each stage lives in `stages/{index}_{uid}/` with its own `metadata/` and, for fitted models,
 //! a `data/` folder of parquet files (tree ensembles add `treesMetadata/`). This module reads
-//! those with [`read`] and maps each stage to the same `spark.*` runtime op, with the same
+//! those with `read` and maps each stage to the same `spark.*` runtime op, with the same
 //! attributes, as the Python exporter `keel.spark.export` does from a live model
 //! (exporters/keel/spark/), so both routes give the same bundle semantics.
 //!
 //! Every stage class is checked before anything is converted: an unsupported one is refused
 //! naming its class and folder. The saved model carries no input schema: it comes from
 //! `sample_schema` (Spark's JSON `StructType` or a DDL string such as `a DOUBLE, b STRING`) or
-//! is inferred (see [`schema`]).
+//! is inferred (see the `schema` module).
 
 mod read;
 mod schema;
