@@ -209,9 +209,7 @@ def _list_to_fixed(a: pa.Array, width: int, name: str) -> pa.Array:
                 f"row 0, column `{name}`: expected vectors of {width} values, found {a.type.list_size}",
                 column=name, row=0,
             )
-        a = pa.ListArray.from_arrays(
-            pa.array(np.arange(len(a) + 1, dtype=np.int32) * width), a.values.slice(a.offset * width, len(a) * width)
-        ) if a.null_count == 0 else pa.array(a.to_pylist(), type=pa.list_(a.type.value_type))
+        return a.cast(pa.list_(pa.field("item", pa.float64()), width))
     valid = a.is_valid().to_numpy(zero_copy_only=False)
     lengths = a.value_lengths().fill_null(width).to_numpy(zero_copy_only=False)
     bad = np.flatnonzero(lengths != width)

@@ -698,3 +698,50 @@ def test_standalone_cluster_end_to_end(airbnb, tmp_path):
     est = airbnb["models"]["logistic"]
     assert_close(got["label"].to_numpy(), est.predict(features(X)), "exact", "cluster label")
     assert_close(np.stack(got["p"].to_numpy()), est.predict_proba(features(X)), "probability", "cluster probability")
+
+
+# --- Arrow conversions, without Spark -----------------------------------------------------------------
+
+
+def test_vector_conversions_handle_nulls_slices_and_sparse_rows():
+    import pyarrow as pa
+
+    from keel._api import Field
+    from keel.spark_runtime import _input_converter, _to_spark_arrow
+
+    f = Field("v", "f64", (3,), nullable=True)
+    udt = vector_arrow_type()
+    # Spark's VectorUDT rows as pyspark serializes them: (type, size, indices, values).
+    rows = [None if v is None else VectorUDT().serialize(v)
+            for v in (DenseVector([1.0, 2.0, 3.0]), SparseVector(3, {2: 5.0}), None, SparseVector(3, {}),
+                      DenseVector([4.0, 5.0, 6.0]))]
+    arr = pa.array([None if r is None else dict(zip(("type", "size", "indices", "values"), r)) for r in rows], type=udt)
+    want = [[1.0, 2.0, 3.0], [0.0, 0.0, 5.0], None, [0.0, 0.0, 0.0], [4.0, 5.0, 6.0]]
+    conv = _input_converter(f, udt)
+    assert conv(arr).to_pylist() == want
+    assert conv(arr.slice(1, 3)).to_pylist() == want[1:4]  # slices keep their offsets
+    dense = pa.array([dict(zip(("type", "size", "indices", "values"), VectorUDT().serialize(DenseVector([i, i + 1.0, i + 2.0]))))
+                      for i in range(4)], type=udt)
+    assert conv(dense.slice(1, 2)).to_pylist() == [[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]  # the fast path
+    bad = pa.array([dict(type=0, size=3, indices=[3], values=[1.0])], type=udt)
+    with pytest.raises(keel.BadValueError, match="index 3 is outside 0..2"):
+        conv(bad)
+
+    lists = pa.array([[1, 2, 3], None, [4, 5, 6]], type=pa.list_(pa.int32()))
+    conv = _input_converter(f, lists.type)
+    assert conv(lists).to_pylist() == [[1.0, 2.0, 3.0], None, [4.0, 5.0, 6.0]]
+    assert conv(lists.slice(2)).to_pylist() == [[4.0, 5.0, 6.0]]
+    with pytest.raises(keel.BadValueError, match="row 1, column `v`: expected a vector of 3 values, found 2"):
+        conv(pa.array([[1.0, 2.0, 3.0], [1.0, 2.0]]))
+    with pytest.raises(keel.ColumnTypeError):
+        _input_converter(f, pa.list_(pa.string()))
+
+    # Outputs: a fixed-size list (sliced, with a null row) as VectorUDT's struct and as
+    # array<double>, in exactly the types Spark declares.
+    fixed = pa.FixedSizeListArray.from_arrays(pa.array(np.arange(12.0)), 3, mask=pa.array([False, True, False, False]))
+    as_udt = _to_spark_arrow(fixed.slice(1), udt)
+    assert as_udt.type == udt
+    assert [None if r is None else VectorUDT().deserialize(tuple(r.values())) for r in as_udt.to_pylist()] == [
+        None, DenseVector([6.0, 7.0, 8.0]), DenseVector([9.0, 10.0, 11.0])]
+    as_list = _to_spark_arrow(fixed.slice(1), pa.list_(pa.field("element", pa.float64(), nullable=False)))
+    assert as_list.to_pylist() == [None, [6.0, 7.0, 8.0], [9.0, 10.0, 11.0]]
