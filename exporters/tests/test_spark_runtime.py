@@ -38,7 +38,8 @@ from data import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, airbnb_frame  # noqa: E402
 from keel.spark_runtime import LOAD_LOG_ENV, KeelModel, register_udf, vector_arrow_type  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "fixtures", "sklearn")
-START_TIMEOUT_S = 180
+# How long a Spark session may take to start (KEEL_SPARK_START_TIMEOUT overrides it).
+START_TIMEOUT_S = float(os.environ.get("KEEL_SPARK_START_TIMEOUT", "180"))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -95,6 +96,7 @@ def spark(load_log):
     t.start()
     t.join(START_TIMEOUT_S)
     if t.is_alive():
+        _kill_descendants("SparkSubmit")
         unavailable(f"the Spark session did not start within {START_TIMEOUT_S} s")
     if "error" in box:
         unavailable(f"the Spark session failed to start: {box['error']!r}")
@@ -102,6 +104,39 @@ def spark(load_log):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def _kill_descendants(marker: str) -> None:
+    """Kills this process's descendants whose command line contains `marker` (a JVM that
+    never answered), with their own descendants, so a failed start leaves nothing behind."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+
+    def tree(pid: int) -> list[int]:
+        out = [pid]
+        for c in children.get(pid, []):
+            out += tree(c)
+        return out
+
+    for pid in tree(os.getpid())[1:]:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd:
+            for p in reversed(tree(pid)):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 # --- models, trained here ----------------------------------------------------------------------
@@ -675,17 +710,24 @@ def test_standalone_cluster_end_to_end(airbnb, tmp_path):
         started = time.monotonic() - t0
         env = dict(cluster.env)
         env[LOAD_LOG_ENV] = str(tmp_path / "loads.log")
-        job = subprocess.run(
+        # Its own session (process group), so a timeout kills the driver's JVM with it.
+        proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "spark_cluster_job.py"), cluster.url,
              airbnb["paths"]["logistic"], str(tmp_path / "listings.parquet"), str(result)],
-            env=env, capture_output=True, text=True, timeout=300,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
-        assert job.returncode == 0, f"the cluster job failed:\n{job.stdout[-4000:]}\n{job.stderr[-4000:]}{cluster.logs()}"
+        try:
+            stdout, stderr = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"the cluster job did not finish within 300 s:\n{stderr[-4000:]}{cluster.logs()}")
+        assert proc.returncode == 0, f"the cluster job failed:\n{stdout[-4000:]}\n{stderr[-4000:]}{cluster.logs()}"
     finally:
         cluster.stop()
     total = time.monotonic() - t0
     assert not any(_alive(p) for p in cluster.pids()), "a cluster process outlived stop()"
-    report = json.loads(job.stdout.strip().splitlines()[-1])
+    report = json.loads(stdout.strip().splitlines()[-1])
     print(f"\nstandalone cluster: started in {started:.1f} s, job {report['seconds']:.1f} s, "
           f"total with stop {total:.1f} s, executors {report['executors']}")
     # Two workers, one executor each, both scored.
