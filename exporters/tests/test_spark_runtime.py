@@ -81,6 +81,10 @@ def spark(load_log):
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.driver.memory", "1g")
+        # Through the SparkContext's executor environment, not only os.environ: when another
+        # test module started Spark's JVM earlier in this process, the JVM's own environment
+        # predates the variable, but each new SparkContext hands executorEnv to its workers.
+        .config(f"spark.executorEnv.{LOAD_LOG_ENV}", load_log)
     )
     # SparkSession.getOrCreate blocks while the JVM starts; bound it so a broken Java never
     # hangs the suite.
