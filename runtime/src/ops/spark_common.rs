@@ -18,7 +18,7 @@
 
 use crate::error::Error;
 use crate::op::BuildCtx;
-use crate::value::{ColInfo, ColType};
+use crate::value::{ColInfo, ColType, Matrix, Value};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, Float64Array};
@@ -195,6 +195,42 @@ pub fn predictor_outputs(
         return Err(ctx.err("no output port is bound"));
     }
     Ok((infos, order))
+}
+
+/// A classifier's values for its bound outputs, in binding order: Spark's prediction (the
+/// thresholded argmax of the probabilities when `thresholds` are set, else the argmax of the
+/// raw scores), then the probability and raw blocks themselves. `op` names the op in errors.
+pub fn classifier_values(
+    raw: Matrix,
+    prob: Matrix,
+    thresholds: Option<&[f64]>,
+    outs: &[Out],
+    op: &str,
+) -> Result<Vec<Value>, Error> {
+    let mut scratch = Vec::new();
+    let prediction: Vec<f64> = (0..raw.rows)
+        .map(|i| match thresholds {
+            Some(t) => threshold_argmax(prob.row(i), t, &mut scratch) as f64,
+            None => argmax(raw.row(i)) as f64,
+        })
+        .collect();
+    let (mut prediction, mut prob, mut raw) = (Some(prediction), Some(prob), Some(raw));
+    let mut out = Vec::with_capacity(outs.len());
+    for o in outs {
+        let v = match o {
+            Out::Prediction => prediction
+                .take()
+                .map(|p| Value::Array(Arc::new(Float64Array::from(p)))),
+            Out::Probability => prob.take().map(Value::Matrix),
+            Out::Raw => raw.take().map(Value::Matrix),
+        };
+        out.push(v.ok_or_else(|| Error::Plan {
+            node: String::new(),
+            op: op.into(),
+            message: format!("output {o:?} is not available"),
+        })?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -18,10 +18,8 @@
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::spark_common::{Out, argmax, predictor_outputs, threshold_argmax, thresholds};
+use crate::ops::spark_common::{Out, classifier_values, predictor_outputs, thresholds};
 use crate::value::{Matrix, Value, gather};
-use arrow_array::Float64Array;
-use std::sync::Arc;
 
 #[derive(Debug)]
 struct NaiveBayes {
@@ -135,29 +133,12 @@ impl Kernel for NaiveBayes {
             let sum: f64 = r.iter().sum();
             r.iter_mut().for_each(|v| *v /= sum);
         }
-        let mut scratch = Vec::new();
-        let prediction: Vec<f64> = (0..rows)
-            .map(|i| match &self.thresholds {
-                Some(t) => threshold_argmax(prob.row(i), t, &mut scratch) as f64,
-                None => argmax(raw.row(i)) as f64,
-            })
-            .collect();
-        let (mut prediction, mut prob, mut raw) = (Some(prediction), Some(prob), Some(raw));
-        let mut out = Vec::with_capacity(self.outs.len());
-        for o in &self.outs {
-            let v = match o {
-                Out::Prediction => prediction
-                    .take()
-                    .map(|p| Value::Array(Arc::new(Float64Array::from(p)))),
-                Out::Probability => prob.take().map(Value::Matrix),
-                Out::Raw => raw.take().map(Value::Matrix),
-            };
-            out.push(v.ok_or_else(|| Error::Plan {
-                node: String::new(),
-                op: "spark.naive_bayes".into(),
-                message: format!("output {o:?} is not available"),
-            })?);
-        }
-        Ok(out)
+        classifier_values(
+            raw,
+            prob,
+            self.thresholds.as_deref(),
+            &self.outs,
+            "spark.naive_bayes",
+        )
     }
 }

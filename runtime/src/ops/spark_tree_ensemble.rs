@@ -46,7 +46,7 @@
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::spark_common::{
-    Out, argmax, f64s_of_len, normalize, predictor_outputs, threshold_argmax, thresholds,
+    Out, classifier_values, f64s_of_len, normalize, predictor_outputs, thresholds,
 };
 use crate::ops::tree_ensemble::{check_len, layout, tree_sizes};
 use crate::value::{Matrix, Value, gather};
@@ -351,30 +351,13 @@ impl Kernel for SparkTrees {
                 normalize(r);
             }
         }
-        let mut scratch = Vec::new();
-        let prediction: Vec<f64> = (0..rows)
-            .map(|i| match &self.thresholds {
-                Some(t) => threshold_argmax(prob.row(i), t, &mut scratch) as f64,
-                None => argmax(raw.row(i)) as f64,
-            })
-            .collect();
-        let (mut prediction, mut prob, mut raw) = (Some(prediction), Some(prob), Some(raw));
-        let mut out = Vec::with_capacity(self.outs.len());
-        for o in &self.outs {
-            let v = match o {
-                Out::Prediction => prediction
-                    .take()
-                    .map(|p| Value::Array(Arc::new(Float64Array::from(p)))),
-                Out::Probability => prob.take().map(Value::Matrix),
-                Out::Raw => raw.take().map(Value::Matrix),
-            };
-            out.push(v.ok_or_else(|| Error::Plan {
-                node: String::new(),
-                op: "spark.tree_ensemble".into(),
-                message: format!("output {o:?} is not available"),
-            })?);
-        }
-        Ok(out)
+        classifier_values(
+            raw,
+            prob,
+            self.thresholds.as_deref(),
+            &self.outs,
+            "spark.tree_ensemble",
+        )
     }
 }
 
