@@ -7,16 +7,13 @@ against keel's KeelModel.transform (keel.spark_runtime), on the AirBnB-like fram
 
 The frame (fixtures/data.py `airbnb_frame`: 8 numeric and 5 categorical columns) is created
 once, cached in Spark's memory and counted, so every measurement reads the same cached rows.
-Each pipeline is trained twice on the same 20,000 training rows:
-
-- by Spark ML: StringIndexer -> OneHotEncoder (dropLast=False) on the categoricals,
-  VectorAssembler -> StandardScaler on the numerics, VectorAssembler of both, into
-  LinearRegression / LogisticRegression / RandomForestRegressor(100 trees, depth 10) /
-  GBTClassifier(100 iterations, depth 3); scored with the fitted PipelineModel;
-- by scikit-learn: the equivalent pipelines of bench/compare.py (StandardScaler and
-  OneHotEncoder in a ColumnTransformer), exported with keel.sklearn and scored with
-  KeelModel (until the Spark ML exporter lands, which will let keel score the very same
-  PipelineModel).
+Each pipeline is fitted once by Spark ML on 20,000 training rows: StringIndexer ->
+OneHotEncoder (dropLast=False) on the categoricals, VectorAssembler -> StandardScaler on the
+numerics, VectorAssembler of both, into LinearRegression / LogisticRegression /
+RandomForestRegressor(100 trees, depth 10) / GBTClassifier(100 iterations, depth 3). The very
+same fitted PipelineModel is scored twice: by Spark ML itself, and by keel's KeelModel after
+`keel.spark.export` (before timing, the script checks on 1,000 rows that both give the same
+predictions).
 
 Every run forces the whole result with `.write.format("noop").mode("overwrite").save()`
 (every output column computed, nothing written); the best of `--runs` runs after one warm-up
@@ -44,25 +41,6 @@ MODELS = ("linear", "logistic", "forest", "gbt")
 TARGET = {"linear": "price", "logistic": "booked", "forest": "price", "gbt": "booked"}
 
 
-def sklearn_pipeline(name: str):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
-    from sklearn.linear_model import LinearRegression, LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    pre = ColumnTransformer(
-        [("num", StandardScaler(), AIRBNB_NUMERIC), ("cat", OneHotEncoder(handle_unknown="ignore"), AIRBNB_CATEGORICAL)]
-    )
-    model = {
-        "linear": lambda: LinearRegression(),
-        "logistic": lambda: LogisticRegression(max_iter=1000),
-        "forest": lambda: RandomForestRegressor(n_estimators=100, max_depth=10, random_state=0, n_jobs=-1),
-        "gbt": lambda: GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0),
-    }[name]()
-    return Pipeline([("pre", pre), ("model", model)])
-
-
 def spark_pipeline(name: str):
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import GBTClassifier, LogisticRegression
@@ -88,6 +66,18 @@ def spark_pipeline(name: str):
             model,
         ]
     )
+
+
+def check_same(df, name: str) -> None:
+    """Spark ML's `prediction` and keel's `keel_prediction`, computed on the same rows of one
+    frame, agree (the parity tests prove it on fixtures; this guards the benchmark against
+    measuring two different computations)."""
+    pdf = df.select("prediction", "keel_prediction").toPandas()
+    s, k = pdf["prediction"].to_numpy(), pdf["keel_prediction"].to_numpy()
+    err = float(np.max(np.abs(s - k) / np.maximum(1.0, np.abs(s))))
+    if err > 1e-9:
+        raise SystemExit(f"{name}: keel and Spark ML disagree (max relative difference {err:.1e})")
+    print(f"{name}: predictions of keel and Spark ML agree on {len(s)} rows (max rel. diff {err:.1e})", file=sys.stderr)
 
 
 def timed(fns: dict, runs: int) -> dict:
@@ -119,7 +109,7 @@ def main() -> None:
     from pyspark.sql import SparkSession
 
     import keel
-    import keel.sklearn
+    import keel.spark
     from keel.spark_runtime import KeelModel
 
     spark = (
@@ -136,7 +126,6 @@ def main() -> None:
     partitions = args.partitions or 4 * cores
 
     X_train, price, booked = airbnb_frame(20_000, seed=1)
-    targets = {"price": price, "booked": booked}
     train = spark.createDataFrame(X_train.assign(price=price, booked=booked.astype(np.float64)))
     X_test, _, _ = airbnb_frame(args.rows, seed=2)
     test = spark.createDataFrame(X_test).repartition(partitions).cache()
@@ -156,14 +145,14 @@ def main() -> None:
         spark_model = spark_pipeline(name).fit(train)
         fit_spark = time.perf_counter() - t
         t = time.perf_counter()
-        est = sklearn_pipeline(name).fit(X_train, targets[TARGET[name]])
         path = os.path.join(tmp, f"airbnb_{name}.keel")
-        keel.sklearn.export(est, path, sample=X_train.head(100), name=f"airbnb_{name}")
-        fit_sk = time.perf_counter() - t
-        print(f"{name}: Spark ML fit {fit_spark:.1f} s, scikit-learn fit+export {fit_sk:.1f} s", file=sys.stderr)
+        keel.spark.export(spark_model, path, sample_df=test.limit(100), name=f"airbnb_{name}")
+        export_s = time.perf_counter() - t
+        print(f"{name}: Spark ML fit {fit_spark:.1f} s, keel.spark.export {export_s:.1f} s", file=sys.stderr)
 
         keel_model = KeelModel(path, outputPrefix="keel_")
         only = KeelModel(path, keepInputs=False)
+        check_same(keel_model.transform(spark_model.transform(test.limit(1000))), name)
         best = timed(
             {
                 "spark": lambda: noop(spark_model.transform(test)),

@@ -239,3 +239,28 @@ def test_exported_numbers_are_spark_s(spark, tmp_path):
     lr = model.stages[-1]
     (coef,) = [v for k, v in tensors.items() if k.endswith("/coef")]
     assert np.array_equal(coef.reshape(-1), lr.coefficients.toArray())
+
+
+@pytest.mark.parametrize("name", ["wine_rf_classifier", "airbnb_gbt_regressor", "mixed_dt_regressor_nan"])
+def test_tree_nodes_read_from_the_saved_copy_match_the_java_walk(name, spark, tmp_path, monkeypatch):
+    """Trees are read from Spark's saved copy of the model (fast); the node-by-node py4j walk
+    (the fallback where that copy cannot be read back) must give the same tensors, bit for bit,
+    and the fast path must actually be taken here (local mode)."""
+    import warnings
+
+    from safetensors.numpy import load
+
+    import keel.spark._models as models
+
+    model, test_df, _, _ = CASES[name](spark)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fallback warns: it must not be taken
+        keel.spark.export(model, tmp_path / "fast.keel", sample_df=test_df)
+    monkeypatch.setattr(models, "_saved_trees", lambda stage, n: None)
+    keel.spark.export(model, tmp_path / "walk.keel", sample_df=test_df)
+    fast = load(zipfile.ZipFile(tmp_path / "fast.keel").read("tensors/model.safetensors"))
+    walk = load(zipfile.ZipFile(tmp_path / "walk.keel").read("tensors/model.safetensors"))
+    assert fast.keys() == walk.keys()
+    assert any(k.endswith("/leaf_values") for k in fast)
+    for k in fast:
+        assert fast[k].dtype == walk[k].dtype and np.array_equal(fast[k], walk[k]), k

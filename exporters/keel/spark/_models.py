@@ -5,14 +5,19 @@ NaiveBayesModel, multinomial and bernoulli (op ``spark.naive_bayes``), and KMean
 the Euclidean distance (op ``spark.kmeans``).
 
 Fitted parameters come from the models' Python API where it exposes them exactly (coefficient
-matrices, intercepts, tree weights) and from the Java model through py4j for the trees: each
-node's class, its split (``featureIndex``, ``threshold`` or ``leftCategories`` and
-``numCategories``), its ``prediction`` and its ``impurityStats().stats()``. Java doubles come
-back through py4j as the same IEEE doubles; arrays of doubles are read with one call per node
-through ``java.util.Arrays.toString``, whose ``Double.toString`` digits read back exactly.
+matrices, intercepts, tree weights). The trees' nodes come from Spark's own persistence: the
+model is saved to a temporary local folder (``model.write().save``: one parquet row per node
+with its split, ``prediction`` and ``impurityStats``, all IEEE doubles as Spark holds them) and
+read back with ``spark.read.parquet``, a few seconds even for hundreds of deep trees. Where that
+folder cannot be read back whole (a cluster whose executors write to their own local disks:
+checked against each tree's ``numNodes``), the nodes are read from the Java model through py4j
+instead, one call per node and field (exact too, through ``Double.toString``, but about a
+millisecond per node).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 from pyspark.ml.linalg import SparseMatrix, SparseVector
@@ -144,6 +149,51 @@ def _doubles(jvm, arr) -> list[float]:
     return [float(x) for x in inner.split(",")] if inner else []
 
 
+def _saved_trees(stage, n_trees: int) -> "list[dict[int, tuple]] | None":
+    """The nodes of each tree by id, from the model saved by Spark to a temporary local folder,
+    or None when that folder cannot be read back whole. A node is ``(leftChild, rightChild,
+    featureIndex, leftCategoriesOrThreshold, numCategories, prediction, impurityStats)``."""
+    import shutil
+    import tempfile
+    import warnings
+
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return None
+    tmp = tempfile.mkdtemp(prefix="keel-spark-trees-")
+    try:
+        folder = os.path.join(tmp, "model")
+        stage.write().save("file://" + folder)
+        df = spark.read.parquet("file://" + os.path.join(folder, "data"))
+        single = "treeID" not in df.columns
+        node = "" if single else "nodeData."
+        cols = [
+            f"{node}id", f"{node}leftChild", f"{node}rightChild", f"{node}split.featureIndex",
+            f"{node}split.leftCategoriesOrThreshold", f"{node}split.numCategories",
+            f"{node}prediction", f"{node}impurityStats",
+        ]
+        if not single:
+            cols.append("treeID")
+        trees: list[dict[int, tuple]] = [{} for _ in range(n_trees)]
+        for r in df.select(*cols).collect():
+            t = 0 if single else int(r[8])
+            if not 0 <= t < n_trees:
+                return None
+            trees[t][int(r[0])] = tuple(r[1:8])
+        # A cluster whose executors wrote to their own disks leaves parts missing here.
+        java_trees = [stage._java_obj] if single else [t._java_obj for t in stage.trees]
+        if any(len(nodes) != int(jt.numNodes()) for nodes, jt in zip(trees, java_trees)):
+            return None
+        return trees
+    except Exception as e:  # noqa: BLE001 - any failure falls back to the exact py4j walk
+        warnings.warn(f"reading the trees through a saved copy failed ({e}); reading them node by node")
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 class _Nodes:
     """The flattened node arrays of the trees of one model (see the op's attribute table)."""
 
@@ -202,6 +252,49 @@ class _Nodes:
             self.category_offsets.append(len(self.categories))
         self.tree_nodes.append(len(self.feature) - start)
 
+    def add_saved_tree(self, saved: "dict[int, tuple]", stats: bool, width: int, path: str) -> None:
+        """Appends one tree read by :func:`_saved_trees`, numbering its nodes in preorder from
+        0 (the root, Spark's id 0), as :meth:`add_tree` does."""
+        start = len(self.feature)
+        stack = [(0, None, False)]
+        seen = 0
+        while stack:
+            nid, parent, is_right = stack.pop()
+            nd = saved.get(nid)
+            require(nd is not None and seen < len(saved), f"the saved tree has no node {nid} (or a cycle)", path)
+            seen += 1
+            left, right, feat, cats, ncat, prediction, impurity = nd
+            me = len(self.feature) - start
+            if parent is not None:
+                (self.right if is_right else self.left)[start + parent] = me
+            self.left.append(-1)
+            self.right.append(-1)
+            if left == -1:
+                self.feature.append(-1)
+                self.threshold.append(0.0)
+                self.num_categories.append(-1)
+                if stats:
+                    v = [float(x) for x in impurity]
+                    require(len(v) == width, f"a leaf holds {len(v)} class statistics for {width} classes", path)
+                    self.leaf_values.extend(v)
+                else:
+                    self.leaf_values.append(float(prediction))
+            else:
+                self.feature.append(int(feat))
+                if int(ncat) == -1:
+                    require(len(cats) == 1, "a continuous split without one threshold", path)
+                    self.threshold.append(float(cats[0]))
+                    self.num_categories.append(-1)
+                else:
+                    self.threshold.append(0.0)
+                    self.num_categories.append(int(ncat))
+                    self.categories.extend(float(c) for c in cats)
+                self.leaf_values.extend([0.0] * width)
+                stack.append((int(right), me, True))
+                stack.append((int(left), me, False))
+            self.category_offsets.append(len(self.categories))
+        self.tree_nodes.append(len(self.feature) - start)
+
     def attrs(self, ctx: Ctx, node: str) -> dict:
         b = ctx.b
         return {
@@ -243,8 +336,13 @@ def _trees(ctx: Ctx, stage, path: str) -> None:
     stats = classification and ensemble != "gbt"
     width = n_classes if stats else 1
     nodes = _Nodes()
-    for jt in jtrees:
-        nodes.add_tree(jvm, jt.rootNode(), stats, width, path)
+    saved = _saved_trees(stage, len(jtrees))
+    if saved is not None:
+        for tree in saved:
+            nodes.add_saved_tree(tree, stats, width, path)
+    else:
+        for jt in jtrees:
+            nodes.add_tree(jvm, jt.rootNode(), stats, width, path)
     node = ctx.node(stage)
     n_features = int(stage.numFeatures)
     X = _features(ctx, stage, path, n_features)

@@ -42,6 +42,12 @@
 //!   `[-m, m]` and its probability `p0 = 1 / (1 + exp(-2 * (-m)))`, `p1 = 1 - p0` (log loss).
 //! - A classifier's `prediction` is the argmax of `rawPrediction` (first maximum), or with
 //!   `thresholds` the argmax of `probability / thresholds`.
+//!
+//! Layout and walk (speed): the nodes of all trees are renumbered in preorder (a left child is
+//! the next node) into one array of 16-byte nodes (threshold, feature with a categorical flag,
+//! right child), categorical splits' sets in a side table. A batch is walked tree-major over
+//! blocks of [`BLOCK`] rows, so one tree's nodes stay in cache while the block's rows walk it;
+//! each row still adds its trees' values in tree order, so the sums are Spark's to the bit.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
@@ -53,28 +59,33 @@ use crate::value::{Matrix, Value, gather};
 use arrow_array::Float64Array;
 use std::sync::Arc;
 
-#[derive(Debug)]
-enum Split {
-    Leaf,
-    Continuous {
-        feature: usize,
-        threshold: f64,
-    },
-    Categorical {
-        feature: usize,
-        /// The left categories.
-        left: Vec<f64>,
-        n: f64,
-        /// Spark's `isLeft`: whether membership is tested in the left set.
-        is_left: bool,
-    },
+/// Rows per block of the tree-major walk.
+const BLOCK: usize = 128;
+/// `SNode::feat` of a leaf.
+const LEAF: u32 = u32::MAX;
+/// Flag in `SNode::feat` marking a categorical split (the feature is in the low bits).
+const CATEGORICAL: u32 = 1 << 31;
+
+/// One node: 16 bytes, so a tree of a thousand nodes fits in L1/L2.
+#[derive(Debug, Clone, Copy)]
+struct SNode {
+    /// A continuous split's threshold; for a categorical split, its index in
+    /// `SparkTrees::categorical` (as a whole f64).
+    thr: f64,
+    /// The feature, with [`CATEGORICAL`] for a categorical split; [`LEAF`] at a leaf.
+    feat: u32,
+    /// The right child (the left child is the next node).
+    right: u32,
 }
 
+/// A categorical split's sets.
 #[derive(Debug)]
-struct SNode {
-    split: Split,
-    left: u32,
-    right: u32,
+struct CatSplit {
+    /// The left categories.
+    left: Vec<f64>,
+    n: f64,
+    /// Spark's `isLeft`: whether membership is tested in the left set.
+    is_left: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +98,7 @@ enum Ensemble {
 #[derive(Debug)]
 struct SparkTrees {
     nodes: Vec<SNode>,
+    categorical: Vec<CatSplit>,
     roots: Vec<u32>,
     /// `w` values per node (read at leaves).
     leaf_values: Vec<f64>,
@@ -172,33 +184,39 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     };
 
     let mut nodes = Vec::with_capacity(lay.nodes.len());
+    let mut categorical = Vec::new();
     let mut values = vec![0.0; lay.nodes.len() * w];
     for (id, &(g, children)) in lay.nodes.iter().enumerate() {
         let Some((l, r)) = children else {
             values[id * w..(id + 1) * w].copy_from_slice(&leaf_values[g * w..(g + 1) * w]);
             nodes.push(SNode {
-                split: Split::Leaf,
-                left: 0,
+                thr: 0.0,
+                feat: LEAF,
                 right: 0,
             });
             continue;
         };
-        let f = usize::try_from(feature[g])
+        // `layout` numbers in preorder: the left child is the next node, which the walk uses.
+        if l as usize != id + 1 {
+            return Err(ctx.err(format!("node {g}: the layout is not preorder")));
+        }
+        let f = u32::try_from(feature[g])
             .ok()
-            .filter(|&f| f < n_features)
+            .filter(|&f| (f as usize) < n_features && f < CATEGORICAL)
             .ok_or_else(|| {
                 ctx.err(format!(
                     "node {g}: `feature` = {} is outside the {n_features} features",
                     feature[g]
                 ))
             })?;
-        let split = if ncat[g] < 0 {
+        let node = if ncat[g] < 0 {
             if threshold[g].is_nan() {
                 return Err(ctx.err(format!("node {g}: threshold is NaN")));
             }
-            Split::Continuous {
-                feature: f,
-                threshold: threshold[g],
+            SNode {
+                thr: threshold[g],
+                feat: f,
+                right: r,
             }
         } else {
             let (a, b) = (offsets[g], offsets[g + 1]);
@@ -217,24 +235,25 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                     "node {g}: left categories must be whole numbers in [0, {nc})"
                 )));
             }
-            Split::Categorical {
-                feature: f,
+            categorical.push(CatSplit {
                 is_left: (set.len() as i64) <= nc / 2,
                 left: set,
                 n: nc as f64,
+            });
+            SNode {
+                thr: (categorical.len() - 1) as f64,
+                feat: f | CATEGORICAL,
+                right: r,
             }
         };
-        nodes.push(SNode {
-            split,
-            left: l,
-            right: r,
-        });
+        nodes.push(node);
     }
 
     let (outputs, outs) = predictor_outputs(ctx, classes, classes.is_some())?;
     Ok(Built {
         kernel: Box::new(SparkTrees {
             nodes,
+            categorical,
             roots: lay.roots,
             leaf_values: values,
             w,
@@ -264,23 +283,44 @@ fn categorical_left(x: f64, left: &[f64], n: f64, is_left: bool) -> bool {
 
 impl SparkTrees {
     /// The leaf row `x` reaches in the tree rooted at `root`. `build` proved the children form
-    /// trees whose child numbers grow, so the walk ends.
+    /// trees whose child numbers grow, and every feature is below the row's width, so the walk
+    /// ends inside the arrays.
     #[inline]
     fn leaf(&self, root: u32, x: &[f64]) -> usize {
         let mut i = root as usize;
         loop {
-            let nd = &self.nodes[i];
-            let go_left = match &nd.split {
-                Split::Leaf => return i,
-                Split::Continuous { feature, threshold } => x[*feature] <= *threshold,
-                Split::Categorical {
-                    feature,
-                    left,
-                    n,
-                    is_left,
-                } => categorical_left(x[*feature], left, *n, *is_left),
+            let nd = self.nodes[i];
+            if nd.feat == LEAF {
+                return i;
+            }
+            let go_left = if nd.feat & CATEGORICAL == 0 {
+                x[nd.feat as usize] <= nd.thr
+            } else {
+                let c = &self.categorical[nd.thr as usize];
+                categorical_left(
+                    x[(nd.feat & !CATEGORICAL) as usize],
+                    &c.left,
+                    c.n,
+                    c.is_left,
+                )
             };
-            i = if go_left { nd.left } else { nd.right } as usize;
+            i = if go_left { i + 1 } else { nd.right as usize };
+        }
+    }
+
+    /// Calls `f(row, tree, leaf)` for every row of `x` and every tree: tree-major over blocks
+    /// of rows, so a tree stays in cache; for each row the trees come in order.
+    fn walk(&self, x: &Matrix, mut f: impl FnMut(usize, usize, usize)) {
+        let n = self.n_features;
+        let mut start = 0;
+        while start < x.rows {
+            let end = (start + BLOCK).min(x.rows);
+            for (t, &root) in self.roots.iter().enumerate() {
+                for (i, row) in x.data[start * n..end * n].chunks_exact(n).enumerate() {
+                    f(start + i, t, self.leaf(root, row));
+                }
+            }
+            start = end;
         }
     }
 
@@ -301,42 +341,43 @@ impl Kernel for SparkTrees {
         }
         let n_trees = self.roots.len() as f64;
         let Some(c) = self.classes else {
-            let pred: Vec<f64> = x
-                .data
-                .chunks_exact(self.n_features)
-                .map(|row| match self.ensemble {
-                    Ensemble::Tree => self.values(self.leaf(self.roots[0], row))[0],
-                    Ensemble::Forest => {
-                        let mut s = 0.0;
-                        for &r in &self.roots {
-                            s += self.values(self.leaf(r, row))[0];
-                        }
-                        s / n_trees
-                    }
-                    Ensemble::Gbt => self.margin(row),
-                })
-                .collect();
-            return Ok(vec![Value::Array(Arc::new(Float64Array::from(pred)))]);
-        };
-        let mut raw = Matrix::zeros(rows, c);
-        for (row, r) in x
-            .data
-            .chunks_exact(self.n_features)
-            .zip(raw.data.chunks_exact_mut(c))
-        {
+            let mut pred = vec![0.0; x.rows];
             match self.ensemble {
-                Ensemble::Tree => r.copy_from_slice(self.values(self.leaf(self.roots[0], row))),
-                Ensemble::Forest => {
-                    for &t in &self.roots {
-                        let stats = self.values(self.leaf(t, row));
-                        let total: f64 = stats.iter().sum();
-                        if total != 0.0 {
-                            r.iter_mut().zip(stats).for_each(|(v, s)| *v += s / total);
-                        }
+                Ensemble::Tree | Ensemble::Forest => {
+                    self.walk(&x, |r, _, leaf| pred[r] += self.values(leaf)[0]);
+                    if self.ensemble == Ensemble::Forest {
+                        pred.iter_mut().for_each(|p| *p /= n_trees);
                     }
                 }
                 Ensemble::Gbt => {
-                    let m = self.margin(row);
+                    self.walk(&x, |r, t, leaf| {
+                        pred[r] += self.values(leaf)[0] * self.weights[t];
+                    });
+                }
+            }
+            return Ok(vec![Value::Array(Arc::new(Float64Array::from(pred)))]);
+        };
+        let mut raw = Matrix::zeros(rows, c);
+        match self.ensemble {
+            Ensemble::Tree => self.walk(&x, |r, _, leaf| {
+                raw.row_mut(r).copy_from_slice(self.values(leaf));
+            }),
+            Ensemble::Forest => self.walk(&x, |r, _, leaf| {
+                let stats = self.values(leaf);
+                let total: f64 = stats.iter().sum();
+                if total != 0.0 {
+                    raw.row_mut(r)
+                        .iter_mut()
+                        .zip(stats)
+                        .for_each(|(v, s)| *v += s / total);
+                }
+            }),
+            Ensemble::Gbt => {
+                let mut m = vec![0.0; x.rows];
+                self.walk(&x, |r, t, leaf| {
+                    m[r] += self.values(leaf)[0] * self.weights[t];
+                });
+                for (r, m) in raw.data.chunks_exact_mut(c).zip(m) {
                     r[0] = -m;
                     r[1] = m;
                 }
@@ -358,17 +399,6 @@ impl Kernel for SparkTrees {
             &self.outs,
             "spark.tree_ensemble",
         )
-    }
-}
-
-impl SparkTrees {
-    /// `sum(weight[t] * prediction[t])` in tree order (GBT).
-    fn margin(&self, row: &[f64]) -> f64 {
-        let mut s = 0.0;
-        for (&r, w) in self.roots.iter().zip(&self.weights) {
-            s += self.values(self.leaf(r, row))[0] * w;
-        }
-        s
     }
 }
 

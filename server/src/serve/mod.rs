@@ -82,6 +82,12 @@ pub struct ServeArgs {
     /// Threads of the scoring pool (default: the number of CPUs).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// Threads of the async reactor that accept connections, read bodies, and parse, score and
+    /// answer small requests (default: the number of CPUs). Fewer than the CPUs leaves room for
+    /// other processes on the same machine (a sidecar, a load generator): a reactor thread
+    /// preempted by the kernel stalls every connection it owns, which shows as tail latency.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub io_threads: Option<u16>,
     /// Requests with at most this many rows (and a body of at most 16 KiB) are scored on the
     /// connection's own task instead of the scoring pool (0 = always use the pool).
     #[arg(long, default_value_t = state::DEFAULT_INLINE_ROWS)]
@@ -147,9 +153,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Runs `keel serve` until SIGTERM or SIGINT.
 pub fn run(args: ServeArgs) -> Result<(), Error> {
     init_logging(args.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("keel-io")
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("keel-io");
+    if let Some(n) = args.io_threads {
+        builder.worker_threads(usize::from(n));
+    }
+    let runtime = builder
         .build()
         .map_err(|e| Error::Serve(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(server::serve(args))
