@@ -15,6 +15,8 @@ same fitted PipelineModel is scored twice: by Spark ML itself, and by keel's Kee
 `keel.spark.export` (before timing, the script checks on 1,000 rows that both give the same
 predictions).
 
+An identity `mapInArrow` (rows to a Python worker and back, no work) is timed with the first
+model: it is the ceiling of any scorer that runs in Spark's Python workers, keel's included.
 Every run forces the whole result with `.write.format("noop").mode("overwrite").save()`
 (every output column computed, nothing written); the best of `--runs` runs after one warm-up
 is reported (the three measurements of a model take turns), as rows per second, with keel's ratio to Spark ML computed within the same run.
@@ -140,6 +142,7 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="keel-spark-bench-")
     rows_out = []
+    identity_s = None
     for name in names:
         t = time.perf_counter()
         spark_model = spark_pipeline(name).fit(train)
@@ -153,14 +156,17 @@ def main() -> None:
         keel_model = KeelModel(path, outputPrefix="keel_")
         only = KeelModel(path, keepInputs=False)
         check_same(keel_model.transform(spark_model.transform(test.limit(1000))), name)
-        best = timed(
-            {
-                "spark": lambda: noop(spark_model.transform(test)),
-                "keel": lambda: noop(keel_model.transform(test)),
-                "only": lambda: noop(only.transform(test)),
-            },
-            args.runs,
-        )
+        fns = {
+            "spark": lambda: noop(spark_model.transform(test)),
+            "keel": lambda: noop(keel_model.transform(test)),
+            "only": lambda: noop(only.transform(test)),
+        }
+        if identity_s is None:
+            fns["identity"] = lambda: noop(test.mapInArrow(lambda batches: batches, test.schema))
+        best = timed(fns, args.runs)
+        if identity_s is None:
+            identity_s = best["identity"]
+            print(f"identity mapInArrow (every row to a Python worker and back, no work): {identity_s:.2f} s", file=sys.stderr)
         spark_s, keel_s, only_s = best["spark"], best["keel"], best["only"]
         rows_out.append((name, n / spark_s, n / keel_s, n / only_s))
         print(f"{name}: Spark ML {spark_s:.2f} s, keel {keel_s:.2f} s, keel outputs-only {only_s:.2f} s", file=sys.stderr)
@@ -171,6 +177,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for name, s, k, o in rows_out:
         print(f"| {name} | {s:,.0f} | {k:,.0f} | {k / s:.2f}x | {o:,.0f} ({o / s:.2f}x) |")
+    print(f"\nThe same rows through an identity `mapInArrow` (to a Python worker and back, no "
+          f"scoring): {n / identity_s:,.0f} rows/s, the ceiling of any Python-worker scorer here.")
     spark.stop()
 
 

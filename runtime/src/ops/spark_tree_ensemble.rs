@@ -45,9 +45,15 @@
 //!
 //! Layout and walk (speed): the nodes of all trees are renumbered in preorder (a left child is
 //! the next node) into one array of 16-byte nodes (threshold, feature with a categorical flag,
-//! right child), categorical splits' sets in a side table. A batch is walked tree-major over
-//! blocks of [`BLOCK`] rows, so one tree's nodes stay in cache while the block's rows walk it;
-//! each row still adds its trees' values in tree order, so the sums are Spark's to the bit.
+//! right child), categorical splits of up to 64 categories as a bit mask inline, larger ones in a
+//! side table. A leaf is flagged, never goes left and is its own right child, so a walk that
+//! reaches it stays, and every walk can take its tree's depth in steps without testing for
+//! leaves; a one-value leaf keeps its value in the node (no second, cache-missing lookup). Continuous
+//! steps are branch-free (a select), and [`LANES`] rows walk a tree in lock step, so their
+//! memory latencies overlap and no data-dependent branch is mispredicted. A batch is walked
+//! tree-major over blocks of [`BLOCK`] rows, so one tree's nodes stay in cache while the
+//! block's rows walk it; each row still adds its trees' values in tree order, so the sums are
+//! Spark's to the bit.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
@@ -61,10 +67,23 @@ use std::sync::Arc;
 
 /// Rows per block of the tree-major walk.
 const BLOCK: usize = 128;
-/// `SNode::feat` of a leaf.
-const LEAF: u32 = u32::MAX;
+/// Rows walking a tree in lock step.
+const LANES: usize = 8;
 /// Flag in `SNode::feat` marking a categorical split (the feature is in the low bits).
 const CATEGORICAL: u32 = 1 << 31;
+/// Flag in `SNode::feat` marking a categorical split of at most 64 categories held inline: its
+/// left set is a bit mask in `thr`'s bits, `numCategories` in bits 21..28, the feature in bits
+/// 0..21 and Spark's `isLeft` in bit 30 (one-hot and binary features are 2-category splits: the common case).
+const SMALL: u32 = 1 << 29;
+const IS_LEFT: u32 = 1 << 30;
+/// Features below this fit the node layout (the feature index is in bits 0..21); `build`
+/// refuses wider feature indices.
+const SMALL_FEATURES: u32 = 1 << 21;
+const SMALL_N_SHIFT: u32 = 21;
+/// Flag in `SNode::feat` marking a leaf: its walk stays (its right child is itself and it
+/// never goes left), and with one value per leaf `thr` holds that value, so the walk's last
+/// load already brought it into cache.
+const LEAF: u32 = 1 << 28;
 
 /// One node: 16 bytes, so a tree of a thousand nodes fits in L1/L2.
 #[derive(Debug, Clone, Copy)]
@@ -72,9 +91,9 @@ struct SNode {
     /// A continuous split's threshold; for a categorical split, its index in
     /// `SparkTrees::categorical` (as a whole f64).
     thr: f64,
-    /// The feature, with [`CATEGORICAL`] for a categorical split; [`LEAF`] at a leaf.
+    /// The feature, with [`CATEGORICAL`] for a categorical split; 0 at a leaf.
     feat: u32,
-    /// The right child (the left child is the next node).
+    /// The right child (the left child is the next node); itself at a leaf.
     right: u32,
 }
 
@@ -98,8 +117,11 @@ enum Ensemble {
 #[derive(Debug)]
 struct SparkTrees {
     nodes: Vec<SNode>,
+    /// The categorical splits of more than 64 categories (the others are inline).
     categorical: Vec<CatSplit>,
     roots: Vec<u32>,
+    /// Per tree, the steps a walk from the root takes to reach any leaf.
+    depths: Vec<u32>,
     /// `w` values per node (read at leaves).
     leaf_values: Vec<f64>,
     w: usize,
@@ -189,10 +211,12 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     for (id, &(g, children)) in lay.nodes.iter().enumerate() {
         let Some((l, r)) = children else {
             values[id * w..(id + 1) * w].copy_from_slice(&leaf_values[g * w..(g + 1) * w]);
+            // A leaf loops to itself (see the module doc); its feature bits read feature 0,
+            // which exists (n_features > 0).
             nodes.push(SNode {
-                thr: 0.0,
+                thr: if w == 1 { leaf_values[g] } else { f64::NAN },
                 feat: LEAF,
-                right: 0,
+                right: u32::try_from(id).map_err(|_| ctx.err("too many nodes"))?,
             });
             continue;
         };
@@ -202,7 +226,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         }
         let f = u32::try_from(feature[g])
             .ok()
-            .filter(|&f| (f as usize) < n_features && f < CATEGORICAL)
+            .filter(|&f| (f as usize) < n_features && f < SMALL_FEATURES)
             .ok_or_else(|| {
                 ctx.err(format!(
                     "node {g}: `feature` = {} is outside the {n_features} features",
@@ -235,15 +259,30 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                     "node {g}: left categories must be whole numbers in [0, {nc})"
                 )));
             }
-            categorical.push(CatSplit {
-                is_left: (set.len() as i64) <= nc / 2,
-                left: set,
-                n: nc as f64,
-            });
-            SNode {
-                thr: (categorical.len() - 1) as f64,
-                feat: f | CATEGORICAL,
-                right: r,
+            let is_left = (set.len() as i64) <= nc / 2;
+            if nc <= 64 && f < SMALL_FEATURES {
+                // Validated above: every left category is a whole number in [0, nc).
+                let mask = set.iter().fold(0u64, |m, &c| m | (1u64 << (c as u32)));
+                SNode {
+                    thr: f64::from_bits(mask),
+                    feat: f
+                        | CATEGORICAL
+                        | SMALL
+                        | if is_left { IS_LEFT } else { 0 }
+                        | ((nc as u32) << SMALL_N_SHIFT),
+                    right: r,
+                }
+            } else {
+                categorical.push(CatSplit {
+                    is_left,
+                    left: set,
+                    n: nc as f64,
+                });
+                SNode {
+                    thr: (categorical.len() - 1) as f64,
+                    feat: f | CATEGORICAL,
+                    right: r,
+                }
             }
         };
         nodes.push(node);
@@ -255,6 +294,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             nodes,
             categorical,
             roots: lay.roots,
+            depths: lay.depths,
             leaf_values: values,
             w,
             n_features,
@@ -281,43 +321,86 @@ fn categorical_left(x: f64, left: &[f64], n: f64, is_left: bool) -> bool {
     }
 }
 
+/// [`categorical_left`] for an inline split ([`SMALL`]): a category `0..n` goes left iff its
+/// bit is set in the mask; anything else (NaN, fractions, unseen indices) by `isLeft`.
+/// Branch-free (non-short-circuit `&`/`|`), so the walk can compute it for every node.
+#[inline(always)]
+fn small_categorical_left(v: f64, nd: SNode) -> bool {
+    let n = i64::from((nd.feat >> SMALL_N_SHIFT) & 0x7f);
+    let k = v as i64;
+    let in_range = (k as f64 == v) & (v >= 0.0) & (k < n);
+    let bit = (nd.thr.to_bits() >> (k & 63)) & 1 == 1;
+    (in_range & bit) | (!in_range & (nd.feat & IS_LEFT == 0))
+}
+
 impl SparkTrees {
-    /// The leaf row `x` reaches in the tree rooted at `root`. `build` proved the children form
-    /// trees whose child numbers grow, and every feature is below the row's width, so the walk
-    /// ends inside the arrays.
-    #[inline]
-    fn leaf(&self, root: u32, x: &[f64]) -> usize {
-        let mut i = root as usize;
-        loop {
-            let nd = self.nodes[i];
-            if nd.feat == LEAF {
-                return i;
-            }
-            let go_left = if nd.feat & CATEGORICAL == 0 {
-                x[nd.feat as usize] <= nd.thr
-            } else {
-                let c = &self.categorical[nd.thr as usize];
-                categorical_left(
-                    x[(nd.feat & !CATEGORICAL) as usize],
-                    &c.left,
-                    c.n,
-                    c.is_left,
-                )
-            };
-            i = if go_left { i + 1 } else { nd.right as usize };
+    /// One step of a walk from node `i` for row `x`. `build` proved every feature is below
+    /// the row's width and every child inside the array. With `GENERAL` false (no split holds
+    /// its categories out of line) the step has no branch: the continuous and the inline
+    /// categorical decisions are both computed and one is picked with masks, so a walk costs a
+    /// chain of loads and selects and nothing is mispredicted.
+    #[inline(always)]
+    fn step<const GENERAL: bool>(&self, i: u32, x: &[f64]) -> u32 {
+        let nd = self.nodes[i as usize];
+        if GENERAL && nd.feat & (CATEGORICAL | SMALL) == CATEGORICAL {
+            let c = &self.categorical[nd.thr as usize];
+            let left = categorical_left(
+                x[(nd.feat & !CATEGORICAL) as usize],
+                &c.left,
+                c.n,
+                c.is_left,
+            );
+            return if left { i + 1 } else { nd.right };
         }
+        let v = x[(nd.feat & (SMALL_FEATURES - 1)) as usize];
+        let cont = v <= nd.thr;
+        let cat = small_categorical_left(v, nd);
+        let is_cat = nd.feat & CATEGORICAL != 0;
+        let go_left = ((is_cat & cat) | (!is_cat & cont)) & (nd.feat & LEAF == 0);
+        let m = u32::from(go_left).wrapping_neg();
+        (m & (i + 1)) | (!m & nd.right)
     }
 
     /// Calls `f(row, tree, leaf)` for every row of `x` and every tree: tree-major over blocks
-    /// of rows, so a tree stays in cache; for each row the trees come in order.
-    fn walk(&self, x: &Matrix, mut f: impl FnMut(usize, usize, usize)) {
+    /// of rows, so a tree stays in cache, [`LANES`] rows at a time; for each row the trees come
+    /// in order.
+    fn walk(&self, x: &Matrix, f: impl FnMut(usize, usize, usize)) {
+        if self.categorical.is_empty() {
+            self.walk_with::<false>(x, f)
+        } else {
+            self.walk_with::<true>(x, f)
+        }
+    }
+
+    fn walk_with<const GENERAL: bool>(&self, x: &Matrix, mut f: impl FnMut(usize, usize, usize)) {
         let n = self.n_features;
         let mut start = 0;
         while start < x.rows {
             let end = (start + BLOCK).min(x.rows);
-            for (t, &root) in self.roots.iter().enumerate() {
-                for (i, row) in x.data[start * n..end * n].chunks_exact(n).enumerate() {
-                    f(start + i, t, self.leaf(root, row));
+            let block = &x.data[start * n..end * n];
+            for (t, (&root, &depth)) in self.roots.iter().zip(&self.depths).enumerate() {
+                let mut groups = block.chunks_exact(n * LANES);
+                let mut row = start;
+                for group in groups.by_ref() {
+                    let xs: [&[f64]; LANES] = std::array::from_fn(|l| &group[l * n..(l + 1) * n]);
+                    let mut at = [root; LANES];
+                    for _ in 0..depth {
+                        for (a, x) in at.iter_mut().zip(xs) {
+                            *a = self.step::<GENERAL>(*a, x);
+                        }
+                    }
+                    for a in at {
+                        f(row, t, a as usize);
+                        row += 1;
+                    }
+                }
+                for x in groups.remainder().chunks_exact(n) {
+                    let mut a = root;
+                    for _ in 0..depth {
+                        a = self.step::<GENERAL>(a, x);
+                    }
+                    f(row, t, a as usize);
+                    row += 1;
                 }
             }
             start = end;
@@ -344,14 +427,14 @@ impl Kernel for SparkTrees {
             let mut pred = vec![0.0; x.rows];
             match self.ensemble {
                 Ensemble::Tree | Ensemble::Forest => {
-                    self.walk(&x, |r, _, leaf| pred[r] += self.values(leaf)[0]);
+                    self.walk(&x, |r, _, leaf| pred[r] += self.nodes[leaf].thr);
                     if self.ensemble == Ensemble::Forest {
                         pred.iter_mut().for_each(|p| *p /= n_trees);
                     }
                 }
                 Ensemble::Gbt => {
                     self.walk(&x, |r, t, leaf| {
-                        pred[r] += self.values(leaf)[0] * self.weights[t];
+                        pred[r] += self.nodes[leaf].thr * self.weights[t];
                     });
                 }
             }
@@ -375,7 +458,7 @@ impl Kernel for SparkTrees {
             Ensemble::Gbt => {
                 let mut m = vec![0.0; x.rows];
                 self.walk(&x, |r, t, leaf| {
-                    m[r] += self.values(leaf)[0] * self.weights[t];
+                    m[r] += self.nodes[leaf].thr * self.weights[t];
                 });
                 for (r, m) in raw.data.chunks_exact_mut(c).zip(m) {
                     r[0] = -m;
@@ -419,5 +502,55 @@ mod tests {
         assert!(categorical_left(4.0, &[0.0, 1.0, 3.0], 4.0, false));
         assert!(categorical_left(1.5, &[0.0, 1.0, 3.0], 4.0, false));
         assert!(categorical_left(-0.0, &[0.0, 1.0, 3.0], 4.0, false));
+    }
+
+    #[test]
+    fn inline_categorical_splits_agree_with_the_set_rule() {
+        let sets: [(&[f64], i64); 5] = [
+            (&[1.0], 4),
+            (&[0.0, 1.0, 3.0], 4),
+            (&[0.0], 2),
+            (&[1.0], 2),
+            (&[0.0, 5.0, 63.0], 64),
+        ];
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            2.0,
+            3.0,
+            4.0,
+            5.0,
+            63.0,
+            64.0,
+            65.0,
+            1.5,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            -f64::INFINITY,
+            1e300,
+            9.223372036854775807e18,
+        ];
+        for (set, n) in sets {
+            let is_left = (set.len() as i64) <= n / 2;
+            let mask = set.iter().fold(0u64, |m, &c| m | (1u64 << (c as u32)));
+            let nd = SNode {
+                thr: f64::from_bits(mask),
+                feat: 7
+                    | CATEGORICAL
+                    | SMALL
+                    | if is_left { IS_LEFT } else { 0 }
+                    | ((n as u32) << SMALL_N_SHIFT),
+                right: 0,
+            };
+            for v in values {
+                assert_eq!(
+                    small_categorical_left(v, nd),
+                    categorical_left(v, set, n as f64, is_left),
+                    "{set:?} of {n}, value {v}"
+                );
+            }
+        }
     }
 }
