@@ -1,7 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! MLeap importer tests: the real AirBnB bundles from the shared compatibility corpus scored by
 //! keel against predictions computed here, independently, from the bundles' own JSON
-//! parameters (MLeap bundles ship no reference outputs); and malformed bundles refused by name.
+//! parameters (MLeap bundles ship no reference outputs); the same bundles re-encoded into the
+//! protobuf format (by `support::to_protobuf`, as the corpus has no protobuf bundle) scored
+//! identically; and malformed bundles refused by name.
+
+mod support;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use keel_bundle::Limits;
@@ -183,6 +187,11 @@ fn airbnb_linear_regression_matches_hand_computation() {
         Tolerance::F64_LINEAR.accepts(got, expected),
         "{got} vs {expected}"
     );
+    // The same bundle in the protobuf format: the same inputs, outputs and number.
+    let pb = mleap::read(&support::to_protobuf(&bytes)).unwrap();
+    assert_eq!(pb.manifest.inputs, bundle.manifest.inputs);
+    assert_eq!(pb.manifest.outputs, bundle.manifest.outputs);
+    assert_eq!(score(&pb, &row).to_bits(), got.to_bits());
 }
 
 fn walk(lines: &[Value], i: usize, x: &[f64]) -> (f64, usize) {
@@ -262,6 +271,53 @@ fn airbnb_random_forest_matches_tree_walk() {
         Tolerance::F64_LINEAR.accepts(got, expected),
         "{got} vs {expected}"
     );
+    // Protobuf re-encoding: `tree.pb` files (categorical and continuous splits) and `model.pb`
+    // with string lists and double lists; the same number.
+    let pb_zip = support::to_protobuf(&bytes);
+    assert!(zip_has(&pb_zip, "root/rfr_5af14f58ae5f.node/tree0/tree.pb"));
+    assert!(!zip_has(
+        &pb_zip,
+        "root/rfr_5af14f58ae5f.node/tree0/tree.json"
+    ));
+    let pb = mleap::read(&pb_zip).unwrap();
+    assert_eq!(score(&pb, &row).to_bits(), got.to_bits());
+}
+
+fn zip_has(bytes: &[u8], path: &str) -> bool {
+    zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .unwrap()
+        .index_for_name(path)
+        .is_some()
+}
+
+#[test]
+fn protobuf_bundles_refuse_bad_messages_by_entry() {
+    let Some(dir) = corpus() else { return };
+    let bytes = std::fs::read(dir.join("demo.zip")).unwrap();
+    let pb = support::to_protobuf(&bytes);
+    // Replace the root model.pb with bytes that are not a protobuf message.
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(pb.as_slice())).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..z.len() {
+        let mut e = z.by_index(i).unwrap();
+        let name = e.name().unwrap().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if name == "root/model.pb" {
+            data = vec![0xff, 0xff, 0xff];
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(&data).unwrap();
+    }
+    let broken = out.finish().unwrap().into_inner();
+    match mleap::read(&broken).unwrap_err() {
+        ImportError::Malformed { entry, message } => {
+            assert_eq!(entry, "root/model.pb");
+            assert!(message.contains("protobuf"), "{message}");
+        }
+        e => panic!("{e}"),
+    }
 }
 
 fn f64s(v: &Value) -> Vec<f64> {
@@ -324,6 +380,20 @@ fn demo_scaler_and_linear_regression_match_hand_computation() {
         Tolerance::F64_LINEAR.accepts(got, expected),
         "{got} vs {expected}"
     );
+    // The protobuf re-encoding (tensors packed big-endian) scores the same.
+    let pb = mleap::read(&support::to_protobuf(&bytes)).unwrap();
+    let out = Model::from_bundle(&pb, &Options::default())
+        .unwrap()
+        .score(&batch)
+        .unwrap();
+    let got_pb = out
+        .column_by_name("demo:prediction")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(got_pb.to_bits(), got.to_bits());
 }
 
 #[test]
@@ -510,8 +580,13 @@ fn malformed_bundles_are_refused_by_name() {
         }
         e => panic!("{e}"),
     }
+    match err(&[("bundle.json", r#"{"format":"mixed"}"#)]) {
+        ImportError::Unsupported { message, .. } => assert!(message.contains("mixed")),
+        e => panic!("{e}"),
+    }
+    // A protobuf bundle reads `.pb` documents: the JSON ones are not looked at.
     match err(&[("bundle.json", r#"{"format":"protobuf"}"#)]) {
-        ImportError::Unsupported { message, .. } => assert!(message.contains("protobuf")),
+        ImportError::Missing { entry } => assert_eq!(entry, "root/model.pb"),
         e => panic!("{e}"),
     }
     assert!(matches!(
