@@ -604,3 +604,142 @@ fn malformed_bundles_are_refused_by_name() {
         e => panic!("{e}"),
     }
 }
+
+/// A crafted pipeline `si` (string indexer c -> c_idx), `va` (assembler c_idx -> v, width 1),
+/// then node `x` of op `op` with `attrs`, reading `input` on port `port` and writing `outputs`.
+fn crafted_op(op: &str, attrs: &str, port: &str, input: &str, outputs: &str) -> Vec<u8> {
+    let model = format!(r#"{{"op":"{op}","attributes":{attrs}}}"#);
+    let node = format!(
+        r#"{{"name":"x","shape":{{"inputs":[{{"port":"{port}","name":"{input}"}}],"outputs":{outputs}}}}}"#
+    );
+    crafted(&[
+        (
+            "root/model.json",
+            r#"{"op":"pipeline","attributes":{"nodes":{"type":"list","string":["si","va","x"]}}}"#,
+        ),
+        (
+            "root/va.node/model.json",
+            r#"{"op":"vector_assembler","attributes":{}}"#,
+        ),
+        (
+            "root/va.node/node.json",
+            r#"{"name":"va","shape":{"inputs":[{"port":"input0","name":"c_idx"}],"outputs":[{"port":"output","name":"v"}]}}"#,
+        ),
+        ("root/x.node/model.json", &model),
+        ("root/x.node/node.json", &node),
+    ])
+}
+
+#[test]
+fn parameter_values_keel_cannot_reproduce_are_refused_by_node() {
+    let out = r#"[{"port":"output","name":"y"}]"#;
+    let pred = r#"[{"port":"prediction","name":"p"}]"#;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            crafted_op(
+                "bucketizer",
+                r#"{"splits":{"type":"list","double":[0.0,1.0]},"handle_invalid":{"string":"skip"}}"#,
+                "input",
+                "c_idx",
+                out,
+            ),
+            "skip",
+        ),
+        (
+            crafted_op(
+                "one_hot_encoder",
+                r#"{"category_sizes":{"type":"list","long":[3]},"handle_invalid":{"string":"skip"}}"#,
+                "input",
+                "c_idx",
+                out,
+            ),
+            "skip",
+        ),
+        (
+            crafted_op(
+                "naive_bayes",
+                r#"{"model_type":{"string":"gaussian"},"pi":{"type":"list","double":[0.0,0.0]},"theta":{"type":"tensor","double":[0.0,0.0],"shape":{"dimensions":[{"size":2},{"size":1}]}}}"#,
+                "features",
+                "v",
+                pred,
+            ),
+            "gaussian",
+        ),
+        (
+            crafted_op(
+                "kmeans",
+                r#"{"distance_measure":{"string":"cosine"},"cluster_centers":{"type":"list","tensor":[{"double":[1.0]}]}}"#,
+                "features",
+                "v",
+                pred,
+            ),
+            "cosine",
+        ),
+        (
+            crafted_op(
+                "vector_slicer",
+                r#"{"indices":{"type":"list","long":[]},"names":{"type":"list","string":["f"]}}"#,
+                "input",
+                "v",
+                out,
+            ),
+            "name",
+        ),
+        (
+            crafted_op(
+                "linear_svc",
+                r#"{"coefficients":{"type":"tensor","double":[1.0]},"intercept":{"double":0.0}}"#,
+                "features",
+                "v",
+                r#"[{"port":"probability","name":"pr"}]"#,
+            ),
+            "probability",
+        ),
+        (
+            crafted_op(
+                "gbt_classifier",
+                r#"{"num_features":{"long":1},"num_classes":{"long":3},"trees":{"type":"list","string":["tree0"]},"tree_weights":{"type":"list","double":[1.0]}}"#,
+                "features",
+                "v",
+                pred,
+            ),
+            "3 classes",
+        ),
+        (
+            crafted_op(
+                "imputer",
+                r#"{"surrogate_value":{"double":"NaN"}}"#,
+                "input",
+                "c_idx",
+                out,
+            ),
+            "surrogate",
+        ),
+    ];
+    for (bytes, needle) in cases {
+        match mleap::read(&bytes).unwrap_err() {
+            ImportError::Unsupported { node, message } => {
+                assert_eq!(node, "root/x.node");
+                assert!(message.contains(needle), "{message}");
+            }
+            e => panic!("{needle}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_forest_with_unequal_tree_weights_is_refused() {
+    let bytes = crafted_op(
+        "random_forest_classifier",
+        r#"{"num_features":{"long":1},"num_classes":{"long":2},"trees":{"type":"list","string":["tree0"]},"tree_weights":{"type":"list","double":[0.5]}}"#,
+        "features",
+        "v",
+        r#"[{"port":"prediction","name":"p"}]"#,
+    );
+    match mleap::read(&bytes).unwrap_err() {
+        ImportError::Unsupported { message, .. } => {
+            assert!(message.contains("weights"), "{message}")
+        }
+        e => panic!("{e}"),
+    }
+}

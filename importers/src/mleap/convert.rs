@@ -699,7 +699,7 @@ pub(super) fn trees(
         let k = model.i64("num_classes")?;
         let k = usize::try_from(k)
             .ok()
-            .filter(|&k| k >= 2 && k < (1 << 16))
+            .filter(|k| (2..(1 << 16)).contains(k))
             .ok_or_else(|| ImportError::malformed(&model.entry, format!("num_classes {k}")))?;
         if ensemble == "gbt" && k != 2 {
             return Err(ImportError::unsupported(

@@ -53,7 +53,7 @@ fn chunks<const N: usize>(
     bytes: &[u8],
     what: &str,
 ) -> Result<Vec<[u8; N]>, ImportError> {
-    if bytes.len() % N != 0 {
+    if !bytes.len().is_multiple_of(N) {
         return Err(ImportError::malformed(
             entry,
             format!(
