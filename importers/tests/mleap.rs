@@ -743,3 +743,83 @@ fn a_forest_with_unequal_tree_weights_is_refused() {
         e => panic!("{e}"),
     }
 }
+
+/// `zip` with entry `name` replaced by `data`.
+fn replace_entry(zip_bytes: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..z.len() {
+        let mut e = z.by_index(i).unwrap();
+        let n = e.name().unwrap().to_string();
+        let mut d = Vec::new();
+        e.read_to_end(&mut d).unwrap();
+        out.start_file(n.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(if n == name { data } else { &d }).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[test]
+fn hostile_protobuf_documents_are_refused_by_entry() {
+    use keel_import::mleap::proto::pb;
+    use prost::Message;
+    let Some(dir) = corpus() else { return };
+    let rf = support::to_protobuf(&std::fs::read(dir.join("airbnb.model.rf.zip")).unwrap());
+    let tree = "root/rfr_5af14f58ae5f.node/tree3/tree.pb";
+    // A length prefix that runs past the end of the file.
+    let bad = replace_entry(&rf, tree, &[0, 0, 0, 200, 8, 1]);
+    match mleap::read(&bad).unwrap_err() {
+        ImportError::Malformed { entry, message } => {
+            assert_eq!(entry, tree);
+            assert!(message.contains("past the end"), "{message}");
+        }
+        e => panic!("{e}"),
+    }
+    // A tensor whose bytes are not whole doubles, and a sparse tensor.
+    let demo = support::to_protobuf(&std::fs::read(dir.join("demo.zip")).unwrap());
+    let lr = "root/linear_regression_7a70b7fd-bd53-11e7-8c89-6c40089417e6.node/model.pb";
+    for (tensor, needle) in [
+        (
+            pb::Tensor {
+                base: pb::BasicType::Double as i32,
+                dimensions: vec![1],
+                value: vec![0; 7],
+                indices: Vec::new(),
+            },
+            "multiple of 8",
+        ),
+        (
+            pb::Tensor {
+                base: pb::BasicType::Double as i32,
+                dimensions: vec![3],
+                value: vec![0; 8],
+                indices: vec![0; 4],
+            },
+            "sparse",
+        ),
+    ] {
+        let model = pb::Model {
+            op: "linear_regression".into(),
+            attributes: [(
+                "coefficients".to_string(),
+                pb::Value {
+                    v: Some(pb::value::V::S(pb::Scalar {
+                        t: Some(tensor),
+                        ..Default::default()
+                    })),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let bad = replace_entry(&demo, lr, &model.encode_to_vec());
+        match mleap::read(&bad).unwrap_err() {
+            ImportError::Malformed { entry, message } => {
+                assert!(entry.starts_with(lr), "{entry}");
+                assert!(message.contains(needle), "{message}");
+            }
+            e => panic!("{e}"),
+        }
+    }
+}
