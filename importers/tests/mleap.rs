@@ -1,7 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! MLeap importer tests: the real AirBnB bundles from the shared compatibility corpus scored by
 //! keel against predictions computed here, independently, from the bundles' own JSON
-//! parameters (MLeap bundles ship no reference outputs); and malformed bundles refused by name.
+//! parameters (MLeap bundles ship no reference outputs); the same bundles re-encoded into the
+//! protobuf format (by `support::to_protobuf`, as the corpus has no protobuf bundle) scored
+//! identically; and malformed bundles refused by name.
+
+mod support;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use keel_bundle::Limits;
@@ -183,6 +187,11 @@ fn airbnb_linear_regression_matches_hand_computation() {
         Tolerance::F64_LINEAR.accepts(got, expected),
         "{got} vs {expected}"
     );
+    // The same bundle in the protobuf format: the same inputs, outputs and number.
+    let pb = mleap::read(&support::to_protobuf(&bytes)).unwrap();
+    assert_eq!(pb.manifest.inputs, bundle.manifest.inputs);
+    assert_eq!(pb.manifest.outputs, bundle.manifest.outputs);
+    assert_eq!(score(&pb, &row).to_bits(), got.to_bits());
 }
 
 fn walk(lines: &[Value], i: usize, x: &[f64]) -> (f64, usize) {
@@ -262,6 +271,53 @@ fn airbnb_random_forest_matches_tree_walk() {
         Tolerance::F64_LINEAR.accepts(got, expected),
         "{got} vs {expected}"
     );
+    // Protobuf re-encoding: `tree.pb` files (categorical and continuous splits) and `model.pb`
+    // with string lists and double lists; the same number.
+    let pb_zip = support::to_protobuf(&bytes);
+    assert!(zip_has(&pb_zip, "root/rfr_5af14f58ae5f.node/tree0/tree.pb"));
+    assert!(!zip_has(
+        &pb_zip,
+        "root/rfr_5af14f58ae5f.node/tree0/tree.json"
+    ));
+    let pb = mleap::read(&pb_zip).unwrap();
+    assert_eq!(score(&pb, &row).to_bits(), got.to_bits());
+}
+
+fn zip_has(bytes: &[u8], path: &str) -> bool {
+    zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .unwrap()
+        .index_for_name(path)
+        .is_some()
+}
+
+#[test]
+fn protobuf_bundles_refuse_bad_messages_by_entry() {
+    let Some(dir) = corpus() else { return };
+    let bytes = std::fs::read(dir.join("demo.zip")).unwrap();
+    let pb = support::to_protobuf(&bytes);
+    // Replace the root model.pb with bytes that are not a protobuf message.
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(pb.as_slice())).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..z.len() {
+        let mut e = z.by_index(i).unwrap();
+        let name = e.name().unwrap().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if name == "root/model.pb" {
+            data = vec![0xff, 0xff, 0xff];
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(&data).unwrap();
+    }
+    let broken = out.finish().unwrap().into_inner();
+    match mleap::read(&broken).unwrap_err() {
+        ImportError::Malformed { entry, message } => {
+            assert_eq!(entry, "root/model.pb");
+            assert!(message.contains("protobuf"), "{message}");
+        }
+        e => panic!("{e}"),
+    }
 }
 
 fn f64s(v: &Value) -> Vec<f64> {
@@ -324,6 +380,20 @@ fn demo_scaler_and_linear_regression_match_hand_computation() {
         Tolerance::F64_LINEAR.accepts(got, expected),
         "{got} vs {expected}"
     );
+    // The protobuf re-encoding (tensors packed big-endian) scores the same.
+    let pb = mleap::read(&support::to_protobuf(&bytes)).unwrap();
+    let out = Model::from_bundle(&pb, &Options::default())
+        .unwrap()
+        .score(&batch)
+        .unwrap();
+    let got_pb = out
+        .column_by_name("demo:prediction")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(got_pb.to_bits(), got.to_bits());
 }
 
 #[test]
@@ -510,8 +580,13 @@ fn malformed_bundles_are_refused_by_name() {
         }
         e => panic!("{e}"),
     }
+    match err(&[("bundle.json", r#"{"format":"mixed"}"#)]) {
+        ImportError::Unsupported { message, .. } => assert!(message.contains("mixed")),
+        e => panic!("{e}"),
+    }
+    // A protobuf bundle reads `.pb` documents: the JSON ones are not looked at.
     match err(&[("bundle.json", r#"{"format":"protobuf"}"#)]) {
-        ImportError::Unsupported { message, .. } => assert!(message.contains("protobuf")),
+        ImportError::Missing { entry } => assert_eq!(entry, "root/model.pb"),
         e => panic!("{e}"),
     }
     assert!(matches!(
@@ -527,5 +602,224 @@ fn malformed_bundles_are_refused_by_name() {
     match mleap::read_with(&crafted(&[("root/big.bin", &big)]), &limits).unwrap_err() {
         ImportError::Limit { entry, .. } => assert_eq!(entry, "root/big.bin"),
         e => panic!("{e}"),
+    }
+}
+
+/// A crafted pipeline `si` (string indexer c -> c_idx), `va` (assembler c_idx -> v, width 1),
+/// then node `x` of op `op` with `attrs`, reading `input` on port `port` and writing `outputs`.
+fn crafted_op(op: &str, attrs: &str, port: &str, input: &str, outputs: &str) -> Vec<u8> {
+    let model = format!(r#"{{"op":"{op}","attributes":{attrs}}}"#);
+    let node = format!(
+        r#"{{"name":"x","shape":{{"inputs":[{{"port":"{port}","name":"{input}"}}],"outputs":{outputs}}}}}"#
+    );
+    crafted(&[
+        (
+            "root/model.json",
+            r#"{"op":"pipeline","attributes":{"nodes":{"type":"list","string":["si","va","x"]}}}"#,
+        ),
+        (
+            "root/va.node/model.json",
+            r#"{"op":"vector_assembler","attributes":{}}"#,
+        ),
+        (
+            "root/va.node/node.json",
+            r#"{"name":"va","shape":{"inputs":[{"port":"input0","name":"c_idx"}],"outputs":[{"port":"output","name":"v"}]}}"#,
+        ),
+        ("root/x.node/model.json", &model),
+        ("root/x.node/node.json", &node),
+    ])
+}
+
+#[test]
+fn parameter_values_keel_cannot_reproduce_are_refused_by_node() {
+    let out = r#"[{"port":"output","name":"y"}]"#;
+    let pred = r#"[{"port":"prediction","name":"p"}]"#;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            crafted_op(
+                "bucketizer",
+                r#"{"splits":{"type":"list","double":[0.0,1.0]},"handle_invalid":{"string":"skip"}}"#,
+                "input",
+                "c_idx",
+                out,
+            ),
+            "skip",
+        ),
+        (
+            crafted_op(
+                "one_hot_encoder",
+                r#"{"category_sizes":{"type":"list","long":[3]},"handle_invalid":{"string":"skip"}}"#,
+                "input",
+                "c_idx",
+                out,
+            ),
+            "skip",
+        ),
+        (
+            crafted_op(
+                "naive_bayes",
+                r#"{"model_type":{"string":"gaussian"},"pi":{"type":"list","double":[0.0,0.0]},"theta":{"type":"tensor","double":[0.0,0.0],"shape":{"dimensions":[{"size":2},{"size":1}]}}}"#,
+                "features",
+                "v",
+                pred,
+            ),
+            "gaussian",
+        ),
+        (
+            crafted_op(
+                "kmeans",
+                r#"{"distance_measure":{"string":"cosine"},"cluster_centers":{"type":"list","tensor":[{"double":[1.0]}]}}"#,
+                "features",
+                "v",
+                pred,
+            ),
+            "cosine",
+        ),
+        (
+            crafted_op(
+                "vector_slicer",
+                r#"{"indices":{"type":"list","long":[]},"names":{"type":"list","string":["f"]}}"#,
+                "input",
+                "v",
+                out,
+            ),
+            "name",
+        ),
+        (
+            crafted_op(
+                "linear_svc",
+                r#"{"coefficients":{"type":"tensor","double":[1.0]},"intercept":{"double":0.0}}"#,
+                "features",
+                "v",
+                r#"[{"port":"probability","name":"pr"}]"#,
+            ),
+            "probability",
+        ),
+        (
+            crafted_op(
+                "gbt_classifier",
+                r#"{"num_features":{"long":1},"num_classes":{"long":3},"trees":{"type":"list","string":["tree0"]},"tree_weights":{"type":"list","double":[1.0]}}"#,
+                "features",
+                "v",
+                pred,
+            ),
+            "3 classes",
+        ),
+        (
+            crafted_op(
+                "imputer",
+                r#"{"surrogate_value":{"double":"NaN"}}"#,
+                "input",
+                "c_idx",
+                out,
+            ),
+            "surrogate",
+        ),
+    ];
+    for (bytes, needle) in cases {
+        match mleap::read(&bytes).unwrap_err() {
+            ImportError::Unsupported { node, message } => {
+                assert_eq!(node, "root/x.node");
+                assert!(message.contains(needle), "{message}");
+            }
+            e => panic!("{needle}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_forest_with_unequal_tree_weights_is_refused() {
+    let bytes = crafted_op(
+        "random_forest_classifier",
+        r#"{"num_features":{"long":1},"num_classes":{"long":2},"trees":{"type":"list","string":["tree0"]},"tree_weights":{"type":"list","double":[0.5]}}"#,
+        "features",
+        "v",
+        r#"[{"port":"prediction","name":"p"}]"#,
+    );
+    match mleap::read(&bytes).unwrap_err() {
+        ImportError::Unsupported { message, .. } => {
+            assert!(message.contains("weights"), "{message}")
+        }
+        e => panic!("{e}"),
+    }
+}
+
+/// `zip` with entry `name` replaced by `data`.
+fn replace_entry(zip_bytes: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..z.len() {
+        let mut e = z.by_index(i).unwrap();
+        let n = e.name().unwrap().to_string();
+        let mut d = Vec::new();
+        e.read_to_end(&mut d).unwrap();
+        out.start_file(n.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(if n == name { data } else { &d }).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[test]
+fn hostile_protobuf_documents_are_refused_by_entry() {
+    use keel_import::mleap::proto::pb;
+    use prost::Message;
+    let Some(dir) = corpus() else { return };
+    let rf = support::to_protobuf(&std::fs::read(dir.join("airbnb.model.rf.zip")).unwrap());
+    let tree = "root/rfr_5af14f58ae5f.node/tree3/tree.pb";
+    // A length prefix that runs past the end of the file.
+    let bad = replace_entry(&rf, tree, &[0, 0, 0, 200, 8, 1]);
+    match mleap::read(&bad).unwrap_err() {
+        ImportError::Malformed { entry, message } => {
+            assert_eq!(entry, tree);
+            assert!(message.contains("past the end"), "{message}");
+        }
+        e => panic!("{e}"),
+    }
+    // A tensor whose bytes are not whole doubles, and a sparse tensor.
+    let demo = support::to_protobuf(&std::fs::read(dir.join("demo.zip")).unwrap());
+    let lr = "root/linear_regression_7a70b7fd-bd53-11e7-8c89-6c40089417e6.node/model.pb";
+    for (tensor, needle) in [
+        (
+            pb::Tensor {
+                base: pb::BasicType::Double as i32,
+                dimensions: vec![1],
+                value: vec![0; 7],
+                indices: Vec::new(),
+            },
+            "multiple of 8",
+        ),
+        (
+            pb::Tensor {
+                base: pb::BasicType::Double as i32,
+                dimensions: vec![3],
+                value: vec![0; 8],
+                indices: vec![0; 4],
+            },
+            "sparse",
+        ),
+    ] {
+        let model = pb::Model {
+            op: "linear_regression".into(),
+            attributes: [(
+                "coefficients".to_string(),
+                pb::Value {
+                    v: Some(pb::value::V::S(pb::Scalar {
+                        t: Some(tensor),
+                        ..Default::default()
+                    })),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let bad = replace_entry(&demo, lr, &model.encode_to_vec());
+        match mleap::read(&bad).unwrap_err() {
+            ImportError::Malformed { entry, message } => {
+                assert!(entry.starts_with(lr), "{entry}");
+                assert!(message.contains(needle), "{message}");
+            }
+            e => panic!("{e}"),
+        }
     }
 }

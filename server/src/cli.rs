@@ -47,7 +47,7 @@ impl From<EncodingArg> for Encoding {
 pub enum FromArg {
     /// A keel bundle.
     Keel,
-    /// An MLeap Bundle.ML zip (JSON format).
+    /// An MLeap Bundle.ML zip (JSON or protobuf format).
     Mleap,
     /// A Spark ML saved `PipelineModel` folder (`model.write().save(dir)`), read without a JVM.
     SparkMl,

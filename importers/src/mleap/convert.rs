@@ -4,26 +4,77 @@
 use super::archive::Files;
 use super::attrs::ModelDoc;
 use super::trees::Nodes;
-use super::{ImportError, SUPPORTED_OPS};
+use super::{ImportError, SUPPORTED_OPS, ops, proto, trees};
 use keel_bundle::{
     Attr, Binding, Bundle, DType, FORMAT_NAME, FORMAT_VERSION, Field, Limits, Manifest, Node,
     Producer, TensorRef, TensorWriter,
 };
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 const TENSOR_FILE: &str = "tensors/params.safetensors";
 
 /// What a column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Utf8,
     F64,
+    /// A k-means cluster index (Spark writes an integer column).
+    I32,
     Vector(usize),
 }
 
+/// Reads a node folder's documents in the bundle's encoding.
+pub(super) struct Reader<'a> {
+    files: &'a Files,
+    /// `format: protobuf` (`model.pb`, `node.pb`, `tree.pb`) rather than JSON.
+    proto: bool,
+}
+
+impl Reader<'_> {
+    fn ext(&self) -> &'static str {
+        if self.proto { "pb" } else { "json" }
+    }
+
+    /// The `model.json` / `model.pb` of `dir`.
+    pub(super) fn model(&self, dir: &str) -> Result<ModelDoc, ImportError> {
+        let entry = format!("{dir}/model.{}", self.ext());
+        let doc = if self.proto {
+            proto::model_json(&entry, self.files.get(&entry)?)?
+        } else {
+            self.files.json(&entry)?
+        };
+        ModelDoc::parse(&entry, &doc)
+    }
+
+    /// The `node.json` / `node.pb` of `dir`, with its entry name.
+    fn node(&self, dir: &str) -> Result<(String, Value), ImportError> {
+        let entry = format!("{dir}/node.{}", self.ext());
+        let doc = if self.proto {
+            proto::node_json(&entry, self.files.get(&entry)?)?
+        } else {
+            self.files.json(&entry)?
+        };
+        Ok((entry, doc))
+    }
+
+    /// The nodes of the tree stored in `dir` (`tree.json` / `tree.pb`), with its entry name.
+    pub(super) fn tree(&self, dir: &str) -> Result<(String, Vec<Value>), ImportError> {
+        let entry = format!("{dir}/tree.{}", self.ext());
+        let bytes = self.files.get(&entry)?;
+        let lines = if self.proto {
+            proto::tree_lines(&entry, bytes)?
+        } else {
+            trees::json_lines(&entry, bytes)?
+        };
+        Ok((entry, lines))
+    }
+}
+
 #[derive(Default)]
-struct State {
+pub(super) struct State {
+    /// Columns that may hold nulls (a bucketizer's or index-to-string's output).
+    nullable: HashSet<String>,
     /// Columns written by a stage, with their kind.
     written: HashMap<String, Kind>,
     /// Inputs inferred so far, in first-use order.
@@ -37,8 +88,18 @@ struct State {
 }
 
 impl State {
+    /// The kind of column `col` as written so far, if a stage wrote it.
+    pub(super) fn written(&self, col: &str) -> Option<Kind> {
+        self.written.get(col).copied()
+    }
+
+    /// Marks an output column as nullable.
+    pub(super) fn nullable(&mut self, col: &str) {
+        self.nullable.insert(col.to_string());
+    }
+
     /// The kind of column `col` read by `node` as `want` (None: whatever it is, else F64).
-    fn read(&mut self, node: &str, col: &str, want: Kind) -> Result<Kind, ImportError> {
+    pub(super) fn read(&mut self, node: &str, col: &str, want: Kind) -> Result<Kind, ImportError> {
         if let Some(&k) = self.written.get(col) {
             return Ok(k);
         }
@@ -67,7 +128,7 @@ impl State {
         Ok(())
     }
 
-    fn f64_tensor(&mut self, shape: &[usize], data: &[f64]) -> Attr {
+    pub(super) fn f64_tensor(&mut self, shape: &[usize], data: &[f64]) -> Attr {
         let key = format!("t{}", self.n_tensors);
         self.n_tensors += 1;
         self.tensors.f64(&key, shape, data);
@@ -77,7 +138,7 @@ impl State {
         })
     }
 
-    fn i64_tensor(&mut self, data: &[i64]) -> Attr {
+    pub(super) fn i64_tensor(&mut self, data: &[i64]) -> Attr {
         let key = format!("t{}", self.n_tensors);
         self.n_tensors += 1;
         self.tensors.i64(&key, &[data.len()], data);
@@ -97,7 +158,8 @@ impl State {
         }
     }
 
-    fn stage(
+    #[allow(clippy::too_many_arguments)] // one stage's parts, named at each call
+    pub(super) fn stage(
         &mut self,
         name: &str,
         op: &str,
@@ -109,13 +171,21 @@ impl State {
         for (_, col, kind) in &outputs {
             self.write(name, col, *kind)?;
         }
+        // One binding per port, its columns in order (a multi-column stage binds several).
+        let mut bindings: Vec<(&str, Vec<String>)> = Vec::new();
+        for (port, col, _) in &outputs {
+            match bindings.iter_mut().find(|b| b.0 == *port) {
+                Some(b) => b.1.push(col.clone()),
+                None => bindings.push((*port, vec![col.clone()])),
+            }
+        }
         let node = Node {
             name: self.unique(name),
             op: op.to_string(),
             inputs: vec![Binding::new("X", inputs)],
-            outputs: outputs
-                .iter()
-                .map(|(port, col, _)| Binding::new(port, [col.clone()]))
+            outputs: bindings
+                .into_iter()
+                .map(|(port, cols)| Binding::new(port, cols))
                 .collect(),
             attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             children: Vec::new(),
@@ -128,7 +198,7 @@ impl State {
 }
 
 /// The port -> column bindings of a `node.json`.
-struct Shape {
+pub(super) struct Shape {
     inputs: Vec<(String, String)>,
     outputs: Vec<(String, String)>,
 }
@@ -168,16 +238,31 @@ impl Shape {
             .ok_or_else(|| ImportError::malformed(node, format!("port `{port}` is not bound")))
     }
 
-    fn input(&self, port: &str, node: &str) -> Result<String, ImportError> {
+    pub(super) fn input(&self, port: &str, node: &str) -> Result<String, ImportError> {
         Self::one(&self.inputs, port, node)
     }
 
-    fn output(&self, port: &str, node: &str) -> Result<String, ImportError> {
+    pub(super) fn output(&self, port: &str, node: &str) -> Result<String, ImportError> {
         Self::one(&self.outputs, port, node)
     }
 
+    /// The column bound to `port`, if any.
+    pub(super) fn output_opt(&self, port: &str) -> Option<String> {
+        self.outputs
+            .iter()
+            .find(|(p, _)| p == port)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// `output0`, `output1`, ... in numeric order.
+    pub(super) fn numbered_outputs(&self, node: &str) -> Result<Vec<String>, ImportError> {
+        (0..self.outputs.len())
+            .map(|i| Self::one(&self.outputs, &format!("output{i}"), node))
+            .collect()
+    }
+
     /// `input0`, `input1`, ... in numeric order.
-    fn numbered_inputs(&self, node: &str) -> Result<Vec<String>, ImportError> {
+    pub(super) fn numbered_inputs(&self, node: &str) -> Result<Vec<String>, ImportError> {
         let mut cols = Vec::new();
         for (i, (port, col)) in self.inputs.iter().enumerate() {
             if port != &format!("input{i}") {
@@ -205,26 +290,44 @@ pub(crate) fn convert(files: &Files, limits: &Limits) -> Result<Bundle, ImportEr
             .to_string()
     };
     let format = text("format");
-    if format != "json" {
-        return Err(ImportError::unsupported(
-            "bundle.json",
-            format!(
-                "Bundle.ML format `{format}` is not supported (only `json`; re-save the MLeap bundle with SerializationFormat.Json)"
-            ),
-        ));
-    }
+    // MLeap names the encoding `json` or `protobuf` (its SerializationFormat objects `Json`
+    // and `Protobuf`; accepted with any case or package prefix). `mixed` (JSON for small
+    // documents, protobuf for large ones) is not supported.
+    let short = format
+        .rsplit(['.', '$'])
+        .find(|p| !p.is_empty())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let proto = match short.as_str() {
+        "json" => false,
+        "protobuf" => true,
+        _ => {
+            return Err(ImportError::unsupported(
+                "bundle.json",
+                format!(
+                    "Bundle.ML format `{format}` is not supported (supported: json, protobuf; re-save the MLeap bundle with SerializationFormat.Json or Protobuf)"
+                ),
+            ));
+        }
+    };
+    let rd = Reader { files, proto };
     let mut st = State::default();
-    node(files, "root", &mut st, 0, limits)?;
+    node(&rd, "root", &mut st, 0, limits)?;
     if st.stages.is_empty() {
         return Err(ImportError::malformed("root", "the bundle has no stages"));
     }
     let field = |(name, kind): &(String, Kind), nullable: bool| match kind {
         Kind::Utf8 => Field::scalar(name, DType::Utf8, nullable),
         Kind::F64 => Field::scalar(name, DType::F64, nullable),
+        Kind::I32 => Field::scalar(name, DType::I32, nullable),
         Kind::Vector(w) => Field::vector(name, DType::F64, *w as u64),
     };
     let inputs: Vec<Field> = st.inputs.iter().map(|c| field(c, false)).collect();
-    let outputs: Vec<Field> = st.last_outputs.iter().map(|c| field(c, false)).collect();
+    let outputs: Vec<Field> = st
+        .last_outputs
+        .iter()
+        .map(|c| field(c, st.nullable.contains(&c.0)))
+        .collect();
     let mut written: Vec<String> = st.written.keys().cloned().collect();
     written.sort();
     let graph = Node {
@@ -240,6 +343,10 @@ pub(crate) fn convert(files: &Files, limits: &Limits) -> Result<Bundle, ImportEr
     let mut metadata = BTreeMap::new();
     metadata.insert("mleap.uid".to_string(), text("uid"));
     metadata.insert("mleap.timestamp".to_string(), text("timestamp"));
+    metadata.insert(
+        "mleap.format".to_string(),
+        if proto { "protobuf" } else { "json" }.to_string(),
+    );
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
         format_version: FORMAT_VERSION.into(),
@@ -293,7 +400,7 @@ fn created(ts: &str) -> String {
 }
 
 fn node(
-    files: &Files,
+    rd: &Reader<'_>,
     dir: &str,
     st: &mut State,
     depth: usize,
@@ -311,10 +418,8 @@ fn node(
             message: format!("more than {} stages", limits.max_nodes),
         });
     }
-    let model_entry = format!("{dir}/model.json");
-    let node_entry = format!("{dir}/node.json");
-    let model = ModelDoc::parse(&model_entry, &files.json(&model_entry)?)?;
-    let node_doc = files.json(&node_entry)?;
+    let model = rd.model(dir)?;
+    let (node_entry, node_doc) = rd.node(dir)?;
     let name = node_doc
         .get("name")
         .and_then(Value::as_str)
@@ -331,7 +436,7 @@ fn node(
                         reason: "a pipeline node name must be one path component",
                     });
                 }
-                node(files, &format!("{dir}/{child}.node"), st, depth + 1, limits)?;
+                node(rd, &format!("{dir}/{child}.node"), st, depth + 1, limits)?;
             }
             Ok(())
         }
@@ -362,6 +467,9 @@ fn node(
                 ],
                 doc,
             )
+        }
+        "one_hot_encoder" if !model.has("size") => {
+            ops::one_hot_multi(&model, &shape, dir, &name, st, doc)
         }
         "one_hot_encoder" => one_hot(&model, &shape, dir, &name, st, doc),
         "vector_assembler" => {
@@ -400,7 +508,7 @@ fn node(
                             format!("vector_assembler input `{col}` holds strings"),
                         ));
                     }
-                    Kind::F64 => 1,
+                    Kind::F64 | Kind::I32 => 1,
                     Kind::Vector(w) => w,
                 };
             }
@@ -483,8 +591,9 @@ fn node(
             )
         }
         "decision_tree_regression" | "random_forest_regression" => {
-            trees(files, &model, &shape, dir, &name, st, doc)
+            trees(rd, &model, &shape, dir, &name, st, doc)
         }
+        other if ops::OPS.contains(&other) => ops::convert(rd, &model, &shape, dir, &name, st, doc),
         other => Err(ImportError::UnsupportedOp {
             node: dir.into(),
             op: other.into(),
@@ -494,7 +603,12 @@ fn node(
 }
 
 /// Reads `col` as a vector of `width` elements.
-fn vector_in(st: &mut State, dir: &str, col: &str, width: usize) -> Result<(), ImportError> {
+pub(super) fn vector_in(
+    st: &mut State,
+    dir: &str,
+    col: &str,
+    width: usize,
+) -> Result<(), ImportError> {
     match st.read(dir, col, Kind::Vector(width))? {
         Kind::Vector(w) if w == width => Ok(()),
         k => Err(ImportError::malformed(
@@ -520,14 +634,6 @@ fn one_hot(
     st: &mut State,
     doc: String,
 ) -> Result<(), ImportError> {
-    if !model.has("size") {
-        // Later MLeap versions write Spark 3's multi-column encoder (per-column sizes and
-        // `handle_invalid`); no bundle of that form was available to verify its layout.
-        return Err(ImportError::unsupported(
-            dir,
-            "one_hot_encoder without `size` (the multi-column form of later MLeap versions)",
-        ));
-    }
     if model.has("drop_last") {
         // Checked for its kind only: scoring ignores it (see above).
         model.bool("drop_last")?;
@@ -559,10 +665,13 @@ fn one_hot(
     )
 }
 
-/// `decision_tree_regression` (its `tree.json` in the node folder) and
-/// `random_forest_regression` (trees in the folders its `trees` attribute lists).
-fn trees(
-    files: &Files,
+/// The tree models: `decision_tree_regression`/`_classifier` (the tree in the node folder),
+/// `random_forest_regression`/`_classifier` and `gbt_regression`/`_classifier` (trees in the
+/// folders the `trees` attribute lists, each with its own `model` document). Classification
+/// trees and forests keep each leaf's class statistics (`num_classes` values); regression
+/// trees, and every GBT tree, one prediction.
+pub(super) fn trees(
+    rd: &Reader<'_>,
     model: &ModelDoc,
     shape: &Shape,
     dir: &str,
@@ -577,27 +686,68 @@ fn trees(
         .ok_or_else(|| {
             ImportError::malformed(&model.entry, format!("num_features {n_features}"))
         })?;
-    let mut nodes = Nodes::new();
-    let ensemble = if model.op == "decision_tree_regression" {
-        let entry = format!("{dir}/tree.json");
-        nodes.add_tree(&entry, files.get(&entry)?, n)?;
+    let op = model.op.as_str();
+    let classification = op.ends_with("_classifier");
+    let ensemble = if op.starts_with("decision_tree") {
         "tree"
+    } else if op.starts_with("random_forest") {
+        "forest"
+    } else {
+        "gbt"
+    };
+    let classes = if classification {
+        let k = model.i64("num_classes")?;
+        let k = usize::try_from(k)
+            .ok()
+            .filter(|k| (2..(1 << 16)).contains(k))
+            .ok_or_else(|| ImportError::malformed(&model.entry, format!("num_classes {k}")))?;
+        if ensemble == "gbt" && k != 2 {
+            return Err(ImportError::unsupported(
+                dir,
+                format!("gbt_classifier with {k} classes (Spark's GBT classifier is binary)"),
+            ));
+        }
+        Some(k)
+    } else {
+        None
+    };
+    let width = match classes {
+        Some(k) if ensemble != "gbt" => k,
+        _ => 1,
+    };
+    // The op of each tree of an ensemble: GBT trees are regression trees.
+    let tree_op = if classification && ensemble != "gbt" {
+        "decision_tree_classifier"
+    } else {
+        "decision_tree_regression"
+    };
+    let mut nodes = Nodes::new();
+    let mut weights = Vec::new();
+    if ensemble == "tree" {
+        let (entry, lines) = rd.tree(dir)?;
+        nodes.add_tree(&entry, &lines, n, width)?;
     } else {
         let names = model.strs("trees")?;
         if names.is_empty() {
             return Err(ImportError::malformed(
                 &model.entry,
-                "a forest without trees",
+                "an ensemble without trees",
             ));
         }
-        if model.has("tree_weights") {
-            let w = model.f64s("tree_weights")?;
-            // Spark's forest regression averages the trees and ignores the weights, which
-            // Spark always sets to 1; other weights would mean some other model.
-            if w.len() != names.len() || w.iter().any(|&x| x != 1.0) {
+        if model.has("tree_weights") || ensemble == "gbt" {
+            weights = model.f64s("tree_weights")?;
+            if weights.len() != names.len() {
+                return Err(ImportError::malformed(
+                    &model.entry,
+                    format!("{} tree weights for {} trees", weights.len(), names.len()),
+                ));
+            }
+            // Spark's forests average the trees and ignore the weights, which Spark always
+            // sets to 1; other weights would mean some other model.
+            if ensemble == "forest" && weights.iter().any(|&x| x != 1.0) {
                 return Err(ImportError::unsupported(
                     dir,
-                    "random_forest_regression with tree weights other than 1.0",
+                    format!("{op} with tree weights other than 1.0"),
                 ));
             }
         }
@@ -608,23 +758,21 @@ fn trees(
                     reason: "a tree name must be one path component",
                 });
             }
-            let tree_model = format!("{dir}/{t}/model.json");
-            let tm = ModelDoc::parse(&tree_model, &files.json(&tree_model)?)?;
-            if tm.op != "decision_tree_regression" {
+            let tdir = format!("{dir}/{t}");
+            let tm = rd.model(&tdir)?;
+            if tm.op != tree_op {
                 return Err(ImportError::unsupported(
-                    &tree_model,
-                    format!("a forest tree of op `{}`", tm.op),
+                    &tm.entry,
+                    format!("a tree of op `{}` in a {op} (expected {tree_op})", tm.op),
                 ));
             }
-            let entry = format!("{dir}/{t}/tree.json");
-            nodes.add_tree(&entry, files.get(&entry)?, n)?;
+            let (entry, lines) = rd.tree(&tdir)?;
+            nodes.add_tree(&entry, &lines, n, width)?;
         }
-        "forest"
-    };
+    }
     let input = shape.input("features", dir)?;
     vector_in(st, dir, &input, n)?;
-    let out = shape.output("prediction", dir)?;
-    let attrs = vec![
+    let mut attrs = vec![
         ("tree_nodes", st.i64_tensor(&nodes.tree_nodes)),
         ("feature", st.i64_tensor(&nodes.feature)),
         (
@@ -638,17 +786,41 @@ fn trees(
         ("categories", Attr::F64s(nodes.categories.clone())),
         (
             "leaf_values",
-            st.f64_tensor(&[nodes.leaf_values.len(), 1], &nodes.leaf_values),
+            st.f64_tensor(
+                &[nodes.leaf_values.len() / width.max(1), width],
+                &nodes.leaf_values,
+            ),
         ),
         ("n_features", Attr::I64(n_features)),
         ("ensemble", Attr::Str(ensemble.into())),
-        ("task", Attr::Str("regression".into())),
+        (
+            "task",
+            Attr::Str(
+                if classification {
+                    "classification"
+                } else {
+                    "regression"
+                }
+                .into(),
+            ),
+        ),
     ];
+    if ensemble == "gbt" {
+        attrs.push(("tree_weights", Attr::F64s(weights)));
+    }
+    let outputs = match classes {
+        Some(k) => {
+            attrs.push(("num_classes", Attr::I64(k as i64)));
+            ops::push_thresholds(model, k, &mut attrs)?;
+            ops::classifier_outputs(shape, dir, k)?
+        }
+        None => vec![("prediction", shape.output("prediction", dir)?, Kind::F64)],
+    };
     st.stage(
         name,
         "spark.tree_ensemble",
         vec![input],
-        vec![("prediction", out, Kind::F64)],
+        outputs,
         attrs,
         doc,
     )

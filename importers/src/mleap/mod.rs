@@ -1,4 +1,4 @@
-//! MLeap Bundle.ML importer: [`read`] turns an MLeap bundle zip (JSON format) into a keel
+//! MLeap Bundle.ML importer: [`read`] turns an MLeap bundle zip (JSON or protobuf format) into a keel
 //! [`Bundle`] whose `spark.*` ops reproduce MLeap's numbers (MLeap reimplements Spark ML's
 //! transformers, so its stages map onto keel's Spark ops).
 //!
@@ -8,6 +8,16 @@
 //! folder `<name>.node/` beside its `model.json`; tree ensembles keep each tree in `treeN/`
 //! with a `tree.json` of newline-delimited JSON nodes in pre-order. Folders a pipeline does not
 //! list are ignored, as MLeap ignores them.
+//!
+//! Protobuf format (`"format": "protobuf"` in `bundle.json`, which stays JSON): `model.pb`,
+//! `node.pb` and `tree.pb` (length-prefixed nodes) replace the JSON documents, in the same
+//! folders; [`proto`] decodes them into the JSON forms, so both encodings share one converter.
+//! The protobuf message definitions were written for keel from our understanding of MLeap's
+//! schema, and are tested against bundles that keel's tests re-encode from real JSON bundles,
+//! not against protobuf bundles written by MLeap itself. The `mixed` format is refused.
+//!
+//! Ops: the original set is converted in `convert.rs`, the others in `ops.rs` (its table lists
+//! the attributes read for each).
 //!
 //! The input schema: Bundle.ML does not record one, so it is inferred from the stages that read
 //! a column no earlier stage wrote: a string indexer's input is `utf8`, every other input is an
@@ -24,6 +34,8 @@ mod archive;
 mod attrs;
 mod convert;
 mod error;
+mod ops;
+pub mod proto;
 mod trees;
 
 pub use error::ImportError;
@@ -40,6 +52,24 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "linear_regression",
     "decision_tree_regression",
     "random_forest_regression",
+    "logistic_regression",
+    "linear_svc",
+    "decision_tree_classifier",
+    "random_forest_classifier",
+    "gbt_regression",
+    "gbt_classifier",
+    "naive_bayes",
+    "kmeans",
+    "min_max_scaler",
+    "max_abs_scaler",
+    "binarizer",
+    "bucketizer",
+    "imputer",
+    "normalizer",
+    "pca",
+    "polynomial_expansion",
+    "reverse_string_indexer",
+    "vector_slicer",
 ];
 
 /// Whether `bytes` look like an MLeap Bundle.ML zip rather than a keel bundle: a zip with a

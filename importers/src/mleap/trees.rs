@@ -1,5 +1,6 @@
-//! MLeap's JSON trees (`tree.json`: one JSON node per line, pre-order, left subtree first)
-//! flattened into `spark.tree_ensemble`'s node arrays.
+//! MLeap's trees (`tree.json`: one JSON node per line, pre-order, left subtree first; or
+//! `tree.pb`, decoded to the same JSON nodes by `proto.rs`) flattened into
+//! `spark.tree_ensemble`'s node arrays.
 //!
 //! A categorical split stores `categories` with `isLeft`: the left categories when true, the
 //! right ones when false (MLeap keeps whichever side Spark's `CategoricalSplit` stored). keel
@@ -8,7 +9,24 @@
 //! `0..numCategories` follows keel's (Spark's) smaller-side rule.
 
 use super::ImportError;
+use super::attrs::f64_of;
 use serde_json::Value;
+
+/// The nodes of a `tree.json` file: one JSON document per non-empty line.
+pub(crate) fn json_lines(entry: &str, text: &[u8]) -> Result<Vec<Value>, ImportError> {
+    let text =
+        std::str::from_utf8(text).map_err(|_| ImportError::malformed(entry, "not UTF-8 text"))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| ImportError::Json {
+                entry: entry.to_string(),
+                message: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
 
 /// Deepest tree accepted (Spark caps `maxDepth` at 30).
 const MAX_DEPTH: usize = 64;
@@ -38,29 +56,18 @@ impl Nodes {
         }
     }
 
-    /// Appends the regression tree stored in `text` (entry `entry`), checking feature indices
-    /// against `n_features`.
+    /// Appends the tree whose pre-order nodes are `lines` (entry `entry`), checking feature
+    /// indices against `n_features`; each leaf holds `width` values (1 for a regression tree,
+    /// the class statistics of a classification tree).
     pub(crate) fn add_tree(
         &mut self,
         entry: &str,
-        text: &[u8],
+        lines: &[Value],
         n_features: usize,
+        width: usize,
     ) -> Result<(), ImportError> {
-        let text = std::str::from_utf8(text)
-            .map_err(|_| ImportError::malformed(entry, "not UTF-8 text"))?;
-        let lines: Vec<Value> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| ImportError::Json {
-                    entry: entry.to_string(),
-                    message: format!("line {}: {e}", i + 1),
-                })
-            })
-            .collect::<Result<_, _>>()?;
         let start = self.feature.len();
-        let end = self.node(entry, &lines, 0, start, n_features, 0)?;
+        let end = self.node(entry, lines, 0, start, n_features, width, 0)?;
         if end != lines.len() {
             return Err(ImportError::malformed(
                 entry,
@@ -72,6 +79,7 @@ impl Nodes {
     }
 
     /// Flattens the subtree whose root is line `i`; returns the line after it.
+    #[allow(clippy::too_many_arguments)] // the recursion's state, passed down as is
     fn node(
         &mut self,
         entry: &str,
@@ -79,6 +87,7 @@ impl Nodes {
         i: usize,
         start: usize,
         n_features: usize,
+        width: usize,
         depth: usize,
     ) -> Result<usize, ImportError> {
         let bad = |m: String| ImportError::malformed(entry, format!("node {i}: {m}"));
@@ -98,19 +107,19 @@ impl Nodes {
                     .get("values")
                     .and_then(Value::as_array)
                     .ok_or_else(|| bad("a leaf without `values`".into()))?;
-                let [v] = values.as_slice() else {
+                if values.len() != width {
                     return Err(bad(format!(
-                        "a regression leaf holds {} values, expected 1",
+                        "a leaf holds {} values, expected {width}",
                         values.len()
                     )));
-                };
-                let v = v
-                    .as_f64()
-                    .ok_or_else(|| bad("a leaf value is not a number".into()))?;
+                }
+                for v in values {
+                    let v = f64_of(v).ok_or_else(|| bad("a leaf value is not a number".into()))?;
+                    self.leaf_values.push(v);
+                }
                 self.feature.push(-1);
                 self.threshold.push(0.0);
                 self.num_categories.push(-1);
-                self.leaf_values.push(v);
                 self.category_offsets.push(self.categories.len() as i64);
                 Ok(i + 1)
             }
@@ -130,7 +139,7 @@ impl Nodes {
                     Some("continuous") => {
                         let t = split
                             .get("threshold")
-                            .and_then(Value::as_f64)
+                            .and_then(f64_of)
                             .ok_or_else(|| bad("a continuous split without `threshold`".into()))?;
                         self.threshold.push(t);
                         self.num_categories.push(-1);
@@ -150,7 +159,7 @@ impl Nodes {
                             .and_then(Value::as_array)
                             .ok_or_else(|| bad("a categorical split without `categories`".into()))?
                             .iter()
-                            .map(|c| c.as_f64())
+                            .map(f64_of)
                             .collect::<Option<Vec<f64>>>()
                             .ok_or_else(|| bad("a category is not a number".into()))?;
                         self.threshold.push(0.0);
@@ -166,11 +175,11 @@ impl Nodes {
                         return Err(bad(format!("unknown split type {other:?}")));
                     }
                 }
-                self.leaf_values.push(0.0);
+                self.leaf_values.extend(std::iter::repeat_n(0.0, width));
                 self.category_offsets.push(self.categories.len() as i64);
                 let left = i + 1;
-                let right = self.node(entry, lines, left, start, n_features, depth + 1)?;
-                let end = self.node(entry, lines, right, start, n_features, depth + 1)?;
+                let right = self.node(entry, lines, left, start, n_features, width, depth + 1)?;
+                let end = self.node(entry, lines, right, start, n_features, width, depth + 1)?;
                 self.left[me] = left as i64;
                 self.right[me] = right as i64;
                 Ok(end)

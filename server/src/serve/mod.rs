@@ -52,7 +52,7 @@ pub enum LogFormat {
 const SERVE_HELP: &str = "\
 With no BUNDLE or DIR, the demo bundles built into the binary are served.
 
-Each BUNDLE file and each DIR (its `*.keel` files) is watched: a new or changed file is loaded \
+Each BUNDLE file and each DIR (its `*.keel` files and MLeap Bundle.ML `*.zip` files) is watched: a new or changed file is loaded \
 in the background, checked (read and planned) and swapped in atomically; a file that fails to \
 load is reported (in the log and in GET /v1/models) while the previous version keeps serving; \
 a removed file is unloaded.

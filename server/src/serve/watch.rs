@@ -1,8 +1,11 @@
 //! Loading models from the command line's sources, and reloading them when they change.
 //!
 //! A background thread scans every source each `--poll-interval`: a file is taken as is, a
-//! directory contributes its `*.keel` files (not recursive; hidden files are skipped, which
-//! leaves out the temporary files of atomic writers). A file whose size, modification time or
+//! directory contributes its `*.keel` files and its MLeap Bundle.ML `*.zip` files (not
+//! recursive; hidden files are skipped, which leaves out the temporary files of atomic
+//! writers). A listed `*.zip` that is not a Bundle.ML (no top-level `bundle.json`, see
+//! `keel_import::mleap::is_bundle_ml`) is ignored rather than reported, since a model
+//! directory may well hold other archives. A file whose size, modification time or
 //! inode changed is read, checked (read and planned by [`registry::prepare`]) and swapped in;
 //! one whose content fails is reported (log, `GET /v1/models` errors, a metric) and the
 //! previous version keeps serving; a removed file is unloaded.
@@ -77,7 +80,11 @@ pub struct Watcher {
 
 fn is_bundle_name(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    !name.starts_with('.') && name.ends_with(".keel")
+    !name.starts_with('.') && (name.ends_with(".keel") || is_zip_name(path))
+}
+
+fn is_zip_name(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("zip")
 }
 
 impl Watcher {
@@ -175,7 +182,10 @@ impl Watcher {
                 continue;
             }
             state.pending = None;
-            load_file(&self.registry, &path, fp, state);
+            // A `*.zip` found in a directory is a candidate only; one named on the command
+            // line is loaded whatever it holds.
+            let listed = !self.sources.contains(&path);
+            load_file(&self.registry, &path, fp, state, listed);
         }
         self.publish_readiness();
     }
@@ -207,7 +217,13 @@ impl Watcher {
     }
 }
 
-fn load_file(registry: &Registry, path: &Path, fp: Fingerprint, state: &mut FileState) {
+fn load_file(
+    registry: &Registry,
+    path: &Path,
+    fp: Fingerprint,
+    state: &mut FileState,
+    listed: bool,
+) {
     let key = path.display().to_string();
     let bytes = match crate::files::read_bundle(path) {
         Ok(b) => b,
@@ -219,6 +235,15 @@ fn load_file(registry: &Registry, path: &Path, fp: Fingerprint, state: &mut File
         }
     };
     state.seen = Some(fp);
+    if listed
+        && is_zip_name(path)
+        && state.serving.is_none()
+        && !keel_import::mleap::is_bundle_ml(&bytes)
+    {
+        // Some other archive beside the models: not ours, not an error, not awaited.
+        state.required = false;
+        return;
+    }
     let prepared = registry::prepare(&bytes);
     let sha = match &prepared {
         Ok(p) => p.sha256().to_string(),
@@ -301,6 +326,26 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         w.scan(false);
         assert!(registry.snapshot().is_empty());
+    }
+
+    #[test]
+    fn a_directory_serves_mleap_zips_and_ignores_other_zips() {
+        const MLEAP: &[u8] = include_bytes!("../../../fixtures/mleap/iris_kmeans/bundle.zip");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kmeans.zip"), MLEAP).unwrap();
+        // A zip that is not a Bundle.ML (a keel bundle under a .zip name): ignored.
+        std::fs::write(dir.path().join("other.zip"), IRIS).unwrap();
+        let registry = Arc::new(Registry::new(Arc::new(Metrics::new())));
+        let mut w = Watcher::new(registry.clone(), vec![dir.path().to_path_buf()]);
+        w.initial();
+        assert!(registry.is_ready());
+        assert!(registry.errors().is_empty());
+        assert_eq!(versions(&registry, "iris_kmeans"), vec![1]);
+        assert!(versions(&registry, "iris_logreg").is_empty());
+        // A removed MLeap zip is unloaded like a keel bundle.
+        std::fs::remove_file(dir.path().join("kmeans.zip")).unwrap();
+        w.scan(false);
+        assert!(versions(&registry, "iris_kmeans").is_empty());
     }
 
     #[test]
