@@ -530,7 +530,7 @@ mod tests {
             f64::INFINITY,
             -f64::INFINITY,
             1e300,
-            9.223372036854775807e18,
+            i64::MAX as f64,
         ];
         for (set, n) in sets {
             let is_left = (set.len() as i64) <= n / 2;
