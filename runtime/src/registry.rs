@@ -70,7 +70,12 @@ pub static OPS: &[(&str, BuildFn)] = &[
 
 /// The ops that read sparse feature blocks (`Value::Sparse`) as they are. Every other op gets
 /// a densified copy (at most `value::DENSIFY_LIMIT` wide; wider is refused at plan time).
-pub static SPARSE_INPUT_OPS: &[&str] = &["spark.idf", "spark.linear", "spark.naive_bayes"];
+pub static SPARSE_INPUT_OPS: &[&str] = &[
+    "spark.idf",
+    "spark.linear",
+    "spark.naive_bayes",
+    "spark.vector_assembler",
+];
 
 /// Whether `op` reads sparse feature blocks as they are.
 pub fn takes_sparse(op: &str) -> bool {

@@ -7,8 +7,8 @@ the bundle format cannot declare as an input or output yet: a pipeline must star
 columns and its outputs must come after the text stages (refused by name otherwise).
 
 HashingTF, CountVectorizerModel and FeatureHasher write *sparse* vectors (:class:`SparseCol`):
-Spark's default ``numFeatures`` is 2^18, far too wide to densify. IDFModel and the linear and
-naive Bayes models read them as they are; any other stage reading one wider than
+Spark's default ``numFeatures`` is 2^18, far too wide to densify. IDFModel, VectorAssembler
+(whose output is then sparse) and the linear and naive Bayes models read them as they are; any other stage reading one wider than
 ``DENSIFY_LIMIT`` is refused (``keel.spark._core``), as is a sparse output that wide.
 
 What is refused because the runtime would not reproduce it exactly: a ``RegexTokenizer``
@@ -34,16 +34,30 @@ from pyspark.ml.feature import (
     RegexTokenizer,
     StopWordsRemover,
     Tokenizer,
+    VectorAssembler,
     Word2VecModel,
 )
 from pyspark.ml.regression import LinearRegressionModel
 
 from keel._bundle import Col
-from keel.spark._core import SPARSE_READERS, Ctx, converter, in_out_cols, matrix_attr, param, require, stage_doc
+from keel.spark._core import (
+    _CONVERTERS,
+    SPARSE_READERS,
+    Ctx,
+    converter,
+    handle_invalid,
+    in_out_cols,
+    matrix_attr,
+    param,
+    require,
+    stage_doc,
+)
 
 TOKENS = "list<utf8>"
 
-SPARSE_READERS.update({IDFModel, LogisticRegressionModel, LinearRegressionModel, LinearSVCModel, NaiveBayesModel})
+SPARSE_READERS.update(
+    {IDFModel, LogisticRegressionModel, LinearRegressionModel, LinearSVCModel, NaiveBayesModel, VectorAssembler}
+)
 
 
 class _Names(Sequence):
@@ -389,3 +403,27 @@ def _word2vec(ctx: Ctx, stage, path: str) -> None:
     attrs = {"vocabulary": ctx.b.a_strs(words), "vectors": ctx.b.a_tensor(f"{node}/vectors", f32)}
     ctx.b.stage("spark.word2vec", node, {"X": [X]}, {"Y": [out]}, attrs, doc=stage_doc(stage, path))
     ctx.put(Col(out, "f64", size, [f"{out}[{j}]" for j in range(size)]))
+
+
+# -- VectorAssembler over sparse blocks ------------------------------------------------------
+
+_DENSE_ASSEMBLER = _CONVERTERS[VectorAssembler]
+
+
+@converter(VectorAssembler, io=_DENSE_ASSEMBLER.io)
+def _vector_assembler(ctx: Ctx, stage, path: str) -> None:
+    """As ``keel.spark._feature``'s converter; when an input is sparse the runtime op writes a
+    sparse block, declared here without materialising its feature names."""
+    X = [ctx.get(c, path) for c in param(stage, "inputCols")]
+    if not any(getattr(c, "sparse", False) for c in X):
+        _DENSE_ASSEMBLER.convert(ctx, stage, path)
+        return
+    mode = handle_invalid(stage, path)
+    for c in X:
+        require(c.is_numeric, f"column `{c.name}` holds {c.dtype}; VectorAssembler takes numbers", path)
+    out = param(stage, "outputCol")
+    ctx.b.stage(
+        "spark.vector_assembler", ctx.node(stage), {"X": X}, {"Y": [out]},
+        {"handle_invalid": ctx.b.a_str(mode)}, doc=stage_doc(stage, path),
+    )
+    ctx.put(_sparse(out, sum(c.n_features for c in X)))
