@@ -23,7 +23,7 @@ pub use backend::{Backend, Cpu};
 pub use error::Error;
 pub use model::{CHUNK_ROWS, ExtraColumns, MAX_INPUT_WIDTH, Model, Options, arrow_schema};
 pub use op::{BuildCtx, Built, Kernel};
-pub use value::{ColInfo, ColType, Matrix, Value};
+pub use value::{ColInfo, ColType, DENSIFY_LIMIT, Matrix, SparseMatrix, Value};
 
 // Scoring state is shared across threads; keep that a compile-time fact.
 const _: () = {

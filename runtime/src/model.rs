@@ -5,7 +5,7 @@
 use crate::backend::{Backend, Cpu};
 use crate::error::Error;
 use crate::op::{BuildCtx, Kernel};
-use crate::value::{ColInfo, ColType, Matrix, Value};
+use crate::value::{ColInfo, ColType, DENSIFY_LIMIT, Matrix, Value};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Float64Type, Int8Type, Int16Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
@@ -114,11 +114,71 @@ struct Planner<'a> {
     bundle: &'a Bundle,
     backends: &'a [Arc<dyn Backend>],
     slots: HashMap<String, (usize, ColInfo)>,
+    /// Slots allocated so far (named columns plus the hidden densified copies).
+    next_slot: usize,
+    /// Sparse slot -> the slot of its densified copy, made once and shared by every reader.
+    dense: HashMap<usize, (usize, ColInfo)>,
     steps: Vec<Step>,
     used: Vec<&'static str>,
 }
 
+/// The step the planner inserts before an op that reads dense features from a sparse block.
+#[derive(Debug)]
+struct Densify;
+
+impl Kernel for Densify {
+    fn eval(&self, inputs: &[&Value], _rows: usize) -> Result<Vec<Value>, Error> {
+        Ok(inputs
+            .iter()
+            .map(|v| match v {
+                Value::Sparse(m) => Value::Matrix(m.to_dense()),
+                other => (*other).clone(),
+            })
+            .collect())
+    }
+}
+
 impl Planner<'_> {
+    fn alloc(&mut self) -> usize {
+        self.next_slot += 1;
+        self.next_slot - 1
+    }
+
+    /// The dense copy of sparse column `col` (slot `slot`, `width` wide) for `node`, an op
+    /// that reads dense features: made by a `Densify` step the first time, refused by name
+    /// when the block is wider than [`DENSIFY_LIMIT`].
+    fn densified(
+        &mut self,
+        node: &Node,
+        col: &str,
+        slot: usize,
+        width: usize,
+    ) -> Result<(usize, ColInfo), Error> {
+        if let Some(d) = self.dense.get(&slot) {
+            return Ok(d.clone());
+        }
+        if width > DENSIFY_LIMIT {
+            return Err(Error::Plan {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                message: format!(
+                    "reads `{col}`, a sparse vector of {width} features; this op reads dense \
+                     features and keel densifies at most {DENSIFY_LIMIT}"
+                ),
+            });
+        }
+        let info = ColInfo::vector((0..width).map(|j| format!("{col}[{j}]")).collect());
+        let out = self.alloc();
+        self.steps.push(Step {
+            node: format!("{} (densify `{col}`)", node.name),
+            kernel: Box::new(Densify),
+            inputs: vec![slot],
+            outputs: vec![out],
+        });
+        self.dense.insert(slot, (out, info.clone()));
+        Ok((out, info))
+    }
+
     fn plan(&mut self, node: &Node) -> Result<(), Error> {
         if node.op == "pipeline" {
             for c in &node.children {
@@ -128,16 +188,21 @@ impl Planner<'_> {
         }
         let mut inputs = Vec::new();
         let mut in_slots = Vec::new();
+        let takes_sparse = crate::registry::takes_sparse(&node.op);
         for b in &node.inputs {
             let mut cols = Vec::new();
             for c in &b.columns {
-                let (slot, info) = self.slots.get(c).ok_or_else(|| Error::Plan {
+                let (slot, info) = self.slots.get(c).cloned().ok_or_else(|| Error::Plan {
                     node: node.name.clone(),
                     op: node.op.clone(),
                     message: format!("reads column `{c}`, which nothing writes"),
                 })?;
-                in_slots.push(*slot);
-                cols.push((c.clone(), info.clone()));
+                let (slot, info) = match info.ty {
+                    ColType::Sparse(w) if !takes_sparse => self.densified(node, c, slot, w)?,
+                    _ => (slot, info),
+                };
+                in_slots.push(slot);
+                cols.push((c.clone(), info));
             }
             inputs.push((b.port.clone(), cols));
         }
@@ -175,7 +240,7 @@ impl Planner<'_> {
         }
         let mut out_slots = Vec::new();
         for (name, info) in out_cols.into_iter().zip(built.outputs) {
-            let slot = self.slots.len();
+            let slot = self.alloc();
             if self.slots.insert(name.clone(), (slot, info)).is_some() {
                 return Err(ctx.err(format!("column `{name}` is written twice")));
             }
@@ -210,6 +275,8 @@ impl Model {
             bundle,
             backends: &opts.backends,
             slots: HashMap::new(),
+            next_slot: 0,
+            dense: HashMap::new(),
             steps: Vec::new(),
             used: Vec::new(),
         };
@@ -238,9 +305,9 @@ impl Model {
             let names = match ty {
                 ColType::Vector(n) if f.names.len() == n => f.names.clone(),
                 ColType::Vector(n) => (0..n).map(|i| format!("{}[{i}]", f.name)).collect(),
-                ColType::Scalar(_) => vec![f.name.clone()],
+                _ => vec![f.name.clone()],
             };
-            let slot = planner.slots.len();
+            let slot = planner.alloc();
             planner
                 .slots
                 .insert(f.name.clone(), (slot, ColInfo { ty, names }));
@@ -269,6 +336,19 @@ impl Model {
                     Some(i32::try_from(*w).map_err(|_| mismatch())?)
                 }
                 (ColType::Vector(1), []) if f.dtype == DType::F64 => None,
+                // A sparse block is returned dense, so only up to the densify bound.
+                (ColType::Sparse(w), [n])
+                    if *w as u64 == *n && f.dtype == DType::F64 && *w <= DENSIFY_LIMIT =>
+                {
+                    Some(i32::try_from(*w).map_err(|_| mismatch())?)
+                }
+                (ColType::Sparse(w), [_]) if *w > DENSIFY_LIMIT => {
+                    return Err(Error::Bundle(format!(
+                        "output `{}` is a sparse vector of {w} features; outputs are dense \
+                         fixed-size lists, at most {DENSIFY_LIMIT} wide",
+                        f.name
+                    )));
+                }
                 _ => return Err(mismatch()),
             };
             outputs.push(Output {
@@ -281,7 +361,7 @@ impl Model {
             manifest: manifest.clone(),
             graph: bundle.graph.clone(),
             inputs,
-            slots: planner.slots.len(),
+            slots: planner.next_slot,
             steps: planner.steps,
             outputs,
             input_schema: arrow_schema(&manifest.inputs),
@@ -528,5 +608,6 @@ fn to_arrow(v: Value, as_list: Option<i32>, name: &str) -> Result<ArrayRef, Erro
             })
         }
         (Value::Matrix(m), None) => Ok(Arc::new(Float64Array::from(m.data))),
+        (Value::Sparse(m), as_list) => to_arrow(Value::Matrix(m.to_dense()), as_list, name),
     }
 }

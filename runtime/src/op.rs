@@ -65,13 +65,41 @@ impl<'a> BuildCtx<'a> {
             .ok_or_else(|| self.err(format!("input port `{port}` is not bound")))
     }
 
-    /// Feature names of port `port`, flattened.
+    /// Feature names of port `port`, flattened. A sparse block's names are generated
+    /// (`column[j]`); only ops that take sparse input see one, and they call this only for
+    /// blocks they densify (at most [`crate::value::DENSIFY_LIMIT`] wide).
     pub fn input_names(&self, port: &str) -> Result<Vec<String>, Error> {
-        Ok(self
-            .input(port)?
-            .iter()
-            .flat_map(|(_, c)| c.names.iter().cloned())
-            .collect())
+        let mut out = Vec::new();
+        for (col, info) in self.input(port)? {
+            match info.ty {
+                ColType::Sparse(w) => out.extend((0..w).map(|j| format!("{col}[{j}]"))),
+                _ => out.extend(info.names.iter().cloned()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The width of port `port` when it binds exactly one sparse block, `None` when it binds
+    /// no sparse column. A sparse block bound with other columns is refused: the ops that
+    /// take sparse input read it alone (as Spark's models read one features vector).
+    pub fn sparse_input(&self, port: &str) -> Result<Option<usize>, Error> {
+        let cols = self.input(port)?;
+        match cols {
+            [(_, info)] => Ok(match info.ty {
+                ColType::Sparse(w) => Some(w),
+                _ => None,
+            }),
+            _ => match cols
+                .iter()
+                .find(|(_, i)| matches!(i.ty, ColType::Sparse(_)))
+            {
+                Some((c, _)) => Err(self.err(format!(
+                    "port `{port}` binds the sparse column `{c}` with other columns; \
+                     a sparse block must be bound alone"
+                ))),
+                None => Ok(None),
+            },
+        }
     }
 
     /// Checks that port `port` is numeric and returns its feature names (its width is their
@@ -267,6 +295,28 @@ impl<'a> BuildCtx<'a> {
         let cols = self.output(port)?;
         match cols {
             [c] => Ok(ColInfo::scalar(c, dtype)),
+            _ => Err(self.err(format!("output port `{port}` must bind exactly one column"))),
+        }
+    }
+
+    /// Output info for a sparse feature block of `width` columns written to port `port`.
+    pub fn sparse_out(&self, port: &str, width: usize) -> Result<ColInfo, Error> {
+        match self.output(port)? {
+            [_] => Ok(ColInfo {
+                ty: ColType::Sparse(width),
+                names: Vec::new(),
+            }),
+            _ => Err(self.err(format!("output port `{port}` must bind exactly one column"))),
+        }
+    }
+
+    /// Output info for a list-of-strings (tokens) column written to port `port`.
+    pub fn str_list_out(&self, port: &str) -> Result<ColInfo, Error> {
+        match self.output(port)? {
+            [c] => Ok(ColInfo {
+                ty: ColType::StrList,
+                names: vec![c.clone()],
+            }),
             _ => Err(self.err(format!("output port `{port}` must bind exactly one column"))),
         }
     }

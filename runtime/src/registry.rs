@@ -54,7 +54,33 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("spark.pca", ops::spark_pca::build),
     ("spark.naive_bayes", ops::spark_naive_bayes::build),
     ("spark.kmeans", ops::spark_kmeans::build),
+    ("spark.tokenizer", ops::spark_tokenizer::build),
+    ("spark.regex_tokenizer", ops::spark_regex_tokenizer::build),
+    (
+        "spark.stop_words_remover",
+        ops::spark_stop_words_remover::build,
+    ),
+    ("spark.ngram", ops::spark_ngram::build),
+    ("spark.hashing_tf", ops::spark_hashing_tf::build),
+    ("spark.count_vectorizer", ops::spark_count_vectorizer::build),
+    ("spark.idf", ops::spark_idf::build),
+    ("spark.feature_hasher", ops::spark_feature_hasher::build),
+    ("spark.word2vec", ops::spark_word2vec::build),
 ];
+
+/// The ops that read sparse feature blocks (`Value::Sparse`) as they are. Every other op gets
+/// a densified copy (at most `value::DENSIFY_LIMIT` wide; wider is refused at plan time).
+pub static SPARSE_INPUT_OPS: &[&str] = &[
+    "spark.idf",
+    "spark.linear",
+    "spark.naive_bayes",
+    "spark.vector_assembler",
+];
+
+/// Whether `op` reads sparse feature blocks as they are.
+pub fn takes_sparse(op: &str) -> bool {
+    SPARSE_INPUT_OPS.contains(&op)
+}
 
 /// The build function of `op`, if known.
 pub fn lookup(op: &str) -> Option<BuildFn> {

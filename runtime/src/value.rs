@@ -1,9 +1,15 @@
 //! Values that flow between stages, and the helpers ops use to read them.
 //!
-//! A column is either an Arrow array (scalar per row: the input columns, labels, predictions)
-//! or a dense row-major f64 [`Matrix`] (a feature block: the output of scalers, encoders,
-//! concatenation). Row-major because every model kernel (dot products, tree walks, MLP layers)
-//! reads one row at a time.
+//! A column is either an Arrow array (scalar per row: the input columns, labels, predictions;
+//! or a `List<Utf8>` of tokens per row between Spark's text stages), a dense row-major f64
+//! [`Matrix`] (a feature block: the output of scalers, encoders, concatenation), or a
+//! [`SparseMatrix`] (a CSR feature block: hashed or counted term frequencies, whose width, 2^18
+//! by default in Spark's `HashingTF`, is far too wide to densify). Row-major because every
+//! model kernel (dot products, tree walks, MLP layers) reads one row at a time.
+//!
+//! Only ops that declare it (`registry::SPARSE_INPUT_OPS`) ever see a sparse value: for every
+//! other op the planner inserts a densifying step when the block is at most
+//! [`DENSIFY_LIMIT`] wide and refuses the graph, naming the column, when it is wider.
 
 use crate::error::Error;
 use arrow_array::cast::AsArray;
@@ -65,13 +71,96 @@ impl Matrix {
     }
 }
 
+/// The widest sparse feature block that is densified for an op that reads dense features:
+/// a chunk of [`crate::CHUNK_ROWS`] rows then takes at most 1024 x 65536 x 8 bytes =
+/// 512 MiB. Wider blocks are refused at plan time, naming the column.
+pub const DENSIFY_LIMIT: usize = 1 << 16;
+
+/// A CSR (compressed sparse row) block of f64 features, as Spark's `SparseVector` rows: per
+/// row, strictly increasing column indices and their values (a stored value may be 0, as in
+/// Spark).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseMatrix {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns (features).
+    pub cols: usize,
+    /// `rows + 1` offsets into `indices`/`values`; row `i` is `indptr[i]..indptr[i + 1]`.
+    pub indptr: Vec<usize>,
+    /// Column indices, increasing within a row.
+    pub indices: Vec<u32>,
+    /// The stored values.
+    pub values: Vec<f64>,
+}
+
+impl SparseMatrix {
+    /// An empty block of `cols` columns, to be filled row by row with [`Self::push_row`].
+    pub fn with_capacity(rows: usize, cols: usize, nnz: usize) -> Self {
+        let mut indptr = Vec::with_capacity(rows + 1);
+        indptr.push(0);
+        SparseMatrix {
+            rows: 0,
+            cols,
+            indptr,
+            indices: Vec::with_capacity(nnz),
+            values: Vec::with_capacity(nnz),
+        }
+    }
+
+    /// Appends a row from `(index, value)` pairs; they are sorted here (callers build rows
+    /// from hash maps), and every index must be below `cols` (the callers compute indices
+    /// modulo the width or from a vocabulary of that size).
+    pub fn push_row(&mut self, entries: &mut [(u32, f64)]) {
+        entries.sort_unstable_by_key(|e| e.0);
+        for &(j, v) in entries.iter() {
+            debug_assert!((j as usize) < self.cols);
+            self.indices.push(j);
+            self.values.push(v);
+        }
+        self.indptr.push(self.indices.len());
+        self.rows += 1;
+    }
+
+    /// Row `i`: its indices and values.
+    #[inline]
+    pub fn row(&self, i: usize) -> (&[u32], &[f64]) {
+        let (a, b) = (self.indptr[i], self.indptr[i + 1]);
+        (&self.indices[a..b], &self.values[a..b])
+    }
+
+    /// The value at `(row, col)` (0 where nothing is stored).
+    pub fn get(&self, row: usize, col: usize) -> f64 {
+        let (idx, val) = self.row(row);
+        match idx.binary_search(&(col as u32)) {
+            Ok(k) => val[k],
+            Err(_) => 0.0,
+        }
+    }
+
+    /// The dense equivalent. Only called for blocks at most [`DENSIFY_LIMIT`] wide (the
+    /// planner refuses wider ones), so the allocation is bounded.
+    pub fn to_dense(&self) -> Matrix {
+        let mut m = Matrix::zeros(self.rows, self.cols);
+        for i in 0..self.rows {
+            let (idx, val) = self.row(i);
+            let r = m.row_mut(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                r[j as usize] = v;
+            }
+        }
+        m
+    }
+}
+
 /// A column value.
 #[derive(Debug, Clone)]
 pub enum Value {
-    /// One scalar per row.
+    /// One scalar per row (or one `List<Utf8>` of tokens per row).
     Array(ArrayRef),
     /// A feature block.
     Matrix(Matrix),
+    /// A sparse feature block.
+    Sparse(SparseMatrix),
 }
 
 impl Value {
@@ -80,6 +169,7 @@ impl Value {
         match self {
             Value::Array(a) => a.len(),
             Value::Matrix(m) => m.rows,
+            Value::Sparse(m) => m.rows,
         }
     }
 
@@ -88,6 +178,7 @@ impl Value {
         match self {
             Value::Array(_) => 1,
             Value::Matrix(m) => m.cols,
+            Value::Sparse(m) => m.cols,
         }
     }
 }
@@ -99,14 +190,21 @@ pub enum ColType {
     Scalar(keel_bundle::DType),
     /// An f64 feature block of this many columns.
     Vector(usize),
+    /// A sparse f64 feature block of this many columns (see [`SparseMatrix`]). Its
+    /// [`ColInfo::names`] are not materialised (a block may be 2^31 wide): ops name its
+    /// features `column[j]`.
+    Sparse(usize),
+    /// A list of strings per row (Arrow `List<Utf8>`): the tokens Spark's text stages pass
+    /// along. Internal to a graph: the bundle format has no type for it yet.
+    StrList,
 }
 
 impl ColType {
     /// Feature columns contributed when stacked.
     pub fn width(&self) -> usize {
         match self {
-            ColType::Scalar(_) => 1,
-            ColType::Vector(w) => *w,
+            ColType::Scalar(_) | ColType::StrList => 1,
+            ColType::Vector(w) | ColType::Sparse(w) => *w,
         }
     }
 
@@ -114,7 +212,8 @@ impl ColType {
     pub fn is_numeric(&self) -> bool {
         match self {
             ColType::Scalar(d) => d.is_numeric() || *d == keel_bundle::DType::Bool,
-            ColType::Vector(_) => true,
+            ColType::Vector(_) | ColType::Sparse(_) => true,
+            ColType::StrList => false,
         }
     }
 }
@@ -159,6 +258,8 @@ pub enum Feature<'a> {
     Bool(&'a BooleanArray),
     /// Column `j` of a feature block.
     MatCol(&'a Matrix, usize),
+    /// Column `j` of a sparse feature block.
+    SparseCol(&'a SparseMatrix, usize),
 }
 
 impl Feature<'_> {
@@ -176,6 +277,7 @@ impl Feature<'_> {
                 0.0
             }),
             Feature::MatCol(m, j) => Some(m.data[row * m.cols + j]),
+            Feature::SparseCol(m, j) => Some(m.get(row, *j)),
         }
     }
 
@@ -223,13 +325,16 @@ pub fn features<'a>(inputs: &[&'a Value]) -> Vec<Feature<'a>> {
                 _ => Feature::Num(a.as_ref()),
             }),
             Value::Matrix(m) => out.extend((0..m.cols).map(|j| Feature::MatCol(m, j))),
+            Value::Sparse(m) => out.extend((0..m.cols).map(|j| Feature::SparseCol(m, j))),
         }
     }
     out
 }
 
 /// Stacks input values into one feature matrix (nulls become NaN). A single matrix input is
-/// borrowed, not copied: that is the common case inside a pipeline.
+/// borrowed, not copied: that is the common case inside a pipeline. Sparse blocks are
+/// densified: only ops that take sparse input see them, and those densify only what the
+/// planner bounded.
 pub fn gather<'a>(inputs: &[&'a Value]) -> Cow<'a, Matrix> {
     if let [Value::Matrix(m)] = inputs {
         return Cow::Borrowed(m);
@@ -243,6 +348,15 @@ pub fn gather<'a>(inputs: &[&'a Value]) -> Cow<'a, Matrix> {
             Value::Matrix(m) => {
                 for i in 0..rows {
                     data[i * cols + off..i * cols + off + m.cols].copy_from_slice(m.row(i));
+                }
+                off += m.cols;
+            }
+            Value::Sparse(m) => {
+                for i in 0..rows {
+                    let (idx, val) = m.row(i);
+                    for (&j, &v) in idx.iter().zip(val) {
+                        data[i * cols + off + j as usize] = v;
+                    }
                 }
                 off += m.cols;
             }

@@ -42,6 +42,12 @@ class _Converter:
 
 _CONVERTERS: dict[type, _Converter] = {}
 
+# The stage classes whose runtime op reads a sparse feature block as it is (see
+# ``keel.spark._text``); any other stage reading one wider than DENSIFY_LIMIT is refused, as the
+# runtime would refuse it (runtime/src/value.rs, ``DENSIFY_LIMIT``).
+SPARSE_READERS: set[type] = set()
+DENSIFY_LIMIT = 1 << 16
+
 
 def converter(*classes: type, io: IoFn, predictor: bool = False) -> Callable[[ConvertFn], ConvertFn]:
     """Registers ``convert`` (and its ``io``) for exactly these classes: a subclass may change
@@ -141,6 +147,29 @@ def handle_invalid(stage: Any, path: str, allowed: tuple[str, ...] = ("error", "
         "'skip' drops rows; keel returns one result per input row. Use 'error' or 'keep'",
     )
     return v
+
+
+def matrix_attr(ctx: "Ctx", key: str, m: Any) -> dict:
+    """A ``[rows, cols]`` float matrix attribute: a dense tensor, or, for a wide matrix that is
+    mostly one value per row (a model over 2^18 hashed features), the "filled" encoding of
+    ``spark_common::filled_matrix``: ``[fill per row, flat indices, values]`` of the others."""
+    import numpy as np
+
+    m = np.asarray(m, dtype=np.float64)
+    if m.ndim != 2 or m.shape[1] <= 4096:
+        return ctx.b.a_tensor(key, m)
+    fills = []
+    for row in m:
+        vals, counts = np.unique(row, return_counts=True)
+        fills.append(float(vals[int(np.argmax(counts))]))
+    fill = np.asarray(fills)[:, None]
+    mask = ~((m == fill) & (np.signbit(m) == np.signbit(fill)))
+    index = np.flatnonzero(mask)
+    if index.size * 16 >= m.size * 8 // 2:
+        return ctx.b.a_tensor(key, m)
+    return ctx.b.a_list(
+        [ctx.b.a_f64s(f"{key}/fill", fills), ctx.b.a_i64s(f"{key}/index", index), ctx.b.a_f64s(f"{key}/values", m.ravel()[index])]
+    )
 
 
 def stage_doc(stage: Any, path: str) -> str:
@@ -302,11 +331,36 @@ def export(
     b = GraphBuilder()
     ctx = Ctx(b, cols={c: cols[c] for c in input_names}, model=model, sample_df=sample_df)
     with b.pipeline("pipeline", doc=root):
-        for k, (stage, spath, _, writes) in enumerate(plan):
+        for k, (stage, spath, reads, writes) in enumerate(plan):
             if keep[k]:
+                for c in reads:
+                    col = ctx.cols.get(c)
+                    require(
+                        col is None or not getattr(col, "sparse", False) or type(stage) in SPARSE_READERS
+                        or (col.width or 0) <= DENSIFY_LIMIT,
+                        f"reads `{c}`, a sparse vector of {col.width if col else 0} features; this stage "
+                        f"reads dense features and keel densifies at most {DENSIFY_LIMIT}",
+                        spath,
+                        "lower numFeatures/vocabSize, or feed the vector to IDF, LogisticRegression, "
+                        "LinearRegression, LinearSVC or NaiveBayes",
+                    )
                 _CONVERTERS[type(stage)].convert(ctx, stage, spath)
                 for c in writes:
                     require(c in ctx.cols, f"converter did not produce column `{c}`", spath)
+    for c in wanted:
+        col = ctx.cols[c]
+        require(
+            col.dtype != "list<utf8>",
+            f"output `{c}` is an array<string> column, which a bundle cannot declare yet",
+            root,
+            "pick outputs after the text stages (outputs=[...])",
+        )
+        require(
+            not getattr(col, "sparse", False) or (col.width or 0) <= DENSIFY_LIMIT,
+            f"output `{c}` is a sparse vector of {col.width} features; bundle outputs are dense, "
+            f"at most {DENSIFY_LIMIT} wide",
+            root,
+        )
     graph = b.root
     assert graph is not None
     write_bundle(

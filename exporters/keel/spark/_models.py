@@ -38,7 +38,7 @@ from pyspark.ml.regression import (
 )
 
 from keel._bundle import Col
-from keel.spark._core import Ctx, converter, param, require, stage_doc
+from keel.spark._core import Ctx, converter, matrix_attr, param, require, stage_doc
 
 
 def _predictor_io(stage, available):
@@ -125,7 +125,7 @@ def _linear(ctx: Ctx, stage, path: str) -> None:
         # the same set when, as with `compressed` storage, no stored value is zero.
         require(bool(np.all(np.asarray(stored.values) != 0.0)), "sparse coefficients store an explicit zero", path)
         attrs["sparse"] = ctx.b.a_bool(True)
-    attrs["coef"] = ctx.b.a_tensor(f"{node}/coef", coef)
+    attrs["coef"] = matrix_attr(ctx, f"{node}/coef", coef)
     attrs["intercept"] = ctx.b.a_f64s(f"{node}/intercept", intercept)
     ports = _outputs(ctx, stage, path, n_classes, probability)
     ctx.b.stage("spark.linear", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
@@ -386,7 +386,7 @@ def _naive_bayes(ctx: Ctx, stage, path: str) -> None:
     attrs = {
         "model_type": ctx.b.a_str(kind),
         "pi": ctx.b.a_f64s(f"{node}/pi", pi),
-        "theta": ctx.b.a_tensor(f"{node}/theta", theta),
+        "theta": matrix_attr(ctx, f"{node}/theta", theta),
     }
     attrs.update(_thresholds(ctx, stage, node, k))
     ports = _outputs(ctx, stage, path, k, True)

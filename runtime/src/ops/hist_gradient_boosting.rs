@@ -134,9 +134,9 @@ fn sources(ctx: &BuildCtx<'_>, n: usize) -> Result<Option<Vec<Source>>, Error> {
             ColType::Scalar(DType::Utf8) => is_str.push(true),
             ColType::Scalar(d) if d.is_numeric() || *d == DType::Bool => is_str.push(false),
             ColType::Vector(w) => is_str.extend(std::iter::repeat_n(false, *w)),
-            ColType::Scalar(d) => {
+            other => {
                 return Err(ctx.err(format!(
-                    "column `{col}` has type {d}, which this op cannot read"
+                    "column `{col}` has type {other:?}, which this op cannot read"
                 )));
             }
         }

@@ -48,9 +48,9 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                 infos.push(ColInfo::vector(info.names.clone()));
                 columns.push((col.clone(), t, true));
             }
-            ColType::Scalar(d) => {
+            ref other => {
                 return Err(ctx.err(format!(
-                    "column `{col}` is {d}; Spark's Binarizer takes f64 or vector columns"
+                    "column `{col}` is {other:?}; Spark's Binarizer takes f64 or vector columns"
                 )));
             }
         }
@@ -89,6 +89,14 @@ impl Kernel for Binarizer {
                         };
                     }
                     Value::Matrix(m)
+                }
+                // The planner densifies sparse blocks for this op.
+                Value::Sparse(_) => {
+                    return Err(Error::Plan {
+                        node: String::new(),
+                        op: "spark.binarizer".into(),
+                        message: "received a sparse block (planner bug)".into(),
+                    });
                 }
             });
         }
@@ -141,7 +149,7 @@ mod tests {
             let m = Matrix::from_vec(1, 4, vec![0.0, f64::NAN, -2.0, 3.0]);
             match k.eval(&[&Value::Matrix(m)], 1).unwrap().remove(0) {
                 Value::Matrix(m) => m.data,
-                Value::Array(_) => panic!("vector expected"),
+                _ => panic!("vector expected"),
             }
         };
         assert_eq!(eval(-1.0), vec![1.0, 1.0, 0.0, 1.0]);

@@ -23,7 +23,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, Float64Array};
 use arrow_schema::DataType;
-use keel_bundle::DType;
+use keel_bundle::{Attr, DType};
 use std::sync::Arc;
 
 /// The value at `row` of a scalar column as Spark's `cast(... as double)` reads it: `None` for
@@ -59,9 +59,10 @@ pub fn scalar_inputs(ctx: &BuildCtx<'_>, numeric: bool) -> Result<Vec<(String, D
             ColType::Scalar(d) => {
                 return Err(ctx.err(format!("column `{col}` is {d}, but this op reads numbers")));
             }
-            ColType::Vector(_) => {
+            ColType::Vector(_) | ColType::Sparse(_) | ColType::StrList => {
                 return Err(ctx.err(format!(
-                    "column `{col}` is a vector, but this op reads scalar columns"
+                    "column `{col}` is {:?}, but this op reads scalar columns",
+                    info.ty
                 )));
             }
         }
@@ -91,6 +92,96 @@ pub fn f64s_of_len(ctx: &BuildCtx<'_>, key: &str, n: usize) -> Result<Vec<f64>, 
         return Err(ctx.err(format!("`{key}` has {} values for {n} features", v.len())));
     }
     Ok(v)
+}
+
+/// The most elements a "filled" matrix attribute (see [`filled_matrix`]) may expand to: what
+/// a dense f64 tensor could hold under the reader's 2 GiB total-size limit.
+pub const MAX_FILLED_ELEMENTS: usize = 1 << 28;
+
+/// A `[rows, cols]` f64 matrix attribute `key`, in either encoding:
+/// - dense: a tensor or inline list, as [`BuildCtx::matrix`] reads it;
+/// - filled: a `list` of three attributes `[fill, index, values]`: `fill` (f64s, one per
+///   row) is the value of every element not listed, `index` (i64s, flat positions
+///   `r * cols + j`, strictly increasing) and `values` (f64s) the others. Models over
+///   hashed features (2^18 columns by default) are mostly one value per row (0 for a linear
+///   model's unseen features, a smoothed constant for naive Bayes), which a dense tensor would
+///   spend megabytes on.
+///
+/// Returns the row count and the dense row-major values.
+pub fn filled_matrix(
+    ctx: &BuildCtx<'_>,
+    key: &str,
+    cols: usize,
+) -> Result<(usize, Vec<f64>), Error> {
+    let parts = match ctx.attr(key)? {
+        Attr::List(parts) => parts,
+        _ => {
+            let (rows, _, data) = ctx.matrix(key, Some(cols))?;
+            return Ok((rows, data));
+        }
+    };
+    let [fill, index, values] = parts.as_slice() else {
+        return Err(ctx.err(format!(
+            "`{key}` is a list of {} attributes; the filled encoding has 3 (fill, index, values)",
+            parts.len()
+        )));
+    };
+    let fill = ctx.attr_f64s(key, fill)?;
+    let index = match index {
+        Attr::I64s(v) => v.clone(),
+        Attr::Tensor(t) => ctx.bundle.tensor(t)?.to_i64_any()?,
+        other => {
+            return Err(ctx.err(format!(
+                "`{key}` index should be an integer array, found {}",
+                other.kind()
+            )));
+        }
+    };
+    let values = ctx.attr_f64s(key, values)?;
+    let rows = fill.len();
+    let total = rows
+        .checked_mul(cols)
+        .filter(|t| *t <= MAX_FILLED_ELEMENTS)
+        .ok_or_else(|| {
+            ctx.err(format!(
+                "`{key}` is {rows} x {cols}, over the limit of {MAX_FILLED_ELEMENTS} elements"
+            ))
+        })?;
+    if index.len() != values.len() {
+        return Err(ctx.err(format!(
+            "`{key}` has {} indices for {} values",
+            index.len(),
+            values.len()
+        )));
+    }
+    let mut data = Vec::with_capacity(total);
+    for f in &fill {
+        data.extend(std::iter::repeat_n(*f, cols));
+    }
+    let mut last = None;
+    for (&i, &v) in index.iter().zip(&values) {
+        let pos = usize::try_from(i)
+            .ok()
+            .filter(|p| *p < total && last.is_none_or(|l| *p > l))
+            .ok_or_else(|| {
+                ctx.err(format!(
+                    "`{key}` index {i} is out of range or not increasing ({total} elements)"
+                ))
+            })?;
+        data[pos] = v;
+        last = Some(pos);
+    }
+    Ok((rows, data))
+}
+
+/// The width of port `X` for a model that reads either one sparse block or dense features,
+/// and whether it is that sparse block (whose feature names are not materialised: it may be
+/// 2^18 wide).
+pub fn model_width(ctx: &BuildCtx<'_>) -> Result<(usize, bool), Error> {
+    Ok(match ctx.sparse_input("X")? {
+        Some(w) => (w, true),
+        None => (ctx.numeric_input("X")?.len(), false),
+    })
 }
 
 /// Spark's `Vector.argmax`: the first index of the largest value, comparing with `>`.

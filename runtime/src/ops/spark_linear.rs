@@ -27,12 +27,21 @@
 //! makes it choose that storage): its sparse BLAS only visits the stored coefficients, so a
 //! `NaN` feature times a zero coefficient never happens and the margin stays finite. `sparse`
 //! (bool, optional) marks such a model, and then zero coefficients are skipped here too.
+//!
+//! `X` may also be one sparse block (hashed or counted terms; see `value::SparseMatrix`): the
+//! margin is then the sum over the row's stored entries, in index order, as Spark's sparse
+//! `dot`/`gemv` visit them, and the block's width must be the model's `numFeatures`. `coef`
+//! may be given dense or "filled" (`spark_common::filled_matrix`), which keeps a model over
+//! 2^18 hashed features small.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::spark_common::{Out, argmax, predictor_outputs, threshold_argmax, thresholds};
+use crate::ops::spark_common::{
+    Out, argmax, filled_matrix, model_width, predictor_outputs, threshold_argmax, thresholds,
+};
 use crate::value::{Matrix, Value, gather};
 use arrow_array::Float64Array;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +69,13 @@ struct Linear {
 
 /// Plans the op.
 pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let names = ctx.numeric_input("X")?;
-    let n = names.len();
+    let (n, _) = model_width(ctx)?;
     if n == 0 {
         return Err(ctx.err("port `X` binds no features"));
     }
     let intercept = ctx.f64s("intercept")?;
     let k = intercept.len();
-    let (rows, _, coef) = ctx.matrix("coef", Some(n))?;
+    let (rows, coef) = filled_matrix(ctx, "coef", n)?;
     if rows != k || coef.len() != k * n {
         return Err(ctx.err(format!(
             "`coef` has {rows} rows for {k} intercepts and {n} features"
@@ -166,15 +174,30 @@ fn multinomial_probability(v: &mut [f64]) {
 
 impl Kernel for Linear {
     fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error> {
-        let x = gather(inputs);
-        if x.cols != self.n {
+        if inputs.iter().map(|v| v.width()).sum::<usize>() != self.n {
             return Err(Error::Plan {
                 node: String::new(),
                 op: "spark.linear".into(),
-                message: format!("received {} features, expected {}", x.cols, self.n),
+                message: format!("received features of another width than {}", self.n),
             });
         }
         let mut margins = Vec::with_capacity(rows * self.k);
+        if let [Value::Sparse(s)] = inputs {
+            for i in 0..s.rows {
+                let (idx, val) = s.row(i);
+                for (w, b) in self.coef.chunks_exact(self.n).zip(&self.intercept) {
+                    let dot = idx
+                        .iter()
+                        .zip(val)
+                        .fold(0.0, |acc, (&j, &v)| acc + v * w[j as usize]);
+                    margins.push(dot + b);
+                }
+            }
+        }
+        let x = match inputs {
+            [Value::Sparse(_)] => Cow::Owned(Matrix::zeros(0, self.n)),
+            _ => gather(inputs),
+        };
         for row in x.data.chunks_exact(self.n) {
             match &self.stored {
                 None => {

@@ -15,11 +15,18 @@
 //!
 //! Spark's BLAS may add the terms in another order (an ulp; fixtures compare under
 //! `F64_LINEAR`).
+//!
+//! `X` may also be one sparse block (term frequencies): only its stored values are checked
+//! and multiplied, in index order, as Spark's sparse `gemv` does. `theta` may then be given
+//! "filled" (`spark_common::filled_matrix`): over hashed features it is one smoothed constant
+//! per class except at the terms seen in training.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::spark_common::{Out, classifier_values, predictor_outputs, thresholds};
-use crate::value::{Matrix, Value, gather};
+use crate::ops::spark_common::{
+    Out, classifier_values, filled_matrix, model_width, predictor_outputs, thresholds,
+};
+use crate::value::{Matrix, SparseMatrix, Value, gather};
 
 #[derive(Debug)]
 struct NaiveBayes {
@@ -30,21 +37,29 @@ struct NaiveBayes {
     bernoulli: bool,
     n: usize,
     k: usize,
+    /// Feature names for dense input (empty for a sparse block: then `x[j]`).
     names: Vec<String>,
+    /// The name of the sparse input column, for errors.
+    column: String,
     thresholds: Option<Vec<f64>>,
     outs: Vec<Out>,
 }
 
 /// Plans the op.
 pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let names = ctx.numeric_input("X")?;
-    let n = names.len();
+    let (n, sparse) = model_width(ctx)?;
+    // A sparse block's feature names are generated on error instead (it may be 2^18 wide).
+    let names = if sparse {
+        Vec::new()
+    } else {
+        ctx.numeric_input("X")?
+    };
     let pi = ctx.f64s("pi")?;
     let k = pi.len();
     if k < 2 || n == 0 {
         return Err(ctx.err("a naive Bayes model needs 2 classes or more and 1 feature or more"));
     }
-    let (rows, _, theta) = ctx.matrix("theta", Some(n))?;
+    let (rows, theta) = filled_matrix(ctx, "theta", n)?;
     if rows != k || theta.len() != k * n {
         return Err(ctx.err(format!("`theta` has {rows} rows for {k} classes")));
     }
@@ -75,6 +90,11 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             n,
             k,
             names,
+            column: ctx
+                .input("X")?
+                .first()
+                .map(|(c, _)| c.clone())
+                .unwrap_or_default(),
             thresholds,
             outs,
         }),
@@ -84,33 +104,13 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
 
 impl Kernel for NaiveBayes {
     fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error> {
+        if let [Value::Sparse(s)] = inputs {
+            return self.eval_sparse(s, rows);
+        }
         let x = gather(inputs);
         for (i, v) in x.data.iter().enumerate() {
-            let ok = if self.bernoulli {
-                *v == 0.0 || *v == 1.0
-            } else {
-                *v >= 0.0
-            };
-            if !ok {
-                let (row, col) = (i / self.n, i % self.n);
-                return Err(Error::BadValue {
-                    column: self.names.get(col).cloned().unwrap_or_default(),
-                    row,
-                    message: format!(
-                        "naive Bayes ({}) needs {} feature values, found {v}",
-                        if self.bernoulli {
-                            "bernoulli"
-                        } else {
-                            "multinomial"
-                        },
-                        if self.bernoulli {
-                            "0/1"
-                        } else {
-                            "non-negative"
-                        }
-                    ),
-                });
-            }
+            let (row, col) = (i / self.n, i % self.n);
+            self.check(*v, row, col)?;
         }
         let mut raw = Matrix::zeros(rows, self.k);
         for (xr, r) in x
@@ -126,6 +126,75 @@ impl Kernel for NaiveBayes {
                 *v = xr.iter().zip(w).fold(0.0, |s, (a, c)| s + c * a) + b;
             }
         }
+        self.finish(raw)
+    }
+}
+
+impl NaiveBayes {
+    /// Spark's `requireNonnegativeValues` / `requireZeroOneBernoulliValues`.
+    fn check(&self, v: f64, row: usize, col: usize) -> Result<(), Error> {
+        let ok = if self.bernoulli {
+            v == 0.0 || v == 1.0
+        } else {
+            v >= 0.0
+        };
+        if !ok {
+            return Err(Error::BadValue {
+                column: self
+                    .names
+                    .get(col)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{}[{col}]", self.column)),
+                row,
+                message: format!(
+                    "naive Bayes ({}) needs {} feature values, found {v}",
+                    if self.bernoulli {
+                        "bernoulli"
+                    } else {
+                        "multinomial"
+                    },
+                    if self.bernoulli {
+                        "0/1"
+                    } else {
+                        "non-negative"
+                    }
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn eval_sparse(&self, s: &SparseMatrix, rows: usize) -> Result<Vec<Value>, Error> {
+        if s.cols != self.n {
+            return Err(Error::Plan {
+                node: String::new(),
+                op: "spark.naive_bayes".into(),
+                message: format!("received {} features, expected {}", s.cols, self.n),
+            });
+        }
+        let mut raw = Matrix::zeros(rows, self.k);
+        for i in 0..s.rows {
+            let (idx, val) = s.row(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                self.check(v, i, j as usize)?;
+            }
+            for ((r, w), b) in raw
+                .row_mut(i)
+                .iter_mut()
+                .zip(self.weights.chunks_exact(self.n))
+                .zip(&self.bias)
+            {
+                *r = idx
+                    .iter()
+                    .zip(val)
+                    .fold(0.0, |acc, (&j, &v)| acc + w[j as usize] * v)
+                    + b;
+            }
+        }
+        self.finish(raw)
+    }
+
+    fn finish(&self, raw: Matrix) -> Result<Vec<Value>, Error> {
         let mut prob = raw.clone();
         for r in prob.data.chunks_exact_mut(self.k) {
             let max = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -9,23 +9,48 @@
 //! the column and row here, as [`Error::Missing`]); under `keep` a `NULL` scalar becomes `NaN`
 //! and a `NaN` stays. Values inside vector columns are copied as they are, `NaN` included, in
 //! both modes: Spark only inspects scalar doubles.
+//!
+//! When an input is a sparse block (hashed or counted terms) the output is a sparse block too
+//! (Spark's assembled vector is sparse whenever that is smaller): the row's non-zero scalars
+//! and the vectors' non-zero elements, at their offsets. Zeros are not stored, which changes no
+//! value downstream.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::spark_common::scalar_at;
-use crate::value::{ColType, Value, gather};
+use crate::value::{ColType, SparseMatrix, Value, gather};
 
 #[derive(Debug)]
 struct VectorAssembler {
     keep: bool,
+    /// Whether an input is sparse (then the output is a sparse block of this width).
+    sparse: Option<usize>,
     /// Per input column: its name and whether it is a scalar (checked in `error` mode).
     columns: Vec<(String, bool)>,
 }
 
 /// Plans the op.
 pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let names = ctx.numeric_input("X")?;
-    if names.is_empty() {
+    let inputs = ctx.input("X")?;
+    let sparse = inputs
+        .iter()
+        .any(|(_, i)| matches!(i.ty, ColType::Sparse(_)));
+    // A sparse block's names are not materialised (it may be 2^18 wide).
+    let names = if sparse {
+        for (col, info) in inputs {
+            if !info.ty.is_numeric() {
+                return Err(ctx.err(format!(
+                    "port `X` needs numbers, but column `{col}` is {:?}",
+                    info.ty
+                )));
+            }
+        }
+        Vec::new()
+    } else {
+        ctx.numeric_input("X")?
+    };
+    let width: usize = inputs.iter().map(|(_, i)| i.ty.width()).sum();
+    if width == 0 {
         return Err(ctx.err("port `X` binds no features"));
     }
     let keep = match ctx.str("handle_invalid")? {
@@ -43,8 +68,16 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         .map(|(c, info)| (c.clone(), matches!(info.ty, ColType::Scalar(_))))
         .collect();
     Ok(Built {
-        outputs: vec![ctx.vector_out("Y", names)?],
-        kernel: Box::new(VectorAssembler { keep, columns }),
+        outputs: vec![if sparse {
+            ctx.sparse_out("Y", width)?
+        } else {
+            ctx.vector_out("Y", names)?
+        }],
+        kernel: Box::new(VectorAssembler {
+            keep,
+            sparse: sparse.then_some(width),
+            columns,
+        }),
     })
 }
 
@@ -65,9 +98,41 @@ impl Kernel for VectorAssembler {
                 }
             }
         }
+        if let Some(width) = self.sparse {
+            return Ok(vec![Value::Sparse(assemble_sparse(inputs, rows, width))]);
+        }
         // `gather` writes a null as NaN, which is what `keep` asks for.
         Ok(vec![Value::Matrix(gather(inputs).into_owned())])
     }
+}
+
+/// The non-zero features of every input, at their offsets, row by row (a null scalar, which
+/// only `keep` lets through, is NaN).
+fn assemble_sparse(inputs: &[&Value], rows: usize, width: usize) -> SparseMatrix {
+    let mut out = SparseMatrix::with_capacity(rows, width, rows * inputs.len());
+    let mut entries: Vec<(u32, f64)> = Vec::new();
+    for row in 0..rows {
+        entries.clear();
+        let mut off = 0usize;
+        for v in inputs {
+            let mut put = |j: usize, x: f64| {
+                if x != 0.0 {
+                    entries.push(((off + j) as u32, x));
+                }
+            };
+            match v {
+                Value::Array(a) => put(0, scalar_at(a.as_ref(), row).unwrap_or(f64::NAN)),
+                Value::Matrix(m) => m.row(row).iter().enumerate().for_each(|(j, &x)| put(j, x)),
+                Value::Sparse(s) => {
+                    let (idx, val) = s.row(row);
+                    idx.iter().zip(val).for_each(|(&j, &x)| put(j as usize, x));
+                }
+            }
+            off += v.width();
+        }
+        out.push_row(&mut entries);
+    }
+    out
 }
 
 #[cfg(test)]
