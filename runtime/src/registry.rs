@@ -54,6 +54,11 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("spark.pca", ops::spark_pca::build),
     ("spark.naive_bayes", ops::spark_naive_bayes::build),
     ("spark.kmeans", ops::spark_kmeans::build),
+    ("spark.glm", ops::spark_glm::build),
+    ("spark.mlp", ops::spark_mlp::build),
+    ("spark.one_vs_rest", ops::spark_one_vs_rest::build),
+    ("spark.fm", ops::spark_fm::build),
+    ("spark.isotonic", ops::spark_isotonic::build),
 ];
 
 /// The build function of `op`, if known.

@@ -1,15 +1,20 @@
 //! `spark.naive_bayes`: Spark ML's `NaiveBayesModel` with `modelType` `multinomial` (the
-//! default) or `bernoulli`.
+//! default), `bernoulli`, `complement` or `gaussian`.
 //!
 //! Ports: `X` (a vector) -> `prediction`, `probability`, `raw_prediction` (see
 //! `spark_common.rs`). Attributes: `model_type`, `pi` (f64s, `k` log class priors), `theta`
-//! (`[k, n]` log conditional probabilities), `thresholds` (optional).
+//! (`[k, n]` log conditional probabilities; the class means for gaussian), `sigma` (`[k, n]`
+//! variances, gaussian only), `thresholds` (optional).
 //!
 //! Spark's arithmetic:
 //! - multinomial: every feature must be `>= 0` (else Spark fails; here [`Error::BadValue`]
 //!   naming the feature and row, `NaN` included); `raw = pi + theta · x`;
 //! - bernoulli: every feature must be 0 or 1; `raw = (theta - log1p(-exp(theta))) · x + pi +
 //!   sum(log1p(-exp(theta)))`, the two matrices derived at load as Spark derives them;
+//! - complement: every feature must be `>= 0`; `m = theta · x` (no prior), then
+//!   `raw = m - (ln(sum exp(m - max m)) + max m)`, Spark's log-sum-exp in its order;
+//! - gaussian: no check on the features; per class `s = sum_j (x_j - theta_j)² / sigma_j`
+//!   left to right, then `raw = pi - (s + sum_j ln sigma_j) / 2`;
 //! - `probability = exp(raw - max(raw)) / sum` (a division, unlike logistic regression);
 //! - `prediction` = argmax of `raw`, or of `probability / thresholds`.
 //!
@@ -21,13 +26,25 @@ use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::spark_common::{Out, classifier_values, predictor_outputs, thresholds};
 use crate::value::{Matrix, Value, gather};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Multinomial,
+    Bernoulli,
+    Complement,
+    Gaussian,
+}
+
 #[derive(Debug)]
 struct NaiveBayes {
-    /// Per class, the weights applied to `x`.
+    /// Per class, the weights applied to `x` (the means for gaussian).
     weights: Vec<f64>,
-    /// Per class, the constant added (`pi`, plus the negated-theta sum for bernoulli).
+    /// Per class, the constant added (`pi`, plus the negated-theta sum for bernoulli; `pi`
+    /// for gaussian, unused for complement).
     bias: Vec<f64>,
-    bernoulli: bool,
+    /// Gaussian only: the variances `[k, n]` and, per class, the sum of their logs.
+    sigma: Vec<f64>,
+    log_var_sum: Vec<f64>,
+    kind: Kind,
     n: usize,
     k: usize,
     names: Vec<String>,
@@ -48,12 +65,28 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     if rows != k || theta.len() != k * n {
         return Err(ctx.err(format!("`theta` has {rows} rows for {k} classes")));
     }
-    let bernoulli = match ctx.str("model_type")? {
-        "multinomial" => false,
-        "bernoulli" => true,
+    let kind = match ctx.str("model_type")? {
+        "multinomial" => Kind::Multinomial,
+        "bernoulli" => Kind::Bernoulli,
+        "complement" => Kind::Complement,
+        "gaussian" => Kind::Gaussian,
         other => return Err(ctx.err(format!("unsupported model_type `{other}`"))),
     };
-    let (weights, bias) = if bernoulli {
+    let (sigma, log_var_sum) = if kind == Kind::Gaussian {
+        let (rows, _, sigma) = ctx.matrix("sigma", Some(n))?;
+        if rows != k || sigma.len() != k * n {
+            return Err(ctx.err(format!("`sigma` has {rows} rows for {k} classes")));
+        }
+        // Spark's `logVarSum`: an iterator sum, left to right from 0.
+        let lvs = sigma
+            .chunks_exact(n)
+            .map(|s| s.iter().fold(0.0, |a, v| a + v.ln()))
+            .collect();
+        (sigma, lvs)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let (weights, bias) = if kind == Kind::Bernoulli {
         let neg: Vec<f64> = theta.iter().map(|t| (-t.exp()).ln_1p()).collect();
         let weights = theta.iter().zip(&neg).map(|(t, g)| t - g).collect();
         let bias = pi
@@ -71,7 +104,9 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         kernel: Box::new(NaiveBayes {
             weights,
             bias,
-            bernoulli,
+            sigma,
+            log_var_sum,
+            kind,
             n,
             k,
             names,
@@ -85,11 +120,12 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
 impl Kernel for NaiveBayes {
     fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error> {
         let x = gather(inputs);
+        let bernoulli = self.kind == Kind::Bernoulli;
         for (i, v) in x.data.iter().enumerate() {
-            let ok = if self.bernoulli {
-                *v == 0.0 || *v == 1.0
-            } else {
-                *v >= 0.0
+            let ok = match self.kind {
+                Kind::Bernoulli => *v == 0.0 || *v == 1.0,
+                Kind::Multinomial | Kind::Complement => *v >= 0.0,
+                Kind::Gaussian => true,
             };
             if !ok {
                 let (row, col) = (i / self.n, i % self.n);
@@ -98,16 +134,12 @@ impl Kernel for NaiveBayes {
                     row,
                     message: format!(
                         "naive Bayes ({}) needs {} feature values, found {v}",
-                        if self.bernoulli {
-                            "bernoulli"
-                        } else {
-                            "multinomial"
+                        match self.kind {
+                            Kind::Bernoulli => "bernoulli",
+                            Kind::Complement => "complement",
+                            _ => "multinomial",
                         },
-                        if self.bernoulli {
-                            "0/1"
-                        } else {
-                            "non-negative"
-                        }
+                        if bernoulli { "0/1" } else { "non-negative" }
                     ),
                 });
             }
@@ -118,12 +150,40 @@ impl Kernel for NaiveBayes {
             .chunks_exact(self.n)
             .zip(raw.data.chunks_exact_mut(self.k))
         {
-            for ((v, w), b) in r
-                .iter_mut()
-                .zip(self.weights.chunks_exact(self.n))
-                .zip(&self.bias)
-            {
-                *v = xr.iter().zip(w).fold(0.0, |s, (a, c)| s + c * a) + b;
+            match self.kind {
+                Kind::Multinomial | Kind::Bernoulli => {
+                    for ((v, w), b) in r
+                        .iter_mut()
+                        .zip(self.weights.chunks_exact(self.n))
+                        .zip(&self.bias)
+                    {
+                        *v = xr.iter().zip(w).fold(0.0, |s, (a, c)| s + c * a) + b;
+                    }
+                }
+                Kind::Complement => {
+                    for (v, w) in r.iter_mut().zip(self.weights.chunks_exact(self.n)) {
+                        *v = xr.iter().zip(w).fold(0.0, |s, (a, c)| s + c * a);
+                    }
+                    let max = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let sum_exp = r.iter().fold(0.0, |s, v| s + (v - max).exp());
+                    let lse = sum_exp.ln() + max;
+                    r.iter_mut().for_each(|v| *v -= lse);
+                }
+                Kind::Gaussian => {
+                    for (((v, mean), var), (p, lvs)) in r
+                        .iter_mut()
+                        .zip(self.weights.chunks_exact(self.n))
+                        .zip(self.sigma.chunks_exact(self.n))
+                        .zip(self.bias.iter().zip(&self.log_var_sum))
+                    {
+                        let mut s = 0.0;
+                        for ((xv, m), sg) in xr.iter().zip(mean).zip(var) {
+                            let d = xv - m;
+                            s += d * d / sg;
+                        }
+                        *v = p - (s + lvs) / 2.0;
+                    }
+                }
             }
         }
         let mut prob = raw.clone();
