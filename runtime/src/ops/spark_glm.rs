@@ -178,15 +178,8 @@ impl Project {
                     mu
                 }
             }
-            Project::Binomial => {
-                if mu < EPSILON {
-                    EPSILON
-                } else if mu > 1.0 - EPSILON {
-                    1.0 - EPSILON
-                } else {
-                    mu
-                }
-            }
+            // Spark's `if (mu < eps) eps else if (mu > 1 - eps) 1 - eps else mu`; NaN stays NaN.
+            Project::Binomial => mu.clamp(EPSILON, 1.0 - EPSILON),
             Project::Positive => {
                 if mu < EPSILON {
                     EPSILON
