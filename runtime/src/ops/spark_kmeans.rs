@@ -130,3 +130,44 @@ impl Kernel for KMeans {
         Ok(vec![Value::Array(Arc::new(pred))])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Matrix;
+
+    fn cosine(centers: Vec<f64>, n: usize) -> KMeans {
+        let norms = centers.chunks_exact(n).map(norm2).collect();
+        KMeans {
+            centers,
+            n,
+            cosine: Some(norms),
+            names: vec!["f[0]".into(), "f[1]".into()],
+        }
+    }
+
+    #[test]
+    fn cosine_picks_the_closest_angle_not_the_closest_point() {
+        let km = cosine(vec![1.0, 0.0, 0.0, 10.0], 2);
+        // (0.3, 0.5) is nearer (1, 0) as a point but nearer (0, 10) in angle.
+        let x = Value::Matrix(Matrix::from_vec(2, 2, vec![5.0, 1.0, 0.3, 0.5]));
+        let out = km.eval(&[&x], 2).unwrap();
+        let Value::Array(a) = &out[0] else {
+            panic!("not an array")
+        };
+        let a = a.as_any().downcast_ref::<Int32Array>().unwrap();
+        assert_eq!(a.values().to_vec(), vec![0, 1]);
+    }
+
+    #[test]
+    fn cosine_refuses_zero_and_nan_vectors_as_spark_s_assertion_does() {
+        let km = cosine(vec![1.0, 0.0, 0.0, 1.0], 2);
+        for row in [[0.0, 0.0], [f64::NAN, 1.0]] {
+            let x = Value::Matrix(Matrix::from_vec(2, 2, vec![1.0, 1.0, row[0], row[1]]));
+            match km.eval(&[&x], 2) {
+                Err(Error::BadValue { row, .. }) => assert_eq!(row, 1),
+                other => panic!("expected a BadValue, got {other:?}"),
+            }
+        }
+    }
+}
