@@ -66,6 +66,11 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("spark.idf", ops::spark_idf::build),
     ("spark.feature_hasher", ops::spark_feature_hasher::build),
     ("spark.word2vec", ops::spark_word2vec::build),
+    ("spark.glm", ops::spark_glm::build),
+    ("spark.mlp", ops::spark_mlp::build),
+    ("spark.one_vs_rest", ops::spark_one_vs_rest::build),
+    ("spark.fm", ops::spark_fm::build),
+    ("spark.isotonic", ops::spark_isotonic::build),
 ];
 
 /// The ops that read sparse feature blocks (`Value::Sparse`) as they are. Every other op gets

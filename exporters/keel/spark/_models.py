@@ -1,8 +1,8 @@
 """Converters for Spark ML's predictors: LogisticRegressionModel, LinearRegressionModel,
 LinearSVCModel (op ``spark.linear``), the decision trees, random forests and gradient
 boosted trees, classification and regression (op ``spark.tree_ensemble``),
-NaiveBayesModel, multinomial and bernoulli (op ``spark.naive_bayes``), and KMeansModel with
-the Euclidean distance (op ``spark.kmeans``).
+NaiveBayesModel, every modelType (op ``spark.naive_bayes``), and KMeansModel with the
+Euclidean or cosine distance (op ``spark.kmeans``). More predictors are in ``_models2``.
 
 Fitted parameters come from the models' Python API where it exposes them exactly (coefficient
 matrices, intercepts, tree weights). The trees' nodes come from Spark's own persistence: the
@@ -372,10 +372,10 @@ def _trees(ctx: Ctx, stage, path: str) -> None:
 def _naive_bayes(ctx: Ctx, stage, path: str) -> None:
     kind = param(stage, "modelType")
     require(
-        kind in ("multinomial", "bernoulli"),
+        kind in ("multinomial", "bernoulli", "complement", "gaussian"),
         f"NaiveBayes modelType='{kind}' is not supported",
         path,
-        "supported: multinomial, bernoulli",
+        "supported: multinomial, bernoulli, complement, gaussian",
     )
     theta = np.asarray(stage.theta.toArray(), dtype=np.float64)
     pi = np.asarray(stage.pi.toArray(), dtype=np.float64)
@@ -388,6 +388,10 @@ def _naive_bayes(ctx: Ctx, stage, path: str) -> None:
         "pi": ctx.b.a_f64s(f"{node}/pi", pi),
         "theta": matrix_attr(ctx, f"{node}/theta", theta),
     }
+    if kind == "gaussian":
+        sigma = np.asarray(stage.sigma.toArray(), dtype=np.float64)
+        require(sigma.shape == theta.shape, f"sigma of shape {sigma.shape} for theta {theta.shape}", path)
+        attrs["sigma"] = ctx.b.a_tensor(f"{node}/sigma", sigma)
     attrs.update(_thresholds(ctx, stage, node, k))
     ports = _outputs(ctx, stage, path, k, True)
     ctx.b.stage("spark.naive_bayes", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
@@ -399,7 +403,7 @@ def _naive_bayes(ctx: Ctx, stage, path: str) -> None:
 @converter(KMeansModel, io=_predictor_io, predictor=True)
 def _kmeans(ctx: Ctx, stage, path: str) -> None:
     measure = param(stage, "distanceMeasure")
-    require(measure == "euclidean", f"KMeans distanceMeasure='{measure}' is not supported", path)
+    require(measure in ("euclidean", "cosine"), f"KMeans distanceMeasure='{measure}' is not supported", path)
     centers = np.asarray([np.asarray(c, dtype=np.float64) for c in stage.clusterCenters()])
     X = _features(ctx, stage, path, centers.shape[1])
     node = ctx.node(stage)
@@ -407,7 +411,8 @@ def _kmeans(ctx: Ctx, stage, path: str) -> None:
     require(bool(pred), "predictionCol='' leaves the model nothing to write", path)
     ctx.b.stage(
         "spark.kmeans", node, {"X": [X]}, {"prediction": [pred]},
-        {"centers": ctx.b.a_tensor(f"{node}/centers", centers)}, doc=stage_doc(stage, path),
+        {"centers": ctx.b.a_tensor(f"{node}/centers", centers), "distance": ctx.b.a_str(measure)},
+        doc=stage_doc(stage, path),
     )
     # Spark's k-means prediction is an integer column.
     ctx.put(Col(pred, "i32", None, [pred]))

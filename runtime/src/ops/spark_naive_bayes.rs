@@ -1,15 +1,20 @@
 //! `spark.naive_bayes`: Spark ML's `NaiveBayesModel` with `modelType` `multinomial` (the
-//! default) or `bernoulli`.
+//! default), `bernoulli`, `complement` or `gaussian`.
 //!
 //! Ports: `X` (a vector) -> `prediction`, `probability`, `raw_prediction` (see
 //! `spark_common.rs`). Attributes: `model_type`, `pi` (f64s, `k` log class priors), `theta`
-//! (`[k, n]` log conditional probabilities), `thresholds` (optional).
+//! (`[k, n]` log conditional probabilities; the class means for gaussian), `sigma` (`[k, n]`
+//! variances, gaussian only), `thresholds` (optional).
 //!
 //! Spark's arithmetic:
 //! - multinomial: every feature must be `>= 0` (else Spark fails; here [`Error::BadValue`]
 //!   naming the feature and row, `NaN` included); `raw = pi + theta · x`;
 //! - bernoulli: every feature must be 0 or 1; `raw = (theta - log1p(-exp(theta))) · x + pi +
 //!   sum(log1p(-exp(theta)))`, the two matrices derived at load as Spark derives them;
+//! - complement: every feature must be `>= 0`; `m = theta · x` (no prior), then
+//!   `raw = m - (ln(sum exp(m - max m)) + max m)`, Spark's log-sum-exp in its order;
+//! - gaussian: no check on the features; per class `s = sum_j (x_j - theta_j)² / sigma_j`
+//!   left to right, then `raw = pi - (s + sum_j ln sigma_j) / 2`;
 //! - `probability = exp(raw - max(raw)) / sum` (a division, unlike logistic regression);
 //! - `prediction` = argmax of `raw`, or of `probability / thresholds`.
 //!
@@ -28,13 +33,25 @@ use crate::ops::spark_common::{
 };
 use crate::value::{Matrix, SparseMatrix, Value, gather};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Multinomial,
+    Bernoulli,
+    Complement,
+    Gaussian,
+}
+
 #[derive(Debug)]
 struct NaiveBayes {
-    /// Per class, the weights applied to `x`.
+    /// Per class, the weights applied to `x` (the means for gaussian).
     weights: Vec<f64>,
-    /// Per class, the constant added (`pi`, plus the negated-theta sum for bernoulli).
+    /// Per class, the constant added (`pi`, plus the negated-theta sum for bernoulli; `pi`
+    /// for gaussian, unused for complement).
     bias: Vec<f64>,
-    bernoulli: bool,
+    /// Gaussian only: the variances `[k, n]` and, per class, the sum of their logs.
+    sigma: Vec<f64>,
+    log_var_sum: Vec<f64>,
+    kind: Kind,
     n: usize,
     k: usize,
     /// Feature names for dense input (empty for a sparse block: then `x[j]`).
@@ -63,12 +80,28 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     if rows != k || theta.len() != k * n {
         return Err(ctx.err(format!("`theta` has {rows} rows for {k} classes")));
     }
-    let bernoulli = match ctx.str("model_type")? {
-        "multinomial" => false,
-        "bernoulli" => true,
+    let kind = match ctx.str("model_type")? {
+        "multinomial" => Kind::Multinomial,
+        "bernoulli" => Kind::Bernoulli,
+        "complement" => Kind::Complement,
+        "gaussian" => Kind::Gaussian,
         other => return Err(ctx.err(format!("unsupported model_type `{other}`"))),
     };
-    let (weights, bias) = if bernoulli {
+    let (sigma, log_var_sum) = if kind == Kind::Gaussian {
+        let (rows, _, sigma) = ctx.matrix("sigma", Some(n))?;
+        if rows != k || sigma.len() != k * n {
+            return Err(ctx.err(format!("`sigma` has {rows} rows for {k} classes")));
+        }
+        // Spark's `logVarSum`: an iterator sum, left to right from 0.
+        let lvs = sigma
+            .chunks_exact(n)
+            .map(|s| s.iter().fold(0.0, |a, v| a + v.ln()))
+            .collect();
+        (sigma, lvs)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let (weights, bias) = if kind == Kind::Bernoulli {
         let neg: Vec<f64> = theta.iter().map(|t| (-t.exp()).ln_1p()).collect();
         let weights = theta.iter().zip(&neg).map(|(t, g)| t - g).collect();
         let bias = pi
@@ -86,7 +119,9 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         kernel: Box::new(NaiveBayes {
             weights,
             bias,
-            bernoulli,
+            sigma,
+            log_var_sum,
+            kind,
             n,
             k,
             names,
@@ -118,25 +153,64 @@ impl Kernel for NaiveBayes {
             .chunks_exact(self.n)
             .zip(raw.data.chunks_exact_mut(self.k))
         {
-            for ((v, w), b) in r
-                .iter_mut()
-                .zip(self.weights.chunks_exact(self.n))
-                .zip(&self.bias)
-            {
-                *v = xr.iter().zip(w).fold(0.0, |s, (a, c)| s + c * a) + b;
-            }
+            self.score_row(xr, r);
         }
         self.finish(raw)
     }
 }
 
+/// Complement naive Bayes's raw prediction: the scores minus their log-sum-exp.
+fn log_normalize(r: &mut [f64]) {
+    let max = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum_exp = r.iter().fold(0.0, |s, v| s + (v - max).exp());
+    let lse = sum_exp.ln() + max;
+    r.iter_mut().for_each(|v| *v -= lse);
+}
+
 impl NaiveBayes {
-    /// Spark's `requireNonnegativeValues` / `requireZeroOneBernoulliValues`.
+    /// The raw prediction `r` of one dense row `xr`.
+    fn score_row(&self, xr: &[f64], r: &mut [f64]) {
+        match self.kind {
+            Kind::Multinomial | Kind::Bernoulli => {
+                for ((v, w), b) in r
+                    .iter_mut()
+                    .zip(self.weights.chunks_exact(self.n))
+                    .zip(&self.bias)
+                {
+                    *v = xr.iter().zip(w).fold(0.0, |s, (a, c)| s + c * a) + b;
+                }
+            }
+            Kind::Complement => {
+                for (v, w) in r.iter_mut().zip(self.weights.chunks_exact(self.n)) {
+                    *v = xr.iter().zip(w).fold(0.0, |s, (a, c)| s + c * a);
+                }
+                log_normalize(r);
+            }
+            Kind::Gaussian => {
+                for (((v, mean), var), (p, lvs)) in r
+                    .iter_mut()
+                    .zip(self.weights.chunks_exact(self.n))
+                    .zip(self.sigma.chunks_exact(self.n))
+                    .zip(self.bias.iter().zip(&self.log_var_sum))
+                {
+                    let mut s = 0.0;
+                    for ((xv, m), sg) in xr.iter().zip(mean).zip(var) {
+                        let d = xv - m;
+                        s += d * d / sg;
+                    }
+                    *v = p - (s + lvs) / 2.0;
+                }
+            }
+        }
+    }
+
+    /// Spark's `requireNonnegativeValues` / `requireZeroOneBernoulliValues` (gaussian takes any
+    /// value).
     fn check(&self, v: f64, row: usize, col: usize) -> Result<(), Error> {
-        let ok = if self.bernoulli {
-            v == 0.0 || v == 1.0
-        } else {
-            v >= 0.0
+        let ok = match self.kind {
+            Kind::Bernoulli => v == 0.0 || v == 1.0,
+            Kind::Multinomial | Kind::Complement => v >= 0.0,
+            Kind::Gaussian => true,
         };
         if !ok {
             return Err(Error::BadValue {
@@ -148,12 +222,12 @@ impl NaiveBayes {
                 row,
                 message: format!(
                     "naive Bayes ({}) needs {} feature values, found {v}",
-                    if self.bernoulli {
-                        "bernoulli"
-                    } else {
-                        "multinomial"
+                    match self.kind {
+                        Kind::Bernoulli => "bernoulli",
+                        Kind::Complement => "complement",
+                        _ => "multinomial",
                     },
-                    if self.bernoulli {
+                    if self.kind == Kind::Bernoulli {
                         "0/1"
                     } else {
                         "non-negative"
@@ -173,10 +247,25 @@ impl NaiveBayes {
             });
         }
         let mut raw = Matrix::zeros(rows, self.k);
+        // Gaussian needs every feature (absent ones are 0, not skipped): it scores a dense copy
+        // of each row, one row at a time (the planner's width bound applies to whole chunks).
+        let mut dense = if self.kind == Kind::Gaussian {
+            vec![0.0; self.n]
+        } else {
+            Vec::new()
+        };
         for i in 0..s.rows {
             let (idx, val) = s.row(i);
             for (&j, &v) in idx.iter().zip(val) {
                 self.check(v, i, j as usize)?;
+            }
+            if self.kind == Kind::Gaussian {
+                dense.iter_mut().for_each(|d| *d = 0.0);
+                for (&j, &v) in idx.iter().zip(val) {
+                    dense[j as usize] = v;
+                }
+                self.score_row(&dense, raw.row_mut(i));
+                continue;
             }
             for ((r, w), b) in raw
                 .row_mut(i)
@@ -188,7 +277,14 @@ impl NaiveBayes {
                     .iter()
                     .zip(val)
                     .fold(0.0, |acc, (&j, &v)| acc + w[j as usize] * v)
-                    + b;
+                    + if self.kind == Kind::Complement {
+                        0.0
+                    } else {
+                        *b
+                    };
+            }
+            if self.kind == Kind::Complement {
+                log_normalize(raw.row_mut(i));
             }
         }
         self.finish(raw)
