@@ -17,6 +17,7 @@ Importing this module needs ``pyspark``; exporting trees needs the active SparkC
 """
 
 from keel.spark import _feature, _models  # noqa: F401  (registers the converters)
+from keel.spark import _feature2  # noqa: F401  (registers the converters)
 from keel.spark._core import export, supported_stages
 from keel.spark_runtime import KeelModel, register_udf
 
