@@ -54,7 +54,10 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("spark.pca", ops::spark_pca::build),
     ("spark.naive_bayes", ops::spark_naive_bayes::build),
     ("spark.kmeans", ops::spark_kmeans::build),
-    ("spark.elementwise_product", ops::spark_elementwise_product::build),
+    (
+        "spark.elementwise_product",
+        ops::spark_elementwise_product::build,
+    ),
     ("spark.interaction", ops::spark_interaction::build),
     ("spark.vector_indexer", ops::spark_vector_indexer::build),
 ];

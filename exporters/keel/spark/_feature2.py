@@ -153,9 +153,9 @@ def _vector_indexer(ctx: Ctx, stage, path: str) -> None:
             f"the category indices of feature {f} are not 0..{len(m) - 1}",
             path,
         )
+        # A NaN category (fitted from NaN training values) is kept: Spark's lookup never finds
+        # it, but it counts in the size that `keep` gives unknown values; the op does the same.
         values = [v for _, v in by_index]
-        require(not any(math.isnan(v) for v in values), f"feature {f} has NaN as a category", path,
-                "Spark's map lookup never finds NaN")
         # Spark's sparse path never looks zeros up and keeps them at index 0.
         zero = [i for i, v in by_index if v == 0.0]
         require(not zero or zero == [0], f"feature {f} maps 0.0 to index {zero}, not 0", path,

@@ -87,7 +87,10 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                     .ok()
                     .filter(|&k| k <= MAX_WIDTH)
                     .ok_or_else(|| ctx.err(format!("column `{col}`: cardinality {k} too large")))?;
-                (Kind::Nominal(k), (0..k).map(|v| format!("{col}_{v}")).collect())
+                (
+                    Kind::Nominal(k),
+                    (0..k).map(|v| format!("{col}_{v}")).collect(),
+                )
             }
             (ColType::Vector(_), "sparse", 1) => (Kind::Sparse, info.names.clone()),
             (ColType::Vector(_), "any", 1) => (Kind::Any, info.names.clone()),
@@ -210,7 +213,8 @@ impl Kernel for Interaction {
         }
         let mut data = vec![0.0; rows * self.width];
         let mut entries: Vec<Vec<(usize, f64)>> = vec![Vec::new(); self.columns.len()];
-        let (mut cur, mut next): (Vec<(usize, f64)>, Vec<(usize, f64)>) = (Vec::new(), Vec::new());
+        let mut cur: Vec<(usize, f64)> = Vec::new();
+        let mut next: Vec<(usize, f64)> = Vec::new();
         for row in 0..rows {
             for ((c, v), e) in self.columns.iter().zip(inputs).zip(entries.iter_mut()) {
                 self.encode(c, v, row, e)?;
@@ -353,7 +357,10 @@ mod tests {
             metadata: BTreeMap::new(),
             entries: vec![],
         };
-        let model = Model::from_bundle(&Bundle::new(manifest, root, Vec::new())?, &Options::default())?;
+        let model = Model::from_bundle(
+            &Bundle::new(manifest, root, Vec::new())?,
+            &Options::default(),
+        )?;
         let batch = RecordBatch::try_new(
             model.input_schema(),
             inputs.iter().map(|(_, a)| a.clone()).collect(),
@@ -414,12 +421,18 @@ mod tests {
             &[("x", f(&[Some(f64::NAN)])), ("v", vectors(&[&[0.0, 1.0]]))],
         )
         .unwrap_err();
-        assert!(matches!(&e, Error::BadValue { column, .. } if column == "x"), "{e}");
+        assert!(
+            matches!(&e, Error::BadValue { column, .. } if column == "x"),
+            "{e}"
+        );
         // A scalar zero always takes part.
         let r = interact(
             vec![1, 1],
             &["scalar", "sparse"],
-            &[("x", f(&[Some(0.0)])), ("v", vectors(&[&[f64::INFINITY, 0.0]]))],
+            &[
+                ("x", f(&[Some(0.0)])),
+                ("v", vectors(&[&[f64::INFINITY, 0.0]])),
+            ],
         )
         .unwrap();
         assert!(r[0][0].is_nan());

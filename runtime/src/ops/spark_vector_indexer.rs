@@ -9,7 +9,8 @@
 //!
 //! Spark's `transformFunc`, to the letter:
 //! - the lookup is a Scala `Map[Double, Int]`, whose boxed keys compare with `==`: `-0.0`
-//!   finds `0.0`, `NaN` finds nothing;
+//!   finds `0.0`, and `NaN` finds nothing, not even a `NaN` category (Spark fits one when the
+//!   training data hold NaN; it still counts in the map's size);
 //! - a value not found is an error under `error` and becomes `categories.len()` under `keep`;
 //! - values of continuous features, `NaN` included, pass through unchanged.
 //!
@@ -28,7 +29,8 @@ use keel_bundle::Attr;
 struct Feature {
     /// Position in the vector.
     pos: usize,
-    /// (value, index), sorted by value (no NaN, no `-0.0`), for a binary search.
+    /// (value, index), sorted by value (NaN categories left out: never found; no `-0.0`),
+    /// for a binary search.
     map: Vec<(f64, f64)>,
     /// Whether `0.0` is a category (always index 0).
     zero_known: bool,
@@ -86,15 +88,14 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                 )));
             }
         };
-        if values.is_empty() || values.iter().any(|v| v.is_nan()) {
-            return Err(ctx.err(format!(
-                "`categories[{k}]` must hold at least one number and no NaN"
-            )));
+        if values.is_empty() {
+            return Err(ctx.err(format!("`categories[{k}]` is empty")));
         }
-        // Scala's `==` on the boxed keys: -0.0 is 0.0.
+        // Scala's `==` on the boxed keys: -0.0 is 0.0, and a NaN key is never found.
         let mut map: Vec<(f64, f64)> = values
             .iter()
             .enumerate()
+            .filter(|(_, v)| !v.is_nan())
             .map(|(j, &v)| (if v == 0.0 { 0.0 } else { v }, j as f64))
             .collect();
         map.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -214,6 +215,25 @@ mod tests {
     }
 
     #[test]
+    fn a_nan_category_is_never_found_but_counts() {
+        let out = run(
+            "spark.vector_indexer",
+            vec![
+                ("features", Attr::I64s(vec![0])),
+                (
+                    "categories",
+                    Attr::List(vec![Attr::F64s(vec![1.0, 2.0, f64::NAN])]),
+                ),
+                ("handle_invalid", Attr::Str("keep".into())),
+            ],
+            &[("a", f64s(&[2.0, f64::NAN]))],
+            &[("Y", vec![vec_field("y", 1)])],
+        )
+        .unwrap();
+        assert_eq!(rows(&out, "y"), vec![vec![1.0], vec![3.0]]);
+    }
+
+    #[test]
     fn zero_outside_the_categories_is_refused_and_zero_must_be_index_0() {
         let out = run(
             "spark.vector_indexer",
@@ -225,7 +245,10 @@ mod tests {
             &[("a", f64s(&[2.0, 0.0]))],
             &[("Y", vec![vec_field("y", 1)])],
         );
-        assert!(matches!(out, Err(Error::BadValue { row: 1, .. })), "{out:?}");
+        assert!(
+            matches!(out, Err(Error::BadValue { row: 1, .. })),
+            "{out:?}"
+        );
         let e = plan(
             "spark.vector_indexer",
             vec![
