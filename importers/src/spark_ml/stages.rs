@@ -145,12 +145,15 @@ fn flatten(
             message: "a PipelineModel's metadata has no `paramMap.stageUids` list".into(),
         })?;
     let sdir = dir.join("stages");
+    // Spark pads the index to the digits of the stage count (`getStagePath`): `07_uid` when
+    // there are 10 to 99 stages.
+    let digits = uids.len().to_string().len();
     for (i, u) in uids.iter().enumerate() {
         let u = u.as_str().ok_or_else(|| Error::Malformed {
             path: mpath.to_path_buf(),
             message: format!("stageUids[{i}] is not a string"),
         })?;
-        let name = format!("{i}_{u}");
+        let name = format!("{i:0digits$}_{u}");
         // The folder name comes from the metadata: it must name a child of `stages/`.
         read::check_name(&name, &sdir)?;
         let child = sdir.join(&name);
