@@ -143,7 +143,10 @@ def test_interaction_refuses_rows_whose_answer_depends_on_vector_storage(spark, 
     nan = float("nan")
     df = spark.createDataFrame([(2.0, 0.0, 1.0), (3.0, 4.0, 5.0), (nan, 0.0, 1.0)], ["x", "a", "b"])
     model = Pipeline(
-        stages=[VectorAssembler(inputCols=["a", "b"], outputCol="va"), Interaction(inputCols=["x", "va"], outputCol="i")]
+        stages=[
+            VectorAssembler(inputCols=["a", "b"], outputCol="va"),
+            Interaction(inputCols=["x", "va"], outputCol="i"),
+        ]
     ).fit(df)
     rows = model.transform(df).collect()
     bundle = tmp_path / "m.keel"

@@ -59,7 +59,11 @@ def _robust_scaler(ctx: Ctx, stage, path: str) -> None:
     ``spark.standard_scaler`` with ``mean = median`` and ``std = range``."""
     X = _vector_input(ctx, param(stage, "inputCol"), path)
     median, rng = _values(stage.median), _values(stage.range)
-    require(len(median) == X.width and len(rng) == X.width, f"fitted on {len(median)} features, input has {X.width}", path)
+    require(
+        len(median) == X.width and len(rng) == X.width,
+        f"fitted on {len(median)} features, input has {X.width}",
+        path,
+    )
     centre, scale = bool(param(stage, "withCentering")), bool(param(stage, "withScaling"))
     node = ctx.node(stage)
     attrs = {}
@@ -232,7 +236,11 @@ def _interaction(ctx: Ctx, stage, path: str) -> None:
             attrs = attr.get("attrs")
             require(attrs is not None, f"vector column `{name}` has no ML attributes", path,
                     "Spark's Interaction needs them (it fails at transform)")
-            require(int(attr.get("num_attrs", -1)) == c.width, f"the attributes of `{name}` do not describe its {c.width} features", path)
+            require(
+                int(attr.get("num_attrs", -1)) == c.width,
+                f"the attributes of `{name}` do not describe its {c.width} features",
+                path,
+            )
             nominal = attrs.get("nominal") or []
             require(
                 not nominal,
