@@ -46,6 +46,9 @@ IMPORTED = {
     "LinearRegressionModel", "DecisionTreeClassificationModel", "DecisionTreeRegressionModel",
     "RandomForestClassificationModel", "RandomForestRegressionModel", "GBTClassificationModel",
     "GBTRegressionModel",
+    # keel/spark/_feature2.py's stages whose saved data the importer reads.
+    "RobustScalerModel", "ElementwiseProduct", "ChiSqSelectorModel", "UnivariateFeatureSelectorModel",
+    "VarianceThresholdSelectorModel",
 }
 
 

@@ -98,6 +98,9 @@ fn scores_like_spark(case: &str, options: &Options) {
 fn saved_pipelines_score_like_spark() {
     scores_like_spark("scalers_logreg", &Options::default());
     scores_like_spark("forest", &Options::default());
+    // RobustScalerModel, ElementwiseProduct and the three selectors
+    // (fixtures/generate_spark_saved_features2.py).
+    scores_like_spark("features2", &Options::default());
     let with_schema = Options {
         sample_schema: Some("x1 DOUBLE, x2 DOUBLE, cat STRING".into()),
         name: Some("named".into()),

@@ -71,6 +71,12 @@ pub static OPS: &[(&str, BuildFn)] = &[
     ("spark.one_vs_rest", ops::spark_one_vs_rest::build),
     ("spark.fm", ops::spark_fm::build),
     ("spark.isotonic", ops::spark_isotonic::build),
+    (
+        "spark.elementwise_product",
+        ops::spark_elementwise_product::build,
+    ),
+    ("spark.interaction", ops::spark_interaction::build),
+    ("spark.vector_indexer", ops::spark_vector_indexer::build),
 ];
 
 /// The ops that read sparse feature blocks (`Value::Sparse`) as they are. Every other op gets

@@ -16,7 +16,7 @@ Scoring inside Spark: :class:`KeelModel` (a ``pyspark.ml`` Transformer scoring t
 Importing this module needs ``pyspark``; exporting trees needs the active SparkContext.
 """
 
-from keel.spark import _feature, _models, _models2, _text  # noqa: F401  (registers the converters)
+from keel.spark import _feature, _feature2, _models, _models2, _text  # noqa: F401  (registers the converters)
 from keel.spark._core import export, supported_stages
 from keel.spark_runtime import KeelModel, register_udf
 

@@ -22,6 +22,11 @@ pub const SUPPORTED: &[&str] = &[
     "org.apache.spark.ml.feature.MinMaxScalerModel",
     "org.apache.spark.ml.feature.ImputerModel",
     "org.apache.spark.ml.feature.Bucketizer",
+    "org.apache.spark.ml.feature.RobustScalerModel",
+    "org.apache.spark.ml.feature.ElementwiseProduct",
+    "org.apache.spark.ml.feature.ChiSqSelectorModel",
+    "org.apache.spark.ml.feature.UnivariateFeatureSelectorModel",
+    "org.apache.spark.ml.feature.VarianceThresholdSelectorModel",
     "org.apache.spark.ml.classification.LogisticRegressionModel",
     "org.apache.spark.ml.regression.LinearRegressionModel",
     "org.apache.spark.ml.classification.DecisionTreeClassificationModel",
@@ -140,12 +145,15 @@ fn flatten(
             message: "a PipelineModel's metadata has no `paramMap.stageUids` list".into(),
         })?;
     let sdir = dir.join("stages");
+    // Spark pads the index to the digits of the stage count (`getStagePath`): `07_uid` when
+    // there are 10 to 99 stages.
+    let digits = uids.len().to_string().len();
     for (i, u) in uids.iter().enumerate() {
         let u = u.as_str().ok_or_else(|| Error::Malformed {
             path: mpath.to_path_buf(),
             message: format!("stageUids[{i}] is not a string"),
         })?;
-        let name = format!("{i}_{u}");
+        let name = format!("{i:0digits$}_{u}");
         // The folder name comes from the metadata: it must name a child of `stages/`.
         read::check_name(&name, &sdir)?;
         let child = sdir.join(&name);
@@ -730,8 +738,17 @@ fn io(
             pairs.into_iter().unzip()
         }
         "OneHotEncoderModel" | "ImputerModel" | "Bucketizer" => st.in_out()?,
-        "StandardScalerModel" | "MinMaxScalerModel" => (
+        "StandardScalerModel"
+        | "MinMaxScalerModel"
+        | "RobustScalerModel"
+        | "ElementwiseProduct" => (
             vec![st.need_str("inputCol")?],
+            vec![st.need_str("outputCol")?],
+        ),
+        "ChiSqSelectorModel"
+        | "UnivariateFeatureSelectorModel"
+        | "VarianceThresholdSelectorModel" => (
+            vec![st.need_str("featuresCol")?],
             vec![st.need_str("outputCol")?],
         ),
         _ => (vec![st.need_str("featuresCol")?], st.predictor_outs()?),
@@ -1244,6 +1261,14 @@ fn convert_stage(
                 ctx.put(Col::scalar(o, DType::F64), true);
             }
         }
+        "RobustScalerModel" | "ElementwiseProduct" => {
+            feature2::scale(ctx, st, node, attrs, &reads[0], &writes[0])?;
+        }
+        "ChiSqSelectorModel"
+        | "UnivariateFeatureSelectorModel"
+        | "VarianceThresholdSelectorModel" => {
+            feature2::select(ctx, st, node, attrs, &reads[0], &writes[0])?;
+        }
         "LogisticRegressionModel" | "LinearRegressionModel" => linear(ctx, st, node, reads)?,
         _ => trees(ctx, st, node, reads)?,
     }
@@ -1642,4 +1667,172 @@ fn trees(ctx: &mut Ctx<'_>, st: &Stage, node: String, reads: &[String]) -> Resul
     let ports = predictor_outputs(ctx, st, n_classes, classification)?;
     ctx.stage("spark.tree_ensemble", node, &[x], ports, attrs, st);
     Ok(())
+}
+
+/// RobustScalerModel, ElementwiseProduct and the selectors, with the attributes
+/// exporters/keel/spark/_feature2.py gives them.
+mod feature2 {
+    use super::{Attr, Col, Ctx, Error, Stage, V, Value, Want, as_i64, as_list, field, vector};
+    use std::collections::BTreeMap;
+
+    /// A vector column `name` of exactly `width` features, or an unsupported error.
+    fn input(ctx: &mut Ctx<'_>, st: &Stage, name: &str, width: usize) -> Result<Col, Error> {
+        let x = ctx.get(name, Want::Vector(width), st)?;
+        if x.width != Some(width as u64) {
+            return Err(st.unsupported(format!(
+                "fitted on {width} features, column `{}` has {:?}",
+                x.name, x.width
+            )));
+        }
+        Ok(x)
+    }
+
+    /// RobustScalerModel (`(x - median) * (1/range)`: `spark.standard_scaler` with `mean` =
+    /// median, `std` = range) and ElementwiseProduct (`spark.elementwise_product`).
+    pub(super) fn scale(
+        ctx: &mut Ctx<'_>,
+        st: &Stage,
+        node: String,
+        mut attrs: BTreeMap<String, Attr>,
+        read: &str,
+        out: &str,
+    ) -> Result<(), Error> {
+        let (op, width) = if st.short() == "RobustScalerModel" {
+            let row = st.one_row()?;
+            let (median, _) = vector(field(&row, "median", st)?, "median", st)?;
+            let (range, _) = vector(field(&row, "range", st)?, "range", st)?;
+            if median.len() != range.len() {
+                return Err(st.malformed("`median` and `range` differ in length"));
+            }
+            let width = median.len();
+            if st.bool_param("withCentering")?.unwrap_or(false) {
+                if median.iter().any(|v| !v.is_finite()) {
+                    return Err(st.unsupported("a fitted median is not finite"));
+                }
+                attrs.insert(
+                    "mean".into(),
+                    ctx.f64s(&format!("{node}/median"), median.clone()),
+                );
+            }
+            if st.bool_param("withScaling")?.unwrap_or(true) {
+                // 1/range overflowing would make Spark's answer depend on vector storage.
+                if range
+                    .iter()
+                    .any(|&v| !v.is_finite() || (v != 0.0 && !(1.0 / v).is_finite()))
+                {
+                    return Err(st.unsupported("a fitted range is not finite or 1/range overflows"));
+                }
+                attrs.insert("std".into(), ctx.f64s(&format!("{node}/range"), range));
+            }
+            ("spark.standard_scaler", width)
+        } else {
+            let w = match st.param("scalingVec") {
+                Some(v @ Value::Object(_)) => json_vector(v)
+                    .ok_or_else(|| st.malformed(format!("param `scalingVec` is {v}")))?,
+                _ => return Err(st.unsupported("scalingVec is not set")),
+            };
+            if w.iter().any(|v| !v.is_finite()) {
+                return Err(st.unsupported(
+                    "scalingVec holds a non-finite value (the result would depend on vector storage)",
+                ));
+            }
+            let width = w.len();
+            attrs.insert("scaling".into(), ctx.f64s(&format!("{node}/scaling"), w));
+            ("spark.elementwise_product", width)
+        };
+        let x = input(ctx, st, read, width)?;
+        ctx.stage(
+            op,
+            node,
+            std::slice::from_ref(&x),
+            vec![("Y", vec![out.to_string()])],
+            attrs,
+            st,
+        );
+        ctx.put(
+            Col {
+                name: out.to_string(),
+                ..x
+            },
+            false,
+        );
+        Ok(())
+    }
+
+    /// A vector param as Spark writes it in metadata JSON: `{"type": 1, "values": [...]}`
+    /// (dense) or `{"type": 0, "size": n, "indices": [...], "values": [...]}` (sparse).
+    fn json_vector(v: &Value) -> Option<Vec<f64>> {
+        let values: Vec<f64> = v
+            .get("values")?
+            .as_array()?
+            .iter()
+            .map(super::json_f64)
+            .collect::<Option<_>>()?;
+        match v.get("type")?.as_i64()? {
+            1 => Some(values),
+            0 => {
+                let size = usize::try_from(v.get("size")?.as_i64()?).ok()?;
+                if size > super::MAX_ELEMENTS {
+                    return None;
+                }
+                let mut out = vec![0.0; size];
+                let idx = v.get("indices")?.as_array()?;
+                if idx.len() != values.len() {
+                    return None;
+                }
+                for (i, x) in idx.iter().zip(values) {
+                    *out.get_mut(usize::try_from(i.as_i64()?).ok()?)? = x;
+                }
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
+    /// A fitted selector: `selectedFeatures` (strictly increasing, as Spark requires) of the
+    /// features vector, through the generic `select` op.
+    pub(super) fn select(
+        ctx: &mut Ctx<'_>,
+        st: &Stage,
+        node: String,
+        mut attrs: BTreeMap<String, Attr>,
+        read: &str,
+        out: &str,
+    ) -> Result<(), Error> {
+        let row = st.one_row()?;
+        let sel: Vec<i64> = as_list(field(&row, "selectedFeatures", st)?, "selectedFeatures", st)?
+            .iter()
+            .map(|v: &V| as_i64(v, "selectedFeatures", st))
+            .collect::<Result<_, _>>()?;
+        if sel.is_empty() {
+            return Err(
+                st.unsupported("the selector selected no feature (keel has no empty vectors)")
+            );
+        }
+        if sel.windows(2).any(|w| w[0] >= w[1]) || sel[0] < 0 {
+            return Err(st.malformed("selectedFeatures are not strictly increasing"));
+        }
+        let x = ctx.get(read, Want::Vector(0), st)?;
+        let width = x.width.unwrap_or(0);
+        if sel.iter().any(|&i| i as u64 >= width) {
+            return Err(st.unsupported(format!(
+                "selectedFeatures {sel:?} fall outside the {width} features of `{read}`"
+            )));
+        }
+        let names = sel
+            .iter()
+            .map(|&i| x.names.get(i as usize).cloned().unwrap_or_default())
+            .collect();
+        attrs.insert("indices".into(), ctx.i64s(&format!("{node}/indices"), sel));
+        ctx.stage(
+            "select",
+            node,
+            std::slice::from_ref(&x),
+            vec![("Y", vec![out.to_string()])],
+            attrs,
+            st,
+        );
+        ctx.put(Col::vector(out, names), false);
+        Ok(())
+    }
 }
