@@ -20,7 +20,7 @@
 //!
 //! `Phi` is breeze's `Gaussian(0, 1).cdf`, `0.5 * (1 + erf(eta / sqrt(2)))`, with Apache
 //! Commons Math's `erf`: the regularized gamma function `P(1/2, x²)` by its series below
-//! `x² < 1.5` and by the continued fraction of `Q` above, which is what [`erf`] evaluates
+//! `x² < 1.5` and by the continued fraction of `Q` above, which is what `erf` evaluates
 //! (same algorithm and stopping rule, so the same digits up to an ulp of `exp`/`ln`).
 //! `dot` is BLAS `ddot` in Spark, whose summation order may differ by an ulp (`F64_LINEAR`).
 

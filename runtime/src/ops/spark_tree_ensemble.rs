@@ -49,9 +49,9 @@
 //! side table. A leaf is flagged, never goes left and is its own right child, so a walk that
 //! reaches it stays, and every walk can take its tree's depth in steps without testing for
 //! leaves; a one-value leaf keeps its value in the node (no second, cache-missing lookup). Continuous
-//! steps are branch-free (a select), and [`LANES`] rows walk a tree in lock step, so their
+//! steps are branch-free (a select), and `LANES` (8) rows walk a tree in lock step, so their
 //! memory latencies overlap and no data-dependent branch is mispredicted. A batch is walked
-//! tree-major over blocks of [`BLOCK`] rows, so one tree's nodes stay in cache while the
+//! tree-major over blocks of `BLOCK` (128) rows, so one tree's nodes stay in cache while the
 //! block's rows walk it; each row still adds its trees' values in tree order, so the sums are
 //! Spark's to the bit.
 
