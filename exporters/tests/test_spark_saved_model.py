@@ -39,7 +39,7 @@ import keel.spark  # noqa: E402
 
 START_TIMEOUT_S = 240
 
-# The importer's first tranche (importers/src/spark_ml/stages.rs, SUPPORTED).
+# The stages the importer converts (importers/src/spark_ml/stages.rs, SUPPORTED).
 IMPORTED = {
     "VectorAssembler", "StringIndexerModel", "OneHotEncoderModel", "StandardScalerModel",
     "MinMaxScalerModel", "ImputerModel", "Bucketizer", "LogisticRegressionModel",
@@ -49,6 +49,9 @@ IMPORTED = {
     # keel/spark/_feature2.py's stages whose saved data the importer reads.
     "RobustScalerModel", "ElementwiseProduct", "ChiSqSelectorModel", "UnivariateFeatureSelectorModel",
     "VarianceThresholdSelectorModel",
+    # The second tranche (importers/src/spark_ml/stages_more.rs).
+    "MaxAbsScalerModel", "Binarizer", "Normalizer", "PolynomialExpansion", "IndexToString", "VectorSlicer",
+    "PCAModel", "LinearSVCModel", "NaiveBayesModel", "KMeansModel",
 }
 
 
@@ -188,15 +191,15 @@ def test_saved_model_import(name, spark, tmp_path, keel_bin):
 
 def test_unknown_stage_is_refused_naming_its_class(spark, tmp_path, keel_bin):
     from pyspark.ml import Pipeline
-    from pyspark.ml.feature import MaxAbsScaler, VectorAssembler
+    from pyspark.ml.feature import DCT, VectorAssembler
 
     df = spark.createDataFrame([(float(i), float(i % 3)) for i in range(10)], ["a", "b"])
     model = Pipeline(
-        stages=[VectorAssembler(inputCols=["a", "b"], outputCol="v"), MaxAbsScaler(inputCol="v", outputCol="s")]
+        stages=[VectorAssembler(inputCols=["a", "b"], outputCol="v"), DCT(inputCol="v", outputCol="s")]
     ).fit(df)
     model.write().overwrite().save(str(tmp_path / "saved"))
     res = run_keel(keel_bin, "convert", "--from", "spark-ml", str(tmp_path / "saved"), str(tmp_path / "o.keel"))
     assert res.returncode != 0
     err = res.stderr.decode()
-    assert "org.apache.spark.ml.feature.MaxAbsScalerModel" in err and "stages[1]" in err, err
+    assert "org.apache.spark.ml.feature.DCT" in err and "stages[1]" in err, err
     assert not (tmp_path / "o.keel").exists()

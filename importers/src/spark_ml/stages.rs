@@ -582,6 +582,9 @@ struct Ctx<'a> {
     children: Vec<Node>,
     reads: Vec<String>,
     writes: BTreeSet<String>,
+    /// Vectors a VectorAssembler built from scalar columns only: Spark names their features
+    /// after those columns, which is what `Col::names` holds (VectorSlicer's `names` need it).
+    scalar_assembled: HashSet<String>,
 }
 
 impl Ctx<'_> {
@@ -875,6 +878,7 @@ pub fn build(
         children: Vec::new(),
         reads: Vec::new(),
         writes: BTreeSet::new(),
+        scalar_assembled: HashSet::new(),
     };
     let root_name = ctx.unique("pipeline");
     for (p, (k, reads, writes)) in plan.iter().enumerate() {
@@ -1013,6 +1017,9 @@ fn convert_stage(
             }
             attrs.insert("handle_invalid".into(), Attr::Str(mode));
             let out = &writes[0];
+            if x.iter().all(|c| c.width.is_none()) {
+                ctx.scalar_assembled.insert(out.clone());
+            }
             ctx.stage(
                 "spark.vector_assembler",
                 node,

@@ -93,12 +93,7 @@ pub(super) fn vector_stage(
             return Ok(());
         }
         "VectorSlicer" => {
-            if let Some(names) = st.strs_param("names")?.filter(|n| !n.is_empty()) {
-                return Err(st.unsupported(format!(
-                    "names={names:?}: a saved model does not carry the input column's feature names (slice by `indices`)"
-                )));
-            }
-            let indices: Vec<i64> = match st.param("indices") {
+            let mut indices: Vec<i64> = match st.param("indices") {
                 None | Some(serde_json::Value::Null) => Vec::new(),
                 Some(serde_json::Value::Array(a)) => a
                     .iter()
@@ -109,10 +104,28 @@ pub(super) fn vector_stage(
                     .collect::<Result<_, _>>()?,
                 Some(v) => return Err(st.malformed(format!("param `indices` is {v}"))),
             };
+            let x = vector_input(ctx, st, read, 0)?;
+            if let Some(names) = st.strs_param("names")?.filter(|n| !n.is_empty()) {
+                // Spark resolves names through the input column's attribute metadata, which a
+                // saved model does not carry; it is known only for a vector assembled from
+                // scalar columns (each feature named after its column).
+                if !ctx.scalar_assembled.contains(read) {
+                    return Err(st.unsupported(format!(
+                        "names={names:?}: the feature names of column `{read}` are not known from the saved model (slice by `indices`, or assemble `{read}` from scalar columns)"
+                    )));
+                }
+                for n in &names {
+                    let i = x.names.iter().position(|m| m == n).ok_or_else(|| {
+                        st.unsupported(format!(
+                            "feature name `{n}` is not a feature of column `{read}`"
+                        ))
+                    })?;
+                    indices.push(i as i64);
+                }
+            }
             if indices.is_empty() {
                 return Err(st.unsupported("VectorSlicer selects no feature"));
             }
-            let x = vector_input(ctx, st, read, 0)?;
             let w = width_of(&x) as i64;
             if indices.iter().any(|&i| i < 0 || i >= w) {
                 return Err(
