@@ -3,8 +3,8 @@
 imported by the `keel` binary from the saved folder alone (no JVM involved in the import). The
 imported bundle is scored with `keel score` and compared with Spark's own ``transform`` under
 the case's tolerances, and with the bundle that ``keel.spark.export`` makes from the live model
-(the two routes must score identically). A case with a stage outside the importer's first
-tranche must be refused, naming the stage class, with nothing written.
+(the two routes must score identically). A case with a stage the importer does not
+convert must be refused, naming the stage class, with nothing written.
 
 The input schema is passed as ``--sample-schema`` (the test frame's JSON schema) when the test
 frame has no vector column, else inferred by the importer.
@@ -134,6 +134,9 @@ def _num(v):
 
 
 def _same(a, b) -> bool:
+    if any(isinstance(v, str) for v in [*a, *b]):
+        # Labels (IndexToString): equal as written, a NULL on the same rows.
+        return [None if isinstance(v, float) else v for v in a] == [None if isinstance(v, float) else v for v in b]
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
 
