@@ -6,7 +6,7 @@
 //! naming the path, crafted in temporary copies of a fixture.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
+use arrow_array::types::{Float64Type, Int32Type};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use keel_import::spark_ml::{Error, Options, convert};
 use keel_runtime::tolerance::Tolerance;
@@ -60,6 +60,14 @@ fn scores_like_spark(case: &str, options: &Options) {
         let got = out
             .column_by_name(col)
             .unwrap_or_else(|| panic!("no `{col}`"));
+        if let arrow_schema::DataType::Utf8 = got.data_type() {
+            // IndexToString: labels, compared exactly (NULL as null).
+            let got: Vec<Option<&str>> = got.as_string::<i32>().iter().collect();
+            let want: Vec<Option<&str>> = want.as_array().unwrap().iter().map(J::as_str).collect();
+            assert_eq!(got, want, "{case}.{col}");
+            println!("{case:<16} {col:<14} {:>4} values  exact", got.len());
+            continue;
+        }
         let got: Vec<f64> = match got.data_type() {
             arrow_schema::DataType::FixedSizeList(_, _) => got
                 .as_fixed_size_list()
@@ -67,6 +75,13 @@ fn scores_like_spark(case: &str, options: &Options) {
                 .as_primitive::<Float64Type>()
                 .values()
                 .to_vec(),
+            // k-means predictions are integers.
+            arrow_schema::DataType::Int32 => got
+                .as_primitive::<Int32Type>()
+                .values()
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect(),
             _ => got.as_primitive::<Float64Type>().values().to_vec(),
         };
         let want: Vec<f64> = want
@@ -101,6 +116,11 @@ fn saved_pipelines_score_like_spark() {
     // RobustScalerModel, ElementwiseProduct and the three selectors
     // (fixtures/generate_spark_saved_features2.py).
     scores_like_spark("features2", &Options::default());
+    // MaxAbsScaler, Normalizer, PolynomialExpansion, PCA, Binarizer, VectorSlicer, LinearSVC;
+    // naive Bayes (all four types), k-means (both measures), IndexToString
+    // (fixtures/generate_spark_saved_more.py).
+    scores_like_spark("wine_svc", &Options::default());
+    scores_like_spark("iris_nb_kmeans", &Options::default());
     let with_schema = Options {
         sample_schema: Some("x1 DOUBLE, x2 DOUBLE, cat STRING".into()),
         name: Some("named".into()),
@@ -144,9 +164,14 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// A temporary copy of the logistic-regression fixture.
 fn scratch() -> (tempfile::TempDir, PathBuf) {
+    scratch_of("scalers_logreg")
+}
+
+/// A temporary copy of fixture `case`'s saved model.
+fn scratch_of(case: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("model");
-    copy_dir(&fixture("scalers_logreg").join("model"), &dir);
+    copy_dir(&fixture(case).join("model"), &dir);
     (tmp, dir)
 }
 
@@ -201,13 +226,13 @@ fn missing_metadata_is_named() {
 fn unknown_stage_class_is_refused_by_name() {
     let (_tmp, dir) = scratch();
     edit_metadata(&stage(&dir, "6_"), |m| {
-        m["class"] = J::from("org.apache.spark.ml.feature.MaxAbsScalerModel")
+        m["class"] = J::from("org.apache.spark.ml.feature.Word2VecModel")
     });
     let e = err(&dir);
     assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
     let text = e.to_string();
     assert!(
-        text.contains("org.apache.spark.ml.feature.MaxAbsScalerModel"),
+        text.contains("org.apache.spark.ml.feature.Word2VecModel"),
         "{text}"
     );
     assert!(
@@ -308,4 +333,122 @@ fn skip_and_mismatched_uids_are_refused() {
         matches!(e, Error::Malformed { .. }) && e.to_string().contains("invalid JSON"),
         "{e}"
     );
+}
+
+/// Parameter values the second tranche cannot reproduce are refused, naming the stage and value.
+#[test]
+fn unsupported_parameter_values_are_refused() {
+    let refused = |case: &str, prefix: &str, edit: &dyn Fn(&mut J), needle: &str| {
+        let (_tmp, dir) = scratch_of(case);
+        let s = stage(&dir, prefix);
+        edit_metadata(&s, |m| edit(m));
+        let e = err(&dir);
+        let text = e.to_string();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+        assert!(text.contains(needle), "{text}");
+        assert!(
+            text.contains(&*s.file_name().unwrap().to_string_lossy()),
+            "{text}"
+        );
+    };
+    // VectorSlicer by feature names: `poly` is not assembled from scalar columns, so its
+    // feature names (Spark's attribute metadata) are unknown.
+    refused(
+        "wine_svc",
+        "07_",
+        &|m| {
+            m["paramMap"]["names"] = J::from(vec!["f0"]);
+            m["paramMap"]["indices"] = J::Array(vec![]);
+        },
+        "names=",
+    );
+    // IndexToString without labels would read them from column metadata.
+    refused(
+        "iris_nb_kmeans",
+        "09_",
+        &|m| m["paramMap"]["labels"] = J::Array(vec![]),
+        "labels are not set",
+    );
+    refused(
+        "iris_nb_kmeans",
+        "03_",
+        &|m| m["paramMap"]["modelType"] = J::from("poisson"),
+        "modelType='poisson'",
+    );
+    refused(
+        "iris_nb_kmeans",
+        "07_",
+        &|m| m["paramMap"]["distanceMeasure"] = J::from("manhattan"),
+        "distanceMeasure='manhattan'",
+    );
+}
+
+/// The converted stages carry the exporter's attributes: k-means centers in cluster order,
+/// PCA components transposed to [k, n], Binarizer's per-column thresholds.
+#[test]
+fn second_tranche_attributes() {
+    let b = convert(
+        &fixture("iris_nb_kmeans").join("model"),
+        &Options::default(),
+    )
+    .unwrap();
+    let ops: Vec<&str> = b.graph.children.iter().map(|n| n.op.as_str()).collect();
+    assert_eq!(
+        ops,
+        [
+            "spark.vector_assembler",
+            "spark.binarizer",
+            "spark.naive_bayes",
+            "spark.naive_bayes",
+            "spark.naive_bayes",
+            "spark.naive_bayes",
+            "spark.kmeans",
+            "spark.kmeans",
+            "spark.index_to_string",
+        ]
+    );
+    let km = b.manifest.outputs.iter().find(|f| f.name == "km").unwrap();
+    assert_eq!(km.dtype.as_str(), "i32");
+    let sp = b
+        .manifest
+        .outputs
+        .iter()
+        .find(|f| f.name == "species_pred")
+        .unwrap();
+    assert!(sp.dtype.as_str() == "utf8" && sp.nullable);
+
+    let w = convert(&fixture("wine_svc").join("model"), &Options::default()).unwrap();
+    let bin = w
+        .graph
+        .children
+        .iter()
+        .find(|n| n.op == "spark.binarizer" && n.outputs[0].columns.len() == 2)
+        .unwrap();
+    assert_eq!(
+        bin.attrs["thresholds"],
+        keel_bundle::Attr::F64s(vec![13.0, 2.0])
+    );
+    let svc = w
+        .graph
+        .children
+        .iter()
+        .find(|n| n.op == "spark.linear")
+        .unwrap();
+    assert!(matches!(&svc.attrs["model"], keel_bundle::Attr::Str(s) if s == "svc"));
+}
+
+/// VectorSlicer `names` resolve on a vector a VectorAssembler built from scalar columns
+/// (Spark names each feature after its column), after the explicit indices.
+#[test]
+fn vector_slicer_names_on_assembled_scalars() {
+    let (_tmp, dir) = scratch_of("wine_svc");
+    edit_metadata(&stage(&dir, "07_"), |m| {
+        m["paramMap"]["inputCol"] = J::from("raw");
+        m["paramMap"]["indices"] = J::from(vec![4]);
+        m["paramMap"]["names"] = J::from(vec!["f0", "f2"]);
+    });
+    let b = convert(&dir, &Options::default()).unwrap();
+    let sel = b.graph.children.iter().find(|n| n.op == "select").unwrap();
+    assert_eq!(sel.attrs["indices"], keel_bundle::Attr::I64s(vec![4, 0, 2]));
+    assert_eq!(sel.inputs[0].columns, ["raw"]);
 }

@@ -30,7 +30,7 @@ from pyspark.ml.feature import (
 )
 
 from keel._bundle import Col
-from keel.spark._core import Ctx, converter, handle_invalid, in_out_cols, param, require, stage_doc
+from keel.spark._core import Ctx, converter, handle_invalid, in_out_cols, is_set, param, require, stage_doc
 
 
 def _io_in_out(stage, available):
@@ -267,7 +267,8 @@ def _bucketizer(ctx: Ctx, stage, path: str) -> None:
 @converter(Binarizer, io=_io_in_out)
 def _binarizer(ctx: Ctx, stage, path: str) -> None:
     ins, outs = in_out_cols(stage)
-    if len(ins) > 1 and param(stage, "thresholds") is not None:
+    # Spark uses `thresholds` whenever `inputCols` is set with them (one column included).
+    if is_set(stage, "inputCols") and param(stage, "thresholds") is not None:
         thresholds = [float(t) for t in param(stage, "thresholds")]
     else:
         thresholds = [float(param(stage, "threshold"))] * len(ins)

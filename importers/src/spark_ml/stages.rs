@@ -13,6 +13,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+// The stages added after the first set, in their own file to keep this one navigable.
+#[path = "stages_more.rs"]
+mod more;
+
 /// The stage classes this importer converts (Spark's fully qualified names).
 pub const SUPPORTED: &[&str] = &[
     "org.apache.spark.ml.feature.VectorAssembler",
@@ -35,6 +39,16 @@ pub const SUPPORTED: &[&str] = &[
     "org.apache.spark.ml.regression.RandomForestRegressionModel",
     "org.apache.spark.ml.classification.GBTClassificationModel",
     "org.apache.spark.ml.regression.GBTRegressionModel",
+    "org.apache.spark.ml.feature.MaxAbsScalerModel",
+    "org.apache.spark.ml.feature.Binarizer",
+    "org.apache.spark.ml.feature.Normalizer",
+    "org.apache.spark.ml.feature.PolynomialExpansion",
+    "org.apache.spark.ml.feature.IndexToString",
+    "org.apache.spark.ml.feature.VectorSlicer",
+    "org.apache.spark.ml.feature.PCAModel",
+    "org.apache.spark.ml.classification.LinearSVCModel",
+    "org.apache.spark.ml.classification.NaiveBayesModel",
+    "org.apache.spark.ml.clustering.KMeansModel",
 ];
 
 const PIPELINE: &str = "org.apache.spark.ml.PipelineModel";
@@ -319,7 +333,9 @@ impl Stage {
     }
 
     fn is_predictor(&self) -> bool {
-        self.class.contains(".classification.") || self.class.contains(".regression.")
+        self.class.contains(".classification.")
+            || self.class.contains(".regression.")
+            || self.class.contains(".clustering.")
     }
 
     fn data(&self) -> Result<Vec<Row>, Error> {
@@ -566,6 +582,9 @@ struct Ctx<'a> {
     children: Vec<Node>,
     reads: Vec<String>,
     writes: BTreeSet<String>,
+    /// Vectors a VectorAssembler built from scalar columns only: Spark names their features
+    /// after those columns, which is what `Col::names` holds (VectorSlicer's `names` need it).
+    scalar_assembled: HashSet<String>,
 }
 
 impl Ctx<'_> {
@@ -737,11 +756,17 @@ fn io(
             }
             pairs.into_iter().unzip()
         }
-        "OneHotEncoderModel" | "ImputerModel" | "Bucketizer" => st.in_out()?,
+        "OneHotEncoderModel" | "ImputerModel" | "Bucketizer" | "Binarizer" => st.in_out()?,
         "StandardScalerModel"
         | "MinMaxScalerModel"
         | "RobustScalerModel"
-        | "ElementwiseProduct" => (
+        | "ElementwiseProduct"
+        | "MaxAbsScalerModel"
+        | "Normalizer"
+        | "PolynomialExpansion"
+        | "VectorSlicer"
+        | "PCAModel"
+        | "IndexToString" => (
             vec![st.need_str("inputCol")?],
             vec![st.need_str("outputCol")?],
         ),
@@ -853,6 +878,7 @@ pub fn build(
         children: Vec::new(),
         reads: Vec::new(),
         writes: BTreeSet::new(),
+        scalar_assembled: HashSet::new(),
     };
     let root_name = ctx.unique("pipeline");
     for (p, (k, reads, writes)) in plan.iter().enumerate() {
@@ -991,6 +1017,9 @@ fn convert_stage(
             }
             attrs.insert("handle_invalid".into(), Attr::Str(mode));
             let out = &writes[0];
+            if x.iter().all(|c| c.width.is_none()) {
+                ctx.scalar_assembled.insert(out.clone());
+            }
             ctx.stage(
                 "spark.vector_assembler",
                 node,
@@ -1270,6 +1299,18 @@ fn convert_stage(
             feature2::select(ctx, st, node, attrs, &reads[0], &writes[0])?;
         }
         "LogisticRegressionModel" | "LinearRegressionModel" => linear(ctx, st, node, reads)?,
+        "MaxAbsScalerModel"
+        | "Normalizer"
+        | "PolynomialExpansion"
+        | "VectorSlicer"
+        | "PCAModel" => {
+            more::vector_stage(ctx, st, node, &reads[0], &writes[0])?;
+        }
+        "Binarizer" => more::binarizer(ctx, st, node, reads, writes)?,
+        "IndexToString" => more::index_to_string(ctx, st, node, &reads[0], &writes[0])?,
+        "LinearSVCModel" => more::svc(ctx, st, node, &reads[0])?,
+        "NaiveBayesModel" => more::naive_bayes(ctx, st, node, &reads[0])?,
+        "KMeansModel" => more::kmeans(ctx, st, node, &reads[0])?,
         _ => trees(ctx, st, node, reads)?,
     }
     Ok(())
