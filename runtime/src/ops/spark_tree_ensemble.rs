@@ -67,6 +67,11 @@ use std::sync::Arc;
 
 /// Rows per block of the tree-major walk.
 const BLOCK: usize = 128;
+/// Walk modes, by the most general split a model has: thresholds and 2-category splits only;
+/// also inline masks; also categorical splits held in the side table.
+const THRESHOLDS: u8 = 0;
+const MASKS: u8 = 1;
+const GENERAL: u8 = 2;
 /// Rows walking a tree in lock step.
 const LANES: usize = 8;
 /// Flag in `SNode::feat` marking a categorical split (the feature is in the low bits).
@@ -84,6 +89,11 @@ const SMALL_N_SHIFT: u32 = 21;
 /// never goes left), and with one value per leaf `thr` holds that value, so the walk's last
 /// load already brought it into cache.
 const LEAF: u32 = 1 << 28;
+/// Flag in `SNode::feat` (without [`CATEGORICAL`]) marking a 2-category split: with one left
+/// category `c` of two, Spark sends a value left iff it equals `c` (any other value, unseen or
+/// NaN, goes right: `isLeft` holds for 1 <= 2 / 2), so the node is `x == thr`. One-hot and
+/// binary features give these; they cost the walk no more than a threshold.
+const EQUALS: u32 = 1 << 30;
 
 /// One node: 16 bytes, so a tree of a thousand nodes fits in L1/L2.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +129,8 @@ struct SparkTrees {
     nodes: Vec<SNode>,
     /// The categorical splits of more than 64 categories (the others are inline).
     categorical: Vec<CatSplit>,
+    /// Whether a split uses an inline category mask (see `walk`).
+    has_masks: bool,
     roots: Vec<u32>,
     /// Per tree, the steps a walk from the root takes to reach any leaf.
     depths: Vec<u32>,
@@ -207,6 +219,8 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
 
     let mut nodes = Vec::with_capacity(lay.nodes.len());
     let mut categorical = Vec::new();
+    // Whether any split needs the inline-mask step (categorical, 3..=64 categories).
+    let mut has_masks = false;
     let mut values = vec![0.0; lay.nodes.len() * w];
     for (id, &(g, children)) in lay.nodes.iter().enumerate() {
         let Some((l, r)) = children else {
@@ -260,7 +274,14 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                 )));
             }
             let is_left = (set.len() as i64) <= nc / 2;
-            if nc <= 64 && f < SMALL_FEATURES {
+            if nc == 2 && set.len() == 1 {
+                SNode {
+                    thr: set[0],
+                    feat: f | EQUALS,
+                    right: r,
+                }
+            } else if nc <= 64 && f < SMALL_FEATURES {
+                has_masks = true;
                 // Validated above: every left category is a whole number in [0, nc).
                 let mask = set.iter().fold(0u64, |m, &c| m | (1u64 << (c as u32)));
                 SNode {
@@ -293,6 +314,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         kernel: Box::new(SparkTrees {
             nodes,
             categorical,
+            has_masks,
             roots: lay.roots,
             depths: lay.depths,
             leaf_values: values,
@@ -333,6 +355,21 @@ fn small_categorical_left(v: f64, nd: SNode) -> bool {
     (in_range & bit) | (!in_range & (nd.feat & IS_LEFT == 0))
 }
 
+/// Whether value `v` goes left at a node that is not a side-table categorical split: a
+/// threshold, a 2-category split ([`EQUALS`]), an inline mask (only when `MODE` allows them)
+/// or a leaf (never). Branch-free: every decision is computed and one is kept with masks.
+#[inline(always)]
+fn goes_left<const MODE: u8>(nd: SNode, v: f64) -> bool {
+    let is_cat = nd.feat & CATEGORICAL != 0;
+    // EQUALS shares its bit with IS_LEFT, which only counts under CATEGORICAL.
+    let is_eq = (nd.feat & EQUALS != 0) & !is_cat;
+    let mut go_left = ((v <= nd.thr) & !is_eq) | ((v == nd.thr) & is_eq);
+    if MODE != THRESHOLDS {
+        go_left = (go_left & !is_cat) | (small_categorical_left(v, nd) & is_cat);
+    }
+    go_left & (nd.feat & LEAF == 0)
+}
+
 impl SparkTrees {
     /// One step of a walk from node `i` for row `x`. `build` proved every feature is below
     /// the row's width and every child inside the array. With `GENERAL` false (no split holds
@@ -340,9 +377,9 @@ impl SparkTrees {
     /// categorical decisions are both computed and one is picked with masks, so a walk costs a
     /// chain of loads and selects and nothing is mispredicted.
     #[inline(always)]
-    fn step<const GENERAL: bool>(&self, i: u32, x: &[f64]) -> u32 {
+    fn step<const MODE: u8>(&self, i: u32, x: &[f64]) -> u32 {
         let nd = self.nodes[i as usize];
-        if GENERAL && nd.feat & (CATEGORICAL | SMALL) == CATEGORICAL {
+        if MODE == GENERAL && nd.feat & (CATEGORICAL | SMALL) == CATEGORICAL {
             let c = &self.categorical[nd.thr as usize];
             let left = categorical_left(
                 x[(nd.feat & !CATEGORICAL) as usize],
@@ -352,11 +389,7 @@ impl SparkTrees {
             );
             return if left { i + 1 } else { nd.right };
         }
-        let v = x[(nd.feat & (SMALL_FEATURES - 1)) as usize];
-        let cont = v <= nd.thr;
-        let cat = small_categorical_left(v, nd);
-        let is_cat = nd.feat & CATEGORICAL != 0;
-        let go_left = ((is_cat & cat) | (!is_cat & cont)) & (nd.feat & LEAF == 0);
+        let go_left = goes_left::<MODE>(nd, x[(nd.feat & (SMALL_FEATURES - 1)) as usize]);
         let m = u32::from(go_left).wrapping_neg();
         (m & (i + 1)) | (!m & nd.right)
     }
@@ -365,14 +398,16 @@ impl SparkTrees {
     /// of rows, so a tree stays in cache, [`LANES`] rows at a time; for each row the trees come
     /// in order.
     fn walk(&self, x: &Matrix, f: impl FnMut(usize, usize, usize)) {
-        if self.categorical.is_empty() {
-            self.walk_with::<false>(x, f)
+        if !self.categorical.is_empty() {
+            self.walk_with::<GENERAL>(x, f)
+        } else if self.has_masks {
+            self.walk_with::<MASKS>(x, f)
         } else {
-            self.walk_with::<true>(x, f)
+            self.walk_with::<THRESHOLDS>(x, f)
         }
     }
 
-    fn walk_with<const GENERAL: bool>(&self, x: &Matrix, mut f: impl FnMut(usize, usize, usize)) {
+    fn walk_with<const MODE: u8>(&self, x: &Matrix, mut f: impl FnMut(usize, usize, usize)) {
         let n = self.n_features;
         let mut start = 0;
         while start < x.rows {
@@ -386,7 +421,7 @@ impl SparkTrees {
                     let mut at = [root; LANES];
                     for _ in 0..depth {
                         for (a, x) in at.iter_mut().zip(xs) {
-                            *a = self.step::<GENERAL>(*a, x);
+                            *a = self.step::<MODE>(*a, x);
                         }
                     }
                     for a in at {
@@ -397,7 +432,7 @@ impl SparkTrees {
                 for x in groups.remainder().chunks_exact(n) {
                     let mut a = root;
                     for _ in 0..depth {
-                        a = self.step::<GENERAL>(a, x);
+                        a = self.step::<MODE>(a, x);
                     }
                     f(row, t, a as usize);
                     row += 1;
@@ -545,12 +580,46 @@ mod tests {
                 right: 0,
             };
             for v in values {
+                let want = categorical_left(v, set, n as f64, is_left);
                 assert_eq!(
                     small_categorical_left(v, nd),
-                    categorical_left(v, set, n as f64, is_left),
+                    want,
                     "{set:?} of {n}, value {v}"
                 );
+                assert_eq!(goes_left::<MASKS>(nd, v), want, "{set:?} of {n}, value {v}");
             }
+        }
+        // 2-category splits as equality nodes, under the fastest walk mode.
+        for c in [0.0, 1.0] {
+            let nd = SNode {
+                thr: c,
+                feat: 7 | EQUALS,
+                right: 0,
+            };
+            for v in values {
+                let want = categorical_left(v, &[c], 2.0, true);
+                assert_eq!(
+                    goes_left::<THRESHOLDS>(nd, v),
+                    want,
+                    "{{{c}}} of 2, value {v}"
+                );
+                assert_eq!(goes_left::<MASKS>(nd, v), want, "{{{c}}} of 2, value {v}");
+            }
+        }
+        // Thresholds keep `x <= t` (NaN right); a leaf never goes left.
+        let t = SNode {
+            thr: 1.5,
+            feat: 3,
+            right: 0,
+        };
+        let leaf = SNode {
+            thr: 2.0,
+            feat: LEAF,
+            right: 0,
+        };
+        for v in values {
+            assert_eq!(goes_left::<THRESHOLDS>(t, v), v <= 1.5);
+            assert!(!goes_left::<MASKS>(leaf, v) && !goes_left::<THRESHOLDS>(leaf, v));
         }
     }
 }
