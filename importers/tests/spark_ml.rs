@@ -121,6 +121,10 @@ fn saved_pipelines_score_like_spark() {
     // (fixtures/generate_spark_saved_more.py).
     scores_like_spark("wine_svc", &Options::default());
     scores_like_spark("iris_nb_kmeans", &Options::default());
+    // GeneralizedLinearRegression (gamma/log; tweedie with a power link and its link
+    // prediction), MultilayerPerceptron, FM regressor and classifier, isotonic on a vector
+    // feature and antitonic on a double column (fixtures/generate_spark_saved_models2.py).
+    scores_like_spark("diabetes_glm_mlp_fm", &Options::default());
     let with_schema = Options {
         sample_schema: Some("x1 DOUBLE, x2 DOUBLE, cat STRING".into()),
         name: Some("named".into()),
