@@ -43,9 +43,9 @@ pub(super) fn glm_family_and_link(st: &Stage) -> Result<(String, String, f64), E
         let vp = st.f64_param("variancePower")?.unwrap_or(0.0);
         // Family.fromParams maps these powers to the named families (with their projections).
         let fam = match vp {
-            v if v == 0.0 => "gaussian",
-            v if v == 1.0 => "poisson",
-            v if v == 2.0 => "gamma",
+            0.0 => "gaussian",
+            1.0 => "poisson",
+            2.0 => "gamma",
             _ => "tweedie",
         };
         if st.is_set("linkPower") {
@@ -53,10 +53,10 @@ pub(super) fn glm_family_and_link(st: &Stage) -> Result<(String, String, f64), E
                 .f64_param("linkPower")?
                 .ok_or_else(|| st.malformed("param `linkPower` is null"))?;
             let link = match lp {
-                v if v == 0.0 => "log",
-                v if v == 1.0 => "identity",
-                v if v == -1.0 => "inverse",
-                v if v == 0.5 => "sqrt",
+                0.0 => "log",
+                1.0 => "identity",
+                -1.0 => "inverse",
+                0.5 => "sqrt",
                 _ => "power",
             };
             return Ok((fam.into(), link.into(), lp));
