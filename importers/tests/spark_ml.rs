@@ -122,7 +122,7 @@ fn saved_pipelines_score_like_spark() {
     scores_like_spark("wine_svc", &Options::default());
     scores_like_spark("iris_nb_kmeans", &Options::default());
     // GeneralizedLinearRegression (gamma/log; tweedie with a power link and its link
-    // prediction), MultilayerPerceptron, FM regressor and classifier, isotonic on a vector
+    // prediction; poisson with an offset column), MultilayerPerceptron, FM regressor and classifier, isotonic on a vector
     // feature and antitonic on a double column (fixtures/generate_spark_saved_models2.py).
     scores_like_spark("diabetes_glm_mlp_fm", &Options::default());
     let with_schema = Options {
@@ -475,41 +475,41 @@ fn models2_unsupported_parameter_values_are_refused() {
         );
     };
     refused(
-        "2_",
+        "02_",
         &|m| m["paramMap"]["link"] = J::from("softplus"),
         "link='softplus'",
     );
     refused(
-        "2_",
+        "02_",
         &|m| m["paramMap"]["family"] = J::from("negbinomial"),
         "family='negbinomial'",
     );
-    // An offset would need a second input port.
+    // Spark's offset is a numeric scalar column.
     refused(
-        "3_",
-        &|m| m["paramMap"]["offsetCol"] = J::from("f0"),
-        "offsetCol='f0'",
+        "04_",
+        &|m| m["paramMap"]["offsetCol"] = J::from("features"),
+        "offsetCol `features` must be a numeric column",
     );
     refused(
-        "6_",
+        "07_",
         &|m| m["paramMap"]["layers"] = J::from(vec![4, 5, 1]),
         "output layer of 1 unit",
     );
     refused(
-        "7_",
+        "08_",
         &|m| m["paramMap"]["featureIndex"] = J::from(4),
         "featureIndex=4",
     );
     // FMClassificationModel's rawPrediction is its own output port: it cannot be dropped.
     refused(
-        "5_",
+        "06_",
         &|m| m["paramMap"]["rawPredictionCol"] = J::from(""),
         "rawPredictionCol=''",
     );
 }
 
 /// The `_models2.py` predictors carry the exporter's attributes: the GLM family and link Spark
-/// resolves (tweedie's power link with its power), the FM task, the isotonic feature index only
+/// resolves (tweedie's power link with its power) and its offset port, the FM task, the isotonic feature index only
 /// on a vector input.
 #[test]
 fn models2_attributes() {
@@ -525,6 +525,7 @@ fn models2_attributes() {
         [
             "spark.vector_assembler",
             "spark.standard_scaler",
+            "spark.glm",
             "spark.glm",
             "spark.glm",
             "spark.fm",
@@ -547,11 +548,19 @@ fn models2_attributes() {
     assert_eq!(node(3).attrs["link_power"], Attr::F64(0.25));
     let ports: Vec<&str> = node(3).outputs.iter().map(|o| o.port.as_str()).collect();
     assert_eq!(ports, ["link_prediction", "prediction"]);
-    assert_eq!(s(&node(4).attrs["task"]), "regression");
-    assert_eq!(s(&node(5).attrs["task"]), "classification");
-    assert_eq!(node(6).attrs["layers"], Attr::I64s(vec![4, 5, 3]));
-    assert_eq!(node(7).attrs["feature_index"], Attr::I64(1));
-    assert!(!node(8).attrs.contains_key("feature_index"));
+    // Poisson's default link; the offset column binds the op's `offset` port, and a NULL
+    // offset gives a NULL prediction.
+    assert_eq!(s(&node(4).attrs["link"]), "log");
+    let offset = node(4).inputs.iter().find(|b| b.port == "offset").unwrap();
+    assert_eq!(offset.columns, ["f2"]);
+    let glm_out = |c: &str| b.manifest.outputs.iter().find(|f| f.name == c).unwrap();
+    assert!(glm_out("glm_poisson_offset").nullable);
+    assert!(!glm_out("glm_gamma").nullable);
+    assert_eq!(s(&node(5).attrs["task"]), "regression");
+    assert_eq!(s(&node(6).attrs["task"]), "classification");
+    assert_eq!(node(7).attrs["layers"], Attr::I64s(vec![4, 5, 3]));
+    assert_eq!(node(8).attrs["feature_index"], Attr::I64(1));
+    assert!(!node(9).attrs.contains_key("feature_index"));
     // Isotonic on a double column: a NULL input gives a NULL prediction.
     let anti = b
         .manifest

@@ -83,21 +83,30 @@ pub(super) fn glm_family_and_link(st: &Stage) -> Result<(String, String, f64), E
     Ok((family, link, 0.0))
 }
 
-/// GeneralizedLinearRegressionModel; `writes` are its link prediction and prediction columns
-/// (as planned).
+/// GeneralizedLinearRegressionModel: writes its link prediction and prediction columns (each
+/// when named); an `offsetCol` binds the op's `offset` port.
 pub(super) fn glm(ctx: &mut Ctx<'_>, st: &Stage, node: String, read: &str) -> Result<(), Error> {
-    if let Some(o) = st.col_param("offsetCol")? {
-        // The op's `offset` port exists, but this importer binds a single input port; the
-        // Python exporter handles offsets.
-        return Err(st.unsupported(format!(
-            "offsetCol='{o}' is not supported by the saved-model importer (export the live model with keel.spark instead)"
-        )));
-    }
     let (family, link, power) = glm_family_and_link(st)?;
     let row = st.one_row()?;
     let (coef, _) = vector(field(&row, "coefficients", st)?, "coefficients", st)?;
     let intercept = as_f64(field(&row, "intercept", st)?, "intercept", st)?;
     let x = super::features(ctx, st, &[read.to_string()], coef.len())?;
+    let offset = match st.col_param("offsetCol")? {
+        None => None,
+        Some(name) => {
+            let o = ctx.get(&name, Want::Scalar(DType::F64), st)?;
+            if o.width.is_some() || !matches!(o.dtype, DType::F64 | DType::F32 | DType::I64) {
+                return Err(st.unsupported(format!(
+                    "offsetCol `{name}` must be a numeric column, found {}{}",
+                    o.dtype,
+                    if o.width.is_some() { " vector" } else { "" }
+                )));
+            }
+            Some(name)
+        }
+    };
+    // Spark writes NULL for a NULL offset.
+    let nullable = offset.is_some();
     let mut attrs = BTreeMap::new();
     attrs.insert("coef".into(), ctx.f64s(&format!("{node}/coef"), coef));
     attrs.insert("intercept".into(), Attr::F64(intercept));
@@ -109,16 +118,25 @@ pub(super) fn glm(ctx: &mut Ctx<'_>, st: &Stage, node: String, read: &str) -> Re
     let mut ports = Vec::new();
     if let Some(c) = st.col_param("linkPredictionCol")? {
         ports.push(("link_prediction", vec![c.clone()]));
-        ctx.put(Col::scalar(&c, DType::F64), false);
+        ctx.put(Col::scalar(&c, DType::F64), nullable);
     }
     if let Some(c) = st.col_param("predictionCol")? {
         ports.push(("prediction", vec![c.clone()]));
-        ctx.put(Col::scalar(&c, DType::F64), false);
+        ctx.put(Col::scalar(&c, DType::F64), nullable);
     }
     if ports.is_empty() {
         return Err(st.unsupported("the model writes no column"));
     }
     ctx.stage("spark.glm", node, &[x], ports, attrs, st);
+    if let Some(name) = offset {
+        // `Ctx::stage` binds port `X` only; the offset is the op's second input port.
+        if !ctx.writes.contains(&name) && !ctx.reads.contains(&name) {
+            ctx.reads.push(name.clone());
+        }
+        if let Some(n) = ctx.children.last_mut() {
+            n.inputs.push(keel_bundle::Binding::new("offset", [name]));
+        }
+    }
     Ok(())
 }
 
