@@ -52,6 +52,9 @@ IMPORTED = {
     # The second tranche (importers/src/spark_ml/stages_more.rs).
     "MaxAbsScalerModel", "Binarizer", "Normalizer", "PolynomialExpansion", "IndexToString", "VectorSlicer",
     "PCAModel", "LinearSVCModel", "NaiveBayesModel", "KMeansModel",
+    # The predictors of keel/spark/_models2.py (importers/src/spark_ml/stages_models2.rs).
+    "GeneralizedLinearRegressionModel", "MultilayerPerceptronClassificationModel",
+    "FMClassificationModel", "FMRegressionModel", "IsotonicRegressionModel",
 }
 
 

@@ -121,6 +121,10 @@ fn saved_pipelines_score_like_spark() {
     // (fixtures/generate_spark_saved_more.py).
     scores_like_spark("wine_svc", &Options::default());
     scores_like_spark("iris_nb_kmeans", &Options::default());
+    // GeneralizedLinearRegression (gamma/log; tweedie with a power link and its link
+    // prediction; poisson with an offset column), MultilayerPerceptron, FM regressor and classifier, isotonic on a vector
+    // feature and antitonic on a double column (fixtures/generate_spark_saved_models2.py).
+    scores_like_spark("diabetes_glm_mlp_fm", &Options::default());
     let with_schema = Options {
         sample_schema: Some("x1 DOUBLE, x2 DOUBLE, cat STRING".into()),
         name: Some("named".into()),
@@ -451,4 +455,118 @@ fn vector_slicer_names_on_assembled_scalars() {
     let sel = b.graph.children.iter().find(|n| n.op == "select").unwrap();
     assert_eq!(sel.attrs["indices"], keel_bundle::Attr::I64s(vec![4, 0, 2]));
     assert_eq!(sel.inputs[0].columns, ["raw"]);
+}
+
+/// The `_models2.py` predictors' parameter values the importer cannot reproduce are refused,
+/// naming the stage and the value.
+#[test]
+fn models2_unsupported_parameter_values_are_refused() {
+    let refused = |prefix: &str, edit: &dyn Fn(&mut J), needle: &str| {
+        let (_tmp, dir) = scratch_of("diabetes_glm_mlp_fm");
+        let s = stage(&dir, prefix);
+        edit_metadata(&s, |m| edit(m));
+        let e = err(&dir);
+        let text = e.to_string();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+        assert!(text.contains(needle), "{text}");
+        assert!(
+            text.contains(&*s.file_name().unwrap().to_string_lossy()),
+            "{text}"
+        );
+    };
+    refused(
+        "02_",
+        &|m| m["paramMap"]["link"] = J::from("softplus"),
+        "link='softplus'",
+    );
+    refused(
+        "02_",
+        &|m| m["paramMap"]["family"] = J::from("negbinomial"),
+        "family='negbinomial'",
+    );
+    // Spark's offset is a numeric scalar column.
+    refused(
+        "04_",
+        &|m| m["paramMap"]["offsetCol"] = J::from("features"),
+        "offsetCol `features` must be a numeric column",
+    );
+    refused(
+        "07_",
+        &|m| m["paramMap"]["layers"] = J::from(vec![4, 5, 1]),
+        "output layer of 1 unit",
+    );
+    refused(
+        "08_",
+        &|m| m["paramMap"]["featureIndex"] = J::from(4),
+        "featureIndex=4",
+    );
+    // FMClassificationModel's rawPrediction is its own output port: it cannot be dropped.
+    refused(
+        "06_",
+        &|m| m["paramMap"]["rawPredictionCol"] = J::from(""),
+        "rawPredictionCol=''",
+    );
+}
+
+/// The `_models2.py` predictors carry the exporter's attributes: the GLM family and link Spark
+/// resolves (tweedie's power link with its power) and its offset port, the FM task, the isotonic feature index only
+/// on a vector input.
+#[test]
+fn models2_attributes() {
+    use keel_bundle::Attr;
+    let b = convert(
+        &fixture("diabetes_glm_mlp_fm").join("model"),
+        &Options::default(),
+    )
+    .unwrap();
+    let ops: Vec<&str> = b.graph.children.iter().map(|n| n.op.as_str()).collect();
+    assert_eq!(
+        ops,
+        [
+            "spark.vector_assembler",
+            "spark.standard_scaler",
+            "spark.glm",
+            "spark.glm",
+            "spark.glm",
+            "spark.fm",
+            "spark.fm",
+            "spark.mlp",
+            "spark.isotonic",
+            "spark.isotonic",
+        ]
+    );
+    let node = |i: usize| &b.graph.children[i];
+    let s = |a: &Attr| match a {
+        Attr::Str(s) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(s(&node(2).attrs["family"]), "gamma");
+    assert_eq!(s(&node(2).attrs["link"]), "log");
+    assert!(!node(2).attrs.contains_key("link_power"));
+    assert_eq!(s(&node(3).attrs["family"]), "tweedie");
+    assert_eq!(s(&node(3).attrs["link"]), "power");
+    assert_eq!(node(3).attrs["link_power"], Attr::F64(0.25));
+    let ports: Vec<&str> = node(3).outputs.iter().map(|o| o.port.as_str()).collect();
+    assert_eq!(ports, ["link_prediction", "prediction"]);
+    // Poisson's default link; the offset column binds the op's `offset` port, and a NULL
+    // offset gives a NULL prediction.
+    assert_eq!(s(&node(4).attrs["link"]), "log");
+    let offset = node(4).inputs.iter().find(|b| b.port == "offset").unwrap();
+    assert_eq!(offset.columns, ["f2"]);
+    let glm_out = |c: &str| b.manifest.outputs.iter().find(|f| f.name == c).unwrap();
+    assert!(glm_out("glm_poisson_offset").nullable);
+    assert!(!glm_out("glm_gamma").nullable);
+    assert_eq!(s(&node(5).attrs["task"]), "regression");
+    assert_eq!(s(&node(6).attrs["task"]), "classification");
+    assert_eq!(node(7).attrs["layers"], Attr::I64s(vec![4, 5, 3]));
+    assert_eq!(node(8).attrs["feature_index"], Attr::I64(1));
+    assert!(!node(9).attrs.contains_key("feature_index"));
+    // Isotonic on a double column: a NULL input gives a NULL prediction.
+    let anti = b
+        .manifest
+        .outputs
+        .iter()
+        .find(|f| f.name == "iso_s5_anti")
+        .unwrap();
+    assert!(anti.nullable);
 }

@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 // The stages added after the first set, in their own file to keep this one navigable.
 #[path = "stages_more.rs"]
 mod more;
+// The predictors of exporters/keel/spark/_models2.py.
+#[path = "stages_models2.rs"]
+mod models2;
 
 /// The stage classes this importer converts (Spark's fully qualified names).
 pub const SUPPORTED: &[&str] = &[
@@ -49,6 +52,11 @@ pub const SUPPORTED: &[&str] = &[
     "org.apache.spark.ml.classification.LinearSVCModel",
     "org.apache.spark.ml.classification.NaiveBayesModel",
     "org.apache.spark.ml.clustering.KMeansModel",
+    "org.apache.spark.ml.regression.GeneralizedLinearRegressionModel",
+    "org.apache.spark.ml.classification.MultilayerPerceptronClassificationModel",
+    "org.apache.spark.ml.classification.FMClassificationModel",
+    "org.apache.spark.ml.regression.FMRegressionModel",
+    "org.apache.spark.ml.regression.IsotonicRegressionModel",
 ];
 
 const PIPELINE: &str = "org.apache.spark.ml.PipelineModel";
@@ -776,6 +784,13 @@ fn io(
             vec![st.need_str("featuresCol")?],
             vec![st.need_str("outputCol")?],
         ),
+        "GeneralizedLinearRegressionModel" => {
+            let mut reads = vec![st.need_str("featuresCol")?];
+            reads.extend(st.col_param("offsetCol")?);
+            let mut writes: Vec<String> = st.col_param("linkPredictionCol")?.into_iter().collect();
+            writes.extend(st.col_param("predictionCol")?);
+            (reads, writes)
+        }
         _ => (vec![st.need_str("featuresCol")?], st.predictor_outs()?),
     }))
 }
@@ -1311,6 +1326,10 @@ fn convert_stage(
         "LinearSVCModel" => more::svc(ctx, st, node, &reads[0])?,
         "NaiveBayesModel" => more::naive_bayes(ctx, st, node, &reads[0])?,
         "KMeansModel" => more::kmeans(ctx, st, node, &reads[0])?,
+        "GeneralizedLinearRegressionModel" => models2::glm(ctx, st, node, &reads[0])?,
+        "MultilayerPerceptronClassificationModel" => models2::mlp(ctx, st, node, &reads[0])?,
+        "FMClassificationModel" | "FMRegressionModel" => models2::fm(ctx, st, node, &reads[0])?,
+        "IsotonicRegressionModel" => models2::isotonic(ctx, st, node, &reads[0])?,
         _ => trees(ctx, st, node, reads)?,
     }
     Ok(())
