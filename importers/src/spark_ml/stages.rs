@@ -717,6 +717,34 @@ impl Ctx<'_> {
             ),
         });
     }
+
+    /// Stages an op reading the one vector `x` into `out`, a vector of the same shape (the
+    /// scalers and element-wise maps).
+    fn same_shape_stage(
+        &mut self,
+        op: &str,
+        node: String,
+        x: Col,
+        out: &str,
+        attrs: BTreeMap<String, Attr>,
+        st: &Stage,
+    ) {
+        self.stage(
+            op,
+            node,
+            std::slice::from_ref(&x),
+            vec![("Y", vec![out.to_string()])],
+            attrs,
+            st,
+        );
+        self.put(
+            Col {
+                name: out.to_string(),
+                ..x
+            },
+            false,
+        );
+    }
 }
 
 fn tref(key: &str) -> Attr {
@@ -1193,22 +1221,7 @@ fn convert_stage(
                 attrs.insert("max".into(), Attr::F64(st.f64_param("max")?.unwrap_or(1.0)));
                 "spark.min_max_scaler"
             };
-            let out = &writes[0];
-            ctx.stage(
-                op,
-                node,
-                std::slice::from_ref(&x),
-                vec![("Y", vec![out.clone()])],
-                attrs,
-                st,
-            );
-            ctx.put(
-                Col {
-                    name: out.clone(),
-                    ..x
-                },
-                false,
-            );
+            ctx.same_shape_stage(op, node, x, &writes[0], attrs, st);
         }
         "ImputerModel" => {
             let row = st.one_row()?;
@@ -1801,21 +1814,7 @@ mod feature2 {
             ("spark.elementwise_product", width)
         };
         let x = input(ctx, st, read, width)?;
-        ctx.stage(
-            op,
-            node,
-            std::slice::from_ref(&x),
-            vec![("Y", vec![out.to_string()])],
-            attrs,
-            st,
-        );
-        ctx.put(
-            Col {
-                name: out.to_string(),
-                ..x
-            },
-            false,
-        );
+        ctx.same_shape_stage(op, node, x, out, attrs, st);
         Ok(())
     }
 

@@ -183,21 +183,7 @@ pub(super) fn vector_stage(
             return Ok(());
         }
     };
-    ctx.stage(
-        op,
-        node,
-        std::slice::from_ref(&col),
-        vec![("Y", vec![out.to_string()])],
-        attrs,
-        st,
-    );
-    ctx.put(
-        Col {
-            name: out.to_string(),
-            ..col
-        },
-        false,
-    );
+    ctx.same_shape_stage(op, node, col, out, attrs, st);
     Ok(())
 }
 
