@@ -93,22 +93,13 @@ pub(super) fn convert(
                 ));
             }
             let input = shape.input("features", dir)?;
-            vector_in(st, dir, &input, coef.len())?;
-            let outputs = classifier_outputs(shape, dir, 2)?;
-            let coef = st.f64_tensor(&[1, coef.len()], &coef);
-            st.stage(
-                name,
-                "spark.linear",
-                vec![input],
-                outputs,
-                vec![
-                    ("coef", coef),
-                    ("intercept", Attr::F64s(vec![intercept])),
-                    ("model", Attr::Str("svc".into())),
-                    ("threshold", Attr::F64(threshold)),
-                ],
-                doc,
-            )
+            let linear = BinaryLinear {
+                model: "svc",
+                coef,
+                intercept,
+                threshold,
+            };
+            linear.stage(st, shape, dir, name, input, doc)
         }
         "naive_bayes" => {
             let kind = model.str("model_type")?.to_string();
@@ -449,22 +440,52 @@ fn logistic(
     } else {
         opt_f64(model, "threshold", 0.5)?
     };
-    vector_in(st, dir, &input, coef.len())?;
-    let outputs = classifier_outputs(shape, dir, 2)?;
-    let coef = st.f64_tensor(&[1, coef.len()], &coef);
-    st.stage(
-        name,
-        "spark.linear",
-        vec![input],
-        outputs,
-        vec![
-            ("coef", coef),
-            ("intercept", Attr::F64s(vec![intercept])),
-            ("model", Attr::Str("binomial".into())),
-            ("threshold", Attr::F64(threshold)),
-        ],
-        doc,
-    )
+    let linear = BinaryLinear {
+        model: "binomial",
+        coef,
+        intercept,
+        threshold,
+    };
+    linear.stage(st, shape, dir, name, input, doc)
+}
+
+/// A two-class `spark.linear` model (binomial logistic regression or linear SVC): one row of
+/// coefficients, an intercept and Spark's decision threshold.
+struct BinaryLinear {
+    /// The op's `model` attribute: `binomial` or `svc`.
+    model: &'static str,
+    coef: Vec<f64>,
+    intercept: f64,
+    threshold: f64,
+}
+
+impl BinaryLinear {
+    fn stage(
+        self,
+        st: &mut State,
+        shape: &Shape,
+        dir: &str,
+        name: &str,
+        input: String,
+        doc: String,
+    ) -> Result<(), ImportError> {
+        vector_in(st, dir, &input, self.coef.len())?;
+        let outputs = classifier_outputs(shape, dir, 2)?;
+        let coef = st.f64_tensor(&[1, self.coef.len()], &self.coef);
+        st.stage(
+            name,
+            "spark.linear",
+            vec![input],
+            outputs,
+            vec![
+                ("coef", coef),
+                ("intercept", Attr::F64s(vec![self.intercept])),
+                ("model", Attr::Str(self.model.into())),
+                ("threshold", Attr::F64(self.threshold)),
+            ],
+            doc,
+        )
+    }
 }
 
 /// MLeap 0.16+'s one-hot encoder (Spark 3's multi-column `OneHotEncoderModel`):
