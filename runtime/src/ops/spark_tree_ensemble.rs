@@ -134,7 +134,8 @@ struct SparkTrees {
     roots: Vec<u32>,
     /// Per tree, the steps a walk from the root takes to reach any leaf.
     depths: Vec<u32>,
-    /// `w` values per node (read at leaves).
+    /// `w` values per node (read at leaves) when `w > 1`; a single value lives in its leaf's
+    /// `thr` instead, and this is empty.
     leaf_values: Vec<f64>,
     w: usize,
     n_features: usize,
@@ -221,10 +222,17 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let mut categorical = Vec::new();
     // Whether any split needs the inline-mask step (categorical, 3..=64 categories).
     let mut has_masks = false;
-    let mut values = vec![0.0; lay.nodes.len() * w];
+    // One value per leaf is kept in the node itself (see `SNode::thr`).
+    let mut values = if w > 1 {
+        vec![0.0; lay.nodes.len() * w]
+    } else {
+        Vec::new()
+    };
     for (id, &(g, children)) in lay.nodes.iter().enumerate() {
         let Some((l, r)) = children else {
-            values[id * w..(id + 1) * w].copy_from_slice(&leaf_values[g * w..(g + 1) * w]);
+            if w > 1 {
+                values[id * w..(id + 1) * w].copy_from_slice(&leaf_values[g * w..(g + 1) * w]);
+            }
             // A leaf loops to itself (see the module doc); its feature bits read feature 0,
             // which exists (n_features > 0).
             nodes.push(SNode {
@@ -442,6 +450,7 @@ impl SparkTrees {
         }
     }
 
+    /// A leaf's class statistics (classification trees and forests, `w > 1` only).
     fn values(&self, leaf: usize) -> &[f64] {
         &self.leaf_values[leaf * self.w..(leaf + 1) * self.w]
     }
