@@ -104,7 +104,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--partitions", type=int, default=0, help="default: 4 per core")
     ap.add_argument("--master", default="local[*]")
+    ap.add_argument("--jar", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "keel-spark.jar"),
+                    help="keel-spark.jar (jvm/build.sh) for the JVM engine; missing: Python engine only")
     args = ap.parse_args()
+    jar = args.jar if os.path.exists(args.jar) else None
+    if jar is None:
+        print(f"{args.jar} not found (jvm/build.sh builds it): timing the Python engine only", file=sys.stderr)
     names = [m for m in args.models.split(",") if m]
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -121,6 +126,7 @@ def main() -> None:
         .config("spark.driver.memory", "6g")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.jars", jar or "")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -153,30 +159,34 @@ def main() -> None:
         export_s = time.perf_counter() - t
         print(f"{name}: Spark ML fit {fit_spark:.1f} s, keel.spark.export {export_s:.1f} s", file=sys.stderr)
 
-        keel_model = KeelModel(path, outputPrefix="keel_")
-        only = KeelModel(path, keepInputs=False)
+        keel_model = KeelModel(path, outputPrefix="keel_", engine="python")
+        keel_jvm = KeelModel(path, outputPrefix="keel_", engine="jvm")
         check_same(keel_model.transform(spark_model.transform(test.limit(1000))), name)
         fns = {
             "spark": lambda: noop(spark_model.transform(test)),
             "keel": lambda: noop(keel_model.transform(test)),
-            "only": lambda: noop(only.transform(test)),
         }
+        if jar:
+            check_same(keel_jvm.transform(spark_model.transform(test.limit(1000))), name)
+            fns["jvm"] = lambda: noop(keel_jvm.transform(test))
         if identity_s is None:
             fns["identity"] = lambda: noop(test.mapInArrow(lambda batches: batches, test.schema))
         best = timed(fns, args.runs)
         if identity_s is None:
             identity_s = best["identity"]
             print(f"identity mapInArrow (every row to a Python worker and back, no work): {identity_s:.2f} s", file=sys.stderr)
-        spark_s, keel_s, only_s = best["spark"], best["keel"], best["only"]
-        rows_out.append((name, n / spark_s, n / keel_s, n / only_s))
-        print(f"{name}: Spark ML {spark_s:.2f} s, keel {keel_s:.2f} s, keel outputs-only {only_s:.2f} s", file=sys.stderr)
+        spark_s, keel_s, jvm_s = best["spark"], best["keel"], best.get("jvm")
+        rows_out.append((name, n / spark_s, n / keel_s, n / jvm_s if jvm_s else None))
+        jvm_text = f", keel JVM engine {jvm_s:.2f} s" if jvm_s else ""
+        print(f"{name}: Spark ML {spark_s:.2f} s, keel mapInArrow {keel_s:.2f} s{jvm_text}", file=sys.stderr)
 
     print(f"\nSpark scoring, {n:,} cached rows, {cores} cores, best of {args.runs} "
           "(rows/s; forced with a noop write)\n")
-    print("| model | Spark ML PipelineModel | keel KeelModel | keel / Spark | keel, outputs only |")
-    print("|---|---:|---:|---:|---:|")
-    for name, s, k, o in rows_out:
-        print(f"| {name} | {s:,.0f} | {k:,.0f} | {k / s:.2f}x | {o:,.0f} ({o / s:.2f}x) |")
+    print("| model | Spark ML PipelineModel | keel, JVM engine | JVM / Spark | keel, mapInArrow engine | mapInArrow / Spark |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, s, k, j in rows_out:
+        jt = f"{j:,.0f} | {j / s:.2f}x" if j else "- | -"
+        print(f"| {name} | {s:,.0f} | {jt} | {k:,.0f} | {k / s:.2f}x |")
     print(f"\nThe same rows through an identity `mapInArrow` (to a Python worker and back, no "
           f"scoring): {n / identity_s:,.0f} rows/s, the ceiling of any Python-worker scorer here.")
     spark.stop()

@@ -36,6 +36,22 @@ def _tolerances() -> dict[str, tuple[float, float] | None]:
 TOLERANCES = _tolerances()
 
 
+def spark_jar() -> str | None:
+    """keel-spark.jar, the JVM engine (jvm/build.sh): KEEL_SPARK_JAR, else the cargo target
+    directory's; None when it was not built."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    path = os.environ.get("KEEL_SPARK_JAR") or os.path.join(target, "keel-spark.jar")
+    return path if os.path.exists(path) else None
+
+
+# The JVM engine goes on the class path of every Spark JVM the tests start. Whichever test
+# module starts Spark first launches the JVM (later sessions in this process reuse it, and
+# spark.jars given to a later session would reach its executors but not the driver's class
+# path), and the launch reads PYSPARK_SUBMIT_ARGS; subprocess drivers inherit it.
+if spark_jar() and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+    os.environ["PYSPARK_SUBMIT_ARGS"] = f"--jars {spark_jar()} pyspark-shell"
+
+
 @pytest.fixture(scope="session")
 def keel_bin() -> str:
     path = os.environ.get("KEEL_BIN")

@@ -1,7 +1,9 @@
 """The driver program of test_spark_runtime.py's standalone-cluster test, run in its own
 process (a Python process holds one SparkContext, and the test session already has a local
 one): connects to the cluster given, waits for both executors, scores the listings with
-KeelModel and writes the outputs with the row ids to a Parquet file on the driver.
+KeelModel and writes the outputs with the row ids to a Parquet file on the driver, once per
+engine: mapInArrow (Python workers) and, when keel-spark.jar is on the class path (conftest
+passes it in PYSPARK_SUBMIT_ARGS), the JVM engine (out.ENGINE.parquet).
 
     python spark_cluster_job.py spark://127.0.0.1:PORT bundle.keel listings.parquet out.parquet
 
@@ -48,11 +50,18 @@ def main() -> None:
             time.sleep(0.5)
         executors = jsc.getExecutorMemoryStatus().size() - 1
         df = spark.read.parquet(listings).repartition(8)
-        scored = KeelModel(bundle).transform(df).select("id", "label", vector_to_array("probability").alias("p"))
-        scored.toPandas().to_parquet(out, index=False)
+        engines = ["python"]
+        from keel.spark_runtime import jvm_engine_available
+
+        if jvm_engine_available(spark):
+            engines.append("jvm")
+        for engine in engines:
+            scored = KeelModel(bundle, engine=engine).transform(df).select(
+                "id", "label", vector_to_array("probability").alias("p"))
+            scored.toPandas().to_parquet(out.replace(".parquet", f".{engine}.parquet"), index=False)
     finally:
         spark.stop()
-    print(json.dumps({"seconds": time.monotonic() - t0, "executors": executors}))
+    print(json.dumps({"seconds": time.monotonic() - t0, "executors": executors, "engines": engines}))
 
 
 if __name__ == "__main__":

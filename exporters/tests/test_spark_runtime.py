@@ -35,7 +35,7 @@ from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
 from data import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, airbnb_frame  # noqa: E402
-from keel.spark_runtime import LOAD_LOG_ENV, KeelModel, register_udf, vector_arrow_type  # noqa: E402
+from keel.spark_runtime import LOAD_LOG_ENV, KeelModel, jvm_engine_available, register_udf, vector_arrow_type  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "fixtures", "sklearn")
 # How long a Spark session may take to start (KEEL_SPARK_START_TIMEOUT overrides it).
@@ -108,6 +108,16 @@ def spark(load_log):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(params=["python", "jvm"])
+def engine(request, spark) -> str:
+    """Each KeelModel test runs on both engines: mapInArrow through Python workers, and the
+    JVM engine (keel-spark.jar, which conftest puts on the class path of every Spark JVM
+    the tests start)."""
+    if request.param == "jvm" and not jvm_engine_available(spark):
+        unavailable("keel-spark.jar is not on Spark's class path (jvm/build.sh builds it)")
+    return request.param
 
 
 def _kill_descendants(marker: str) -> None:
@@ -222,7 +232,7 @@ def test_vector_arrow_type_is_sparks():
 # --- KeelModel ------------------------------------------------------------------------------------
 
 
-def test_regression_matches_scikit_learn_over_many_batches(spark, airbnb):
+def test_regression_matches_scikit_learn_over_many_batches(spark, engine, airbnb):
     X = airbnb["X"]
     want = airbnb["models"]["linear"].predict(features(X))
     df = frame(spark, X, partitions=3)
@@ -237,7 +247,7 @@ def test_regression_matches_scikit_learn_over_many_batches(spark, airbnb):
         # The setting applies: each partition reaches Python as several batches.
         sizes = df.mapInArrow(sizes, "n long").toPandas()["n"]
         assert sizes.max() <= 97 and len(sizes) >= len(X) // 97
-        out = KeelModel(airbnb["paths"]["linear"]).transform(df)
+        out = KeelModel(airbnb["paths"]["linear"], engine=engine).transform(df)
         assert out.schema["prediction"].dataType == T.DoubleType()
         assert out.columns == list(X.columns) + ["prediction"]
         got = by_id(out)
@@ -249,12 +259,12 @@ def test_regression_matches_scikit_learn_over_many_batches(spark, airbnb):
 
     spark_df = spark.createDataFrame(X.assign(price=airbnb["price"]))
     rmse = RegressionEvaluator(labelCol="price", predictionCol="prediction", metricName="rmse").evaluate(
-        KeelModel(airbnb["paths"]["linear"]).transform(spark_df)
+        KeelModel(airbnb["paths"]["linear"], engine=engine).transform(spark_df)
     )
     assert rmse == pytest.approx(float(np.sqrt(np.mean((want - airbnb["price"]) ** 2))), rel=1e-9)
 
 
-def test_classifier_vector_column_feeds_spark_evaluators(spark, airbnb):
+def test_classifier_vector_column_feeds_spark_evaluators(spark, engine, airbnb):
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
     from sklearn.metrics import roc_auc_score
 
@@ -262,7 +272,7 @@ def test_classifier_vector_column_feeds_spark_evaluators(spark, airbnb):
     est = airbnb["models"]["logistic"]
     proba = est.predict_proba(features(X))
     df = frame(spark, X.assign(booked=booked.astype(np.int64)))
-    out = KeelModel(airbnb["paths"]["logistic"], outputPrefix="keel_").transform(df)
+    out = KeelModel(airbnb["paths"]["logistic"], outputPrefix="keel_", engine=engine).transform(df)
     fields = {f.name: f for f in out.schema.fields}
     assert fields["keel_label"].dataType == T.LongType()
     assert isinstance(fields["keel_probability"].dataType, VectorUDT)
@@ -291,26 +301,26 @@ def _fixture_outputs(io_: dict, name: str):
     return [[float(x) for x in row] for row in want] if isinstance(want[0], list) else want
 
 
-def test_checked_in_iris_fixture(spark):
+def test_checked_in_iris_fixture(spark, engine):
     io_ = read_io("iris_logreg")
     path = os.path.join(FIXTURES, "iris_logreg", "model.keel")
     X = pd.DataFrame(io_["inputs"]).astype("float64")
     X.insert(0, "id", np.arange(len(X)))
     df = frame(spark, X, partitions=2)
-    got = by_id(KeelModel(path).transform(df))
+    got = by_id(KeelModel(path, engine=engine).transform(df))
     assert_close(got["label"].tolist(), io_["outputs"]["label"], "exact", "iris label")
     probs = np.stack([v.toArray() for v in got["probability"]])
     assert_close(probs, _fixture_outputs(io_, "probability"), "probability", "iris probability")
 
     # Only the outputs asked for, and only the outputs: keepInputs=False sends only the
     # bundle's inputs to Python (the id column cannot come back then: score in input order).
-    only = KeelModel(path, outputCols=["probability"], keepInputs=False).transform(spark.createDataFrame(X).coalesce(1))
+    only = KeelModel(path, outputCols=["probability"], keepInputs=False, engine=engine).transform(spark.createDataFrame(X).coalesce(1))
     assert only.columns == ["probability"]
     probs = np.stack([r[0].toArray() for r in only.collect()])
     assert_close(probs, _fixture_outputs(io_, "probability"), "probability", "iris outputs only")
 
 
-def test_other_columns_pass_through_unchanged(spark):
+def test_other_columns_pass_through_unchanged(spark, engine):
     # Columns the bundle does not read travel through mapInArrow in Spark's own Arrow form
     # and come back unchanged, whatever their type (nested, UDT, temporal, binary).
     import datetime
@@ -333,13 +343,13 @@ def test_other_columns_pass_through_unchanged(spark):
     ]
     df = spark.createDataFrame(rows, schema)
     # More partitions than rows: empty partitions score nothing and fail nothing.
-    got = KeelModel(path).transform(df.repartition(5)).collect()
+    got = KeelModel(path, engine=engine).transform(df.repartition(5)).collect()
     assert sorted((tuple(r)[: len(schema.fields)] for r in got), key=str) == sorted((tuple(r) for r in df.collect()), key=str)
     assert sorted(r["label"] for r in got) == ["setosa", "virginica"]
-    assert KeelModel(path).transform(df.limit(0)).collect() == []
+    assert KeelModel(path, engine=engine).transform(df.limit(0)).collect() == []
 
 
-def test_integer_inputs_are_widened_and_bool_output(spark):
+def test_integer_inputs_are_widened_and_bool_output(spark, engine):
     # mixed_hgb_binary declares `visits` as i64 and predicts a boolean label; Spark hands an
     # int or a short column, and nulls in `score` and `city` reach the model as missing.
     io_ = read_io("mixed_hgb_binary")
@@ -357,7 +367,7 @@ def test_integer_inputs_are_widened_and_bool_output(spark):
              io_["inputs"]["visits"][i], *[io_["inputs"][n][i] for n in ("city", "room", "plan")])
             for i in range(rows)
         ]
-        out = KeelModel(path).transform(spark.createDataFrame(data, schema).repartition(3))
+        out = KeelModel(path, engine=engine).transform(spark.createDataFrame(data, schema).repartition(3))
         assert out.schema["label"].dataType == T.BooleanType()
         got = by_id(out)
         assert_close(got["label"].tolist(), io_["outputs"]["label"], "exact", f"label ({visits_type})")
@@ -390,7 +400,7 @@ def vector_bundle(tmp_path_factory):
     return path, est, X
 
 
-def test_vector_inputs_dense_sparse_and_arrays(spark, vector_bundle):
+def test_vector_inputs_dense_sparse_and_arrays(spark, engine, vector_bundle):
     path, est, X = vector_bundle
     X = X.copy()
     X[::7, 1] = 0.0  # zeros stored sparsely below
@@ -405,21 +415,24 @@ def test_vector_inputs_dense_sparse_and_arrays(spark, vector_bundle):
     df = spark.createDataFrame(rows, schema).repartition(3)
     want = est.predict_proba(X)
     with SmallBatches(spark, 40):
-        got = by_id(KeelModel(path).transform(df))
+        got = by_id(KeelModel(path, engine=engine).transform(df))
         assert_close(np.stack([v.toArray() for v in got["probability"]]), want, "probability", "VectorUDT input")
         arrays = df.drop("features").withColumnRenamed("as_array", "features")
-        got = by_id(KeelModel(path).transform(arrays))
+        got = by_id(KeelModel(path, engine=engine).transform(arrays))
         assert_close(np.stack([v.toArray() for v in got["probability"]]), want, "probability", "array input")
 
     bad = spark.createDataFrame([(0, DenseVector([1.0, 2.0, 3.0, 4.0])), (1, DenseVector([1.0, 2.0]))],
                                 T.StructType([T.StructField("id", T.LongType()), T.StructField("features", VectorUDT())]))
     with pytest.raises(Exception) as e:
-        KeelModel(path).transform(bad.coalesce(1)).collect()
+        KeelModel(path, engine=engine).transform(bad.coalesce(1)).collect()
     text = str(e.value)
-    assert "BadValueError" in text and "row 1, column `features`: expected a vector of 4 values" in text
+    if engine == "python":
+        assert "BadValueError" in text and "row 1, column `features`: expected a vector of 4 values" in text
+    else:
+        assert "KeelException" in text and "row 1, column `features`: expected a vector of 4 values, found 2" in text
 
 
-def test_in_a_pipeline_saved_and_loaded(spark, airbnb, tmp_path):
+def test_in_a_pipeline_saved_and_loaded(spark, engine, airbnb, tmp_path):
     from pyspark.ml import Pipeline, PipelineModel
     from pyspark.ml.feature import SQLTransformer
 
@@ -433,7 +446,7 @@ def test_in_a_pipeline_saved_and_loaded(spark, airbnb, tmp_path):
     pipe = Pipeline(
         stages=[
             SQLTransformer(statement="SELECT *, CAST(bedroom_count AS DOUBLE) AS bedrooms FROM __THIS__"),
-            KeelModel(str(bundle), outputPrefix="keel_"),
+            KeelModel(str(bundle), outputPrefix="keel_", engine=engine),
         ]
     )
     model = pipe.fit(src)
@@ -492,19 +505,25 @@ def test_bundle_that_does_not_fit_fails_before_any_job(spark, airbnb):
     assert _jobs_in(spark, group) == []
 
 
-def test_bad_row_fails_the_task_with_keels_message(spark, airbnb):
+def test_bad_row_fails_the_task_with_keels_message(spark, engine, airbnb):
     X = airbnb["X"].copy()
     X.loc[1234, "room_type"] = "castle"
     df = spark.createDataFrame(X).coalesce(1)
     with SmallBatches(spark, 500):
         with pytest.raises(Exception) as e:
-            KeelModel(airbnb["paths"]["strict"]).transform(df).collect()
+            KeelModel(airbnb["paths"]["strict"], engine=engine).transform(df).collect()
     text = str(e.value)
-    # keel's own exception, with its column, row (within the Arrow batch) and value, then
-    # where the row sits in the partition.
-    assert "keel.errors.UnknownCategoryError" in text
-    assert "row 234, column `room_type`: unknown category \"castle\"" in text
-    assert "row 1234 of the partition" in text
+    if engine == "python":
+        # keel's own exception, with its column, row (within the Arrow batch) and value, then
+        # where the row sits in the partition.
+        assert "keel.errors.UnknownCategoryError" in text
+        assert "row 234, column `room_type`: unknown category \"castle\"" in text
+        assert "row 1234 of the partition" in text
+    else:
+        # The JVM engine counts rows within the partition and names the partition.
+        assert "dev.keel.spark.KeelException" in text
+        assert "row 1234, column `room_type`: unknown category \"castle\"" in text
+        assert "[Spark partition 0]" in text
 
 
 # --- SQL ------------------------------------------------------------------------------------------
@@ -563,7 +582,8 @@ def test_each_python_worker_loads_a_bundle_once(spark, airbnb, load_log, tmp_pat
     keel.sklearn.export(est, str(path), sample=X[AIRBNB_NUMERIC].head(10), name="ridge_cache")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     df = spark.createDataFrame(X).repartition(8)
-    model = KeelModel(str(path))
+    # The Python engine's cache (the JVM engine keeps one handle per executor JVM).
+    model = KeelModel(str(path), engine="python")
     tasks = 0
     with SmallBatches(spark, 100):
         for _ in range(3):
@@ -740,10 +760,15 @@ def test_standalone_cluster_end_to_end(airbnb, tmp_path):
         loaders = {line.split()[0] for line in f}
     assert len(loaders) >= 2, "both executors should have loaded the bundle"
 
-    got = pd.read_parquet(result).sort_values("id").reset_index(drop=True)
+    # Both engines when the JVM engine is built (CI builds it), each matching scikit-learn.
+    if os.environ.get("CI") == "true":
+        assert report["engines"] == ["python", "jvm"]
     est = airbnb["models"]["logistic"]
-    assert_close(got["label"].to_numpy(), est.predict(features(X)), "exact", "cluster label")
-    assert_close(np.stack(got["p"].to_numpy()), est.predict_proba(features(X)), "probability", "cluster probability")
+    for engine in report["engines"]:
+        got = pd.read_parquet(str(result).replace(".parquet", f".{engine}.parquet")).sort_values("id").reset_index(drop=True)
+        assert_close(got["label"].to_numpy(), est.predict(features(X)), "exact", f"cluster label ({engine})")
+        assert_close(np.stack(got["p"].to_numpy()), est.predict_proba(features(X)), "probability",
+                     f"cluster probability ({engine})")
 
 
 # --- Arrow conversions, without Spark -----------------------------------------------------------------

@@ -1,0 +1,351 @@
+//! The JVM engine's batch codec without a JVM: Arrow IPC messages in Spark's layout go in,
+//! answers in Spark's layout come out, checked against Spark's own outputs recorded in
+//! fixtures/spark (the live Spark tests in exporters/tests/test_spark_runtime.py run the same
+//! path inside real executors). Plus the typed errors for malformed plans, bytes and rows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int8Type};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions, write_message};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use keel_jvm::codec::{JvmError, Scorer, encode, vector_udt_type};
+use keel_runtime::tolerance::Tolerance;
+use serde_json::Value as Json;
+
+fn fixture(case: &str) -> (Vec<u8>, Json) {
+    let dir = format!("{}/../fixtures/spark/{case}", env!("CARGO_MANIFEST_DIR"));
+    let bundle = std::fs::read(format!("{dir}/model.keel")).expect("fixture bundle");
+    let io = std::fs::read_to_string(format!("{dir}/io.json")).expect("fixture io.json");
+    (bundle, serde_json::from_str(&io).expect("io.json"))
+}
+
+fn schema_message(schema: &Schema) -> Vec<u8> {
+    let options = IpcWriteOptions::default();
+    let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+        schema,
+        &mut DictionaryTracker::new(false),
+        &options,
+    );
+    let mut out = Vec::new();
+    write_message(&mut out, encoded, &options).expect("schema message");
+    out
+}
+
+/// Reads an answer message as Spark would, with the output schema it planned.
+fn decode(schema: SchemaRef, message: Vec<u8>) -> RecordBatch {
+    let mut decoder = StreamDecoder::new();
+    let mut head = Buffer::from_vec(schema_message(&schema));
+    assert!(decoder.decode(&mut head).expect("schema").is_none());
+    let mut body = Buffer::from_vec(message);
+    decoder
+        .decode(&mut body)
+        .expect("answer decodes")
+        .expect("a batch")
+}
+
+fn floats(v: &Json) -> Vec<Option<f64>> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| match x {
+            Json::Number(n) => n.as_f64(),
+            Json::String(s) => s.parse().ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The iris multinomial pipeline's four inputs, an `id` column kept in front and the
+/// reference outputs Spark recorded.
+fn iris() -> (Vec<u8>, Json, RecordBatch) {
+    let (bundle, io) = fixture("iris_logreg_multinomial");
+    let names = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
+    let rows = io["inputs"][names[0]].as_array().expect("rows").len();
+    let mut fields = vec![Field::new("id", DataType::Int64, false)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(0..rows as i64))];
+    for n in names {
+        fields.push(Field::new(n, DataType::Float64, true));
+        columns.push(Arc::new(Float64Array::from(floats(&io["inputs"][n]))));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch");
+    (bundle, io, batch)
+}
+
+const IRIS_SPEC: &str =
+    r#"{"keep": 5, "inputs": [1, 2, 3, 4], "outputs": ["probability", "prediction"]}"#;
+
+#[test]
+fn answers_match_spark_in_sparks_layout() {
+    let (bundle, io, batch) = iris();
+    let scorer = Scorer::new(&bundle, &schema_message(&batch.schema()), IRIS_SPEC).expect("load");
+    let (answer, rows) = scorer
+        .score_message(encode(&batch).expect("encode"))
+        .expect("score");
+    assert_eq!(rows, batch.num_rows());
+
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("probability", vector_udt_type(), true));
+    fields.push(Field::new("prediction", DataType::Float64, true));
+    let out = decode(Arc::new(Schema::new(fields)), answer);
+
+    // Kept columns come back as they went.
+    for i in 0..5 {
+        assert_eq!(
+            out.column(i).as_ref(),
+            batch.column(i).as_ref(),
+            "kept column {i}"
+        );
+    }
+    // Probability as a dense VectorUDT: type 1, size and indices null, values = Spark's.
+    let proba = out.column(5).as_struct();
+    let kind = proba.column(0).as_primitive::<Int8Type>();
+    assert!(kind.iter().all(|k| k == Some(1)));
+    assert_eq!(proba.column(1).null_count(), rows);
+    assert_eq!(proba.column(2).null_count(), rows);
+    let values = proba.column(3).as_list::<i32>();
+    let tol = Tolerance::by_name("probability").expect("tolerance");
+    let want = io["outputs"]["probability"].as_array().expect("rows");
+    for (r, want_row) in want.iter().enumerate() {
+        let got = values.value(r);
+        let got = got.as_primitive::<Float64Type>();
+        let want_row = floats(want_row);
+        assert_eq!(got.len(), want_row.len());
+        for (g, w) in got.values().iter().zip(&want_row) {
+            let w = w.expect("reference value");
+            assert!(tol.accepts(*g, w), "row {r}: keel {g} vs Spark {w}");
+        }
+    }
+    let prediction = out.column(6).as_primitive::<Float64Type>();
+    assert_eq!(
+        prediction.iter().collect::<Vec<_>>(),
+        floats(&io["outputs"]["prediction"])
+    );
+}
+
+#[test]
+fn outputs_only_and_empty_batches() {
+    let (bundle, _, batch) = iris();
+    let spec = r#"{"keep": 0, "inputs": [1, 2, 3, 4], "outputs": ["prediction"]}"#;
+    let scorer = Scorer::new(&bundle, &schema_message(&batch.schema()), spec).expect("load");
+    let out = scorer.score_batch(&batch).expect("score");
+    assert_eq!(out.num_columns(), 1);
+    assert_eq!(out.num_rows(), batch.num_rows());
+    // An empty partition's batch answers with zero rows of the planned types.
+    let empty = scorer.score_batch(&batch.slice(0, 0)).expect("empty");
+    assert_eq!((empty.num_rows(), empty.num_columns()), (0, 1));
+    assert_eq!(empty.column(0).data_type(), &DataType::Float64);
+}
+
+/// A hand-built bundle with one vector input `v` (f64[3]) and Spark's L1 `Normalizer` on it:
+/// no fixture has a vector input (exported pipelines start from raw columns).
+fn normalizer_bundle() -> Vec<u8> {
+    use keel_bundle::{
+        Attr, Binding, Bundle, DType, Encoding, Field as KField, Manifest, Node, Producer,
+    };
+    use std::collections::BTreeMap;
+    let norm = Node {
+        name: "norm".into(),
+        op: "spark.normalizer".into(),
+        inputs: vec![Binding::new("X", ["v"])],
+        outputs: vec![Binding::new("Y", ["n"])],
+        attrs: [("p".to_string(), Attr::F64(1.0))].into_iter().collect(),
+        children: vec![],
+        doc: String::new(),
+    };
+    let root = Node {
+        name: "root".into(),
+        op: "pipeline".into(),
+        inputs: vec![],
+        outputs: vec![],
+        attrs: BTreeMap::new(),
+        children: vec![norm],
+        doc: String::new(),
+    };
+    let manifest = Manifest {
+        format: keel_bundle::FORMAT_NAME.into(),
+        format_version: keel_bundle::FORMAT_VERSION.into(),
+        name: "normalizer".into(),
+        uid: "00000000-0000-0000-0000-000000000000".into(),
+        created: "2026-01-01T00:00:00Z".into(),
+        producer: Producer::default(),
+        root: "root".into(),
+        inputs: vec![KField::vector("v", DType::F64, 3)],
+        outputs: vec![KField::vector("n", DType::F64, 3)],
+        metadata: BTreeMap::new(),
+        entries: vec![],
+    };
+    Bundle::new(manifest, root, Vec::new())
+        .expect("bundle")
+        .to_bytes(Encoding::Json)
+        .expect("bytes")
+}
+
+#[test]
+fn vector_inputs_arrive_as_arrays_and_wrong_lengths_name_the_row() {
+    let bundle = normalizer_bundle();
+    let rows = vec![
+        Some(vec![Some(1.0), Some(3.0), Some(4.0)]),
+        Some(vec![Some(1.0), Some(1.0)]),
+    ];
+    let list = ListArray::from_iter_primitive::<Float64Type, _, _>(rows);
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "v",
+        list.data_type().clone(),
+        true,
+    )]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(list)]).expect("batch");
+    let spec = r#"{"keep": 0, "inputs": [0], "outputs": ["n"]}"#;
+    let scorer = Scorer::new(&bundle, &schema_message(&schema), spec).expect("load");
+    let err = scorer
+        .score_message(encode(&batch).expect("encode"))
+        .expect_err("row 1 is one value short");
+    assert!(matches!(err, JvmError::VectorWidth { row: 1, .. }), "{err}");
+    // Rows count from the batch's start within the partition.
+    let text = err.offset_rows(1000).to_string();
+    assert!(
+        text.contains("row 1001, column `v`: expected a vector of 3 values, found 2"),
+        "{text}"
+    );
+    // The good row scores: an array<double> became the bundle's vector, and the answer a
+    // VectorUDT (the L1 norm of (1, 3, 4) is 8).
+    let out = scorer.score_batch(&batch.slice(0, 1)).expect("score");
+    let values = out
+        .column(0)
+        .as_struct()
+        .column(3)
+        .as_list::<i32>()
+        .value(0);
+    assert_eq!(
+        values.as_primitive::<Float64Type>().values().to_vec(),
+        vec![1.0 / 8.0, 3.0 / 8.0, 4.0 / 8.0]
+    );
+}
+
+#[test]
+fn a_refused_row_is_keels_error_counted_within_the_partition() {
+    let (bundle, io) = fixture("mixed_onehot_droplast_error");
+    let model = keel_runtime::Model::from_bytes(&bundle).expect("bundle");
+    let input = model.input_schema();
+    let rows = io["inputs"]["age"].as_array().expect("rows").len();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let mut fields = Vec::new();
+    for f in input.fields() {
+        let values = &io["inputs"][f.name()];
+        let col: ArrayRef = match f.data_type() {
+            DataType::Utf8 => {
+                let mut v: Vec<Option<String>> = values
+                    .as_array()
+                    .expect("rows")
+                    .iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect();
+                if f.name() == "room" {
+                    v[7] = Some("castle".into());
+                }
+                Arc::new(StringArray::from(v))
+            }
+            DataType::Int64 => Arc::new(Int64Array::from(
+                values
+                    .as_array()
+                    .expect("rows")
+                    .iter()
+                    .map(Json::as_i64)
+                    .collect::<Vec<_>>(),
+            )),
+            _ => Arc::new(Float64Array::from(floats(values))),
+        };
+        fields.push(Field::new(f.name(), col.data_type().clone(), true));
+        columns.push(col);
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch");
+    assert_eq!(batch.num_rows(), rows);
+    let spec = format!(
+        r#"{{"keep": 0, "inputs": [{}], "outputs": ["features"]}}"#,
+        (0..input.fields().len())
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let scorer = Scorer::new(&bundle, &schema_message(&batch.schema()), &spec).expect("load");
+    let err = scorer
+        .score_message(encode(&batch).expect("encode"))
+        .expect_err("an unseen room with handleInvalid=error");
+    let text = err.offset_rows(500).to_string();
+    assert!(
+        text.contains("row 507") && text.contains("`room`") && text.contains("castle"),
+        "{text}"
+    );
+}
+
+#[test]
+fn malformed_plans_and_bytes_are_typed_errors() {
+    let (bundle, _, batch) = iris();
+    let schema = schema_message(&batch.schema());
+    let cases = [
+        ("not json", "bad scoring plan"),
+        (
+            r#"{"keep": 0, "inputs": [1, 2], "outputs": []}"#,
+            "2 input columns given for a bundle with 4 inputs",
+        ),
+        (
+            r#"{"keep": 0, "inputs": [1, 2, 3, 9], "outputs": []}"#,
+            "input column index 9 beyond the frame's 5 columns",
+        ),
+        (
+            r#"{"keep": 0, "inputs": [1, 2, 3, 4], "outputs": ["price"]}"#,
+            "the bundle has no output `price`",
+        ),
+        (
+            r#"{"keep": 6, "inputs": [1, 2, 3, 4], "outputs": []}"#,
+            "more kept columns than the frame has",
+        ),
+    ];
+    for (spec, want) in cases {
+        let err = Scorer::new(&bundle, &schema, spec).err().expect(spec);
+        assert!(matches!(err, JvmError::Spec(_)), "{spec}: {err}");
+        assert!(err.to_string().contains(want), "{spec}: {err}");
+    }
+    // A bundle that is not one; a schema message that is not one.
+    let err = Scorer::new(b"PK\x03\x04 not a zip", &schema, IRIS_SPEC)
+        .err()
+        .expect("bundle");
+    assert!(matches!(err, JvmError::Runtime(_)), "{err}");
+    assert!(Scorer::new(&bundle, b"\xff\xff\xff\xff\x04\x00\x00\x00abcd", IRIS_SPEC).is_err());
+
+    let scorer = Scorer::new(&bundle, &schema, IRIS_SPEC).expect("load");
+    let good = encode(&batch).expect("encode");
+    for (what, bytes) in [
+        ("empty", Vec::new()),
+        ("truncated", good[..good.len() / 2].to_vec()),
+        (
+            "garbage",
+            vec![0xff, 0xff, 0xff, 0xff, 8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8],
+        ),
+        ("two batches", [good.clone(), good.clone()].concat()),
+    ] {
+        let err = scorer.score_message(bytes).expect_err(what);
+        assert!(matches!(err, JvmError::Ipc(_)), "{what}: {err}");
+    }
+    // A message of another schema (one column, where five were announced).
+    let other = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)])),
+        vec![Arc::new(Float64Array::from(vec![1.0]))],
+    )
+    .expect("batch");
+    assert!(
+        scorer
+            .score_message(encode(&other).expect("encode"))
+            .is_err()
+    );
+}
