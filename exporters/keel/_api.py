@@ -295,6 +295,8 @@ def _arrow_column(pa: Any, values: Any, field: Field) -> Any:
         else:
             arr = pa.array(values)
         return arr
+    except ColumnTypeError:
+        raise  # already names the column and row
     except (pa.ArrowException, TypeError, ValueError) as e:
         raise ColumnTypeError(
             f"input column `{field.name}`: expected {_declared(field)}, cannot convert "
