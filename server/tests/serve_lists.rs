@@ -34,10 +34,12 @@ fn io() -> J {
 fn router() -> axum::Router {
     let state = AppState::new(Config::default()).unwrap();
     install(&state, &std::fs::read(dir().join("model.keel")).unwrap());
-    state.registry.set_readiness(keel_server::serve::registry::Readiness {
-        ready: true,
-        waiting: Vec::new(),
-    });
+    state
+        .registry
+        .set_readiness(keel_server::serve::registry::Readiness {
+            ready: true,
+            waiting: Vec::new(),
+        });
     app(state)
 }
 
@@ -88,7 +90,11 @@ async fn wrong_elements_and_null_lists_are_422_naming_column_and_row() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
         let e = &j["error"];
         assert_eq!(e["code"], code, "{j}");
-        assert_eq!((e["column"].as_str(), e["row"].as_u64()), (Some("tokens"), Some(2)), "{j}");
+        assert_eq!(
+            (e["column"].as_str(), e["row"].as_u64()),
+            (Some("tokens"), Some(2)),
+            "{j}"
+        );
         assert!(e["message"].as_str().unwrap().contains(needle), "{j}");
     }
 }
@@ -134,13 +140,21 @@ fn keel_score_reads_and_writes_lists_in_every_format() {
         csv.push_str(&format!("\"{text}\"\n"));
     }
     std::fs::write(tmp.join("in.csv"), &csv).unwrap();
-    let out = keel(&[tmp.join("in.csv").to_str().unwrap(), "--output-format", "jsonl"]);
+    let out = keel(&[
+        tmp.join("in.csv").to_str().unwrap(),
+        "--output-format",
+        "jsonl",
+    ]);
     let got: Vec<J> = out
         .lines()
         .map(|l| serde_json::from_str::<J>(l).unwrap()["filtered"].clone())
         .collect();
     assert_eq!(&got, want);
-    let out = keel(&[tmp.join("in.jsonl").to_str().unwrap(), "--output-format", "csv"]);
+    let out = keel(&[
+        tmp.join("in.jsonl").to_str().unwrap(),
+        "--output-format",
+        "csv",
+    ]);
     let mut reader = out.lines();
     let header: Vec<&str> = reader.next().unwrap().split(',').collect();
     assert_eq!(header[0], "filtered");
