@@ -225,3 +225,81 @@ fn other_types_are_refused_naming_the_column() {
         }
     }
 }
+
+/// A bundle whose `tokens` input (list<utf8>) is read by `op` on port `X` and whose one output
+/// `out` is declared as `out_field`.
+fn plan_with(op: &str, attrs: Vec<(&str, Attr)>, out_field: Field) -> Result<Model, Error> {
+    let node = Node {
+        name: "n".into(),
+        op: op.into(),
+        inputs: vec![Binding::new("X", ["tokens"])],
+        outputs: vec![Binding::new("Y", ["out"])],
+        attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        children: vec![],
+        doc: String::new(),
+    };
+    let root = Node {
+        name: "root".into(),
+        op: "pipeline".into(),
+        inputs: vec![],
+        outputs: vec![],
+        attrs: BTreeMap::new(),
+        children: vec![node],
+        doc: String::new(),
+    };
+    let manifest = Manifest {
+        format: keel_bundle::FORMAT_NAME.into(),
+        format_version: keel_bundle::FORMAT_VERSION.into(),
+        name: "t".into(),
+        uid: "00000000-0000-0000-0000-000000000000".into(),
+        created: "2026-01-01T00:00:00Z".into(),
+        producer: Producer::default(),
+        root: "root".into(),
+        inputs: vec![Field::str_list("tokens", true)],
+        outputs: vec![out_field],
+        metadata: BTreeMap::new(),
+        entries: vec![],
+    };
+    Model::from_bundle(
+        &Bundle::new(manifest, root, Vec::new())?,
+        &Options::default(),
+    )
+}
+
+#[test]
+fn misused_list_columns_are_refused_at_load() {
+    // A list input where an op reads a string column, or numbers: a plan error naming it.
+    let err = plan_with("spark.tokenizer", vec![], Field::str_list("out", false)).unwrap_err();
+    assert!(
+        matches!(err, Error::Plan { .. }) && err.to_string().contains("tokens"),
+        "{err}"
+    );
+    let err = plan_with(
+        "sklearn.standard_scaler",
+        vec![
+            ("mean", Attr::F64s(vec![0.0])),
+            ("scale", Attr::F64s(vec![1.0])),
+        ],
+        Field::scalar("out", keel_bundle::DType::F64, false),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("tokens"), "{err}");
+    // An output declared list<utf8> that the graph writes as another kind, and the reverse.
+    let err = plan_with(
+        "spark.hashing_tf",
+        vec![
+            ("num_features", Attr::I64(8)),
+            ("binary", Attr::Bool(false)),
+        ],
+        Field::str_list("out", false),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("`out`"), "{err}");
+    let err = plan_with(
+        "spark.ngram",
+        vec![("n", Attr::I64(2))],
+        Field::scalar("out", keel_bundle::DType::Utf8, false),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("`out`"), "{err}");
+}
