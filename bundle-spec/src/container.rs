@@ -7,7 +7,7 @@
 
 use crate::error::BundleError;
 use crate::limits::Limits;
-use crate::model::{Attr, Entry, FORMAT_NAME, FORMAT_VERSION, Manifest, Node};
+use crate::model::{Attr, DType, Entry, FORMAT_NAME, FORMAT_VERSION, Manifest, Node};
 use crate::proto;
 use crate::tensor::TensorFile;
 use prost::Message;
@@ -634,6 +634,17 @@ fn check_manifest(m: &Manifest, entry: &str, limits: &Limits) -> Result<(), Bund
                 format!(
                     "field `{}`: shape {:?} has more than one dimension",
                     f.name, f.shape
+                ),
+            ));
+        }
+        if f.dtype == DType::ListUtf8 && (!f.shape.is_empty() || !f.names.is_empty()) {
+            // A list per row is already variable-length: a fixed-width vector of lists (or
+            // element names for it) has no meaning a consumer could agree on.
+            return Err(BundleError::malformed(
+                entry,
+                format!(
+                    "field `{}`: a `list<utf8>` field must have shape [] and no element names",
+                    f.name
                 ),
             ));
         }

@@ -76,6 +76,11 @@ pub enum DType {
     Bool,
     /// UTF-8 string.
     Utf8,
+    /// A variable-length list of UTF-8 strings per row (Spark's `array<string>`, Arrow's
+    /// `List<Utf8>`): tokens. Only with shape `[]`; the list itself and its elements may be
+    /// null, and each op documents what it does with them.
+    #[serde(rename = "list<utf8>")]
+    ListUtf8,
 }
 
 impl DType {
@@ -88,6 +93,7 @@ impl DType {
             DType::I32 => "i32",
             DType::Bool => "bool",
             DType::Utf8 => "utf8",
+            DType::ListUtf8 => "list<utf8>",
         }
     }
 
@@ -100,6 +106,7 @@ impl DType {
             "i32" => DType::I32,
             "bool" => DType::Bool,
             "utf8" => DType::Utf8,
+            "list<utf8>" => DType::ListUtf8,
             _ => return None,
         })
     }
@@ -148,6 +155,11 @@ impl Field {
             names: Vec::new(),
             doc: String::new(),
         }
+    }
+
+    /// A list-of-strings column (one variable-length list of strings per row).
+    pub fn str_list(name: impl Into<String>, nullable: bool) -> Self {
+        Field::scalar(name, DType::ListUtf8, nullable)
     }
 
     /// A vector column of `width` elements.

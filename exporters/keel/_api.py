@@ -48,9 +48,10 @@ def _native_module():
 class Field:
     """One column of a bundle's input or output schema.
 
-    ``dtype`` is one of ``f64 f32 i64 i32 bool utf8``; ``shape`` is ``()`` for one value per row
-    and ``(n,)`` for a vector of n values per row; ``names`` names a vector's elements (the
-    class labels of a probability vector), empty otherwise.
+    ``dtype`` is one of ``f64 f32 i64 i32 bool utf8 list<utf8>``; ``shape`` is ``()`` for one
+    value per row and ``(n,)`` for a vector of n values per row; ``names`` names a vector's
+    elements (the class labels of a probability vector), empty otherwise. ``list<utf8>`` holds
+    a list of strings per row (tokens; Spark's ``array<string>``), always with shape ``()``.
     """
 
     name: str
@@ -183,10 +184,13 @@ class Bundle:
         - ``pyarrow.Table`` -> ``pyarrow.Table`` (one output batch per input batch);
         - ``pyarrow.RecordBatch`` -> ``pyarrow.RecordBatch``;
         - ``pandas.DataFrame`` -> ``pandas.DataFrame`` with the input's index; a vector output
-          (class probabilities) is a column whose cells are 1-D numpy float64 arrays;
+          (class probabilities) is a column whose cells are 1-D numpy float64 arrays, a
+          ``list<utf8>`` output an object column whose cells are lists of ``str`` (``None``
+          for a null);
         - a dict of columns (lists, numpy arrays, pyarrow arrays; a vector input as a 2-D
-          array or a list of lists) -> a dict of numpy arrays, a vector output as a 2-D
-          ``(rows, width)`` array;
+          array or a list of lists; a ``list<utf8>`` input as a list of lists of ``str``) -> a
+          dict of numpy arrays, a vector output as a 2-D ``(rows, width)`` array, a
+          ``list<utf8>`` output as a list of lists of ``str``;
         - any other object with ``__arrow_c_stream__`` (e.g. a polars DataFrame) -> a
           ``pyarrow.Table``, with ``__arrow_c_array__`` -> a ``pyarrow.RecordBatch``.
 
@@ -204,6 +208,11 @@ class Bundle:
             out = model.transform_batch(self._batch({str(c): data[c] for c in data.columns}))
             frame = out.to_pandas()
             frame.index = data.index
+            for field, col in zip(out.schema, out.columns):
+                # pyarrow gives numpy arrays per cell; the input took Python lists, so the
+                # output gives them back as such.
+                if _is_str_list(pa, field.type):
+                    frame[field.name] = pd.Series(col.to_pylist(), index=data.index, dtype=object)
             return frame
         if isinstance(data, Mapping):
             return _to_numpy(model.transform_batch(self._batch(data)))
@@ -222,8 +231,9 @@ class Bundle:
 
         Values are plain Python (or numpy scalar) values: a number for a numeric input (an
         integer, not ``3.0``, for an integer input), a ``str`` for a string input, a sequence
-        of floats for a vector input, ``None`` for a missing value. Outputs are ``float``,
-        ``int``, ``bool``, ``str`` or ``None``, and a vector output is a list of floats.
+        of floats for a vector input, a list of ``str`` for a ``list<utf8>`` input, ``None`` for
+        a missing value. Outputs are ``float``, ``int``, ``bool``, ``str`` or ``None``, a
+        vector output is a list of floats and a ``list<utf8>`` output a list of ``str``.
         Equal to ``transform`` on a one-row frame, at a fraction of its fixed cost: the row
         is built into Arrow in Rust, with no pyarrow object made.
         """
@@ -277,12 +287,16 @@ def _arrow_column(pa: Any, values: Any, field: Field) -> Any:
     try:
         if field.is_vector:
             return _vector_column(pa, values, field)
+        if field.dtype == "list<utf8>":
+            return _str_list_column(pa, values, field)
         if sys.modules.get("pandas") is not None and type(values).__module__.startswith("pandas"):
             # pandas marks missing values as NaN or None; Arrow, as nulls.
             arr = pa.array(values, from_pandas=True)
         else:
             arr = pa.array(values)
         return arr
+    except ColumnTypeError:
+        raise  # already names the column and row
     except (pa.ArrowException, TypeError, ValueError) as e:
         raise ColumnTypeError(
             f"input column `{field.name}`: expected {_declared(field)}, cannot convert "
@@ -308,6 +322,39 @@ def _vector_column(pa: Any, values: Any, field: Field) -> Any:
         return pa.FixedSizeListArray.from_arrays(flat, width)
     # Ragged rows or None among them: let pyarrow check each row against the width.
     return pa.array(list(values), type=pa.list_(pa.float64(), width))
+
+
+def _is_str_list(pa: Any, t: Any) -> bool:
+    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and (
+        pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)
+    )
+
+
+def _str_list_column(pa: Any, values: Any, field: Field) -> Any:
+    """A ``list<utf8>`` column from a sequence (list, numpy object array, pandas column)
+    whose cells are lists, tuples or numpy arrays of ``str``/``None``, or ``None`` (a pandas
+    NaN too) for a null row. A cell of another type is refused naming its row."""
+    import numpy as np
+
+    cells = list(values)
+    for i, cell in enumerate(cells):
+        if cell is None or (isinstance(cell, float) and cell != cell):
+            cells[i] = None
+            continue
+        if isinstance(cell, (str, bytes, Mapping)) or not isinstance(cell, (list, tuple, np.ndarray)):
+            raise ColumnTypeError(
+                f"row {i}, column `{field.name}`: expected a list of str, found "
+                f"{type(cell).__name__}",
+                column=field.name, row=i, expected=field.dtype, found=type(cell).__name__,
+            )
+        for j, item in enumerate(cell):
+            if item is not None and not isinstance(item, str):
+                raise ColumnTypeError(
+                    f"row {i}, column `{field.name}`: element {j} is "
+                    f"{type(item).__name__}, expected str or None",
+                    column=field.name, row=i, expected=field.dtype, found=type(item).__name__,
+                )
+    return pa.array(cells, type=pa.list_(pa.string()))
 
 
 def _declared(field: Field) -> str:
@@ -342,6 +389,8 @@ def _to_numpy(batch: Any) -> dict[str, Any]:
         if pa.types.is_fixed_size_list(field.type):
             width = field.type.list_size
             out[field.name] = col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), width)
+        elif _is_str_list(pa, field.type):
+            out[field.name] = col.to_pylist()
         else:
             out[field.name] = col.to_numpy(zero_copy_only=False)
     return out

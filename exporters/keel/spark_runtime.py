@@ -15,7 +15,8 @@ on that worker reuse it. Every Arrow record batch Spark hands to ``mapInArrow`` 
 Arrow UDF) goes through the Rust runtime as is: only the bundle's input columns are picked,
 with lossless Arrow conversions where Spark's representation differs from the bundle's
 (narrow integers widened, decimals to float64, ``VectorUDT`` structs and arrays to fixed-size
-lists), and the outputs are built in exactly the Arrow types Spark declared, because
+lists; an ``array<string>`` column is passed as the Arrow list of strings it is), and the
+outputs are built in exactly the Arrow types Spark declared, because
 ``mapInArrow`` does no implicit casts.
 
 A row the bundle refuses fails its task with keel's own exception (class, column, row within
@@ -140,6 +141,11 @@ def _is_number(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
+def _is_string(t: pa.DataType) -> bool:
+    pa = _pa()
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _: False)(t)
+
+
 Converter = Optional[Callable[["pa.Array"], "pa.Array"]]
 
 
@@ -169,7 +175,11 @@ def _input_converter(f: Field, t: pa.DataType, found: str | None = None) -> Conv
         if pa.types.is_boolean(t):
             return None
     elif f.dtype == "utf8":
-        if pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _: False)(t):
+        if _is_string(t):
+            return None
+    elif f.dtype == "list<utf8>":
+        # The runtime takes List or LargeList of any Arrow string type as it is.
+        if (pa.types.is_list(t) or pa.types.is_large_list(t)) and _is_string(t.value_type):
             return None
     found = found or str(t)
     raise ColumnTypeError(
@@ -360,6 +370,8 @@ def _output_spark_type(f: Field, vectors: str) -> DataType:
 
             return VectorUDT()
         return T.ArrayType(T.DoubleType(), containsNull=False)
+    if f.dtype == "list<utf8>":
+        return T.ArrayType(T.StringType(), containsNull=True)
     return getattr(T, _SCALAR_TYPES[f.dtype])()
 
 
@@ -369,6 +381,9 @@ def _output_arrow_type(f: Field, vectors: str, large_strings: bool) -> pa.DataTy
         return vector_arrow_type() if vectors == "udt" else _double_array_type()
     if f.dtype == "utf8":
         return pa.large_string() if large_strings else pa.string()
+    if f.dtype == "list<utf8>":
+        item = pa.large_string() if large_strings else pa.string()
+        return pa.list_(pa.field("element", item, nullable=True))
     return {"f64": pa.float64(), "f32": pa.float32(), "i64": pa.int64(), "i32": pa.int32(),
             "bool": pa.bool_()}[f.dtype]
 
@@ -400,7 +415,7 @@ def _spark_input_arrow_type(dt: DataType) -> pa.DataType | None:
         return vector_arrow_type()
     if isinstance(dt, T.ArrayType):
         inner = _spark_input_arrow_type(dt.elementType)
-        if inner is not None and _is_number(inner):
+        if inner is not None and (_is_number(inner) or pa.types.is_string(inner)):
             return pa.list_(inner)
     return None
 

@@ -561,3 +561,72 @@ def test_the_exporter_does_not_load_the_native_module():
     code = "import sys, keel.sklearn; sys.exit('keel._native' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+# -- list<utf8> columns (lists of strings per row) ----------------------------------------------
+
+LISTS = os.path.join(ROOT, "fixtures", "spark", "lists_array_stopwords_count_logreg")
+
+
+def _lists_case() -> tuple[keel.Bundle, dict]:
+    with open(os.path.join(LISTS, "io.json")) as f:
+        return keel.load(os.path.join(LISTS, "model.keel")), json.load(f)
+
+
+def test_list_columns_in_every_container():
+    """A `list<utf8>` input taken from pyarrow (list<string> and large_list<large_string>),
+    pandas (an object column of lists) and a dict (a list of lists), and the `list<utf8>`
+    output returned the same way, equal to Spark's recorded answer (null tokens included)."""
+    b, io_ = _lists_case()
+    tokens, want = io_["inputs"]["tokens"], io_["outputs"]["filtered"]
+    assert [(f.name, f.dtype, f.shape) for f in b.schema.inputs] == [("tokens", "list<utf8>", ())]
+    assert b.schema.outputs[0].dtype == "list<utf8>"
+    assert b.input_schema.field("tokens").type == pa.list_(pa.string())
+    assert pa.types.is_list(b.output_schema.field("filtered").type)
+
+    table = pa.table({"tokens": pa.array(tokens, type=pa.list_(pa.string()))})
+    got = b.transform(table)
+    assert got.column("filtered").to_pylist() == want
+    large = pa.table({"tokens": pa.array(tokens, type=pa.large_list(pa.large_string()))})
+    assert b.transform(large.to_batches()[0]).column("filtered").to_pylist() == want
+
+    frame = b.transform(pd.DataFrame({"tokens": tokens}, index=np.arange(len(tokens)) + 100))
+    assert list(frame.index) == list(np.arange(len(tokens)) + 100)
+    assert frame["filtered"].tolist() == want
+    assert all(isinstance(v, list) for v in frame["filtered"])
+    assert_close(frame["probability"].tolist(), io_["outputs"]["probability"], "probability", "pandas probability")
+
+    cols = b.transform({"tokens": tokens})
+    assert cols["filtered"] == want
+    assert_close(cols["prediction"], io_["outputs"]["prediction"], "exact", "dict prediction")
+    # Tuples and numpy arrays of str are lists too.
+    assert b.transform({"tokens": [tuple(t) for t in tokens]})["filtered"] == want
+    assert b.transform({"tokens": [np.array(t, dtype=object) for t in tokens]})["filtered"] == want
+
+
+def test_list_columns_one_row():
+    b, io_ = _lists_case()
+    for tokens, want in zip(io_["inputs"]["tokens"], io_["outputs"]["filtered"]):
+        assert b.transform_one({"tokens": tokens})["filtered"] == want
+    with pytest.raises(keel.ColumnTypeError) as e:
+        b.transform_one({"tokens": "not a list"})
+    assert e.value.column == "tokens"
+    with pytest.raises(keel.ColumnTypeError) as e:
+        b.transform_one({"tokens": ["a", 3]})
+    assert e.value.column == "tokens" and "element 1" in str(e.value)
+
+
+def test_list_columns_refuse_other_values_naming_column_and_row():
+    b, _ = _lists_case()
+    for bad, found in [("a b", "str"), (["a", 1], "int"), ({"a": 1}, "dict")]:
+        with pytest.raises(keel.ColumnTypeError) as e:
+            b.transform({"tokens": [["ok"], bad]})
+        assert (e.value.column, e.value.row) == ("tokens", 1), e.value
+        assert found in str(e.value), e.value
+    # A null list fails in Spark's StopWordsRemover; keel names the column and row.
+    with pytest.raises(keel.InputError) as e:
+        b.transform({"tokens": [["ok"], None]})
+    assert (e.value.column, e.value.row) == ("tokens", 1), e.value
+    with pytest.raises(keel.ColumnTypeError) as e:
+        b.transform(pa.table({"tokens": pa.array([[1, 2]], type=pa.list_(pa.int64()))}))
+    assert e.value.column == "tokens" and "list<utf8>" in str(e.value)

@@ -106,18 +106,76 @@ def test_turkish_stop_words_locale_is_refused(spark, tmp_path):  # noqa: F811
     keel.spark.export(ok, tmp_path / "ok.keel", sample_df=df.drop("label"))
 
 
-def test_token_output_is_refused(spark, tmp_path):  # noqa: F811
-    from pyspark.ml.feature import Tokenizer
+def test_token_lists_are_outputs_and_keel_model_returns_them_as_arrays(spark, tmp_path):  # noqa: F811
+    """A Tokenizer's token list is a `list<utf8>` output, and KeelModel (mapInArrow) returns
+    it as Spark's array<string>, equal to Spark's own column."""
+    from pyspark.ml.feature import StopWordsRemover, Tokenizer
+    from pyspark.sql import types as T
 
-    df = _texts(spark)
-    model = _fit([Tokenizer(inputCol="text", outputCol="words")], df)
-    _refused(model, df.drop("label"), tmp_path, "output `words`", "array<string>")
+    from keel.spark_runtime import KeelModel
+
+    df = _texts(spark).drop("label")
+    model = _fit([Tokenizer(inputCol="text", outputCol="words"), StopWordsRemover(inputCol="words", outputCol="kept")], df)
+    out = tmp_path / "m.keel"
+    keel.spark.export(model, out, sample_df=df, outputs=["words", "kept"])
+    m = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    assert [(f["name"], f["dtype"], f["shape"]) for f in m["outputs"]] == [("words", "list<utf8>", []), ("kept", "list<utf8>", [])]
+    scored = KeelModel(str(out), outputCols=["words", "kept"]).transform(df)
+    assert scored.schema["words"].dataType == T.ArrayType(T.StringType(), True)
+    assert scored.schema["kept"].dataType == T.ArrayType(T.StringType(), True)
+    want = model.transform(df).select("words", "kept").collect()
+    got = scored.select("words", "kept").collect()
+    assert [tuple(r) for r in got] == [tuple(r) for r in want]
+    # The Python API returns the same lists.
+    b = keel.load(out)
+    res = b.transform({"text": [r["text"] for r in df.collect()]})
+    assert res["words"] == [r["words"] for r in want]
 
 
-def test_array_input_is_refused(spark, tmp_path):  # noqa: F811
-    df = spark.createDataFrame([(["a", "b"],), (["c"],)], "words array<string>")
+def test_array_string_input_feeds_hashing_tf(spark, tmp_path):  # noqa: F811
+    """A pre-tokenized array<string> column is a `list<utf8>` input; KeelModel reads it from
+    Spark's Arrow batches and agrees with Spark, null tokens included."""
+    from keel.spark_runtime import KeelModel
+
+    df = spark.createDataFrame([(["a", "b", None],), ([],), (["c", "a"],)], "words array<string>")
     model = _fit([_hashing(16, "words")], df)
-    _refused(model, df, tmp_path, "input column `words`", "array<string>")
+    out = tmp_path / "m.keel"
+    keel.spark.export(model, out, sample_df=df)
+    m = json.loads(zipfile.ZipFile(out).read("manifest.json"))
+    assert [(f["name"], f["dtype"], f["nullable"]) for f in m["inputs"]] == [("words", "list<utf8>", True)]
+    want = [r["tf"].toArray().tolist() for r in model.transform(df).collect()]
+    got = [r["tf"].toArray().tolist() for r in KeelModel(str(out)).transform(df).collect()]
+    assert got == want
+
+
+def test_null_token_list_fails_in_spark_and_in_keel(spark, tmp_path, keel_bin):  # noqa: F811
+    """Spark's text stages fail the task on a NULL array; keel refuses the row naming the
+    column and row (the CLI, the Python API and KeelModel alike)."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    df = spark.createDataFrame([(["a"],), (["b"],)], "words array<string>")
+    model = _fit([_hashing(16, "words")], df)
+    nulls = spark.createDataFrame([(["a"],), (None,)], "words array<string>")
+    with pytest.raises((PySparkException, Py4JJavaError)):
+        model.transform(nulls).collect()
+    bundle = tmp_path / "m.keel"
+    keel.spark.export(model, bundle, sample_df=df)
+    manifest = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
+    res, _ = _score(keel_bin, bundle, tmp_path, [{"words": ["a"]}, {"words": None}], manifest["inputs"])
+    assert res.returncode != 0
+    err = res.stderr.decode()
+    assert "row 1" in err and "`words`" in err, err
+    with pytest.raises(keel.InputError) as e:
+        keel.load(bundle).transform({"words": [["a"], None]})
+    assert e.value.row == 1 and e.value.column == "words", e.value
+
+
+def test_non_string_array_input_is_refused(spark, tmp_path):  # noqa: F811
+    # HashingTF hashes any array; a bundle's list columns hold strings only.
+    df = spark.createDataFrame([([1, 2],), ([3],)], "ids array<int>")
+    model = _fit([_hashing(16, "ids")], df)
+    _refused(model, df, tmp_path, "input column `ids`", "array<int>")
 
 
 def test_wide_sparse_output_and_dense_reader_are_refused(spark, tmp_path):  # noqa: F811

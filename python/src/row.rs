@@ -5,11 +5,13 @@
 //! Values are read by the declared type of each input: floats from any Python real number
 //! (`float`, `int`, numpy scalars), integers from integers only (`3.0` is refused for an `i64`
 //! input, as the CLI does), booleans from `bool`, strings from `str`, vectors from a sequence of
-//! exactly the declared width. `None` is a null, a float NaN stays NaN. Floats are carried as
-//! f64 and integers as i64 whatever the declared width, like a batch built by pyarrow from the
-//! same Python values, so `transform_one(row)` and `transform({k: [v]})` agree.
+//! exactly the declared width, lists of strings (`list<utf8>`) from a list, tuple or numpy array
+//! of `str`/`None` (a bare `str` is refused: it is not a list of tokens). `None` is a null, a
+//! float NaN stays NaN. Floats are carried as f64 and integers as i64 whatever the declared
+//! width, like a batch built by pyarrow from the same Python values, so `transform_one(row)` and
+//! `transform({k: [v]})` agree.
 
-use arrow_array::builder::{FixedSizeListBuilder, Float64Builder};
+use arrow_array::builder::{FixedSizeListBuilder, Float64Builder, ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch};
@@ -47,6 +49,7 @@ fn row_type(f: &Field) -> DataType {
         (DType::I64 | DType::I32, _) => DataType::Int64,
         (DType::Bool, _) => DataType::Boolean,
         (DType::Utf8, _) => DataType::Utf8,
+        (DType::ListUtf8, _) => keel_runtime::str_list_type(),
     }
 }
 
@@ -267,6 +270,35 @@ fn cell(field: &Field, v: &Bound<'_, PyAny>) -> PyResult<Result<ArrayRef, Error>
                 return Ok(Err(wrong()));
             }
         }
+        DType::ListUtf8 => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            if none {
+                b.append_null();
+            } else {
+                if v.is_instance_of::<PyString>() || v.is_instance_of::<PyDict>() {
+                    return Ok(Err(wrong()));
+                }
+                let Ok(items) = v.try_iter() else {
+                    return Ok(Err(wrong()));
+                };
+                for (j, item) in items.enumerate() {
+                    let item = item?;
+                    if item.is_none() {
+                        b.values().append_null();
+                    } else if let Ok(s) = item.cast::<PyString>() {
+                        b.values().append_value(s.to_cow()?);
+                    } else {
+                        return Ok(Err(Error::ColumnType {
+                            column: field.name.clone(),
+                            expected: "list<utf8> (a list of str or None)".into(),
+                            found: format!("element {j} of type {}", type_name(&item)),
+                        }));
+                    }
+                }
+                b.append(true);
+            }
+            Arc::new(b.finish())
+        }
     };
     Ok(Ok(array))
 }
@@ -307,6 +339,19 @@ fn value<'py>(py: Python<'py>, col: &ArrayRef) -> PyResult<Option<Bound<'py, PyA
                 x.map_or_else(
                     || py.None().into_bound(py),
                     |x| PyFloat::new(py, x).into_any(),
+                )
+            });
+            PyList::new(py, items)?.into_any()
+        }
+        DataType::List(_) => {
+            let row = col.as_list::<i32>().value(0);
+            let Some(values) = row.as_string_opt::<i32>() else {
+                return Ok(None);
+            };
+            let items = values.iter().map(|x| {
+                x.map_or_else(
+                    || py.None().into_bound(py),
+                    |x| PyString::new(py, x).into_any(),
                 )
             });
             PyList::new(py, items)?.into_any()

@@ -21,7 +21,9 @@ pub mod value;
 
 pub use backend::{Backend, Cpu};
 pub use error::Error;
-pub use model::{CHUNK_ROWS, ExtraColumns, MAX_INPUT_WIDTH, Model, Options, arrow_schema};
+pub use model::{
+    CHUNK_ROWS, ExtraColumns, MAX_INPUT_WIDTH, Model, Options, arrow_schema, str_list_type,
+};
 pub use op::{BuildCtx, Built, Kernel};
 pub use value::{ColInfo, ColType, DENSIFY_LIMIT, Matrix, SparseMatrix, Value};
 

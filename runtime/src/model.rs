@@ -89,6 +89,7 @@ fn arrow_type(f: &Field) -> DataType {
         DType::I32 => DataType::Int32,
         DType::Bool => DataType::Boolean,
         DType::Utf8 => DataType::Utf8,
+        DType::ListUtf8 => return str_list_type(),
     };
     match f.shape.as_slice() {
         [n] => DataType::FixedSizeList(
@@ -97,6 +98,12 @@ fn arrow_type(f: &Field) -> DataType {
         ),
         _ => scalar,
     }
+}
+
+/// The Arrow type of a `list<utf8>` column: `List<Utf8>` with nullable elements, the form
+/// Spark's text ops write (`spark_text::TokensBuilder`) and every admitted input is brought to.
+pub fn str_list_type() -> DataType {
+    DataType::List(Arc::new(ArrowField::new("item", DataType::Utf8, true)))
 }
 
 /// The Arrow schema of a list of bundle fields. Vector element names (class labels) stay in
@@ -283,6 +290,7 @@ impl Model {
         let mut inputs = Vec::new();
         for f in &manifest.inputs {
             let ty = match f.shape.as_slice() {
+                [] if f.dtype == DType::ListUtf8 => ColType::StrList,
                 [] => ColType::Scalar(f.dtype),
                 // Feature names are materialised per element at plan time, so the width is capped
                 // here rather than trusted from the manifest.
@@ -332,6 +340,7 @@ impl Model {
             };
             let as_list = match (&info.ty, f.shape.as_slice()) {
                 (ColType::Scalar(d), []) if *d == f.dtype => None,
+                (ColType::StrList, []) if f.dtype == DType::ListUtf8 => None,
                 (ColType::Vector(w), [n]) if *w as u64 == *n && f.dtype == DType::F64 => {
                     Some(i32::try_from(*w).map_err(|_| mismatch())?)
                 }
@@ -569,6 +578,7 @@ fn admit(field: &Field, col: &ArrayRef) -> Result<Value, Error> {
         DType::I64 | DType::I32 => matches!(dt, DataType::Int64 | DataType::Int32),
         DType::Bool => matches!(dt, DataType::Boolean),
         DType::Utf8 => matches!(dt, DataType::Utf8),
+        DType::ListUtf8 => return admit_str_list(col).map(Value::Array).ok_or_else(type_err),
     };
     if ok {
         return Ok(Value::Array(col.clone()));
@@ -585,7 +595,54 @@ fn admit(field: &Field, col: &ArrayRef) -> Result<Value, Error> {
             };
             Ok(Value::Array(Arc::new(s)))
         }
-        DType::Bool => Err(type_err()),
+        DType::Bool | DType::ListUtf8 => Err(type_err()),
+    }
+}
+
+/// Brings a list-of-strings input to the one form the text ops read, `List<Utf8>` with
+/// nullable elements (see [`str_list_type`]): `List` or `LargeList` of `Utf8`, `LargeUtf8` or
+/// `Utf8View`, and a list of `Null` (what Arrow infers for lists that are all empty or hold
+/// only nulls). Row nulls and element nulls are kept as they are: what a null means is up to
+/// each op that reads the column. `None` for any other type.
+fn admit_str_list(col: &ArrayRef) -> Option<ArrayRef> {
+    use arrow_array::{GenericListArray, OffsetSizeTrait};
+    use arrow_buffer::OffsetBuffer;
+
+    fn strings(values: &ArrayRef) -> Option<ArrayRef> {
+        Some(match values.data_type() {
+            DataType::Utf8 => values.clone(),
+            DataType::LargeUtf8 => {
+                Arc::new(values.as_string::<i64>().iter().collect::<StringArray>())
+            }
+            DataType::Utf8View => Arc::new(values.as_string_view().iter().collect::<StringArray>()),
+            DataType::Null => Arc::new(StringArray::new_null(values.len())),
+            _ => return None,
+        })
+    }
+    fn rebuild<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> Option<ArrayRef> {
+        // Offsets are kept relative to the (possibly sliced) values: convert them to i32,
+        // refusing a LargeList whose values do not fit (over 2^31 strings in one batch).
+        let offsets = list
+            .value_offsets()
+            .iter()
+            .map(|o| i32::try_from(o.as_usize()).ok())
+            .collect::<Option<Vec<i32>>>()?;
+        let values = strings(list.values())?;
+        let field = Arc::new(ArrowField::new("item", DataType::Utf8, true));
+        let out = arrow_array::ListArray::try_new(
+            field,
+            OffsetBuffer::new(offsets.into()),
+            values,
+            list.nulls().cloned(),
+        )
+        .ok()?;
+        Some(Arc::new(out))
+    }
+    match col.data_type() {
+        dt if *dt == str_list_type() => Some(col.clone()),
+        DataType::List(_) => rebuild(col.as_list::<i32>()),
+        DataType::LargeList(_) => rebuild(col.as_list::<i64>()),
+        _ => None,
     }
 }
 

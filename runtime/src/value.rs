@@ -195,7 +195,7 @@ pub enum ColType {
     /// features `column[j]`.
     Sparse(usize),
     /// A list of strings per row (Arrow `List<Utf8>`): the tokens Spark's text stages pass
-    /// along. Internal to a graph: the bundle format has no type for it yet.
+    /// along, and what a bundle declares as a `list<utf8>` input or output.
     StrList,
 }
 

@@ -9,6 +9,7 @@
 // Test helpers: a panic here is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{
@@ -75,6 +76,27 @@ fn input_batch(model: &Model, inputs: &serde_json::Map<String, J>) -> RecordBatc
             DType::Utf8 => Arc::new(StringArray::from(
                 vals.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
             )),
+            DType::ListUtf8 => {
+                // A JSON array of strings (or nulls) per row; a null row as null.
+                let mut b = ListBuilder::new(StringBuilder::new());
+                for row in vals {
+                    match row {
+                        J::Null => b.append_null(),
+                        J::Array(items) => {
+                            for item in items {
+                                match item {
+                                    J::Null => b.values().append_null(),
+                                    J::String(s) => b.values().append_value(s),
+                                    other => panic!("`{}`: not a string: {other}", f.name),
+                                }
+                            }
+                            b.append(true);
+                        }
+                        other => panic!("`{}`: not a list: {other}", f.name),
+                    }
+                }
+                Arc::new(b.finish())
+            }
         };
         cols.push(arr);
     }
@@ -87,6 +109,24 @@ fn flatten(a: &ArrayRef) -> Vec<J> {
         return s
             .iter()
             .map(|v| v.map_or(J::Null, |x| J::String(x.into())))
+            .collect();
+    }
+    if let Some(l) = a.as_list_opt::<i32>() {
+        // Token lists: each row a JSON array of strings (null tokens as null), compared
+        // element by element exactly (`compare` checks the lengths).
+        return (0..l.len())
+            .map(|i| {
+                if l.is_null(i) {
+                    return J::Null;
+                }
+                let v = l.value(i);
+                J::Array(
+                    v.as_string::<i32>()
+                        .iter()
+                        .map(|x| x.map_or(J::Null, |s| J::String(s.into())))
+                        .collect(),
+                )
+            })
             .collect();
     }
     if let Some(l) = a.as_fixed_size_list_opt() {
@@ -130,14 +170,14 @@ fn compare(got: &J, want: &J, tol: Tolerance, ctx: &str, strict_null: bool) -> f
     }
     match (got, want) {
         (J::Array(g), J::Array(w)) => {
-            assert_eq!(g.len(), w.len(), "{ctx}: vector width");
+            assert_eq!(g.len(), w.len(), "{ctx}: vector width (list length)");
             g.iter()
                 .zip(w)
                 .enumerate()
                 .map(|(j, (a, b))| compare(a, b, tol, &format!("{ctx}[{j}]"), strict_null))
                 .fold(0.0, f64::max)
         }
-        (J::String(a), J::String(b)) if a != "NaN" => {
+        (J::String(a), J::String(b)) if a != "NaN" || tol == Tolerance::Exact => {
             assert_eq!(a, b, "{ctx}");
             0.0
         }

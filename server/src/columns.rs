@@ -10,10 +10,13 @@
 //! - CSV: an empty field is a null (for every type, strings included);
 //! - JSON: `null` (or an absent key) is a null; floats may also be the strings `"NaN"`,
 //!   `"Infinity"`, `"-Infinity"` (JSON has no literal for them; keel's fixtures use these).
+//! - lists of strings (`list<utf8>`): in JSON an array whose items are strings or `null`; in
+//!   CSV a field holding that JSON array as text (`["a","b"]`), an empty field being a null
+//!   list.
 
 use arrow_array::builder::{
     BooleanBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder, Int32Builder,
-    Int64Builder, StringBuilder,
+    Int64Builder, ListBuilder, StringBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
@@ -121,6 +124,8 @@ enum Builder {
     Utf8(StringBuilder),
     /// An f64 vector per row (the only vector inputs the runtime takes).
     Vector(FixedSizeListBuilder<Float64Builder>, usize),
+    /// A list of strings per row (`list<utf8>`).
+    StrList(ListBuilder<StringBuilder>),
 }
 
 /// A typed column of the input being assembled, one row at a time.
@@ -144,6 +149,7 @@ impl ColumnBuilder {
             ([], DType::I32) => Builder::I32(Int32Builder::new()),
             ([], DType::Bool) => Builder::Bool(BooleanBuilder::new()),
             ([], DType::Utf8) => Builder::Utf8(StringBuilder::new()),
+            ([], DType::ListUtf8) => Builder::StrList(ListBuilder::new(StringBuilder::new())),
             ([n], DType::F64) => {
                 let width = usize::try_from(*n).map_err(|_| "vector too wide".to_string())?;
                 let w = i32::try_from(width).map_err(|_| "vector too wide".to_string())?;
@@ -186,6 +192,19 @@ impl ColumnBuilder {
             Builder::Bool(b) => b.append_option(parse_bool(t)?),
             Builder::Utf8(b) => b.append_option((!t.is_empty()).then_some(t)),
             Builder::Vector(..) => return Err("a vector needs one value per element".into()),
+            Builder::StrList(b) => {
+                if t.trim_ascii().is_empty() {
+                    b.append_null();
+                } else {
+                    let items: Vec<&RawValue> = serde_json::from_str(t).map_err(|_| {
+                        format!(
+                            "expected a JSON array of strings (e.g. [\"a\",\"b\"]), found {}",
+                            shown(t)
+                        )
+                    })?;
+                    append_str_list(b, &items)?;
+                }
+            }
         }
         Ok(())
     }
@@ -254,6 +273,12 @@ impl ColumnBuilder {
                 })?;
                 return self.append_json_vector(&items);
             }
+            Builder::StrList(b) => {
+                let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(|_| {
+                    format!("expected an array of strings, found {}", json_kind(raw))
+                })?;
+                append_str_list(b, &items)?;
+            }
         }
         Ok(())
     }
@@ -304,6 +329,7 @@ impl ColumnBuilder {
                 }
                 b.append(false);
             }
+            Builder::StrList(b) => b.append_null(),
         }
     }
 
@@ -317,8 +343,37 @@ impl ColumnBuilder {
             Builder::Bool(b) => Arc::new(b.finish()),
             Builder::Utf8(b) => Arc::new(b.finish()),
             Builder::Vector(b, _) => Arc::new(b.finish()),
+            Builder::StrList(b) => Arc::new(b.finish()),
         }
     }
+}
+
+/// Appends one list row from the raw JSON of its items: each a string or `null` (a null
+/// element, which ops treat as Spark does). Items are checked before any is appended, so a
+/// refused row leaves the column as it was.
+fn append_str_list(b: &mut ListBuilder<StringBuilder>, items: &[&RawValue]) -> Result<(), String> {
+    let mut values: Vec<Option<String>> = Vec::with_capacity(items.len());
+    for (j, item) in items.iter().enumerate() {
+        let raw = item.get();
+        match raw.as_bytes().first() {
+            Some(b'n') => values.push(None),
+            Some(b'"') => values.push(Some(
+                serde_json::from_str(raw).map_err(|e| format!("element {j}: {e}"))?,
+            )),
+            _ => {
+                return Err(format!(
+                    "element {j}: expected a string or null, found {} {}",
+                    json_kind(raw),
+                    shown(raw)
+                ));
+            }
+        }
+    }
+    for v in values {
+        b.values().append_option(v);
+    }
+    b.append(true);
+    Ok(())
 }
 
 /// The schema of the batches the readers hand to the runtime: the bundle's input types, every
@@ -470,5 +525,42 @@ mod tests {
         i.append_json(Some(&raw("-4"))).unwrap();
         assert!(i.append_json(Some(&raw("1.5"))).is_err());
         assert_eq!(i.finish().null_count(), 1);
+    }
+
+    #[test]
+    fn string_lists_parse_from_json_and_csv_text() {
+        let raw = |s: &str| RawValue::from_string(s.to_string()).unwrap();
+        let mut l = ColumnBuilder::new(&Field::str_list("t", true)).unwrap();
+        l.append_json(Some(&raw(r#"["a", null, "\u00e9"]"#)))
+            .unwrap();
+        l.append_json(Some(&raw("[]"))).unwrap();
+        l.append_json(Some(&raw("null"))).unwrap();
+        l.append_text(Some(r#"["x","y"]"#)).unwrap();
+        l.append_text(Some("")).unwrap();
+        // A wrong element type names the element; the row is left out, not half-written.
+        let e = l.append_json(Some(&raw(r#"["a", 3]"#))).unwrap_err();
+        assert!(e.contains("element 1") && e.contains("a number"), "{e}");
+        let e = l.append_json(Some(&raw(r#""a b""#))).unwrap_err();
+        assert!(
+            e.contains("array of strings") && e.contains("a string"),
+            "{e}"
+        );
+        let e = l.append_text(Some("a,b")).unwrap_err();
+        assert!(e.contains("JSON array"), "{e}");
+        let a = l.finish();
+        assert_eq!(a.data_type(), &keel_runtime::str_list_type());
+        let lists = a.as_list::<i32>();
+        assert_eq!(lists.len(), 5);
+        let row = |i: usize| -> Vec<Option<String>> {
+            let v = lists.value(i);
+            v.as_string::<i32>()
+                .iter()
+                .map(|x| x.map(String::from))
+                .collect()
+        };
+        assert_eq!(row(0), [Some("a".into()), None, Some("\u{e9}".into())]);
+        assert!(row(1).is_empty() && lists.is_valid(1));
+        assert!(lists.is_null(2) && lists.is_null(4));
+        assert_eq!(row(3), [Some("x".into()), Some("y".into())]);
     }
 }

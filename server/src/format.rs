@@ -10,9 +10,11 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Comma-separated values with a header row; an empty field is a null. Vector outputs are
-    /// flattened into one column per element, named `column[element]`.
+    /// flattened into one column per element, named `column[element]`; a list of strings is
+    /// one field holding a JSON array (`["a","b"]`).
     Csv,
-    /// JSON lines: one object per line, one key per column (`.jsonl`, `.ndjson`, `.json`).
+    /// JSON lines: one object per line, one key per column (`.jsonl`, `.ndjson`, `.json`); a
+    /// list of strings is a JSON array of strings.
     #[value(alias = "json", alias = "ndjson")]
     Jsonl,
     /// Arrow IPC file (`.arrow`, `.feather`, `.ipc`).

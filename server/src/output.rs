@@ -5,7 +5,8 @@
 //! JSON lines and Arrow keep vector outputs as arrays / fixed-size lists. CSV has no nested
 //! values, so a vector column `probability` with element names `a`, `b` becomes the columns
 //! `probability[a]`, `probability[b]` (the index when the bundle names no elements), which is
-//! also what the CSV reader expects for a vector input. JSON has no literal for NaN or the
+//! also what the CSV reader expects for a vector input. A list-of-strings column is written to
+//! CSV as the text of its JSON array (`["a","b"]`), as the CSV reader takes it. JSON has no literal for NaN or the
 //! infinities: they are written as `null` (the JSON writer's convention).
 
 use crate::error::Error;
@@ -52,6 +53,7 @@ fn flat_schema(schema: &Schema, fields: &[Field]) -> SchemaRef {
                     out.push(ArrowField::new(name, DataType::Float64, true));
                 }
             }
+            DataType::List(_) => out.push(ArrowField::new(f.name(), DataType::Utf8, true)),
             _ => out.push(f.as_ref().clone().with_nullable(true)),
         }
     }
@@ -63,6 +65,10 @@ fn flat_schema(schema: &Schema, fields: &[Field]) -> SchemaRef {
 fn flatten(batch: &RecordBatch, flat: &SchemaRef) -> Result<RecordBatch, Error> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(flat.fields().len());
     for col in batch.columns() {
+        if let Some(lists) = col.as_list_opt::<i32>() {
+            columns.push(Arc::new(json_texts(lists)));
+            continue;
+        }
         let Some(list) = col.as_fixed_size_list_opt() else {
             columns.push(col.clone());
             continue;
@@ -83,6 +89,23 @@ fn flatten(batch: &RecordBatch, flat: &SchemaRef) -> Result<RecordBatch, Error> 
         }
     }
     RecordBatch::try_new(flat.clone(), columns).map_err(write_err)
+}
+
+/// Each row of a list-of-strings column as the text of a JSON array (null rows stay null).
+fn json_texts(lists: &arrow_array::ListArray) -> arrow_array::StringArray {
+    (0..lists.len())
+        .map(|i| {
+            if lists.is_null(i) {
+                return None;
+            }
+            let value = lists.value(i);
+            let items: Vec<Option<&str>> = value
+                .as_string_opt::<i32>()
+                .map(|s| s.iter().collect())
+                .unwrap_or_default();
+            serde_json::to_string(&items).ok()
+        })
+        .collect()
 }
 
 impl<W: Write> Sink<W> {

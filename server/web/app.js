@@ -474,6 +474,7 @@
     if (f.shape && f.shape.length === 1) return new Array(f.shape[0]).fill(f.dtype === 'bool' ? false : 0);
     if (f.dtype === 'bool') return false;
     if (f.dtype === 'utf8') return f.names && f.names.length ? f.names[0] : '';
+    if (f.dtype === 'list<utf8>') return [];
     return 0;
   }
 
@@ -482,6 +483,8 @@
     const hintId = `${id}-hint`;
     const errId = `${id}-error`;
     const vector = Boolean(f.shape && f.shape.length === 1);
+    // A list of strings (tokens): typed as words separated by spaces.
+    const tokens = f.dtype === 'list<utf8>';
     const numeric = NUMERIC.has(f.dtype);
     const integer = INTEGER.has(f.dtype);
     let input;
@@ -495,6 +498,7 @@
     input.setAttribute('aria-describedby', `${hintId} ${errId}`);
     let hint = fieldType(f);
     if (vector) hint += `, ${f.shape[0]} values separated by commas`;
+    if (tokens) hint += ', strings separated by spaces';
     if (f.dtype !== 'bool' || vector) hint += f.nullable ? ', empty = missing' : ', required';
     if (f.doc) hint += ` — ${f.doc}`;
     const err = h('p', { id: errId, class: 'field-error', hidden: true });
@@ -511,6 +515,7 @@
     function set(v) {
       if (input.type === 'checkbox') input.checked = v === true || v === 'true';
       else if (v === null || v === undefined) input.value = '';
+      else if (Array.isArray(v) && tokens) input.value = v.filter((x) => x !== null).join(' ');
       else if (Array.isArray(v)) input.value = v.map((x) => (x === null ? '' : String(x))).join(', ');
       else if (input.type === 'number') input.value = typeof v === 'number' && Number.isFinite(v) ? String(v) : '';
       else input.value = String(v);
@@ -532,6 +537,7 @@
         if (text === '') return null;
         return text.split(/[\s,]+/).filter(Boolean).map((t) => (f.dtype === 'bool' ? t === 'true' : parseScalar(t)));
       }
+      if (tokens) return text === '' ? (f.nullable ? null : []) : text.split(/\s+/);
       if (numeric) return text === '' ? null : parseScalar(text);
       // Text is sent as typed; an empty box is missing when the column may be.
       return input.value === '' && f.nullable ? null : input.value;

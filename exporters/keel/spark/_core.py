@@ -203,6 +203,10 @@ def _infer_inputs(sample_df: Any) -> tuple[dict[str, Col], dict[str, str], dict[
             cols[name] = Col(name, "i64", None, [name])
         elif isinstance(dt, T.BooleanType):
             cols[name] = Col(name, "bool", None, [name])
+        elif isinstance(dt, T.ArrayType) and isinstance(dt.elementType, T.StringType):
+            # A list of strings per row (tokens): the bundle's `list<utf8>`. Null rows and null
+            # elements reach the text ops as in Spark (which fail on a null row).
+            cols[name] = Col(name, "list<utf8>", None, [name])
         elif isinstance(dt, VectorUDT):
             width = None
             attr = (f.metadata or {}).get("ml_attr") or {}
@@ -349,12 +353,6 @@ def export(
                     require(c in ctx.cols, f"converter did not produce column `{c}`", spath)
     for c in wanted:
         col = ctx.cols[c]
-        require(
-            col.dtype != "list<utf8>",
-            f"output `{c}` is an array<string> column, which a bundle cannot declare yet",
-            root,
-            "pick outputs after the text stages (outputs=[...])",
-        )
         require(
             not getattr(col, "sparse", False) or (col.width or 0) <= DENSIFY_LIMIT,
             f"output `{c}` is a sparse vector of {col.width} features; bundle outputs are dense, "

@@ -2,9 +2,9 @@
 HashingTF, CountVectorizerModel, IDFModel, FeatureHasher and Word2VecModel, each to its
 ``spark.*`` op (see runtime/docs/ops.md).
 
-Tokens travel between stages as list-of-string columns (``dtype`` ``list<utf8>`` here), which
-the bundle format cannot declare as an input or output yet: a pipeline must start from string
-columns and its outputs must come after the text stages (refused by name otherwise).
+Tokens travel between stages as list-of-string columns (``dtype`` ``list<utf8>``, Spark's
+``array<string>``), which a bundle also declares as inputs (a pre-tokenized column) and outputs
+(the tokens a Tokenizer, StopWordsRemover or NGram returns).
 
 HashingTF, CountVectorizerModel and FeatureHasher write *sparse* vectors (:class:`SparseCol`):
 Spark's default ``numFeatures`` is 2^18, far too wide to densify. IDFModel, VectorAssembler
@@ -106,9 +106,8 @@ def _token_input(ctx: Ctx, name: str, path: str) -> Col:
     c = ctx.get(name, path)
     require(
         c.dtype == TOKENS,
-        f"input column `{c.name}` must be an array<string> made by an earlier stage, found {c.dtype}",
+        f"input column `{c.name}` must be an array<string> column, found {c.dtype}",
         path,
-        "array<string> input columns are not supported yet: start the pipeline from text",
     )
     return c
 

@@ -388,6 +388,23 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ArrayRef, i: usize, vectors: VectorSt
                 out.extend_from_slice(format!(",\"dimensions\":[{width}]}}").as_bytes());
             }
         }
+        DataType::List(_) => {
+            // A list of strings (`list<utf8>`): a JSON array, null elements as `null`.
+            let value = col.as_list::<i32>().value(i);
+            out.push(b'[');
+            if let Some(items) = value.as_string_opt::<i32>() {
+                for (j, item) in items.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    match item {
+                        Some(s) => write_str(out, s),
+                        None => out.extend_from_slice(b"null"),
+                    }
+                }
+            }
+            out.push(b']');
+        }
         // The runtime's outputs are only the types above; anything else is written as null
         // rather than failing an answer that was computed.
         _ => out.extend_from_slice(b"null"),

@@ -215,6 +215,14 @@ fn mleap_type(f: &Field) -> String {
         DType::I32 => "integer",
         DType::Bool => "boolean",
         DType::Utf8 => "string",
+        // MLeap's list type of strings (its `ListType(BasicType.String)`).
+        DType::ListUtf8 => {
+            return if f.nullable {
+                r#"{"type":"list","base":"string"}"#.to_string()
+            } else {
+                r#"{"type":"list","base":"string","isNullable":false}"#.to_string()
+            };
+        }
     };
     match (f.shape.as_slice(), f.nullable) {
         ([], true) => format!("\"{base}\""),
