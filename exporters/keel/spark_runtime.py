@@ -864,7 +864,8 @@ def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str,
         converted = None
         if isinstance(dt, T.UserDefinedType):
             converted = vector_to_array(col)
-        elif isinstance(dt, T.ArrayType) and not isinstance(dt.elementType, T.DoubleType):
+        elif isinstance(dt, T.ArrayType) and isinstance(dt.elementType, T.NumericType) \
+                and not isinstance(dt.elementType, T.DoubleType):
             converted = col.cast(T.ArrayType(T.DoubleType()))
         elif isinstance(dt, T.DecimalType):
             converted = col.cast(T.DoubleType())

@@ -106,6 +106,17 @@ def test_turkish_stop_words_locale_is_refused(spark, tmp_path):  # noqa: F811
     keel.spark.export(ok, tmp_path / "ok.keel", sample_df=df.drop("label"))
 
 
+def _engines(spark) -> list[str]:
+    """KeelModel's engines to test: mapInArrow, and the JVM engine where keel-spark.jar is on
+    the class path (conftest puts it there when built; CI builds it)."""
+    from keel.spark_runtime import jvm_engine_available
+
+    if jvm_engine_available(spark):
+        return ["python", "jvm"]
+    assert os.environ.get("CI") != "true", "CI builds keel-spark.jar: the JVM engine must be tested"
+    return ["python"]
+
+
 def test_token_lists_are_outputs_and_keel_model_returns_them_as_arrays(spark, tmp_path):  # noqa: F811
     """A Tokenizer's token list is a `list<utf8>` output, and KeelModel (mapInArrow) returns
     it as Spark's array<string>, equal to Spark's own column."""
@@ -120,12 +131,13 @@ def test_token_lists_are_outputs_and_keel_model_returns_them_as_arrays(spark, tm
     keel.spark.export(model, out, sample_df=df, outputs=["words", "kept"])
     m = json.loads(zipfile.ZipFile(out).read("manifest.json"))
     assert [(f["name"], f["dtype"], f["shape"]) for f in m["outputs"]] == [("words", "list<utf8>", []), ("kept", "list<utf8>", [])]
-    scored = KeelModel(str(out), outputCols=["words", "kept"]).transform(df)
-    assert scored.schema["words"].dataType == T.ArrayType(T.StringType(), True)
-    assert scored.schema["kept"].dataType == T.ArrayType(T.StringType(), True)
     want = model.transform(df).select("words", "kept").collect()
-    got = scored.select("words", "kept").collect()
-    assert [tuple(r) for r in got] == [tuple(r) for r in want]
+    for engine in _engines(spark):
+        scored = KeelModel(str(out), outputCols=["words", "kept"], engine=engine).transform(df)
+        assert scored.schema["words"].dataType == T.ArrayType(T.StringType(), True)
+        assert scored.schema["kept"].dataType == T.ArrayType(T.StringType(), True)
+        got = scored.select("words", "kept").collect()
+        assert [tuple(r) for r in got] == [tuple(r) for r in want], engine
     # The Python API returns the same lists.
     b = keel.load(out)
     res = b.transform({"text": [r["text"] for r in df.collect()]})
@@ -144,8 +156,9 @@ def test_array_string_input_feeds_hashing_tf(spark, tmp_path):  # noqa: F811
     m = json.loads(zipfile.ZipFile(out).read("manifest.json"))
     assert [(f["name"], f["dtype"], f["nullable"]) for f in m["inputs"]] == [("words", "list<utf8>", True)]
     want = [r["tf"].toArray().tolist() for r in model.transform(df).collect()]
-    got = [r["tf"].toArray().tolist() for r in KeelModel(str(out)).transform(df).collect()]
-    assert got == want
+    for engine in _engines(spark):
+        got = [r["tf"].toArray().tolist() for r in KeelModel(str(out), engine=engine).transform(df).collect()]
+        assert got == want, engine
 
 
 def test_null_token_list_fails_in_spark_and_in_keel(spark, tmp_path, keel_bin):  # noqa: F811

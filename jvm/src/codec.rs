@@ -203,7 +203,7 @@ impl Scorer {
                 let col = if vector {
                     vector_udt(col)?
                 } else {
-                    self.spark_scalar(col)
+                    self.spark_scalar(col)?
                 };
                 fields.push(Arc::new(ArrowField::new(
                     name,
@@ -261,18 +261,37 @@ impl Scorer {
         match t {
             DataType::Utf8 | DataType::LargeUtf8 if self.spec.large_strings => DataType::LargeUtf8,
             DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8,
+            DataType::List(item) => DataType::List(Arc::new(ArrowField::new(
+                "element",
+                self.spark_scalar_type(item.data_type()),
+                true,
+            ))),
             other => other.clone(),
         }
     }
 
-    fn spark_scalar(&self, col: &ArrayRef) -> ArrayRef {
-        match (col.data_type(), self.spec.large_strings) {
+    fn spark_scalar(&self, col: &ArrayRef) -> Result<ArrayRef, JvmError> {
+        Ok(match (col.data_type(), self.spec.large_strings) {
             (DataType::Utf8, true) => Arc::new(LargeStringArray::from_iter(col.as_string::<i32>())),
             (DataType::LargeUtf8, false) => {
                 Arc::new(StringArray::from_iter(col.as_string::<i64>()))
             }
+            // Token lists (`list<utf8>` outputs): Spark's array<string>, whose elements follow
+            // the same string-width setting.
+            (DataType::List(item), _) if item.data_type().is_string() => {
+                let list = col.as_list::<i32>();
+                let values = self.spark_scalar(list.values())?;
+                if values.data_type() == item.data_type() {
+                    return Ok(col.clone());
+                }
+                let item = Arc::new(ArrowField::new("element", values.data_type().clone(), true));
+                Arc::new(
+                    ListArray::try_new(item, list.offsets().clone(), values, list.nulls().cloned())
+                        .map_err(ipc)?,
+                )
+            }
             _ => col.clone(),
-        }
+        })
     }
 }
 
