@@ -7,7 +7,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use keel_import::spark_ml::{Error, Options, convert};
 use keel_runtime::tolerance::Tolerance;
 use keel_runtime::{Model, Options as RunOptions};
@@ -43,6 +43,12 @@ fn scores_like_spark(case: &str, options: &Options) {
             match f.data_type() {
                 arrow_schema::DataType::Utf8 => Arc::new(StringArray::from(
                     vals.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+                )) as ArrayRef,
+                arrow_schema::DataType::Int64 => Arc::new(Int64Array::from(
+                    vals.iter().map(|v| v.as_i64()).collect::<Vec<_>>(),
+                )) as ArrayRef,
+                arrow_schema::DataType::Boolean => Arc::new(BooleanArray::from(
+                    vals.iter().map(|v| v.as_bool()).collect::<Vec<_>>(),
                 )) as ArrayRef,
                 _ => Arc::new(Float64Array::from(
                     vals.iter()
@@ -125,6 +131,15 @@ fn saved_pipelines_score_like_spark() {
     // prediction; poisson with an offset column), MultilayerPerceptron, FM regressor and classifier, isotonic on a vector
     // feature and antitonic on a double column (fixtures/generate_spark_saved_models2.py).
     scores_like_spark("diabetes_glm_mlp_fm", &Options::default());
+    // The text stages and VectorIndexerModel (fixtures/generate_spark_saved_text.py):
+    // RegexTokenizer, StopWordsRemover, NGram, HashingTF, IDF into a logistic regression;
+    // Tokenizer, CountVectorizer into naive Bayes and Word2Vec into a linear regression;
+    // FeatureHasher over string/double/int/boolean columns (its input types come from the
+    // sample schema) and VectorAssembler, VectorIndexer (`keep`, an unseen category) into a
+    // decision tree.
+    scores_like_spark("text_tfidf_lr", &Options::default());
+    scores_like_spark("text_cv_nb_w2v", &Options::default());
+    scores_like_spark("hasher_indexer_tree", &hasher_schema());
     let with_schema = Options {
         sample_schema: Some("x1 DOUBLE, x2 DOUBLE, cat STRING".into()),
         name: Some("named".into()),
@@ -569,4 +584,14 @@ fn models2_attributes() {
         .find(|f| f.name == "iso_s5_anti")
         .unwrap();
     assert!(anti.nullable);
+}
+
+fn hasher_schema() -> Options {
+    Options {
+        sample_schema: Some(
+            "colour STRING, amount DOUBLE, stars INT, member BOOLEAN, k DOUBLE, x DOUBLE, flag DOUBLE"
+                .into(),
+        ),
+        name: None,
+    }
 }
