@@ -436,7 +436,7 @@ pub(super) fn vector_indexer(
                 ))
             })
             .collect::<Result<_, Error>>()?;
-        by_index.sort_by(|a, b| a.0.cmp(&b.0));
+        by_index.sort_by_key(|a| a.0);
         if by_index
             .iter()
             .enumerate()
