@@ -7,7 +7,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use keel_import::spark_ml::{Error, Options, convert};
 use keel_runtime::tolerance::Tolerance;
 use keel_runtime::{Model, Options as RunOptions};
@@ -43,6 +43,12 @@ fn scores_like_spark(case: &str, options: &Options) {
             match f.data_type() {
                 arrow_schema::DataType::Utf8 => Arc::new(StringArray::from(
                     vals.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+                )) as ArrayRef,
+                arrow_schema::DataType::Int64 => Arc::new(Int64Array::from(
+                    vals.iter().map(|v| v.as_i64()).collect::<Vec<_>>(),
+                )) as ArrayRef,
+                arrow_schema::DataType::Boolean => Arc::new(BooleanArray::from(
+                    vals.iter().map(|v| v.as_bool()).collect::<Vec<_>>(),
                 )) as ArrayRef,
                 _ => Arc::new(Float64Array::from(
                     vals.iter()
@@ -125,6 +131,15 @@ fn saved_pipelines_score_like_spark() {
     // prediction; poisson with an offset column), MultilayerPerceptron, FM regressor and classifier, isotonic on a vector
     // feature and antitonic on a double column (fixtures/generate_spark_saved_models2.py).
     scores_like_spark("diabetes_glm_mlp_fm", &Options::default());
+    // The text stages and VectorIndexerModel (fixtures/generate_spark_saved_text.py):
+    // RegexTokenizer, StopWordsRemover, NGram, HashingTF, IDF into a logistic regression;
+    // Tokenizer, CountVectorizer into naive Bayes and Word2Vec into a linear regression;
+    // FeatureHasher over string/double/int/boolean columns (its input types come from the
+    // sample schema) and VectorAssembler, VectorIndexer (`keep`, an unseen category) into a
+    // decision tree.
+    scores_like_spark("text_tfidf_lr", &Options::default());
+    scores_like_spark("text_cv_nb_w2v", &Options::default());
+    scores_like_spark("hasher_indexer_tree", &hasher_schema());
     let with_schema = Options {
         sample_schema: Some("x1 DOUBLE, x2 DOUBLE, cat STRING".into()),
         name: Some("named".into()),
@@ -230,15 +245,12 @@ fn missing_metadata_is_named() {
 fn unknown_stage_class_is_refused_by_name() {
     let (_tmp, dir) = scratch();
     edit_metadata(&stage(&dir, "6_"), |m| {
-        m["class"] = J::from("org.apache.spark.ml.feature.Word2VecModel")
+        m["class"] = J::from("org.apache.spark.ml.feature.DCT")
     });
     let e = err(&dir);
     assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
     let text = e.to_string();
-    assert!(
-        text.contains("org.apache.spark.ml.feature.Word2VecModel"),
-        "{text}"
-    );
+    assert!(text.contains("org.apache.spark.ml.feature.DCT"), "{text}");
     assert!(
         text.contains("stages[6]") && text.contains("6_MinMaxScaler"),
         "{text}"
@@ -569,4 +581,398 @@ fn models2_attributes() {
         .find(|f| f.name == "iso_s5_anti")
         .unwrap();
     assert!(anti.nullable);
+}
+
+fn hasher_schema() -> Options {
+    Options {
+        sample_schema: Some(
+            "colour STRING, amount DOUBLE, stars INT, member BOOLEAN, k DOUBLE, x DOUBLE, flag DOUBLE"
+                .into(),
+        ),
+        name: None,
+    }
+}
+
+// -- the text stages and VectorIndexerModel -----------------------------------------------------
+
+/// Replaces stage `prefix`'s data with one parquet file holding `batch`.
+fn write_data(dir: &Path, prefix: &str, batch: &RecordBatch) -> PathBuf {
+    let data = stage(dir, prefix).join("data");
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let file = data.join("part-00000-x.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&file).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+    file
+}
+
+fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    RecordBatch::try_from_iter(cols).unwrap()
+}
+
+/// A `categoryMaps` column: feature -> (value, index) pairs.
+fn category_maps(maps: &[(i32, &[(f64, i32)])]) -> ArrayRef {
+    use arrow_array::builder::{Float64Builder, Int32Builder, MapBuilder};
+    let inner = MapBuilder::new(None, Float64Builder::new(), Int32Builder::new());
+    let mut b = MapBuilder::new(None, Int32Builder::new(), inner);
+    for (f, pairs) in maps {
+        b.keys().append_value(*f);
+        for (v, i) in *pairs {
+            b.values().keys().append_value(*v);
+            b.values().values().append_value(*i);
+        }
+        b.values().append(true).unwrap();
+    }
+    b.append(true).unwrap();
+    Arc::new(b.finish())
+}
+
+/// Malformed fitted data of the new stages gives a typed error naming the stage folder and the
+/// field: a missing column, a column of the wrong type, inconsistent category maps.
+#[test]
+fn text_stage_malformed_data_is_named() {
+    let check = |case: &str, prefix: &str, b: RecordBatch, options: &Options, needle: &str| {
+        let (_tmp, dir) = scratch_of(case);
+        write_data(&dir, prefix, &b);
+        let s = stage(&dir, prefix);
+        let e = match convert(&dir, options) {
+            Ok(_) => panic!("converted malformed data ({needle})"),
+            Err(e) => e,
+        };
+        let text = e.to_string();
+        assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
+        assert!(text.contains(needle), "{text}");
+        assert!(
+            text.contains(&*s.file_name().unwrap().to_string_lossy()),
+            "{text}"
+        );
+    };
+    let strs = |v: &[&str]| Arc::new(StringArray::from(v.to_vec())) as ArrayRef;
+    // CountVectorizerModel without its `vocabulary` column.
+    check(
+        "text_cv_nb_w2v",
+        "1_",
+        batch(vec![("vocab", strs(&["a"]))]),
+        &Options::default(),
+        "no `vocabulary` field",
+    );
+    // Word2VecModel whose `word` column holds numbers, then one missing `vector`.
+    check(
+        "text_cv_nb_w2v",
+        "3_",
+        batch(vec![
+            ("word", Arc::new(Float64Array::from(vec![1.0])) as ArrayRef),
+            (
+                "vector",
+                Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
+            ),
+        ]),
+        &Options::default(),
+        "`word` is F(1.0), not a string",
+    );
+    check(
+        "text_cv_nb_w2v",
+        "3_",
+        batch(vec![("word", strs(&["a"]))]),
+        &Options::default(),
+        "no `vector` field",
+    );
+    // IDFModel whose `idf` is a plain number, not a vector.
+    check(
+        "text_tfidf_lr",
+        "4_",
+        batch(vec![(
+            "idf",
+            Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
+        )]),
+        &Options::default(),
+        "`idf` is not a struct",
+    );
+    // VectorIndexerModel: `categoryMaps` of the wrong type, indices that skip one, a feature
+    // outside the vector.
+    let n = || Arc::new(arrow_array::Int32Array::from(vec![3])) as ArrayRef;
+    let schema = hasher_schema();
+    check(
+        "hasher_indexer_tree",
+        "3_",
+        batch(vec![("numFeatures", n()), ("categoryMaps", strs(&["x"]))]),
+        &schema,
+        "`categoryMaps` is not a map",
+    );
+    check(
+        "hasher_indexer_tree",
+        "3_",
+        batch(vec![
+            ("numFeatures", n()),
+            ("categoryMaps", category_maps(&[(0, &[(0.0, 0), (1.0, 2)])])),
+        ]),
+        &schema,
+        "the category indices of feature 0 are not 0..1",
+    );
+    check(
+        "hasher_indexer_tree",
+        "3_",
+        batch(vec![
+            ("numFeatures", n()),
+            ("categoryMaps", category_maps(&[(5, &[(0.0, 0)])])),
+        ]),
+        &schema,
+        "categoryMaps names feature 5, outside the 3 features",
+    );
+    check(
+        "hasher_indexer_tree",
+        "3_",
+        batch(vec![("categoryMaps", category_maps(&[(0, &[(0.0, 0)])]))]),
+        &schema,
+        "no `numFeatures` field",
+    );
+}
+
+/// A VectorIndexerModel whose 0.0 is not category 0 would score differently for dense and
+/// sparse vectors in Spark: refused; a valid hand-written map converts to the exporter's
+/// attributes.
+#[test]
+fn vector_indexer_maps() {
+    let (_tmp, dir) = scratch_of("hasher_indexer_tree");
+    let n = || Arc::new(arrow_array::Int32Array::from(vec![3])) as ArrayRef;
+    write_data(
+        &dir,
+        "3_",
+        &batch(vec![
+            ("numFeatures", n()),
+            ("categoryMaps", category_maps(&[(2, &[(1.0, 0), (0.0, 1)])])),
+        ]),
+    );
+    let e = convert(&dir, &hasher_schema()).err().unwrap();
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("maps 0.0 to index [1]"),
+        "{e}"
+    );
+
+    let b = convert(
+        &fixture("hasher_indexer_tree").join("model"),
+        &hasher_schema(),
+    )
+    .unwrap();
+    let vi = b
+        .graph
+        .children
+        .iter()
+        .find(|n| n.op == "spark.vector_indexer")
+        .unwrap();
+    assert_eq!(vi.attrs["features"], keel_bundle::Attr::I64s(vec![0, 2]));
+    assert_eq!(
+        vi.attrs["categories"],
+        keel_bundle::Attr::List(vec![
+            keel_bundle::Attr::F64s(vec![0.0, 1.0, 2.0, 3.0]),
+            keel_bundle::Attr::F64s(vec![0.0, 1.0]),
+        ])
+    );
+    assert!(matches!(&vi.attrs["handle_invalid"], keel_bundle::Attr::Str(s) if s == "keep"));
+    let fh = b
+        .graph
+        .children
+        .iter()
+        .find(|n| n.op == "spark.feature_hasher")
+        .unwrap();
+    // `stars` is an int column listed in categoricalCols; `colour` and `member` are not
+    // numeric; `amount` is hashed by name.
+    assert_eq!(
+        fh.attrs["categorical"],
+        keel_bundle::Attr::I64s(vec![1, 0, 1, 1])
+    );
+    assert_eq!(fh.attrs["num_features"], keel_bundle::Attr::I64(32));
+}
+
+/// Parameter values and pipeline shapes the text stages cannot reproduce are refused, naming
+/// the stage and the value, before anything is written.
+#[test]
+fn text_stage_unsupported_values_are_refused() {
+    let refused =
+        |case: &str, prefix: &str, options: &Options, edit: &dyn Fn(&mut J), needle: &str| {
+            let (_tmp, dir) = scratch_of(case);
+            let s = stage(&dir, prefix);
+            edit_metadata(&s, |m| edit(m));
+            let e = match convert(&dir, options) {
+                Ok(_) => panic!("converted ({needle})"),
+                Err(e) => e,
+            };
+            let text = e.to_string();
+            assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+            assert!(text.contains(needle), "{text}");
+            assert!(
+                text.contains(&*s.file_name().unwrap().to_string_lossy()),
+                "{text}"
+            );
+        };
+    let none = Options::default();
+    refused(
+        "text_tfidf_lr",
+        "0_",
+        &none,
+        &|m| m["paramMap"]["pattern"] = J::from("\\w+$"),
+        "pattern=\"\\\\w+$\"",
+    );
+    refused(
+        "text_tfidf_lr",
+        "0_",
+        &none,
+        &|m| m["paramMap"]["pattern"] = J::from("(?i)a"),
+        "pattern=",
+    );
+    refused(
+        "text_tfidf_lr",
+        "1_",
+        &none,
+        &|m| m["defaultParamMap"]["locale"] = J::from("tr_TR"),
+        "locale='tr_TR'",
+    );
+    refused(
+        "text_tfidf_lr",
+        "3_",
+        &none,
+        &|m| m["sparkVersion"] = J::from("2.4.8"),
+        "sparkVersion='2.4.8'",
+    );
+    // A double column hashed as `name=value` would need Java's Double.toString.
+    refused(
+        "hasher_indexer_tree",
+        "0_",
+        &hasher_schema(),
+        &|m| m["paramMap"]["categoricalCols"] = J::from(vec!["stars", "amount"]),
+        "categorical column `amount` is floating-point",
+    );
+    // Without a schema, FeatureHasher cannot tell numeric columns from strings.
+    refused(
+        "hasher_indexer_tree",
+        "0_",
+        &none,
+        &|_| {},
+        "--sample-schema",
+    );
+    refused(
+        "hasher_indexer_tree",
+        "3_",
+        &hasher_schema(),
+        &|m| m["paramMap"]["handleInvalid"] = J::from("skip"),
+        "handleInvalid='skip'",
+    );
+    // Tokens read by a stage that takes none, and text where tokens are needed.
+    refused(
+        "text_cv_nb_w2v",
+        "2_",
+        &none,
+        &|m| m["paramMap"]["featuresCol"] = J::from("words"),
+        "`words`, an array<string> column",
+    );
+    refused(
+        "text_cv_nb_w2v",
+        "3_",
+        &none,
+        &|m| m["paramMap"]["inputCol"] = J::from("text"),
+        "must be an array<string> made by an earlier stage",
+    );
+}
+
+/// FeatureHasher's default 2^18 features assembled into a vector that VectorIndexer (whose op
+/// reads dense features) would have to densify: refused naming the reading stage.
+#[test]
+fn wide_sparse_block_into_a_dense_reader_is_refused() {
+    let (_tmp, dir) = scratch_of("hasher_indexer_tree");
+    // Drop the linear regression (stage 1) so the hashed block feeds only the assembler.
+    let lr = stage(&dir, "1_");
+    std::fs::remove_dir_all(&lr).unwrap();
+    for (from, to) in [("2_", "1_"), ("3_", "2_"), ("4_", "3_")] {
+        let s = stage(&dir, from);
+        let name = s
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replacen(from, to, 1);
+        std::fs::rename(&s, s.with_file_name(name)).unwrap();
+    }
+    edit_metadata(&dir, |m| {
+        m["paramMap"]["stageUids"].as_array_mut().unwrap().remove(1);
+    });
+    edit_metadata(&stage(&dir, "0_"), |m| {
+        m["paramMap"].as_object_mut().unwrap().remove("numFeatures");
+    });
+    edit_metadata(&stage(&dir, "1_"), |m| {
+        m["paramMap"]["inputCols"] = J::from(vec!["k", "hashed"])
+    });
+    let e = convert(&dir, &hasher_schema()).err().unwrap();
+    let text = e.to_string();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+    assert!(
+        text.contains("reads `raw`, a sparse vector of 262145 features")
+            && text.contains("VectorIndexerModel"),
+        "{text}"
+    );
+}
+
+/// Outputs a bundle cannot declare: a token column, and a sparse block wider than the runtime
+/// densifies (HashingTF's default 2^18 features).
+#[test]
+fn text_outputs_bundles_cannot_declare_are_refused() {
+    let (_tmp, dir) = scratch_of("text_tfidf_lr");
+    edit_metadata(&dir, |m| {
+        let uids = m["paramMap"]["stageUids"].as_array().unwrap()[..3].to_vec();
+        m["paramMap"]["stageUids"] = J::Array(uids);
+    });
+    let e = err(&dir);
+    assert!(
+        matches!(e, Error::Unsupported { .. })
+            && e.to_string()
+                .contains("output `bigrams` is an array<string> column"),
+        "{e}"
+    );
+
+    let (_tmp2, dir2) = scratch_of("text_tfidf_lr");
+    edit_metadata(&dir2, |m| {
+        let uids = m["paramMap"]["stageUids"].as_array().unwrap()[..4].to_vec();
+        m["paramMap"]["stageUids"] = J::Array(uids);
+    });
+    edit_metadata(&stage(&dir2, "3_"), |m| {
+        m["paramMap"].as_object_mut().unwrap().remove("numFeatures");
+    });
+    let e = err(&dir2);
+    assert!(
+        e.to_string()
+            .contains("output `tf` is a sparse vector of 262144 features"),
+        "{e}"
+    );
+}
+
+/// A pipeline PySpark's own writer saved (class `pyspark.ml.pipeline.PipelineModel`, as when a
+/// stage is Python-only) is read stage by stage: an unknown inner stage is refused by its own
+/// class and place, not as the pipeline.
+#[test]
+fn python_pipeline_names_the_inner_stage() {
+    let (_tmp, dir) = scratch();
+    edit_metadata(&dir, |m| {
+        m["class"] = J::from("pyspark.ml.pipeline.PipelineModel");
+        m["paramMap"]["language"] = J::from("Python");
+    });
+    edit_metadata(&stage(&dir, "7_"), |m| {
+        m["class"] = J::from("pyspark.ml.classification.OneVsRestModel")
+    });
+    let e = err(&dir);
+    let text = e.to_string();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+    assert!(
+        text.contains("pyspark.ml.classification.OneVsRestModel") && text.contains("stages[7]"),
+        "{text}"
+    );
+    // Its supported stages convert as from Spark's own writer.
+    let (_tmp2, dir2) = scratch();
+    edit_metadata(&dir2, |m| {
+        m["class"] = J::from("pyspark.ml.pipeline.PipelineModel")
+    });
+    convert(&dir2, &Options::default()).unwrap();
 }

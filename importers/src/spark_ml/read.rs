@@ -1,7 +1,7 @@
 //! Reading a Spark ML saved-model folder defensively: every path is built from the folder and
 //! checked to stay inside it (no `..`, no separators in names taken from metadata, no symbolic
 //! links), files are size-bounded, and each stage's parquet data is decoded into a small value
-//! tree ([`V`]) whose floats are the stored IEEE doubles, bit for bit.
+//! tree ([`V`]: numbers, strings, lists, structs, maps) whose floats are the stored IEEE doubles, bit for bit.
 
 use super::Error;
 use arrow_array::cast::AsArray;
@@ -37,6 +37,9 @@ pub enum V {
     L(Vec<V>),
     /// A struct, by field name.
     R(BTreeMap<String, V>),
+    /// A map, as its (key, value) entries in stored order (VectorIndexerModel's
+    /// `categoryMaps` is a `map<int, map<double, int>>`).
+    M(Vec<(V, V)>),
 }
 
 /// One row of a stage's data table.
@@ -248,6 +251,21 @@ fn value(a: &dyn Array, i: usize, budget: &mut usize) -> Result<V, String> {
                 out.insert(f.name().clone(), value(c.as_ref(), i, budget)?);
             }
             V::R(out)
+        }
+        DataType::Map(_, _) => {
+            let entries = a.as_map().value(i);
+            let [keys, vals] = entries.columns() else {
+                return Err("a map's entries are not (key, value) pairs".into());
+            };
+            (0..entries.len())
+                .map(|k| {
+                    Ok((
+                        value(keys.as_ref(), k, budget)?,
+                        value(vals.as_ref(), k, budget)?,
+                    ))
+                })
+                .collect::<Result<_, String>>()
+                .map(V::M)?
         }
         other => return Err(format!("unexpected parquet column type {other}")),
     })

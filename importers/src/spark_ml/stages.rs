@@ -19,6 +19,9 @@ mod more;
 // The predictors of exporters/keel/spark/_models2.py.
 #[path = "stages_models2.rs"]
 mod models2;
+// The text stages of exporters/keel/spark/_text.py and VectorIndexerModel.
+#[path = "stages_text.rs"]
+mod text;
 
 /// The stage classes this importer converts (Spark's fully qualified names).
 pub const SUPPORTED: &[&str] = &[
@@ -57,9 +60,47 @@ pub const SUPPORTED: &[&str] = &[
     "org.apache.spark.ml.classification.FMClassificationModel",
     "org.apache.spark.ml.regression.FMRegressionModel",
     "org.apache.spark.ml.regression.IsotonicRegressionModel",
+    "org.apache.spark.ml.feature.Tokenizer",
+    "org.apache.spark.ml.feature.RegexTokenizer",
+    "org.apache.spark.ml.feature.StopWordsRemover",
+    "org.apache.spark.ml.feature.NGram",
+    "org.apache.spark.ml.feature.HashingTF",
+    "org.apache.spark.ml.feature.CountVectorizerModel",
+    "org.apache.spark.ml.feature.IDFModel",
+    "org.apache.spark.ml.feature.FeatureHasher",
+    "org.apache.spark.ml.feature.Word2VecModel",
+    "org.apache.spark.ml.feature.VectorIndexerModel",
+];
+
+/// The stages whose runtime op reads a sparse block as it is (exporters/keel/spark/_text.py,
+/// `SPARSE_READERS`); any other stage reading a sparse vector wider than [`DENSIFY_LIMIT`] is
+/// refused, as the runtime would refuse it.
+const SPARSE_READERS: &[&str] = &[
+    "IDFModel",
+    "LogisticRegressionModel",
+    "LinearRegressionModel",
+    "LinearSVCModel",
+    "NaiveBayesModel",
+    "VectorAssembler",
+];
+/// The widest sparse block the runtime densifies (runtime/src/value.rs `DENSIFY_LIMIT`).
+const DENSIFY_LIMIT: u64 = 1 << 16;
+/// The stages that read token (`array<string>`) columns.
+const TOKEN_READERS: &[&str] = &[
+    "StopWordsRemover",
+    "NGram",
+    "HashingTF",
+    "CountVectorizerModel",
+    "Word2VecModel",
 ];
 
 const PIPELINE: &str = "org.apache.spark.ml.PipelineModel";
+/// PySpark's own pipeline writer (used when a stage is Python-only, e.g. OneVsRestModel) writes
+/// the same layout under its Python class name; its stages are checked one by one.
+const PY_PIPELINES: &[&str] = &[
+    "pyspark.ml.pipeline.PipelineModel",
+    "pyspark.ml.PipelineModel",
+];
 const TENSOR_FILE: &str = "tensors/model.safetensors";
 /// Numeric lists longer than this go into a tensor (SPEC.md section 4, as the exporters do).
 const INLINE_LIMIT: usize = 64;
@@ -149,7 +190,7 @@ fn flatten(
     out: &mut Vec<Stage>,
 ) -> Result<(), Error> {
     let class = meta_str(&meta, "class", mpath)?.to_string();
-    if class != PIPELINE {
+    if class != PIPELINE && !PY_PIPELINES.contains(&class.as_str()) {
         out.push(Stage {
             dir: dir.to_path_buf(),
             meta,
@@ -543,7 +584,14 @@ struct Col {
     name: String,
     dtype: DType,
     width: Option<u64>,
+    /// One name per feature; empty for a sparse block wider than [`DENSIFY_LIMIT`] (it can be
+    /// neither an output nor densified, and 2^18 names per hashed column would be waste).
     names: Vec<String>,
+    /// A sparse block (HashingTF, CountVectorizerModel, FeatureHasher and what IDFModel or
+    /// VectorAssembler make of one): the runtime keeps it sparse.
+    sparse: bool,
+    /// A list of strings per row (the tokenizers' output; `dtype` is then `Utf8`).
+    tokens: bool,
 }
 
 impl Col {
@@ -553,6 +601,30 @@ impl Col {
             dtype,
             width: None,
             names: vec![name.into()],
+            sparse: false,
+            tokens: false,
+        }
+    }
+    /// A sparse block of `width` features named `name[j]` (as the exporter names them).
+    fn sparse(name: &str, width: u64) -> Col {
+        Col {
+            name: name.into(),
+            dtype: DType::F64,
+            width: Some(width),
+            names: if width <= DENSIFY_LIMIT {
+                (0..width).map(|j| format!("{name}[{j}]")).collect()
+            } else {
+                Vec::new()
+            },
+            sparse: true,
+            tokens: false,
+        }
+    }
+    /// A token column.
+    fn tokens(name: &str) -> Col {
+        Col {
+            tokens: true,
+            ..Col::scalar(name, DType::Utf8)
         }
     }
     fn vector(name: &str, names: Vec<String>) -> Col {
@@ -561,10 +633,12 @@ impl Col {
             dtype: DType::F64,
             width: Some(names.len() as u64),
             names,
+            sparse: false,
+            tokens: false,
         }
     }
     fn is_numeric(&self) -> bool {
-        self.width.is_some() || self.dtype != DType::Utf8
+        self.width.is_some() || (self.dtype != DType::Utf8 && !self.tokens)
     }
 }
 
@@ -812,6 +886,22 @@ fn io(
             vec![st.need_str("featuresCol")?],
             vec![st.need_str("outputCol")?],
         ),
+        "Tokenizer"
+        | "RegexTokenizer"
+        | "NGram"
+        | "HashingTF"
+        | "CountVectorizerModel"
+        | "IDFModel"
+        | "Word2VecModel"
+        | "VectorIndexerModel" => (
+            vec![st.need_str("inputCol")?],
+            vec![st.need_str("outputCol")?],
+        ),
+        "StopWordsRemover" => st.in_out()?,
+        "FeatureHasher" => (
+            st.strs_param("inputCols")?.unwrap_or_default(),
+            vec![st.need_str("outputCol")?],
+        ),
         "GeneralizedLinearRegressionModel" => {
             let mut reads = vec![st.need_str("featuresCol")?];
             reads.extend(st.col_param("offsetCol")?);
@@ -927,6 +1017,7 @@ pub fn build(
     for (p, (k, reads, writes)) in plan.iter().enumerate() {
         if keep[p] {
             let st = &loaded.stages[*k];
+            check_reads(&ctx, st, reads)?;
             convert_stage(&mut ctx, st, reads, writes)?;
             for c in writes {
                 if !ctx.cols.contains_key(c) {
@@ -949,6 +1040,25 @@ pub fn build(
             path: PathBuf::new(),
             message: format!("output `{c}` was not produced"),
         })?;
+        let at = |m: String| Error::Unsupported {
+            path: loaded
+                .stages
+                .first()
+                .map(|s| s.dir.clone())
+                .unwrap_or_default(),
+            message: m,
+        };
+        if col.tokens {
+            return Err(at(format!(
+                "output `{c}` is an array<string> column, which a bundle cannot declare yet (end the pipeline after the text stages)"
+            )));
+        }
+        if col.sparse && col.width.is_some_and(|w| w > DENSIFY_LIMIT) {
+            return Err(at(format!(
+                "output `{c}` is a sparse vector of {} features; bundle outputs are dense, at most {DENSIFY_LIMIT} wide",
+                col.width.unwrap_or(0)
+            )));
+        }
         let mut f = Field::scalar(c, col.dtype, ctx.nullable.contains(c));
         if let Some(w) = col.width {
             f.shape = vec![w];
@@ -1035,6 +1145,30 @@ fn rfc3339(ms: i64) -> String {
 
 // -- converters ---------------------------------------------------------------------------------
 
+/// Refuses what a stage cannot read, as the exporter does before converting: a token column
+/// read by a stage that takes no tokens, and a sparse block too wide to densify read by a
+/// stage whose op needs dense features.
+fn check_reads(ctx: &Ctx<'_>, st: &Stage, reads: &[String]) -> Result<(), Error> {
+    for c in reads {
+        let Some(col) = ctx.cols.get(c) else { continue };
+        if col.tokens && !TOKEN_READERS.contains(&st.short()) {
+            return Err(st.unsupported(format!(
+                "reads `{c}`, an array<string> column; this stage does not take tokens"
+            )));
+        }
+        if col.sparse
+            && col.width.is_some_and(|w| w > DENSIFY_LIMIT)
+            && !SPARSE_READERS.contains(&st.short())
+        {
+            return Err(st.unsupported(format!(
+                "reads `{c}`, a sparse vector of {} features; this stage reads dense features and keel densifies at most {DENSIFY_LIMIT} (lower numFeatures/vocabSize, or feed the vector to IDF, LogisticRegression, LinearRegression, LinearSVC or NaiveBayes)",
+                col.width.unwrap_or(0)
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn convert_stage(
     ctx: &mut Ctx<'_>,
     st: &Stage,
@@ -1060,6 +1194,11 @@ fn convert_stage(
             }
             attrs.insert("handle_invalid".into(), Attr::Str(mode));
             let out = &writes[0];
+            // A sparse block in makes the op write a sparse block (keel.spark._text).
+            let sparse = x
+                .iter()
+                .any(|c| c.sparse)
+                .then(|| x.iter().map(|c| c.width.unwrap_or(1)).sum::<u64>());
             if x.iter().all(|c| c.width.is_none()) {
                 ctx.scalar_assembled.insert(out.clone());
             }
@@ -1071,7 +1210,10 @@ fn convert_stage(
                 attrs,
                 st,
             );
-            ctx.put(Col::vector(out, names), false);
+            match sparse {
+                Some(w) => ctx.put(Col::sparse(out, w), false),
+                None => ctx.put(Col::vector(out, names), false),
+            }
         }
         "StringIndexerModel" => {
             let mode = st.handle_invalid()?;
@@ -1343,6 +1485,18 @@ fn convert_stage(
         "MultilayerPerceptronClassificationModel" => models2::mlp(ctx, st, node, &reads[0])?,
         "FMClassificationModel" | "FMRegressionModel" => models2::fm(ctx, st, node, &reads[0])?,
         "IsotonicRegressionModel" => models2::isotonic(ctx, st, node, &reads[0])?,
+        "Tokenizer"
+        | "RegexTokenizer"
+        | "StopWordsRemover"
+        | "NGram"
+        | "HashingTF"
+        | "CountVectorizerModel"
+        | "IDFModel"
+        | "FeatureHasher"
+        | "Word2VecModel" => {
+            text::text_stage(ctx, st, node, reads, writes)?;
+        }
+        "VectorIndexerModel" => text::vector_indexer(ctx, st, node, &reads[0], &writes[0])?,
         _ => trees(ctx, st, node, reads)?,
     }
     Ok(())

@@ -1,0 +1,488 @@
+//! The text stages (Tokenizer, RegexTokenizer, StopWordsRemover, NGram, HashingTF,
+//! CountVectorizerModel, IDFModel, FeatureHasher, Word2VecModel) and VectorIndexerModel, each
+//! to the op and attributes that exporters/keel/spark/_text.py and _feature2.py give it, so a
+//! saved model and a live one give equivalent bundles.
+//!
+//! Tokens travel between stages as token columns (`Col::tokens`), which a bundle cannot
+//! declare as an input or output yet: a pipeline starts from string columns and its outputs
+//! come after the text stages (refused by name otherwise, in `build`). HashingTF,
+//! CountVectorizerModel and FeatureHasher write sparse blocks (`Col::sparse`), read as they
+//! are by IDF, VectorAssembler and the linear and naive Bayes models.
+//!
+//! Refused as the exporter refuses them: a RegexTokenizer pattern outside the subset of
+//! `java.util.regex` the runtime translates (the runtime's own translator decides, so the
+//! grammar cannot drift), a Turkish, Azerbaijani or Lithuanian StopWordsRemover locale when
+//! case-insensitive, FeatureHasher categorical columns of floating-point type (Java's
+//! `Double.toString` spelling), a HashingTF saved by Spark before 3.0 (it hashed with the old
+//! MLlib function), a repeated vocabulary term or word, word vectors that are not float32
+//! values, and VectorIndexer category maps keel cannot reproduce independently of vector
+//! storage. Tokenizer and RegexTokenizer lowercase with the scoring JVM's default locale,
+//! which a saved model does not record: it is assumed not to be one of those three (as the
+//! runtime op documents).
+
+use super::{
+    Attr, Col, Ctx, DType, Error, Stage, V, Want, as_f64, as_i64, as_list, field, strings, tref,
+    usize_of, vector,
+};
+use keel_bundle::TensorDType;
+use std::collections::BTreeMap;
+
+/// Spark's default `numFeatures` for HashingTF and FeatureHasher.
+const DEFAULT_NUM_FEATURES: i64 = 1 << 18;
+/// Languages whose lowercase rules Java applies by locale and keel does not reproduce.
+const SPECIAL_LOWERCASE: &[&str] = &["tr", "az", "lt"];
+
+/// An integer param (Spark's `IntParam`), its default when absent.
+fn int_param(st: &Stage, name: &str, default: i64) -> Result<i64, Error> {
+    match st.param(name) {
+        None | Some(serde_json::Value::Null) => Ok(default),
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| st.malformed(format!("param `{name}` is {v}, not an integer"))),
+    }
+}
+
+/// The one string column `name`, refusing anything else (a token column included).
+fn string_input(ctx: &mut Ctx<'_>, st: &Stage, name: &str) -> Result<Col, Error> {
+    let x = ctx.get(name, Want::Scalar(DType::Utf8), st)?;
+    if x.dtype != DType::Utf8 || x.width.is_some() || x.tokens {
+        return Err(st.unsupported(format!(
+            "input column `{name}` must be a string column, found {}",
+            kind(&x)
+        )));
+    }
+    Ok(x)
+}
+
+/// The token column `name`, made by an earlier stage.
+fn token_input(ctx: &mut Ctx<'_>, st: &Stage, name: &str) -> Result<Col, Error> {
+    let produced = ctx.cols.get(name).is_some_and(|c| c.tokens);
+    if !produced {
+        return Err(st.unsupported(format!(
+            "input column `{name}` must be an array<string> made by an earlier stage (array<string> pipeline inputs are not supported yet: start the pipeline from text)"
+        )));
+    }
+    ctx.get(name, Want::Scalar(DType::Utf8), st)
+}
+
+fn kind(c: &Col) -> String {
+    if c.tokens {
+        "array<string>".into()
+    } else if let Some(w) = c.width {
+        format!("a vector of {w}")
+    } else {
+        c.dtype.as_str().into()
+    }
+}
+
+/// Refuses a locale whose lowercasing Java does by special rules.
+fn check_locale(st: &Stage, locale: &str) -> Result<(), Error> {
+    let lang = locale
+        .replace('-', "_")
+        .split('_')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if SPECIAL_LOWERCASE.contains(&lang.as_str()) {
+        return Err(st.unsupported(format!(
+            "locale='{locale}': its special lowercase rules are not reproduced by keel"
+        )));
+    }
+    Ok(())
+}
+
+/// The text stages: one op each, as `keel.spark._text`.
+pub(super) fn text_stage(
+    ctx: &mut Ctx<'_>,
+    st: &Stage,
+    node: String,
+    reads: &[String],
+    writes: &[String],
+) -> Result<(), Error> {
+    let [read, ..] = reads else {
+        return Err(st.malformed("reads no column"));
+    };
+    let [out, ..] = writes else {
+        return Err(st.malformed("writes no column"));
+    };
+    let mut attrs = BTreeMap::new();
+    let y = vec![("Y", vec![out.clone()])];
+    match st.short() {
+        "Tokenizer" => {
+            let x = string_input(ctx, st, read)?;
+            ctx.stage("spark.tokenizer", node, &[x], y, attrs, st);
+            ctx.put(Col::tokens(out), false);
+        }
+        "RegexTokenizer" => {
+            let x = string_input(ctx, st, read)?;
+            let pattern = st.str_param("pattern")?.unwrap_or_else(|| "\\s+".into());
+            // The runtime's translator is the judge of what it reproduces; asking it here
+            // refuses the pattern at import rather than when the bundle is loaded.
+            keel_runtime::ops::spark_text::java_regex(&pattern)
+                .map_err(|why| st.unsupported(format!("pattern={pattern:?}: {why}")))?;
+            let min = int_param(st, "minTokenLength", 1)?;
+            if min < 0 {
+                return Err(st.malformed(format!("minTokenLength={min} is negative")));
+            }
+            attrs.insert("pattern".into(), Attr::Str(pattern));
+            attrs.insert(
+                "gaps".into(),
+                Attr::Bool(st.bool_param("gaps")?.unwrap_or(true)),
+            );
+            attrs.insert("min_token_length".into(), Attr::I64(min));
+            attrs.insert(
+                "to_lowercase".into(),
+                Attr::Bool(st.bool_param("toLowercase")?.unwrap_or(true)),
+            );
+            ctx.stage("spark.regex_tokenizer", node, &[x], y, attrs, st);
+            ctx.put(Col::tokens(out), false);
+        }
+        "StopWordsRemover" => {
+            let x = reads
+                .iter()
+                .map(|c| token_input(ctx, st, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            let words = st
+                .strs_param("stopWords")?
+                .ok_or_else(|| st.malformed("param `stopWords` is missing"))?;
+            let case_sensitive = st.bool_param("caseSensitive")?.unwrap_or(false);
+            // Spark's default is the JVM's locale when the stage was made, which Spark writes
+            // into `defaultParamMap`; a document without it cannot be read exactly.
+            let locale = st
+                .str_param("locale")?
+                .ok_or_else(|| st.malformed("param `locale` is missing"))?;
+            if !case_sensitive {
+                check_locale(st, &locale)?;
+            }
+            attrs.insert("stop_words".into(), Attr::Strs(words));
+            attrs.insert("case_sensitive".into(), Attr::Bool(case_sensitive));
+            attrs.insert("locale".into(), Attr::Str(locale));
+            ctx.stage(
+                "spark.stop_words_remover",
+                node,
+                &x,
+                vec![("Y", writes.to_vec())],
+                attrs,
+                st,
+            );
+            for o in writes {
+                ctx.put(Col::tokens(o), false);
+            }
+        }
+        "NGram" => {
+            let x = token_input(ctx, st, read)?;
+            let n = int_param(st, "n", 2)?;
+            if n < 1 {
+                return Err(st.malformed(format!("n={n} is below 1")));
+            }
+            attrs.insert("n".into(), Attr::I64(n));
+            ctx.stage("spark.ngram", node, &[x], y, attrs, st);
+            ctx.put(Col::tokens(out), false);
+        }
+        "HashingTF" => {
+            let x = token_input(ctx, st, read)?;
+            // Spark 3 changed the hash (HashingTF's reader picks the old MLlib murmur3 for a
+            // model saved before 3.0); the runtime implements the new one only.
+            let version = st
+                .meta
+                .get("sparkVersion")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            let major: Option<u32> = version.split('.').next().and_then(|m| m.parse().ok());
+            if major.is_none_or(|m| m < 3) {
+                return Err(st.unsupported(format!(
+                    "sparkVersion='{version}': HashingTF saved before Spark 3.0 hashes terms with the old MLlib function, which keel does not reproduce"
+                )));
+            }
+            let n = num_features(st)?;
+            attrs.insert("num_features".into(), Attr::I64(n));
+            attrs.insert(
+                "binary".into(),
+                Attr::Bool(st.bool_param("binary")?.unwrap_or(false)),
+            );
+            ctx.stage("spark.hashing_tf", node, &[x], y, attrs, st);
+            ctx.put(Col::sparse(out, n as u64), false);
+        }
+        "CountVectorizerModel" => {
+            let x = token_input(ctx, st, read)?;
+            let row = st.one_row()?;
+            let vocab = strings(field(&row, "vocabulary", st)?, st)?;
+            distinct(st, &vocab, "term")?;
+            if vocab.is_empty() {
+                return Err(st.unsupported("the vocabulary is empty"));
+            }
+            let min_tf = st.f64_param("minTF")?.unwrap_or(1.0);
+            if min_tf.is_nan() || min_tf < 0.0 {
+                return Err(st.malformed(format!("minTF={min_tf} is not a number >= 0")));
+            }
+            let width = vocab.len() as u64;
+            attrs.insert("vocabulary".into(), Attr::Strs(vocab));
+            attrs.insert("min_tf".into(), Attr::F64(min_tf));
+            attrs.insert(
+                "binary".into(),
+                Attr::Bool(st.bool_param("binary")?.unwrap_or(false)),
+            );
+            ctx.stage("spark.count_vectorizer", node, &[x], y, attrs, st);
+            ctx.put(Col::sparse(out, width), false);
+        }
+        "IDFModel" => {
+            let row = st.one_row()?;
+            let (idf, _) = vector(field(&row, "idf", st)?, "idf", st)?;
+            let x = ctx.get(read, Want::Vector(idf.len()), st)?;
+            if x.width != Some(idf.len() as u64) || x.tokens {
+                return Err(st.unsupported(format!(
+                    "the model was fitted on {} features, column `{read}` is {}",
+                    idf.len(),
+                    kind(&x)
+                )));
+            }
+            let n = idf.len();
+            attrs.insert(
+                "idf".into(),
+                ctx.tensor_f64(&format!("{node}/idf"), &[1, n], &idf),
+            );
+            let sparse = x.sparse;
+            ctx.stage("spark.idf", node, &[x], y, attrs, st);
+            let col = if sparse {
+                Col::sparse(out, n as u64)
+            } else {
+                Col::vector(out, (0..n).map(|j| format!("{out}[{j}]")).collect())
+            };
+            ctx.put(col, false);
+        }
+        "FeatureHasher" => feature_hasher(ctx, st, node, reads, out)?,
+        "Word2VecModel" => word2vec(ctx, st, node, read, out)?,
+        other => return Err(st.unsupported(format!("{other} is not a text stage"))),
+    }
+    Ok(())
+}
+
+/// `numFeatures` of HashingTF and FeatureHasher: a positive Java int.
+fn num_features(st: &Stage) -> Result<i64, Error> {
+    let n = int_param(st, "numFeatures", DEFAULT_NUM_FEATURES)?;
+    if !(1..=i64::from(i32::MAX)).contains(&n) {
+        return Err(st.malformed(format!("numFeatures={n} is not between 1 and 2^31 - 1")));
+    }
+    Ok(n)
+}
+
+fn distinct(st: &Stage, items: &[String], what: &str) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for t in items {
+        if !seen.insert(t.as_str()) {
+            return Err(st.unsupported(format!("the vocabulary repeats the {what} `{t}`")));
+        }
+    }
+    Ok(())
+}
+
+fn feature_hasher(
+    ctx: &mut Ctx<'_>,
+    st: &Stage,
+    node: String,
+    reads: &[String],
+    out: &str,
+) -> Result<(), Error> {
+    let cats = st.strs_param("categoricalCols")?.unwrap_or_default();
+    let mut x = Vec::new();
+    let mut categorical = Vec::new();
+    for c in reads {
+        // Whether a column is hashed by name or as `name=value` depends on its Spark type,
+        // which a saved model does not record: a pipeline input needs the sample schema.
+        if ctx.schema.is_none() && !ctx.cols.contains_key(c) {
+            return Err(st.unsupported(format!(
+                "FeatureHasher input `{c}` has no known type: give --sample-schema (numeric columns are hashed by name, others as name=value)"
+            )));
+        }
+        let col = ctx.get(c, Want::Scalar(DType::F64), st)?;
+        if col.width.is_some() || col.tokens {
+            return Err(st.unsupported(format!(
+                "FeatureHasher input `{c}` must be a scalar column, found {}",
+                kind(&col)
+            )));
+        }
+        let float = matches!(col.dtype, DType::F64 | DType::F32);
+        let numeric = float || matches!(col.dtype, DType::I64 | DType::I32);
+        let cat = !numeric || cats.contains(c);
+        if cat && float {
+            return Err(st.unsupported(format!(
+                "FeatureHasher categorical column `{c}` is floating-point: Java's Double.toString spelling of the value is not reproduced (cast it to string or integer first)"
+            )));
+        }
+        categorical.push(i64::from(cat));
+        x.push(col);
+    }
+    let n = num_features(st)?;
+    let mut attrs = BTreeMap::new();
+    attrs.insert("num_features".into(), Attr::I64(n));
+    attrs.insert("names".into(), Attr::Strs(reads.to_vec()));
+    attrs.insert("categorical".into(), Attr::I64s(categorical));
+    ctx.stage(
+        "spark.feature_hasher",
+        node,
+        &x,
+        vec![("Y", vec![out.to_string()])],
+        attrs,
+        st,
+    );
+    ctx.put(Col::sparse(out, n as u64), false);
+    Ok(())
+}
+
+/// Word2VecModel: Spark 2+ saves one row per word (`word`, `vector` of floats).
+fn word2vec(
+    ctx: &mut Ctx<'_>,
+    st: &Stage,
+    node: String,
+    read: &str,
+    out: &str,
+) -> Result<(), Error> {
+    let x = token_input(ctx, st, read)?;
+    let size = int_param(st, "vectorSize", 100)?;
+    let size = usize_of(size, "vectorSize", st)?;
+    if size == 0 {
+        return Err(st.malformed("vectorSize=0"));
+    }
+    let rows = st.data()?;
+    let mut words = Vec::with_capacity(rows.len());
+    let mut bytes = Vec::with_capacity(rows.len() * size * 4);
+    for r in &rows {
+        let word = match field(r, "word", st)? {
+            V::S(w) => w.clone(),
+            other => return Err(st.malformed(format!("`word` is {other:?}, not a string"))),
+        };
+        let v = as_list(field(r, "vector", st)?, "vector", st)?;
+        if v.len() != size {
+            return Err(st.malformed(format!(
+                "the vector of `{word}` has {} values, vectorSize is {size}",
+                v.len()
+            )));
+        }
+        for e in v {
+            let f = as_f64(e, "vector", st)?;
+            // The model keeps floats; a value that is not one was not written by Spark.
+            let narrow = f as f32;
+            if f64::from(narrow).to_bits() != f.to_bits() && !f.is_nan() {
+                return Err(st.unsupported(format!(
+                    "the vector of `{word}` holds {f}, not a float32 value"
+                )));
+            }
+            bytes.extend(narrow.to_le_bytes());
+        }
+        words.push(word);
+    }
+    distinct(st, &words, "word")?;
+    if words.is_empty() {
+        return Err(st.unsupported("the vocabulary is empty"));
+    }
+    let key = format!("{node}/vectors");
+    ctx.tensors
+        .raw(&key, TensorDType::F32, &[words.len(), size], bytes);
+    ctx.has_tensors = true;
+    let mut attrs = BTreeMap::new();
+    attrs.insert("vocabulary".into(), Attr::Strs(words));
+    attrs.insert("vectors".into(), tref(&key));
+    ctx.stage(
+        "spark.word2vec",
+        node,
+        &[x],
+        vec![("Y", vec![out.to_string()])],
+        attrs,
+        st,
+    );
+    ctx.put(
+        Col::vector(out, (0..size).map(|j| format!("{out}[{j}]")).collect()),
+        false,
+    );
+    Ok(())
+}
+
+/// VectorIndexerModel: `numFeatures` and `categoryMaps` (feature -> value -> index) from its
+/// data, to `spark.vector_indexer` as `keel.spark._feature2` builds it.
+pub(super) fn vector_indexer(
+    ctx: &mut Ctx<'_>,
+    st: &Stage,
+    node: String,
+    read: &str,
+    out: &str,
+) -> Result<(), Error> {
+    let mode = st.handle_invalid()?;
+    let row = st.one_row()?;
+    let n = usize_of(
+        as_i64(field(&row, "numFeatures", st)?, "numFeatures", st)?,
+        "numFeatures",
+        st,
+    )?;
+    let V::M(maps) = field(&row, "categoryMaps", st)? else {
+        return Err(st.malformed("`categoryMaps` is not a map"));
+    };
+    let mut by_feature: Vec<(i64, Vec<f64>)> = Vec::with_capacity(maps.len());
+    for (f, m) in maps {
+        let f = as_i64(f, "categoryMaps key", st)?;
+        if !(0..n as i64).contains(&f) {
+            return Err(st.malformed(format!(
+                "categoryMaps names feature {f}, outside the {n} features"
+            )));
+        }
+        let V::M(m) = m else {
+            return Err(st.malformed(format!("categoryMaps[{f}] is not a map")));
+        };
+        let mut by_index: Vec<(i64, f64)> = m
+            .iter()
+            .map(|(v, i)| {
+                Ok((
+                    as_i64(i, "category index", st)?,
+                    as_f64(v, "category value", st)?,
+                ))
+            })
+            .collect::<Result<_, Error>>()?;
+        by_index.sort_by_key(|a| a.0);
+        if by_index
+            .iter()
+            .enumerate()
+            .any(|(k, (i, _))| *i != k as i64)
+        {
+            return Err(st.malformed(format!(
+                "the category indices of feature {f} are not 0..{}",
+                m.len().saturating_sub(1)
+            )));
+        }
+        // Spark's sparse path never looks zeros up and keeps them at index 0: any other index
+        // for 0.0 would make its answer depend on vector storage.
+        let zero: Vec<i64> = by_index
+            .iter()
+            .filter(|(_, v)| *v == 0.0)
+            .map(|(i, _)| *i)
+            .collect();
+        if !zero.is_empty() && zero != [0] {
+            return Err(st.unsupported(format!(
+                "feature {f} maps 0.0 to index {zero:?}, not 0: Spark's answer would depend on vector storage"
+            )));
+        }
+        by_feature.push((f, by_index.into_iter().map(|(_, v)| v).collect()));
+    }
+    by_feature.sort_by_key(|(f, _)| *f);
+    if by_feature.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(st.malformed("categoryMaps names a feature twice"));
+    }
+    let x = ctx.get(read, Want::Vector(n), st)?;
+    if x.width != Some(n as u64) || x.tokens {
+        return Err(st.unsupported(format!(
+            "fitted on {n} features, input `{read}` is {}",
+            kind(&x)
+        )));
+    }
+    let (features, categories): (Vec<i64>, Vec<Vec<f64>>) = by_feature.into_iter().unzip();
+    let mut attrs = BTreeMap::new();
+    attrs.insert(
+        "features".into(),
+        ctx.i64s(&format!("{node}/features"), features),
+    );
+    attrs.insert(
+        "categories".into(),
+        Attr::List(categories.into_iter().map(Attr::F64s).collect()),
+    );
+    attrs.insert("handle_invalid".into(), Attr::Str(mode));
+    ctx.same_shape_stage("spark.vector_indexer", node, x, out, attrs, st);
+    Ok(())
+}
