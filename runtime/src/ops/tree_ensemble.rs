@@ -430,7 +430,8 @@ fn step(nodes: &[Node], i: u32, x: &[f32]) -> u32 {
     // `v <= thr` is false for NaN, so NaN goes left only when the flag says so. Non-short-
     // circuit `|` and `&` keep the step free of branches.
     let go_left = (v <= nd.thr) | (v.is_nan() & (nd.feat & MISS_LEFT != 0));
-    if go_left { nd.left } else { nd.right }
+    // A conditional move: the direction is data-dependent, so a branch mispredicts often.
+    std::hint::select_unpredictable(go_left, nd.left, nd.right)
 }
 
 /// Advances `L` independent walks `steps` times; `steps` is at least the depth of every tree
