@@ -776,42 +776,48 @@ fn hostile_protobuf_documents_are_refused_by_entry() {
         }
         e => panic!("{e}"),
     }
-    // A tensor whose bytes are not whole doubles, and a sparse tensor.
+    // A tensor whose bytes are not whole doubles, and one whose shape disagrees with its
+    // element count.
     let demo = support::to_protobuf(&std::fs::read(dir.join("demo.zip")).unwrap());
     let lr = "root/linear_regression_7a70b7fd-bd53-11e7-8c89-6c40089417e6.node/model.pb";
+    let shape = |n: i32| {
+        Some(pb::TensorShape {
+            dimensions: vec![pb::TensorDimension {
+                size: n,
+                name: String::new(),
+            }],
+        })
+    };
     for (tensor, needle) in [
         (
             pb::Tensor {
                 base: pb::BasicType::Double as i32,
-                dimensions: vec![1],
+                shape: shape(1),
                 value: vec![0; 7],
-                indices: Vec::new(),
             },
             "multiple of 8",
         ),
         (
             pb::Tensor {
                 base: pb::BasicType::Double as i32,
-                dimensions: vec![3],
+                shape: shape(3),
                 value: vec![0; 8],
-                indices: vec![0; 4],
             },
-            "sparse",
+            "holds 1 elements",
         ),
     ] {
         let model = pb::Model {
             op: "linear_regression".into(),
-            attributes: [(
-                "coefficients".to_string(),
-                pb::Value {
-                    v: Some(pb::value::V::S(pb::Scalar {
-                        t: Some(tensor),
-                        ..Default::default()
-                    })),
-                },
-            )]
-            .into_iter()
-            .collect(),
+            attributes: Some(pb::Attributes {
+                list: [(
+                    "coefficients".to_string(),
+                    pb::Value {
+                        v: Some(pb::value::V::T(tensor)),
+                    },
+                )]
+                .into_iter()
+                .collect(),
+            }),
         };
         let bad = replace_entry(&demo, lr, &model.encode_to_vec());
         match mleap::read(&bad).unwrap_err() {

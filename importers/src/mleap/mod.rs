@@ -12,9 +12,11 @@
 //! Protobuf format (`"format": "protobuf"` in `bundle.json`, which stays JSON): `model.pb`,
 //! `node.pb` and `tree.pb` (length-prefixed nodes) replace the JSON documents, in the same
 //! folders; [`proto`] decodes them into the JSON forms, so both encodings share one converter.
-//! The protobuf message definitions were written for keel from our understanding of MLeap's
-//! schema, and are tested against bundles that keel's tests re-encode from real JSON bundles,
-//! not against protobuf bundles written by MLeap itself. The `mixed` format is refused.
+//! The protobuf message definitions follow MLeap's published schema (combust/bundle-protobuf;
+//! `importers/proto/mleap_bundle.proto` lists what was checked against which source) and are
+//! tested on bytes laid out by hand from it as well as on bundles that keel's tests re-encode
+//! from real JSON bundles; no protobuf bundle written by MLeap itself is in the test corpus.
+//! The `mixed` format is refused.
 //!
 //! Ops: the original set is converted in `convert.rs`, the others in `ops.rs` (its table lists
 //! the attributes read for each).

@@ -2,8 +2,9 @@
 //! Test support: re-encodes a JSON-format MLeap Bundle.ML zip into the protobuf format
 //! (`model.pb`, `node.pb`, `tree.pb`, `"format": "protobuf"` in bundle.json), written here
 //! from the bundle's own JSON documents with the message types of keel's MLeap schema
-//! (`keel_import::mleap::proto::pb`). The protobuf reader is tested on these re-encoded bundles:
-//! no protobuf bundle written by MLeap itself is available to the tests.
+//! (`keel_import::mleap::proto::pb`, which follows MLeap's bundle-protobuf schema). The
+//! protobuf reader is tested on these re-encoded bundles and, independently of this encoder,
+//! on bytes laid out by hand from MLeap's schema (`src/mleap/proto.rs`, `wire_tests`).
 
 use keel_import::mleap::proto::pb;
 use prost::Message;
@@ -51,9 +52,16 @@ fn tensor(v: &Value) -> pb::Tensor {
     };
     pb::Tensor {
         base: base as i32,
-        dimensions: dims,
+        shape: Some(pb::TensorShape {
+            dimensions: dims
+                .into_iter()
+                .map(|size| pb::TensorDimension {
+                    size,
+                    name: String::new(),
+                })
+                .collect(),
+        }),
         value,
-        indices: Vec::new(),
     }
 }
 
@@ -88,10 +96,8 @@ fn value(v: &Value) -> pb::Value {
     let is_list =
         v.get("type").and_then(Value::as_str) == Some("list") || v.get("data_shape").is_some();
     let inner = if v.get("type").and_then(Value::as_str) == Some("tensor") {
-        pb::value::V::S(pb::Scalar {
-            t: Some(tensor(v)),
-            ..Default::default()
-        })
+        // MLeap's `Value.tensor` stores a tensor attribute as the value's `t` case.
+        pb::value::V::T(tensor(v))
     } else if is_list {
         let mut l = pb::List::default();
         if let Some(a) = list("double") {
@@ -143,7 +149,7 @@ fn model(doc: &Value) -> pb::Model {
         .unwrap_or_default();
     pb::Model {
         op: doc["op"].as_str().unwrap().into(),
-        attributes,
+        attributes: Some(pb::Attributes { list: attributes }),
     }
 }
 
@@ -182,14 +188,14 @@ fn tree_node(line: &Value) -> pb::TreeNode {
         let s = &line["split"];
         let split = if s["type"] == "continuous" {
             pb::split::S::Continuous(pb::ContinuousSplit {
-                feature_index: s["featureIndex"].as_i64().unwrap(),
+                feature_index: s["featureIndex"].as_u64().unwrap() as u32,
                 threshold: f64_of(&s["threshold"]),
             })
         } else {
             pb::split::S::Categorical(pb::CategoricalSplit {
-                feature_index: s["featureIndex"].as_i64().unwrap(),
+                feature_index: s["featureIndex"].as_u64().unwrap() as u32,
                 is_left: s["isLeft"].as_bool().unwrap(),
-                num_categories: s["numCategories"].as_i64().unwrap(),
+                num_categories: s["numCategories"].as_u64().unwrap() as u32,
                 categories: s["categories"]
                     .as_array()
                     .unwrap()
