@@ -3,8 +3,9 @@
 //! the `struct<...>` wrapper also works: `x DOUBLE, cat STRING` or `x:double,cat:string`).
 //!
 //! Spark types map as `keel.spark.export` maps a sample frame: string to utf8, double to f64,
-//! float to f32, the integer types to i64, boolean to bool. Vector columns cannot be spelled in
-//! either form; a pipeline input that a stage reads as a vector is sized from the fitted model.
+//! float to f32, the integer types to i64, boolean to bool, array<string> to list<utf8>. Vector
+//! columns cannot be spelled in either form; a pipeline input that a stage reads as a vector is
+//! sized from the fitted model.
 
 use super::Error;
 use keel_bundle::DType;
@@ -29,9 +30,10 @@ fn dtype(t: &str) -> Result<DType, Error> {
             DType::I64
         }
         "boolean" | "bool" => DType::Bool,
+        "array<string>" => DType::ListUtf8,
         other => {
             return Err(Error::Schema(format!(
-                "type `{other}` is not supported (string, double, float, integer types, boolean)"
+                "type `{other}` is not supported (string, double, float, integer types, boolean, array<string>)"
             )));
         }
     })
@@ -50,11 +52,22 @@ pub fn parse(text: &str) -> Result<Vec<SchemaField>, Error> {
         list.iter()
             .map(|f| {
                 let name = f.get("name").and_then(|n| n.as_str());
-                let t = f.get("type").and_then(|t| t.as_str());
+                // `array<string>` is `{"type": "array", "elementType": "string", ...}`.
+                let t = f.get("type").and_then(|t| match t {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Object(o)
+                        if o.get("type").and_then(|x| x.as_str()) == Some("array") =>
+                    {
+                        o.get("elementType")
+                            .and_then(|e| e.as_str())
+                            .map(|e| format!("array<{e}>"))
+                    }
+                    _ => None,
+                });
                 match (name, t) {
                     (Some(name), Some(t)) => Ok(SchemaField {
                         name: name.to_string(),
-                        dtype: dtype(t)?,
+                        dtype: dtype(&t)?,
                         nullable: f.get("nullable").and_then(|n| n.as_bool()).unwrap_or(true),
                     }),
                     _ => Err(Error::Schema(format!(
@@ -120,6 +133,15 @@ mod tests {
         assert_eq!(c[0].dtype, DType::F64);
         assert!(!c[0].nullable);
         assert!(matches!(parse("x vector"), Err(Error::Schema(_))));
+        // array<string> in both forms; arrays of anything else are refused by type.
+        let d = parse("words array<string>, x double").unwrap();
+        assert_eq!(d[0].dtype, DType::ListUtf8);
+        let e = parse(r#"{"type":"struct","fields":[{"name":"w","type":{"type":"array","elementType":"string","containsNull":true},"nullable":true,"metadata":{}}]}"#).unwrap();
+        assert_eq!(e[0].dtype, DType::ListUtf8);
+        let f = parse(
+            r#"{"type":"struct","fields":[{"name":"w","type":{"type":"array","elementType":"integer","containsNull":true},"nullable":true,"metadata":{}}]}"#,
+        );
+        assert!(matches!(f, Err(Error::Schema(m)) if m.contains("array<integer>")));
         assert!(matches!(parse("x double, x string"), Err(Error::Schema(_))));
     }
 }

@@ -713,6 +713,39 @@ impl Ctx<'_> {
         Ok(col)
     }
 
+    /// The token column `name`: one an earlier stage made, or an `array<string>` pipeline
+    /// input, which the bundle declares as `list<utf8>` (a sample schema must agree).
+    pub(super) fn tokens(&mut self, name: &str, st: &Stage) -> Result<Col, Error> {
+        if let Some(c) = self.cols.get(name) {
+            return Ok(c.clone());
+        }
+        if !self.pipeline_inputs.contains(name) {
+            return Err(st.unsupported(format!("column `{name}` is not available")));
+        }
+        let nullable = match self.schema {
+            Some(fields) => {
+                let f = fields.iter().find(|f| f.name == name).ok_or_else(|| {
+                    st.unsupported(format!(
+                        "reads column `{name}`, which neither the sample schema nor an earlier stage provides"
+                    ))
+                })?;
+                if f.dtype != DType::ListUtf8 {
+                    return Err(st.unsupported(format!(
+                        "reads `{name}` as an array<string>; the sample schema declares it {}",
+                        f.dtype
+                    )));
+                }
+                f.nullable
+            }
+            None => true,
+        };
+        let col = Col::tokens(name);
+        self.inputs
+            .push(Field::scalar(name, DType::ListUtf8, nullable));
+        self.cols.insert(name.into(), col.clone());
+        Ok(col)
+    }
+
     fn put(&mut self, col: Col, nullable: bool) {
         if nullable {
             self.nullable.insert(col.name.clone());
@@ -1048,18 +1081,19 @@ pub fn build(
                 .unwrap_or_default(),
             message: m,
         };
-        if col.tokens {
-            return Err(at(format!(
-                "output `{c}` is an array<string> column, which a bundle cannot declare yet (end the pipeline after the text stages)"
-            )));
-        }
         if col.sparse && col.width.is_some_and(|w| w > DENSIFY_LIMIT) {
             return Err(at(format!(
                 "output `{c}` is a sparse vector of {} features; bundle outputs are dense, at most {DENSIFY_LIMIT} wide",
                 col.width.unwrap_or(0)
             )));
         }
-        let mut f = Field::scalar(c, col.dtype, ctx.nullable.contains(c));
+        // A token list is declared `list<utf8>` (its `Col::dtype` is the element's, utf8).
+        let dtype = if col.tokens {
+            DType::ListUtf8
+        } else {
+            col.dtype
+        };
+        let mut f = Field::scalar(c, dtype, ctx.nullable.contains(c));
         if let Some(w) = col.width {
             f.shape = vec![w];
             f.names = col.names.clone();

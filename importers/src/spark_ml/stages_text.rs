@@ -3,9 +3,8 @@
 //! to the op and attributes that exporters/keel/spark/_text.py and _feature2.py give it, so a
 //! saved model and a live one give equivalent bundles.
 //!
-//! Tokens travel between stages as token columns (`Col::tokens`), which a bundle cannot
-//! declare as an input or output yet: a pipeline starts from string columns and its outputs
-//! come after the text stages (refused by name otherwise, in `build`). HashingTF,
+//! Tokens travel between stages as token columns (`Col::tokens`); a token column that is a
+//! pipeline input (`array<string>`) or an output is declared `list<utf8>`. HashingTF,
 //! CountVectorizerModel and FeatureHasher write sparse blocks (`Col::sparse`), read as they
 //! are by IDF, VectorAssembler and the linear and naive Bayes models.
 //!
@@ -54,15 +53,16 @@ fn string_input(ctx: &mut Ctx<'_>, st: &Stage, name: &str) -> Result<Col, Error>
     Ok(x)
 }
 
-/// The token column `name`, made by an earlier stage.
+/// The token column `name`: made by an earlier stage, or an `array<string>` pipeline input.
 fn token_input(ctx: &mut Ctx<'_>, st: &Stage, name: &str) -> Result<Col, Error> {
-    let produced = ctx.cols.get(name).is_some_and(|c| c.tokens);
-    if !produced {
+    let x = ctx.tokens(name, st)?;
+    if !x.tokens {
         return Err(st.unsupported(format!(
-            "input column `{name}` must be an array<string> made by an earlier stage (array<string> pipeline inputs are not supported yet: start the pipeline from text)"
+            "input column `{name}` must be an array<string>, found {}",
+            kind(&x)
         )));
     }
-    ctx.get(name, Want::Scalar(DType::Utf8), st)
+    Ok(x)
 }
 
 fn kind(c: &Col) -> String {
