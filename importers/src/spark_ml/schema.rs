@@ -3,7 +3,7 @@
 //! the `struct<...>` wrapper also works: `x DOUBLE, cat STRING` or `x:double,cat:string`).
 //!
 //! Spark types map as `keel.spark.export` maps a sample frame: string to utf8, double to f64,
-//! float to f32, the integer types to i64, boolean to bool, array<string> to list<utf8>. Vector
+//! float to f32, the integer types to i64, boolean to bool, `array<string>` to `list<utf8>`. Vector
 //! columns cannot be spelled in either form; a pipeline input that a stage reads as a vector is
 //! sized from the fitted model.
 
