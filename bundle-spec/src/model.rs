@@ -46,6 +46,33 @@ pub struct Manifest {
     pub entries: Vec<Entry>,
 }
 
+impl Manifest {
+    /// A manifest of the current format ([`FORMAT_NAME`] [`FORMAT_VERSION`]) for the graph
+    /// whose root node is `root`, with the given interface and nothing else: no producer,
+    /// metadata or entries (the writer lists the entries), and `uid` and `created` empty for
+    /// the caller to set where provenance matters.
+    pub fn new(
+        name: impl Into<String>,
+        root: impl Into<String>,
+        inputs: Vec<Field>,
+        outputs: Vec<Field>,
+    ) -> Manifest {
+        Manifest {
+            format: FORMAT_NAME.into(),
+            format_version: FORMAT_VERSION.into(),
+            name: name.into(),
+            uid: String::new(),
+            created: String::new(),
+            producer: Producer::default(),
+            root: root.into(),
+            inputs,
+            outputs,
+            metadata: BTreeMap::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
 /// Who wrote the bundle, from what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -233,6 +260,54 @@ pub struct Node {
 }
 
 impl Node {
+    /// A stage running `op`, with no bindings, attributes or children yet (the `with_*`
+    /// methods add them): how tools and tests build graphs by hand.
+    pub fn new(name: impl Into<String>, op: impl Into<String>) -> Node {
+        Node {
+            name: name.into(),
+            op: op.into(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            attrs: BTreeMap::new(),
+            children: Vec::new(),
+            doc: String::new(),
+        }
+    }
+
+    /// A `pipeline` node running `children` in order.
+    pub fn pipeline(name: impl Into<String>, children: Vec<Node>) -> Node {
+        Node {
+            children,
+            ..Node::new(name, "pipeline")
+        }
+    }
+
+    /// This node with `columns` bound to input port `port`.
+    pub fn with_input<S: Into<String>>(
+        mut self,
+        port: &str,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Node {
+        self.inputs.push(Binding::new(port, columns));
+        self
+    }
+
+    /// This node with `columns` bound to output port `port`.
+    pub fn with_output<S: Into<String>>(
+        mut self,
+        port: &str,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Node {
+        self.outputs.push(Binding::new(port, columns));
+        self
+    }
+
+    /// This node with attribute `key` set to `value`.
+    pub fn with_attr(mut self, key: &str, value: Attr) -> Node {
+        self.attrs.insert(key.to_string(), value);
+        self
+    }
+
     /// The columns bound to input port `port`, if bound.
     pub fn input(&self, port: &str) -> Option<&[String]> {
         self.inputs

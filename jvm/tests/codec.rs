@@ -150,42 +150,18 @@ fn outputs_only_and_empty_batches() {
 /// A hand-built bundle with one vector input `v` (f64[3]) and Spark's L1 `Normalizer` on it:
 /// no fixture has a vector input (exported pipelines start from raw columns).
 fn normalizer_bundle() -> Vec<u8> {
-    use keel_bundle::{
-        Attr, Binding, Bundle, DType, Encoding, Field as KField, Manifest, Node, Producer,
-    };
-    use std::collections::BTreeMap;
-    let norm = Node {
-        name: "norm".into(),
-        op: "spark.normalizer".into(),
-        inputs: vec![Binding::new("X", ["v"])],
-        outputs: vec![Binding::new("Y", ["n"])],
-        attrs: [("p".to_string(), Attr::F64(1.0))].into_iter().collect(),
-        children: vec![],
-        doc: String::new(),
-    };
-    let root = Node {
-        name: "root".into(),
-        op: "pipeline".into(),
-        inputs: vec![],
-        outputs: vec![],
-        attrs: BTreeMap::new(),
-        children: vec![norm],
-        doc: String::new(),
-    };
-    let manifest = Manifest {
-        format: keel_bundle::FORMAT_NAME.into(),
-        format_version: keel_bundle::FORMAT_VERSION.into(),
-        name: "normalizer".into(),
-        uid: "00000000-0000-0000-0000-000000000000".into(),
-        created: "2026-01-01T00:00:00Z".into(),
-        producer: Producer::default(),
-        root: "root".into(),
-        inputs: vec![KField::vector("v", DType::F64, 3)],
-        outputs: vec![KField::vector("n", DType::F64, 3)],
-        metadata: BTreeMap::new(),
-        entries: vec![],
-    };
-    Bundle::new(manifest, root, Vec::new())
+    use keel_bundle::{Attr, Bundle, DType, Encoding, Field as KField, Manifest, Node};
+    let norm = Node::new("norm", "spark.normalizer")
+        .with_input("X", ["v"])
+        .with_output("Y", ["n"])
+        .with_attr("p", Attr::F64(1.0));
+    let manifest = Manifest::new(
+        "normalizer",
+        "root",
+        vec![KField::vector("v", DType::F64, 3)],
+        vec![KField::vector("n", DType::F64, 3)],
+    );
+    Bundle::new(manifest, Node::pipeline("root", vec![norm]), Vec::new())
         .expect("bundle")
         .to_bytes(Encoding::Json)
         .expect("bytes")

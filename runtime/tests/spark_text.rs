@@ -9,48 +9,28 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-use keel_bundle::{Attr, Binding, Bundle, DType, Field, Manifest, Node, Producer};
+use keel_bundle::{Attr, Bundle, DType, Field, Manifest, Node};
 use keel_runtime::{DENSIFY_LIMIT, Error, Model, Options};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn node(name: &str, op: &str, x: &[&str], y: (&str, &[&str]), attrs: Vec<(&str, Attr)>) -> Node {
-    Node {
-        name: name.into(),
-        op: op.into(),
-        inputs: vec![Binding::new("X", x.iter().copied())],
-        outputs: vec![Binding::new(y.0, y.1.iter().copied())],
-        attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        children: vec![],
-        doc: String::new(),
-    }
+    attrs.into_iter().fold(
+        Node::new(name, op)
+            .with_input("X", x.iter().copied())
+            .with_output(y.0, y.1.iter().copied()),
+        |n, (k, v)| n.with_attr(k, v),
+    )
 }
 
 fn plan(children: Vec<Node>, outputs: Vec<Field>) -> Result<Model, Error> {
-    let root = Node {
-        name: "root".into(),
-        op: "pipeline".into(),
-        inputs: vec![],
-        outputs: vec![],
-        attrs: BTreeMap::new(),
-        children,
-        doc: String::new(),
-    };
-    let manifest = Manifest {
-        format: keel_bundle::FORMAT_NAME.into(),
-        format_version: keel_bundle::FORMAT_VERSION.into(),
-        name: "t".into(),
-        uid: "00000000-0000-0000-0000-000000000000".into(),
-        created: "2026-01-01T00:00:00Z".into(),
-        producer: Producer::default(),
-        root: "root".into(),
-        inputs: vec![Field::scalar("text", DType::Utf8, true)],
+    let manifest = Manifest::new(
+        "t",
+        "root",
+        vec![Field::scalar("text", DType::Utf8, true)],
         outputs,
-        metadata: BTreeMap::new(),
-        entries: vec![],
-    };
+    );
     Model::from_bundle(
-        &Bundle::new(manifest, root, Vec::new())?,
+        &Bundle::new(manifest, Node::pipeline("root", children), Vec::new())?,
         &Options::default(),
     )
 }

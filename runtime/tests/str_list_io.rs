@@ -12,56 +12,29 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, Int64Array, ListArray, NullArray, RecordBatch};
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field as ArrowField};
-use keel_bundle::{Attr, Binding, Bundle, Field, Manifest, Node, Producer};
+use keel_bundle::{Attr, Bundle, Field, Manifest, Node};
 use keel_runtime::{Error, Model, Options, str_list_type};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `tokens` (list<utf8>) -> StopWordsRemover(["the"]) -> `kept` (list<utf8>), with the input
 /// also returned unchanged as an output.
 fn model(nullable: bool) -> Model {
-    let remover = Node {
-        name: "swr".into(),
-        op: "spark.stop_words_remover".into(),
-        inputs: vec![Binding::new("X", ["tokens"])],
-        outputs: vec![Binding::new("Y", ["kept"])],
-        attrs: [
-            ("stop_words", Attr::Strs(vec!["the".into()])),
-            ("case_sensitive", Attr::Bool(false)),
-            ("locale", Attr::Str("en_US".into())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
-        children: vec![],
-        doc: String::new(),
-    };
-    let root = Node {
-        name: "root".into(),
-        op: "pipeline".into(),
-        inputs: vec![],
-        outputs: vec![],
-        attrs: BTreeMap::new(),
-        children: vec![remover],
-        doc: String::new(),
-    };
-    let manifest = Manifest {
-        format: keel_bundle::FORMAT_NAME.into(),
-        format_version: keel_bundle::FORMAT_VERSION.into(),
-        name: "t".into(),
-        uid: "00000000-0000-0000-0000-000000000000".into(),
-        created: "2026-01-01T00:00:00Z".into(),
-        producer: Producer::default(),
-        root: "root".into(),
-        inputs: vec![Field::str_list("tokens", nullable)],
-        outputs: vec![
+    let remover = Node::new("swr", "spark.stop_words_remover")
+        .with_input("X", ["tokens"])
+        .with_output("Y", ["kept"])
+        .with_attr("stop_words", Attr::Strs(vec!["the".into()]))
+        .with_attr("case_sensitive", Attr::Bool(false))
+        .with_attr("locale", Attr::Str("en_US".into()));
+    let manifest = Manifest::new(
+        "t",
+        "root",
+        vec![Field::str_list("tokens", nullable)],
+        vec![
             Field::str_list("kept", false),
             Field::str_list("tokens", nullable),
         ],
-        metadata: BTreeMap::new(),
-        entries: vec![],
-    };
-    let bundle = Bundle::new(manifest, root, Vec::new()).unwrap();
+    );
+    let bundle = Bundle::new(manifest, Node::pipeline("root", vec![remover]), Vec::new()).unwrap();
     Model::from_bundle(&bundle, &Options::default()).unwrap()
 }
 
@@ -229,39 +202,20 @@ fn other_types_are_refused_naming_the_column() {
 /// A bundle whose `tokens` input (list<utf8>) is read by `op` on port `X` and whose one output
 /// `out` is declared as `out_field`.
 fn plan_with(op: &str, attrs: Vec<(&str, Attr)>, out_field: Field) -> Result<Model, Error> {
-    let node = Node {
-        name: "n".into(),
-        op: op.into(),
-        inputs: vec![Binding::new("X", ["tokens"])],
-        outputs: vec![Binding::new("Y", ["out"])],
-        attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        children: vec![],
-        doc: String::new(),
-    };
-    let root = Node {
-        name: "root".into(),
-        op: "pipeline".into(),
-        inputs: vec![],
-        outputs: vec![],
-        attrs: BTreeMap::new(),
-        children: vec![node],
-        doc: String::new(),
-    };
-    let manifest = Manifest {
-        format: keel_bundle::FORMAT_NAME.into(),
-        format_version: keel_bundle::FORMAT_VERSION.into(),
-        name: "t".into(),
-        uid: "00000000-0000-0000-0000-000000000000".into(),
-        created: "2026-01-01T00:00:00Z".into(),
-        producer: Producer::default(),
-        root: "root".into(),
-        inputs: vec![Field::str_list("tokens", true)],
-        outputs: vec![out_field],
-        metadata: BTreeMap::new(),
-        entries: vec![],
-    };
+    let node = attrs.into_iter().fold(
+        Node::new("n", op)
+            .with_input("X", ["tokens"])
+            .with_output("Y", ["out"]),
+        |n, (k, v)| n.with_attr(k, v),
+    );
+    let manifest = Manifest::new(
+        "t",
+        "root",
+        vec![Field::str_list("tokens", true)],
+        vec![out_field],
+    );
     Model::from_bundle(
-        &Bundle::new(manifest, root, Vec::new())?,
+        &Bundle::new(manifest, Node::pipeline("root", vec![node]), Vec::new())?,
         &Options::default(),
     )
 }

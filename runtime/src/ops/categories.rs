@@ -421,8 +421,7 @@ pub(crate) mod testing {
     use arrow_array::types::Float64Type;
     use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
     use arrow_schema::DataType;
-    use keel_bundle::{Attr, Binding, Bundle, DType, Field, Manifest, Node, Producer};
-    use std::collections::BTreeMap;
+    use keel_bundle::{Attr, Bundle, DType, Field, Manifest, Node};
     use std::sync::Arc;
 
     /// A float column.
@@ -472,40 +471,15 @@ pub(crate) mod testing {
             })
             .collect();
         let out_fields: Vec<Field> = outputs.iter().flat_map(|(_, f)| f.clone()).collect();
-        let child = Node {
-            name: "stage".into(),
-            op: op.into(),
-            inputs: vec![Binding::new("X", inputs.iter().map(|(n, _)| *n))],
-            outputs: outputs
-                .iter()
-                .map(|(p, f)| Binding::new(p, f.iter().map(|x| x.name.clone())))
-                .collect(),
-            attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            children: vec![],
-            doc: String::new(),
-        };
-        let root = Node {
-            name: "root".into(),
-            op: "pipeline".into(),
-            inputs: vec![],
-            outputs: vec![],
-            attrs: BTreeMap::new(),
-            children: vec![child],
-            doc: String::new(),
-        };
-        let manifest = Manifest {
-            format: keel_bundle::FORMAT_NAME.into(),
-            format_version: keel_bundle::FORMAT_VERSION.into(),
-            name: "test".into(),
-            uid: "00000000-0000-0000-0000-000000000000".into(),
-            created: "2026-01-01T00:00:00Z".into(),
-            producer: Producer::default(),
-            root: "root".into(),
-            inputs: in_fields,
-            outputs: out_fields,
-            metadata: BTreeMap::new(),
-            entries: vec![],
-        };
+        let child = outputs.iter().fold(
+            attrs.into_iter().fold(
+                Node::new("stage", op).with_input("X", inputs.iter().map(|(n, _)| *n)),
+                |n, (k, v)| n.with_attr(k, v),
+            ),
+            |n, (p, f)| n.with_output(p, f.iter().map(|x| x.name.clone())),
+        );
+        let root = Node::pipeline("root", vec![child]);
+        let manifest = Manifest::new("test", "root", in_fields, out_fields);
         let bundle = Bundle::new(manifest, root, Vec::new())?;
         Model::from_bundle(&bundle, &Options::default())
     }

@@ -281,8 +281,7 @@ mod tests {
     use arrow_array::types::Float64Type;
     use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float64Array, RecordBatch};
     use arrow_schema::{DataType, Field as ArrowField};
-    use keel_bundle::{Attr, Binding, Bundle, DType, Field, Manifest, Node, Producer};
-    use std::collections::BTreeMap;
+    use keel_bundle::{Attr, Bundle, DType, Field, Manifest, Node};
     use std::sync::Arc;
 
     /// A vector input column from rows.
@@ -318,45 +317,21 @@ mod tests {
                 _ => c,
             })
             .product();
-        let child = Node {
-            name: "stage".into(),
-            op: "spark.interaction".into(),
-            inputs: vec![Binding::new("X", inputs.iter().map(|(n, _)| *n))],
-            outputs: vec![Binding::new("Y", ["y"])],
-            attrs: [
-                ("cardinalities".to_string(), Attr::I64s(cards)),
-                (
-                    "storage".to_string(),
-                    Attr::Strs(storage.iter().map(|s| s.to_string()).collect()),
-                ),
-            ]
-            .into_iter()
-            .collect(),
-            children: vec![],
-            doc: String::new(),
-        };
-        let root = Node {
-            name: "root".into(),
-            op: "pipeline".into(),
-            inputs: vec![],
-            outputs: vec![],
-            attrs: BTreeMap::new(),
-            children: vec![child],
-            doc: String::new(),
-        };
-        let manifest = Manifest {
-            format: keel_bundle::FORMAT_NAME.into(),
-            format_version: keel_bundle::FORMAT_VERSION.into(),
-            name: "test".into(),
-            uid: "00000000-0000-0000-0000-000000000000".into(),
-            created: "2026-01-01T00:00:00Z".into(),
-            producer: Producer::default(),
-            root: "root".into(),
-            inputs: fields,
-            outputs: vec![Field::vector("y", DType::F64, width as u64)],
-            metadata: BTreeMap::new(),
-            entries: vec![],
-        };
+        let child = Node::new("stage", "spark.interaction")
+            .with_input("X", inputs.iter().map(|(n, _)| *n))
+            .with_output("Y", ["y"])
+            .with_attr("cardinalities", Attr::I64s(cards))
+            .with_attr(
+                "storage",
+                Attr::Strs(storage.iter().map(|s| s.to_string()).collect()),
+            );
+        let root = Node::pipeline("root", vec![child]);
+        let manifest = Manifest::new(
+            "test",
+            "root",
+            fields,
+            vec![Field::vector("y", DType::F64, width as u64)],
+        );
         let model = Model::from_bundle(
             &Bundle::new(manifest, root, Vec::new())?,
             &Options::default(),
