@@ -4,7 +4,7 @@
 use super::archive::Files;
 use super::attrs::ModelDoc;
 use super::trees::Nodes;
-use super::{ImportError, SUPPORTED_OPS, ops, proto, trees};
+use super::{ImportError, ops, proto, trees};
 use keel_bundle::{
     Attr, Binding, Bundle, DType, FORMAT_NAME, FORMAT_VERSION, Field, Limits, Manifest, Node,
     Producer, TensorRef, TensorWriter,
@@ -593,12 +593,8 @@ fn node(
         "decision_tree_regression" | "random_forest_regression" => {
             trees(rd, &model, &shape, dir, &name, st, doc)
         }
-        other if ops::OPS.contains(&other) => ops::convert(rd, &model, &shape, dir, &name, st, doc),
-        other => Err(ImportError::UnsupportedOp {
-            node: dir.into(),
-            op: other.into(),
-            supported: SUPPORTED_OPS.join(", "),
-        }),
+        // The newer ops, and the refusal of anything unknown.
+        _ => ops::convert(rd, &model, &shape, dir, &name, st, doc),
     }
 }
 

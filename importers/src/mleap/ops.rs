@@ -29,39 +29,17 @@
 //! The width of a vector input that no earlier stage wrote comes from the node's
 //! `input_shapes` (as for the vector assembler); without it the bundle is refused.
 
-use super::ImportError;
 use super::attrs::ModelDoc;
 use super::convert::{Kind, Reader, Shape, State, trees, vector_in};
+use super::{ImportError, SUPPORTED_OPS};
 use keel_bundle::Attr;
 use serde_json::Value;
-
-/// The ops converted here (dispatched from `convert.rs`; the multi-column one-hot encoder is
-/// dispatched by its attributes).
-pub(crate) const OPS: &[&str] = &[
-    "logistic_regression",
-    "linear_svc",
-    "decision_tree_classifier",
-    "random_forest_classifier",
-    "gbt_regression",
-    "gbt_classifier",
-    "naive_bayes",
-    "kmeans",
-    "min_max_scaler",
-    "max_abs_scaler",
-    "binarizer",
-    "bucketizer",
-    "imputer",
-    "normalizer",
-    "pca",
-    "polynomial_expansion",
-    "reverse_string_indexer",
-    "vector_slicer",
-];
 
 /// Largest vector a stage may produce.
 const MAX_WIDTH: usize = 1 << 24;
 
-/// Converts one node whose op is in [`OPS`].
+/// Converts one node whose op `convert.rs` does not handle itself; any op neither handles is
+/// refused naming [`SUPPORTED_OPS`], the one list of what the importer converts.
 pub(super) fn convert(
     rd: &Reader<'_>,
     model: &ModelDoc,
@@ -376,10 +354,11 @@ pub(super) fn convert(
                 doc,
             )
         }
-        other => Err(ImportError::malformed(
-            dir,
-            format!("op `{other}` reached the wrong converter"),
-        )),
+        other => Err(ImportError::UnsupportedOp {
+            node: dir.into(),
+            op: other.into(),
+            supported: SUPPORTED_OPS.join(", "),
+        }),
     }
 }
 
