@@ -836,21 +836,35 @@ impl Ctx<'_> {
         attrs: BTreeMap<String, Attr>,
         st: &Stage,
     ) {
+        let y = Col {
+            name: out.to_string(),
+            ..x.clone()
+        };
+        self.unary_stage(op, node, &x, y, false, attrs, st);
+    }
+
+    /// Stages `op` reading column `x` on port `X` and writing `y` (named by `y.name`) on port
+    /// `Y`, and records `y` (`nullable`: it may hold NULLs).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn unary_stage(
+        &mut self,
+        op: &str,
+        node: String,
+        x: &Col,
+        y: Col,
+        nullable: bool,
+        attrs: BTreeMap<String, Attr>,
+        st: &Stage,
+    ) {
         self.stage(
             op,
             node,
-            std::slice::from_ref(&x),
-            vec![("Y", vec![out.to_string()])],
+            std::slice::from_ref(x),
+            vec![("Y", vec![y.name.clone()])],
             attrs,
             st,
         );
-        self.put(
-            Col {
-                name: out.to_string(),
-                ..x
-            },
-            false,
-        );
+        self.put(y, nullable);
     }
 }
 
@@ -2071,15 +2085,15 @@ mod feature2 {
             .map(|&i| x.names.get(i as usize).cloned().unwrap_or_default())
             .collect();
         attrs.insert("indices".into(), ctx.i64s(&format!("{node}/indices"), sel));
-        ctx.stage(
+        ctx.unary_stage(
             "select",
             node,
-            std::slice::from_ref(&x),
-            vec![("Y", vec![out.to_string()])],
+            &x,
+            Col::vector(out, names),
+            false,
             attrs,
             st,
         );
-        ctx.put(Col::vector(out, names), false);
         Ok(())
     }
 }

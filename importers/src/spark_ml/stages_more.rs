@@ -81,15 +81,8 @@ pub(super) fn vector_stage(
                 })?;
             attrs.insert("degree".into(), Attr::I64(degree));
             let names = (0..terms).map(|i| format!("poly[{i}]")).collect();
-            ctx.stage(
-                "spark.polynomial_expansion",
-                node,
-                std::slice::from_ref(&x),
-                vec![("Y", vec![out.to_string()])],
-                attrs,
-                st,
-            );
-            ctx.put(Col::vector(out, names), false);
+            let y = Col::vector(out, names);
+            ctx.unary_stage("spark.polynomial_expansion", node, &x, y, false, attrs, st);
             return Ok(());
         }
         "VectorSlicer" => {
@@ -141,15 +134,15 @@ pub(super) fn vector_stage(
                 "indices".into(),
                 ctx.i64s(&format!("{node}/indices"), indices),
             );
-            ctx.stage(
+            ctx.unary_stage(
                 "select",
                 node,
-                std::slice::from_ref(&x),
-                vec![("Y", vec![out.to_string()])],
+                &x,
+                Col::vector(out, names),
+                false,
                 attrs,
                 st,
             );
-            ctx.put(Col::vector(out, names), false);
             return Ok(());
         }
         _ => {
@@ -170,16 +163,16 @@ pub(super) fn vector_stage(
             }
             let a = ctx.tensor_f64(&format!("{node}/components"), &[k, n], &t);
             attrs.insert("components".into(), a);
-            ctx.stage(
+            let names = (0..k).map(|j| format!("pc[{j}]")).collect();
+            ctx.unary_stage(
                 "spark.pca",
                 node,
-                std::slice::from_ref(&x),
-                vec![("Y", vec![out.to_string()])],
+                &x,
+                Col::vector(out, names),
+                false,
                 attrs,
                 st,
             );
-            let names = (0..k).map(|j| format!("pc[{j}]")).collect();
-            ctx.put(Col::vector(out, names), false);
             return Ok(());
         }
     };
@@ -279,16 +272,9 @@ pub(super) fn index_to_string(
     }
     let mut attrs = BTreeMap::new();
     attrs.insert("labels".into(), Attr::List(vec![Attr::Strs(labels)]));
-    ctx.stage(
-        "spark.index_to_string",
-        node,
-        std::slice::from_ref(&x),
-        vec![("Y", vec![out.to_string()])],
-        attrs,
-        st,
-    );
     // An index outside the labels gives NULL.
-    ctx.put(Col::scalar(out, DType::Utf8), true);
+    let y = Col::scalar(out, DType::Utf8);
+    ctx.unary_stage("spark.index_to_string", node, &x, y, true, attrs, st);
     Ok(())
 }
 

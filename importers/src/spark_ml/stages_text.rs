@@ -382,18 +382,8 @@ fn word2vec(
     let mut attrs = BTreeMap::new();
     attrs.insert("vocabulary".into(), Attr::Strs(words));
     attrs.insert("vectors".into(), tref(&key));
-    ctx.stage(
-        "spark.word2vec",
-        node,
-        &[x],
-        vec![("Y", vec![out.to_string()])],
-        attrs,
-        st,
-    );
-    ctx.put(
-        Col::vector(out, (0..size).map(|j| format!("{out}[{j}]")).collect()),
-        false,
-    );
+    let y = Col::vector(out, (0..size).map(|j| format!("{out}[{j}]")).collect());
+    ctx.unary_stage("spark.word2vec", node, &x, y, false, attrs, st);
     Ok(())
 }
 
