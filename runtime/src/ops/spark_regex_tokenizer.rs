@@ -18,13 +18,17 @@ use crate::value::Value;
 use arrow_array::Array;
 use std::borrow::Cow;
 
+/// The kernel of both tokenizers: `spark.tokenizer` is this one with Java's `\s` as the gaps,
+/// no minimum length and lowercasing.
 #[derive(Debug)]
-struct RegexTokenizer {
-    column: String,
-    re: regex::Regex,
-    gaps: bool,
-    min_len: usize,
-    lower: bool,
+pub(crate) struct RegexTokenizer {
+    /// The op, for errors about the input's type.
+    pub(crate) op: &'static str,
+    pub(crate) column: String,
+    pub(crate) re: regex::Regex,
+    pub(crate) gaps: bool,
+    pub(crate) min_len: usize,
+    pub(crate) lower: bool,
 }
 
 /// Plans the op.
@@ -38,6 +42,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     Ok(Built {
         outputs: vec![ctx.str_list_out("Y")?],
         kernel: Box::new(RegexTokenizer {
+            op: "spark.regex_tokenizer",
             column,
             re,
             gaps: ctx.bool("gaps")?,
@@ -52,7 +57,7 @@ impl Kernel for RegexTokenizer {
         let [v] = inputs else {
             return Ok(Vec::new());
         };
-        let s = strings(v, "spark.regex_tokenizer")?;
+        let s = strings(v, self.op)?;
         let mut out = TokensBuilder::new(rows);
         for row in 0..s.len() {
             // Borrows the row's (lowercased) text, so it lives per row.
@@ -78,7 +83,7 @@ impl Kernel for RegexTokenizer {
             out.push(
                 pieces
                     .iter()
-                    .filter(|t| utf16_len(t) >= self.min_len)
+                    .filter(|t| self.min_len == 0 || utf16_len(t) >= self.min_len)
                     .map(Some),
             );
         }

@@ -10,48 +10,23 @@
 //! function is called on `null`); here it is [`Error::Missing`] naming the column and row.
 
 use crate::error::Error;
-use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::spark_text::{TokensBuilder, java_lower, java_split, string_input, strings};
-use crate::value::Value;
-use arrow_array::Array;
+use crate::op::{BuildCtx, Built};
+use crate::ops::spark_regex_tokenizer::RegexTokenizer;
+use crate::ops::spark_text::string_input;
 
-#[derive(Debug)]
-struct Tokenizer {
-    column: String,
-    re: regex::Regex,
-}
-
-/// Plans the op.
+/// Plans the op: the `spark.regex_tokenizer` kernel splitting on Java's `\s` after lowercasing.
 pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let column = string_input(ctx)?;
     let re = regex::Regex::new(r"[\t\n\x0B\x0C\r ]").map_err(|e| ctx.err(e.to_string()))?;
     Ok(Built {
         outputs: vec![ctx.str_list_out("Y")?],
-        kernel: Box::new(Tokenizer { column, re }),
+        kernel: Box::new(RegexTokenizer {
+            op: "spark.tokenizer",
+            column,
+            re,
+            gaps: true,
+            min_len: 0,
+            lower: true,
+        }),
     })
-}
-
-impl Kernel for Tokenizer {
-    fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error> {
-        let [v] = inputs else {
-            return Ok(Vec::new());
-        };
-        let s = strings(v, "spark.tokenizer")?;
-        let mut out = TokensBuilder::new(rows);
-        for row in 0..s.len() {
-            // Borrows the row's (lowercased) text, so it lives per row.
-            let mut pieces = Vec::new();
-            if s.is_null(row) {
-                return Err(Error::Missing {
-                    column: self.column.clone(),
-                    row,
-                    node: String::new(),
-                });
-            }
-            let lower = java_lower(s.value(row));
-            java_split(&self.re, &lower, &mut pieces);
-            out.push(pieces.iter().map(Some));
-        }
-        Ok(vec![out.finish()])
-    }
 }
