@@ -785,22 +785,24 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
         out_schema = self.transformSchema(dataset.schema)
         outputs = self._outputs(bundle)
         prefix = self.getOutputPrefix()
+        keep_inputs = self.getKeepInputs()
+        frame = dataset
+        if not keep_inputs:
+            # Only the bundle's inputs travel to the scorer.
+            from pyspark.sql import functions as F
+
+            frame = dataset.select(*[F.col(_quote(f.name)) for f in bundle.schema.inputs])
+        if _use_jvm(spark, self.getEngine()):
+            # The JVM engine broadcasts the bundle itself; no Python broadcast is made.
+            return _transform_jvm(frame, bundle, data, sha, [f.name for f in outputs], keep_inputs, out_schema)
         large = _large_strings(spark)
         plan = _Plan(
             sha=sha,
             source=_broadcast(spark, sha, data),
             outputs=tuple((f.name, prefix + f.name) for f in outputs),
             out_types=tuple(_output_arrow_type(f, "udt", large) for f in outputs),
-            keep_inputs=self.getKeepInputs(),
+            keep_inputs=keep_inputs,
         )
-        frame = dataset
-        if not plan.keep_inputs:
-            # Only the bundle's inputs travel to Python.
-            from pyspark.sql import functions as F
-
-            frame = dataset.select(*[F.col(_quote(f.name)) for f in bundle.schema.inputs])
-        if _use_jvm(spark, self.getEngine()):
-            return _transform_jvm(frame, bundle, data, sha, plan, out_schema)
         return frame.mapInArrow(_MapFunction(plan), out_schema)
 
     # --- persistence -----------------------------------------------------------------------------
@@ -838,8 +840,8 @@ def _use_jvm(spark: SparkSession, engine: str) -> bool:
     return available
 
 
-def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str, plan: _Plan,
-                   out_schema: Any) -> DataFrame:
+def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str, outputs: list[str],
+                   keep_inputs: bool, out_schema: Any) -> DataFrame:
     """Scores `frame` in the executor JVMs (``dev.keel.spark.KeelArrow``): the frame's columns
     are kept (``keepInputs``) and the bundle's inputs are read from them, or, where Spark's
     type is not one the runtime reads (a ``VectorUDT``, a decimal, an array of another number),
@@ -874,13 +876,13 @@ def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str,
         else:
             inputs.append(len(fields) + len(extra))
             extra.append(converted.alias(f"__keel_input_{len(extra)}"))
-    keep = len(fields) if plan.keep_inputs else 0
+    keep = len(fields) if keep_inputs else 0
     if extra:
         frame = frame.select(*[frame[i] for i in range(len(fields))], *extra)  # type: ignore[index]
     spec = json.dumps({
         "keep": keep,
         "inputs": inputs,
-        "outputs": [name for name, _ in plan.outputs],
+        "outputs": outputs,
         "large_strings": _large_strings(frame.sparkSession),
     })
     spark = frame.sparkSession
