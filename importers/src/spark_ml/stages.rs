@@ -1381,15 +1381,7 @@ fn convert_stage(
             if va.len() != vb.len() {
                 return Err(st.malformed(format!("`{a}` and `{b}` differ in length")));
             }
-            let x = ctx.get(&reads[0], Want::Vector(vb.len()), st)?;
-            if x.width != Some(vb.len() as u64) {
-                return Err(st.unsupported(format!(
-                    "fitted on {} features, column `{}` has {:?}",
-                    vb.len(),
-                    x.name,
-                    x.width
-                )));
-            }
+            let x = vector_input(ctx, st, &reads[0], vb.len())?;
             let op = if standard {
                 if st.bool_param("withMean")?.unwrap_or(false) {
                     attrs.insert("mean".into(), ctx.f64s(&format!("{node}/mean"), va));
@@ -1612,6 +1604,11 @@ fn features(ctx: &mut Ctx<'_>, st: &Stage, reads: &[String], n: usize) -> Result
     let name = reads
         .first()
         .ok_or_else(|| st.malformed("no featuresCol"))?;
+    vector_input(ctx, st, name, n)
+}
+
+/// The vector column `name` of exactly `n` features, or an unsupported error.
+fn vector_input(ctx: &mut Ctx<'_>, st: &Stage, name: &str, n: usize) -> Result<Col, Error> {
     let x = ctx.get(name, Want::Vector(n), st)?;
     if x.width != Some(n as u64) {
         return Err(st.unsupported(format!(
@@ -1950,18 +1947,6 @@ mod feature2 {
     use super::{Attr, Col, Ctx, Error, Stage, V, Value, Want, as_i64, as_list, field, vector};
     use std::collections::BTreeMap;
 
-    /// A vector column `name` of exactly `width` features, or an unsupported error.
-    fn input(ctx: &mut Ctx<'_>, st: &Stage, name: &str, width: usize) -> Result<Col, Error> {
-        let x = ctx.get(name, Want::Vector(width), st)?;
-        if x.width != Some(width as u64) {
-            return Err(st.unsupported(format!(
-                "fitted on {width} features, column `{}` has {:?}",
-                x.name, x.width
-            )));
-        }
-        Ok(x)
-    }
-
     /// RobustScalerModel (`(x - median) * (1/range)`: `spark.standard_scaler` with `mean` =
     /// median, `std` = range) and ElementwiseProduct (`spark.elementwise_product`).
     pub(super) fn scale(
@@ -2015,7 +2000,7 @@ mod feature2 {
             attrs.insert("scaling".into(), ctx.f64s(&format!("{node}/scaling"), w));
             ("spark.elementwise_product", width)
         };
-        let x = input(ctx, st, read, width)?;
+        let x = super::vector_input(ctx, st, read, width)?;
         ctx.same_shape_stage(op, node, x, out, attrs, st);
         Ok(())
     }
