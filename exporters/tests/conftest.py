@@ -59,7 +59,7 @@ def keel_bin() -> str:
         assert os.path.exists(path), f"KEEL_BIN={path} does not exist"
         return path
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    subprocess.run(["cargo", "build", "-q", "-p", "keel-server", "--bin", "keel"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "-q", "-p", "keel-cli", "--bin", "keel"], cwd=ROOT, check=True)
     return os.path.join(target, "debug", "keel")
 
 

@@ -10,8 +10,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::*;
 use http_body_util::BodyExt;
-use keel_server::serve::registry::Readiness;
-use keel_server::serve::{AppState, Config, app};
+use keel_server::registry::Readiness;
+use keel_server::{AppState, Config, app};
 use serde_json::{Value as J, json};
 use tower::ServiceExt;
 
@@ -580,7 +580,7 @@ async fn openapi_documents_every_route_and_only_those() {
             assert!(op["operationId"].is_string(), "{method} {path}");
         }
     }
-    let mut served: Vec<(String, String)> = keel_server::serve::router::routes()
+    let mut served: Vec<(String, String)> = keel_server::router::routes()
         .into_iter()
         .map(|(m, p)| (m, p.to_string()))
         .collect();
