@@ -59,7 +59,12 @@ impl std::str::FromStr for Format {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Format, String> {
-        Format::from_name(s).ok_or_else(|| format!("unknown format `{s}` (expected {CHOICES})"))
+        Format::from_name(s).ok_or_else(|| {
+            format!(
+                "unknown format `{s}` (possible values: csv, jsonl, arrow, arrows; also json, \
+                 ndjson, ipc, feather, arrow-stream)"
+            )
+        })
     }
 }
 
