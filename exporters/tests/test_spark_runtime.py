@@ -320,6 +320,18 @@ def test_checked_in_iris_fixture(spark, engine):
     assert_close(probs, _fixture_outputs(io_, "probability"), "probability", "iris outputs only")
 
 
+def test_mleap_zip_scored_directly(spark, engine):
+    """An MLeap Bundle.ML zip is a bundle path like any other: both engines read it by content
+    and give the answers Spark recorded for the pipeline it holds."""
+    base = os.path.join(ROOT, "fixtures", "mleap", "onehot_multi_linreg")
+    with open(os.path.join(base, "io.json")) as f:
+        io_ = json.load(f)
+    X = pd.DataFrame(io_["inputs"])
+    X.insert(0, "id", np.arange(len(X)))
+    got = by_id(KeelModel(os.path.join(base, "bundle.zip"), engine=engine).transform(frame(spark, X, partitions=2)))
+    assert_close(got["prediction"].tolist(), io_["outputs"]["prediction"], io_["tolerance"]["prediction"], "MLeap zip prediction")
+
+
 def test_other_columns_pass_through_unchanged(spark, engine):
     # Columns the bundle does not read travel through mapInArrow in Spark's own Arrow form
     # and come back unchanged, whatever their type (nested, UDT, temporal, binary).

@@ -130,6 +130,20 @@ pub fn read_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Loaded, LoadErro
     }
 }
 
+/// Reads a keel bundle or an MLeap zip and plans it with `opts`: the whole load for front ends
+/// that speak the runtime's errors (Python, the Spark JVM engine). A failure to read is the
+/// runtime's bundle error, with the message [`LoadError`] gives.
+pub fn read_model(
+    bytes: &[u8],
+    opts: &keel_runtime::Options,
+) -> Result<keel_runtime::Model, keel_runtime::Error> {
+    let loaded = read_bytes_with(bytes, &opts.limits).map_err(|e| match e {
+        LoadError::Bundle(b) => keel_runtime::Error::from(b),
+        other => keel_runtime::Error::Bundle(other.to_string()),
+    })?;
+    keel_runtime::Model::from_bundle(&loaded.bundle, opts)
+}
+
 /// Reads a file that should hold a bundle, refusing before reading anything larger than the
 /// reader's limit on total uncompressed size (plus room for the archive's own overhead): such
 /// a file cannot be a valid bundle (e.g. a data file passed where the bundle goes).
@@ -285,6 +299,21 @@ mod tests {
         let loaded = read_bytes(&mleap).unwrap();
         assert_eq!(loaded.origin, Origin::Mleap);
         assert_eq!(loaded.bundle.manifest.producer.framework, "mleap");
+    }
+
+    #[test]
+    fn read_model_plans_either_format_and_speaks_the_runtimes_errors() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let opts = keel_runtime::Options::default();
+        let mleap = std::fs::read(root.join("fixtures/mleap/iris_kmeans/bundle.zip")).unwrap();
+        let model = read_model(&mleap, &opts).unwrap();
+        assert_eq!(model.manifest().producer.framework, "mleap");
+        let e = read_model(b"a,b\n1,2\n", &opts).unwrap_err();
+        assert!(matches!(e, keel_runtime::Error::Bundle(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("not a zip archive (a text file)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -102,7 +102,8 @@ impl Scorer {
     /// Loads `bundle` for frames whose Arrow schema is the IPC schema message `schema_message`.
     pub fn new(bundle: &[u8], schema_message: &[u8], spec: &str) -> Result<Scorer, JvmError> {
         let spec: Spec = serde_json::from_str(spec).map_err(|e| JvmError::Spec(e.to_string()))?;
-        let mut model = Model::from_bytes(bundle)?;
+        // A keel bundle or an MLeap Bundle.ML zip, told apart by content.
+        let mut model = keel_import::load::read_model(bundle, &keel_runtime::Options::default())?;
         model.set_extra_columns(keel_runtime::ExtraColumns::Ignore);
         let inputs = model.input_schema();
         if spec.inputs.len() != inputs.fields().len() {

@@ -30,7 +30,8 @@ fn arrow_err(e: ArrowError) -> PyErr {
 
 #[pymethods]
 impl PyModel {
-    /// Reads, verifies and plans a bundle from its bytes (the GIL is released meanwhile).
+    /// Reads, verifies and plans a bundle from its bytes (the GIL is released meanwhile): a keel
+    /// bundle or an MLeap Bundle.ML zip, told apart by content.
     /// `origin` names the bundle in load errors (its path, when read from a file).
     #[staticmethod]
     #[pyo3(signature = (data, *, ignore_extra_columns = false, origin = None))]
@@ -50,7 +51,7 @@ impl PyModel {
             ..Options::default()
         };
         let model = py
-            .detach(|| Model::from_bytes_with(data, &opts))
+            .detach(|| keel_import::load::read_model(data, &opts))
             .map_err(|e| to_py(py, &e, origin))?;
         let manifest_json = serde_json::to_string(model.manifest())
             .map_err(|e| PyValueError::new_err(format!("cannot encode the manifest: {e}")))?;
