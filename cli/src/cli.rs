@@ -103,7 +103,7 @@ each output batch flushed as soon as it is scored.";
 pub enum Command {
     /// Show what a bundle holds: producer, schemas, graph, entries, and the backends that plan it.
     Inspect {
-        /// The bundle file.
+        /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
         bundle: PathBuf,
         /// Print one JSON document instead of the text report.
         #[arg(long)]
@@ -112,7 +112,7 @@ pub enum Command {
     /// Check a bundle: integrity, limits and hashes, then that this runtime can plan it (every
     /// op supported, types consistent). Exits 0 when it can, 1 otherwise.
     Validate {
-        /// The bundle file.
+        /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
         bundle: PathBuf,
     },
     /// List the ops this runtime implements.
@@ -120,7 +120,7 @@ pub enum Command {
     /// Score rows with a bundle: read INPUT, write one row of outputs per input row.
     #[command(after_long_help = SCORE_HELP)]
     Score {
-        /// The bundle file.
+        /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
         bundle: PathBuf,
         /// The input file; `-` or absent = standard input.
         input: Option<PathBuf>,
