@@ -469,7 +469,7 @@ fn vector_slicer_names_on_assembled_scalars() {
     assert_eq!(sel.inputs[0].columns, ["raw"]);
 }
 
-/// The `_models2.py` predictors' parameter values the importer cannot reproduce are refused,
+/// The GLM, MLP, FM and isotonic predictors' parameter values the importer cannot reproduce are refused,
 /// naming the stage and the value.
 #[test]
 fn models2_unsupported_parameter_values_are_refused() {
@@ -520,7 +520,7 @@ fn models2_unsupported_parameter_values_are_refused() {
     );
 }
 
-/// The `_models2.py` predictors carry the exporter's attributes: the GLM family and link Spark
+/// The GLM, MLP, FM and isotonic predictors carry the exporter's attributes: the GLM family and link Spark
 /// resolves (tweedie's power link with its power) and its offset port, the FM task, the isotonic feature index only
 /// on a vector input.
 #[test]
