@@ -468,6 +468,9 @@ def test_in_a_pipeline_saved_and_loaded(spark, engine, airbnb, tmp_path):
     # Saved with the pipeline, the bundle's bytes travel with it: the file is not needed.
     model.write().overwrite().save(str(tmp_path / "pipeline"))
     bundle.unlink()
+    # Spark records the stage's class by its module; saved models name the public one.
+    [meta] = (tmp_path / "pipeline" / "stages").glob("1_*/metadata/part-*")
+    assert json.loads(meta.read_text())["class"] == "keel.spark_runtime.KeelModel"
     loaded = PipelineModel.load(str(tmp_path / "pipeline"))
     stage = loaded.stages[1]
     assert isinstance(stage, KeelModel) and stage.getOutputPrefix() == "keel_"
@@ -790,7 +793,7 @@ def test_vector_conversions_handle_nulls_slices_and_sparse_rows():
     import pyarrow as pa
 
     from keel._api import Field
-    from keel.spark_runtime import _input_converter, _to_spark_arrow
+    from keel.spark_runtime._arrow import _input_converter, _to_spark_arrow
 
     f = Field("v", "f64", (3,), nullable=True)
     udt = vector_arrow_type()

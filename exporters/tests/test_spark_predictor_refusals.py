@@ -1,7 +1,7 @@
-"""Refusals of the second set of Spark predictor converters (keel/spark/_models2.py and the
-NaiveBayes / KMeans extensions): every parameter value the runtime cannot reproduce is refused
-with keel.UnsupportedError naming it and the stage path, and nothing is written. Parity of what
-is supported is checked by test_spark_live.py over fixtures/spark_cases/models2.py."""
+"""Refusals of the Spark predictor converters (keel/spark/_linear.py, _models.py): every
+parameter value the runtime cannot reproduce (in OneVsRest, empty output columns, a GLM offset)
+is refused with keel.UnsupportedError naming it and the stage path, and nothing is written.
+Parity of what is supported is checked by test_spark_live.py over fixtures/spark_cases/."""
 
 from __future__ import annotations
 

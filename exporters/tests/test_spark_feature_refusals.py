@@ -1,6 +1,7 @@
-"""The refusals of the converters in keel/spark/_feature2.py (RobustScalerModel,
-ElementwiseProduct, the selectors, VectorIndexerModel, Interaction) and of QuantileDiscretizer's
-fitted Bucketizer, against real Spark: each parameter value keel cannot reproduce exactly is
+"""Refusals of the Spark feature converters whose answer can depend on vector storage or on
+ML attributes (RobustScalerModel and ElementwiseProduct in keel/spark/_scalers.py, the fitted
+selectors in _selectors.py, VectorIndexerModel in _categorical.py, Interaction in _feature.py)
+and of QuantileDiscretizer's fitted Bucketizer, against real Spark: each parameter value keel cannot reproduce exactly is
 named, with the stage path, and nothing is written. Where Spark itself fails (a vector without
 ML attributes into Interaction) that is checked too.
 
