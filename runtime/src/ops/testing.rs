@@ -38,7 +38,7 @@ pub fn run(
         model.input_schema(),
         inputs.iter().map(|(_, a)| a.clone()).collect(),
     )
-    .map_err(|e| Error::Bundle(e.to_string()))?;
+    .map_err(|e| Error::Interface(e.to_string()))?;
     model.score(&batch)
 }
 

@@ -340,7 +340,7 @@ mod tests {
             model.input_schema(),
             inputs.iter().map(|(_, a)| a.clone()).collect(),
         )
-        .map_err(|e| Error::Bundle(e.to_string()))?;
+        .map_err(|e| Error::Interface(e.to_string()))?;
         let out = model.score(&batch)?;
         let l = out.column(0).as_fixed_size_list();
         Ok((0..l.len())
