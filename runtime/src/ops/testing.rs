@@ -7,6 +7,7 @@
 //! and may carry a safetensors file for tensor attributes ([`tref`]).
 
 use crate::{Error, Model, Options};
+use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
@@ -33,7 +34,18 @@ pub fn run(
     inputs: &[(&str, ArrayRef)],
     outputs: &[(&str, Vec<Field>)],
 ) -> Result<RecordBatch, Error> {
-    let model = plan(op, attrs, inputs, outputs)?;
+    run_with_tensors(op, attrs, inputs, outputs, None)
+}
+
+/// [`run`] with a safetensors file `tensors/t.safetensors` in the bundle (see [`tref`]).
+pub fn run_with_tensors(
+    op: &str,
+    attrs: Vec<(&str, Attr)>,
+    inputs: &[(&str, ArrayRef)],
+    outputs: &[(&str, Vec<Field>)],
+    tensors: Option<Vec<u8>>,
+) -> Result<RecordBatch, Error> {
+    let model = plan_with_tensors(op, attrs, inputs, outputs, tensors)?;
     let batch = RecordBatch::try_new(
         model.input_schema(),
         inputs.iter().map(|(_, a)| a.clone()).collect(),
@@ -49,6 +61,17 @@ pub fn plan(
     inputs: &[(&str, ArrayRef)],
     outputs: &[(&str, Vec<Field>)],
 ) -> Result<Model, Error> {
+    plan_with_tensors(op, attrs, inputs, outputs, None)
+}
+
+/// [`plan`] with a safetensors file `tensors/t.safetensors` in the bundle.
+pub fn plan_with_tensors(
+    op: &str,
+    attrs: Vec<(&str, Attr)>,
+    inputs: &[(&str, ArrayRef)],
+    outputs: &[(&str, Vec<Field>)],
+    tensors: Option<Vec<u8>>,
+) -> Result<Model, Error> {
     let in_fields: Vec<Field> = inputs
         .iter()
         .map(|(n, a)| {
@@ -56,6 +79,7 @@ pub fn plan(
                 DataType::Utf8 => DType::Utf8,
                 DataType::Int64 => DType::I64,
                 DataType::Boolean => DType::Bool,
+                DataType::List(_) => DType::ListUtf8,
                 _ => DType::F64,
             };
             Field::scalar(*n, dt, true)
@@ -71,8 +95,56 @@ pub fn plan(
     );
     let root = Node::pipeline("root", vec![child]);
     let manifest = Manifest::new("test", "root", in_fields, out_fields);
-    let bundle = Bundle::new(manifest, root, Vec::new())?;
+    let tensors: Vec<(String, Vec<u8>)> = tensors
+        .map(|t| ("tensors/t.safetensors".to_string(), t))
+        .into_iter()
+        .collect();
+    let bundle = Bundle::new(manifest, root, tensors)?;
     Model::from_bundle(&bundle, &Options::default())
+}
+
+/// A token column: one list of strings per row (`None` = a null list, a `None` element = a
+/// null token), as Spark's `array<string>`.
+pub fn token_lists(v: &[Option<Vec<Option<&str>>>]) -> ArrayRef {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for row in v {
+        match row {
+            Some(tokens) => {
+                for t in tokens {
+                    b.values().append_option(*t);
+                }
+                b.append(true);
+            }
+            None => b.append(false),
+        }
+    }
+    Arc::new(b.finish())
+}
+
+/// A token output field.
+pub fn tokens_field(name: &str) -> Field {
+    Field::scalar(name, DType::ListUtf8, true)
+}
+
+/// The rows of a token output column (null tokens as `None`).
+pub fn token_rows(batch: &RecordBatch, col: &str) -> Vec<Vec<Option<String>>> {
+    let a = batch.column_by_name(col).expect("output column");
+    let l = a.as_list::<i32>();
+    (0..l.len())
+        .map(|i| {
+            l.value(i)
+                .as_string::<i32>()
+                .iter()
+                .map(|t| t.map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// The values of an f64 scalar output column.
+pub fn floats(batch: &RecordBatch, col: &str) -> Vec<f64> {
+    let a = batch.column_by_name(col).expect("output column");
+    a.as_primitive::<Float64Type>().values().to_vec()
 }
 
 /// A vector output field of width `w`.

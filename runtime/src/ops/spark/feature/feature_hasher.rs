@@ -146,3 +146,75 @@ impl Kernel for FeatureHasher {
         Ok(vec![Value::Sparse(out)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{f64s, plan, rows, run, strs, vec_field};
+    use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array};
+    use keel_bundle::Attr;
+    use std::sync::Arc;
+
+    fn attrs(n: i64, names: &[&str], categorical: &[i64]) -> Vec<(&'static str, Attr)> {
+        vec![
+            ("num_features", Attr::I64(n)),
+            (
+                "names",
+                Attr::Strs(names.iter().map(|s| s.to_string()).collect()),
+            ),
+            ("categorical", Attr::I64s(categorical.to_vec())),
+        ]
+    }
+
+    #[test]
+    fn numbers_add_their_value_categories_add_one_nulls_nothing() {
+        // With one feature every index is 0, so the value is the sum of the row's
+        // contributions: a real column adds its value, a string, boolean or listed integer
+        // column adds 1.0, a null adds nothing.
+        let flags: ArrayRef = Arc::new(BooleanArray::from(vec![Some(true), None]));
+        let counts: ArrayRef = Arc::new(Int64Array::from(vec![3, 4]));
+        let codes: ArrayRef = Arc::new(Int64Array::from(vec![3, 4]));
+        let real: ArrayRef = Arc::new(Float64Array::from(vec![Some(2.5), None]));
+        let out = run(
+            "spark.feature_hasher",
+            attrs(1, &["real", "s", "flag", "count", "code"], &[0, 0, 0, 0, 1]),
+            &[
+                ("real", real),
+                ("s", strs(&[Some("x"), None])),
+                ("flag", flags),
+                ("count", counts),
+                ("code", codes),
+            ],
+            &[("Y", vec![vec_field("y", 1)])],
+        )
+        .unwrap();
+        let y = rows(&out, "y");
+        // Row 0: 2.5 + 1 (s) + 1 (flag) + 3 (count) + 1 (code).
+        assert_eq!(y[0], [8.5]);
+        // Row 1: the three nulls are skipped; 4 (count) + 1 (code).
+        assert_eq!(y[1], [5.0]);
+    }
+
+    #[test]
+    fn categorical_doubles_and_misfitted_names_are_refused() {
+        let e = plan(
+            "spark.feature_hasher",
+            attrs(8, &["real"], &[1]),
+            &[("real", f64s(&[1.0]))],
+            &[("Y", vec![vec_field("y", 8)])],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Plan { message, .. } if message.contains("categorical")),
+            "{e}"
+        );
+        let e = plan(
+            "spark.feature_hasher",
+            attrs(8, &["a", "b"], &[0, 0]),
+            &[("real", f64s(&[1.0]))],
+            &[("Y", vec![vec_field("y", 8)])],
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Plan { .. }), "{e}");
+    }
+}

@@ -59,3 +59,40 @@ impl Kernel for Idf {
         Ok(vec![Value::Matrix(m)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{f64s, plan, rows, run, vec_field};
+    use keel_bundle::Attr;
+
+    #[test]
+    fn multiplies_each_feature_by_its_weight() {
+        // IDFModel.transform: tf * idf, element by element; a weight of 0 (a term under
+        // minDocFreq) zeroes the feature.
+        let out = run(
+            "spark.idf",
+            vec![("idf", Attr::F64s(vec![0.5, 2.0, 0.0]))],
+            &[
+                ("a", f64s(&[2.0, 0.0])),
+                ("b", f64s(&[3.0, 1.0])),
+                ("c", f64s(&[7.0, 7.0])),
+            ],
+            &[("Y", vec![vec_field("y", 3)])],
+        )
+        .unwrap();
+        assert_eq!(rows(&out, "y"), [[1.0, 6.0, 0.0], [0.0, 2.0, 0.0]]);
+    }
+
+    #[test]
+    fn weights_of_another_width_are_refused() {
+        let e = plan(
+            "spark.idf",
+            vec![("idf", Attr::F64s(vec![0.5, 2.0, 1.0]))],
+            &[("a", f64s(&[1.0])), ("b", f64s(&[1.0]))],
+            &[("Y", vec![vec_field("y", 2)])],
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Plan { .. }), "{e}");
+    }
+}

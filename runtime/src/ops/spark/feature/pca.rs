@@ -51,3 +51,39 @@ impl Kernel for Pca {
         Ok(vec![Value::Matrix(out)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{f64s, plan, rows, run, vec_field};
+    use keel_bundle::Attr;
+
+    #[test]
+    fn projects_on_the_components_without_centring() {
+        // pc = [[0.6, -0.8], [0.8, 0.6]] (columns are components): y = pcᵀ x.
+        let out = run(
+            "spark.pca",
+            vec![("components", Attr::F64s(vec![0.6, 0.8, -0.8, 0.6]))],
+            &[("a", f64s(&[3.0, 1.0])), ("b", f64s(&[4.0, 0.0]))],
+            &[("Y", vec![vec_field("y", 2)])],
+        )
+        .unwrap();
+        let y = rows(&out, "y");
+        // (0.6 * 3 + 0.8 * 4, -0.8 * 3 + 0.6 * 4) = (5, 0); no mean is subtracted, so
+        // (1, 0) gives the first row of pc.
+        assert_eq!(y[0], [0.6 * 3.0 + 0.8 * 4.0, -0.8 * 3.0 + 0.6 * 4.0]);
+        assert_eq!(y[1], [0.6, -0.8]);
+    }
+
+    #[test]
+    fn components_that_do_not_fit_the_input_are_refused() {
+        let e = plan(
+            "spark.pca",
+            vec![("components", Attr::F64s(vec![0.6, 0.8, 1.0]))],
+            &[("a", f64s(&[1.0])), ("b", f64s(&[1.0]))],
+            &[("Y", vec![vec_field("y", 1)])],
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Plan { .. }), "{e}");
+    }
+}

@@ -147,3 +147,105 @@ impl Kernel for Fm {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{floats, model, node, rows, score, tref};
+    use keel_bundle::{Attr, DType, Field, TensorWriter};
+    use std::collections::BTreeMap;
+
+    /// intercept 0.5, linear (1, 2), one factor column (1, 2).
+    fn fm(
+        task: &str,
+        intercept: f64,
+        linear: Vec<f64>,
+        outputs: Vec<Field>,
+    ) -> Result<crate::Model, Error> {
+        let mut t = TensorWriter::new();
+        t.f64("factors", &[2, 1], &[1.0, 2.0]);
+        let ports: Vec<(&str, &str)> = outputs
+            .iter()
+            .map(|f| match f.name.as_str() {
+                "raw" => ("raw_prediction", "raw"),
+                other => (other, other),
+            })
+            .collect();
+        let attrs: BTreeMap<String, Attr> = [
+            ("intercept", Attr::F64(intercept)),
+            ("linear", Attr::F64s(linear)),
+            ("factors", tref("factors")),
+            ("task", Attr::Str(task.into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        model(
+            2,
+            node("spark.fm", 2, &ports, attrs),
+            outputs,
+            Some(t.finish().expect("tensors")),
+        )
+    }
+
+    #[test]
+    fn regression_adds_the_pairwise_factor_term() {
+        let m = fm(
+            "regression",
+            0.5,
+            vec![1.0, 2.0],
+            vec![Field::scalar("prediction", DType::F64, false)],
+        )
+        .unwrap();
+        let out = score(
+            &m,
+            &[vec![Some(1.0), Some(1.0)], vec![Some(0.0), Some(2.0)]],
+        )
+        .unwrap();
+        // (1, 1): 0.5 + 1 + 2 = 3.5, then v = (1 * 1, 2 * 1), 0.5 * ((1 + 2)² - (1² + 2²)) = 2.
+        // (0, 2): 0.5 + 4 = 4.5; one non-zero feature has no pair: 0.5 * (4² - 4²) = 0.
+        assert_eq!(floats(&out, "prediction"), [5.5, 4.5]);
+    }
+
+    #[test]
+    fn classification_is_the_sigmoid_of_the_raw_score() {
+        let m = fm(
+            "classification",
+            -1.0,
+            vec![1.0, 2.0],
+            vec![
+                Field::scalar("prediction", DType::F64, false),
+                Field::vector("probability", DType::F64, 2),
+                Field::vector("raw", DType::F64, 2),
+            ],
+        )
+        .unwrap();
+        let out = score(
+            &m,
+            &[vec![Some(0.0), Some(0.0)], vec![Some(1.0), Some(1.0)]],
+        )
+        .unwrap();
+        // Row 0: m = -1; row 1: m = -1 + 3 + 2 = 4. rawPrediction = (-m, m),
+        // p1 = 1 / (1 + e^-m), prediction the larger raw score's index.
+        assert_eq!(rows(&out, "raw"), [[1.0, -1.0], [-4.0, 4.0]]);
+        let p = rows(&out, "probability");
+        let p1 = 1.0 / (1.0 + 1f64.exp());
+        assert_eq!(p[0], [1.0 - p1, p1]);
+        assert_eq!(floats(&out, "prediction"), [0.0, 1.0]);
+    }
+
+    #[test]
+    fn a_linear_vector_of_another_width_is_refused() {
+        let e = fm(
+            "regression",
+            0.0,
+            vec![1.0, 2.0, 3.0],
+            vec![Field::scalar("prediction", DType::F64, false)],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Plan { message, .. } if message.contains("3 values for 2")),
+            "{e}"
+        );
+    }
+}

@@ -307,3 +307,89 @@ impl NaiveBayes {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{f64s, floats, rows, run, vec_field};
+    use arrow_array::RecordBatch;
+    use keel_bundle::{Attr, DType, Field};
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12
+    }
+
+    /// A two-class, two-feature model: priors 0.4 / 0.6, P(feature | class) 0.2, 0.8 / 0.5,
+    /// 0.5, all as logs as Spark stores them.
+    fn score(kind: &str, a: &[f64], b: &[f64]) -> Result<RecordBatch, Error> {
+        run(
+            "spark.naive_bayes",
+            vec![
+                ("model_type", Attr::Str(kind.into())),
+                ("pi", Attr::F64s(vec![0.4f64.ln(), 0.6f64.ln()])),
+                (
+                    "theta",
+                    Attr::F64s(vec![0.2f64.ln(), 0.8f64.ln(), 0.5f64.ln(), 0.5f64.ln()]),
+                ),
+            ],
+            &[("a", f64s(a)), ("b", f64s(b))],
+            &[
+                (
+                    "prediction",
+                    vec![Field::scalar("prediction", DType::F64, false)],
+                ),
+                ("probability", vec![vec_field("probability", 2)]),
+                ("raw_prediction", vec![vec_field("raw", 2)]),
+            ],
+        )
+    }
+
+    #[test]
+    fn multinomial_adds_the_log_prior_to_theta_times_x() {
+        let out = score("multinomial", &[1.0], &[2.0]).unwrap();
+        // raw_c = log pi_c + sum_j x_j log theta_cj: log(0.4 * 0.2 * 0.8²) = log 0.0512 and
+        // log(0.6 * 0.5 * 0.5²) = log 0.075.
+        let raw = &rows(&out, "raw")[0];
+        assert!(
+            close(raw[0], 0.0512f64.ln()) && close(raw[1], 0.075f64.ln()),
+            "{raw:?}"
+        );
+        // probability = exp(raw) normalised: 0.0512 / 0.1262 and 0.075 / 0.1262.
+        let p = &rows(&out, "probability")[0];
+        assert!(
+            close(p[0], 0.0512 / 0.1262) && close(p[1], 0.075 / 0.1262),
+            "{p:?}"
+        );
+        assert_eq!(floats(&out, "prediction"), [1.0]);
+    }
+
+    #[test]
+    fn bernoulli_scores_absent_features_with_one_minus_theta() {
+        let out = score("bernoulli", &[1.0], &[0.0]).unwrap();
+        // raw_c = log pi_c + log theta_c0 + log(1 - theta_c1): log(0.4 * 0.2 * 0.2) = log
+        // 0.016 and log(0.6 * 0.5 * 0.5) = log 0.15.
+        let raw = &rows(&out, "raw")[0];
+        assert!(
+            close(raw[0], 0.016f64.ln()) && close(raw[1], 0.15f64.ln()),
+            "{raw:?}"
+        );
+        assert_eq!(floats(&out, "prediction"), [1.0]);
+    }
+
+    #[test]
+    fn values_the_model_type_cannot_take_name_feature_and_row() {
+        // Spark's requireNonnegativeValues (multinomial) and requireZeroOneBernoulliValues.
+        let e = score("multinomial", &[1.0, -1.0], &[0.0, 0.0]).unwrap_err();
+        assert!(
+            matches!(&e, Error::BadValue { column, row: 1, .. } if column == "a"),
+            "{e}"
+        );
+        let e = score("bernoulli", &[1.0], &[0.5]).unwrap_err();
+        assert!(
+            matches!(&e, Error::BadValue { column, row: 0, .. } if column == "b"),
+            "{e}"
+        );
+        let e = score("poisson", &[1.0], &[0.0]).unwrap_err();
+        assert!(matches!(e, Error::Plan { .. }), "{e}");
+    }
+}

@@ -88,3 +88,71 @@ impl Kernel for CountVectorizer {
         Ok(vec![Value::Sparse(out)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{rows, run, token_lists, vec_field};
+    use keel_bundle::Attr;
+
+    fn count(
+        vocab: &[&str],
+        min_tf: f64,
+        binary: bool,
+        lists: &[Option<Vec<Option<&str>>>],
+    ) -> Result<Vec<Vec<f64>>, Error> {
+        let out = run(
+            "spark.count_vectorizer",
+            vec![
+                (
+                    "vocabulary",
+                    Attr::Strs(vocab.iter().map(|s| s.to_string()).collect()),
+                ),
+                ("min_tf", Attr::F64(min_tf)),
+                ("binary", Attr::Bool(binary)),
+            ],
+            &[("words", token_lists(lists))],
+            &[("Y", vec![vec_field("tf", vocab.len() as u64)])],
+        )?;
+        Ok(rows(&out, "tf"))
+    }
+
+    #[test]
+    fn counts_vocabulary_terms_and_applies_min_tf() {
+        let row = [Some(vec![Some("a"), Some("b"), Some("a"), Some("zzz")])];
+        // Out-of-vocabulary terms are ignored.
+        assert_eq!(
+            count(&["a", "b", "c"], 1.0, false, &row).unwrap()[0],
+            [2.0, 1.0, 0.0]
+        );
+        // minTF >= 1 is a count: "b" (1) is dropped.
+        assert_eq!(
+            count(&["a", "b", "c"], 2.0, false, &row).unwrap()[0],
+            [2.0, 0.0, 0.0]
+        );
+        // minTF < 1 is a fraction of the row's 4 tokens (the unknown one included): 0.5 * 4 = 2.
+        assert_eq!(
+            count(&["a", "b", "c"], 0.5, false, &row).unwrap()[0],
+            [2.0, 0.0, 0.0]
+        );
+        // binary writes 1 for every kept count.
+        assert_eq!(
+            count(&["a", "b", "c"], 1.0, true, &row).unwrap()[0],
+            [1.0, 1.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn bad_vocabularies_thresholds_and_null_lists_are_refused() {
+        let row = [Some(vec![Some("a")])];
+        let e = count(&["a", "a"], 1.0, false, &row).unwrap_err();
+        assert!(
+            matches!(&e, Error::Plan { message, .. } if message.contains("repeats")),
+            "{e}"
+        );
+        let e = count(&["a"], -1.0, false, &row).unwrap_err();
+        assert!(matches!(e, Error::Plan { .. }), "{e}");
+        let e = count(&["a"], 1.0, false, &[None]).unwrap_err();
+        assert!(matches!(e, Error::Missing { row: 0, .. }), "{e}");
+    }
+}

@@ -70,3 +70,53 @@ impl Kernel for HashingTf {
         Ok(vec![Value::Sparse(out)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{rows, run, token_lists, vec_field};
+    use keel_bundle::Attr;
+
+    fn hash(
+        n: i64,
+        binary: bool,
+        lists: &[Option<Vec<Option<&str>>>],
+    ) -> Result<Vec<Vec<f64>>, Error> {
+        let out = run(
+            "spark.hashing_tf",
+            vec![
+                ("num_features", Attr::I64(n)),
+                ("binary", Attr::Bool(binary)),
+            ],
+            &[("words", token_lists(lists))],
+            &[("Y", vec![vec_field("tf", n as u64)])],
+        )?;
+        Ok(rows(&out, "tf"))
+    }
+
+    #[test]
+    fn counts_the_terms_landing_on_each_index() {
+        // With one feature every term lands on index 0, so the value is the row's term count.
+        let lists = [
+            Some(vec![Some("a"), Some("b"), Some("a"), None]),
+            Some(vec![]),
+        ];
+        assert_eq!(hash(1, false, &lists).unwrap(), [vec![4.0], vec![0.0]]);
+        assert_eq!(hash(1, true, &lists).unwrap(), [vec![1.0], vec![0.0]]);
+        // A term repeated lands twice on the same index, wherever the hash puts it.
+        let got = hash(16, false, &[Some(vec![Some("x"), Some("x")])]).unwrap();
+        assert_eq!(got[0].iter().sum::<f64>(), 2.0);
+        assert_eq!(got[0].iter().filter(|v| **v != 0.0).count(), 1);
+    }
+
+    #[test]
+    fn a_non_positive_width_and_null_lists_are_refused() {
+        let e = hash(0, false, &[Some(vec![])]).unwrap_err();
+        assert!(
+            matches!(&e, Error::Plan { message, .. } if message.contains("num_features")),
+            "{e}"
+        );
+        let e = hash(4, false, &[None]).unwrap_err();
+        assert!(matches!(e, Error::Missing { row: 0, .. }), "{e}");
+    }
+}

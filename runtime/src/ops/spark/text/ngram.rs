@@ -45,3 +45,52 @@ impl Kernel for NGram {
         Ok(vec![b.finish()])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{run, token_lists, token_rows, tokens_field};
+    use keel_bundle::Attr;
+
+    fn ngrams(
+        n: i64,
+        rows: &[Option<Vec<Option<&str>>>],
+    ) -> Result<Vec<Vec<Option<String>>>, Error> {
+        let out = run(
+            "spark.ngram",
+            vec![("n", Attr::I64(n))],
+            &[("words", token_lists(rows))],
+            &[("Y", vec![tokens_field("grams")])],
+        )?;
+        Ok(token_rows(&out, "grams"))
+    }
+
+    #[test]
+    fn joins_each_window_of_n_tokens_with_a_space() {
+        let got = ngrams(
+            2,
+            &[
+                Some(vec![Some("a"), Some("b"), Some("c")]),
+                Some(vec![Some("a")]),
+                Some(vec![Some("x"), None]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got[0], [Some("a b".to_string()), Some("b c".to_string())]);
+        // Fewer than n tokens: no n-gram (`sliding(n).withPartial(false)`).
+        assert!(got[1].is_empty());
+        // Scala's `mkString` writes a null as "null".
+        assert_eq!(got[2], [Some("x null".to_string())]);
+    }
+
+    #[test]
+    fn n_of_zero_and_null_lists_are_refused() {
+        let e = ngrams(0, &[Some(vec![Some("a")])]).unwrap_err();
+        assert!(matches!(e, Error::Plan { .. }), "{e}");
+        let e = ngrams(2, &[Some(vec![]), None]).unwrap_err();
+        assert!(
+            matches!(&e, Error::Missing { column, row: 1, .. } if column == "words"),
+            "{e}"
+        );
+    }
+}

@@ -90,3 +90,84 @@ impl Kernel for RegexTokenizer {
         Ok(vec![out.finish()])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{plan, run, strs, token_rows, tokens_field};
+    use keel_bundle::Attr;
+
+    fn attrs(pattern: &str, gaps: bool, min: i64, lower: bool) -> Vec<(&'static str, Attr)> {
+        vec![
+            ("pattern", Attr::Str(pattern.into())),
+            ("gaps", Attr::Bool(gaps)),
+            ("min_token_length", Attr::I64(min)),
+            ("to_lowercase", Attr::Bool(lower)),
+        ]
+    }
+
+    fn tokenize(
+        attrs: Vec<(&str, Attr)>,
+        texts: &[Option<&str>],
+    ) -> Result<Vec<Vec<Option<String>>>, Error> {
+        let out = run(
+            "spark.regex_tokenizer",
+            attrs,
+            &[("text", strs(texts))],
+            &[("Y", vec![tokens_field("words")])],
+        )?;
+        Ok(token_rows(&out, "words"))
+    }
+
+    fn words(v: &[&str]) -> Vec<Option<String>> {
+        v.iter().map(|s| Some(s.to_string())).collect()
+    }
+
+    #[test]
+    fn gaps_split_on_the_pattern_then_drop_short_tokens() {
+        // "hi, i am bob!".split("\\W+") = [hi, i, am, bob] (the trailing "" is removed), and
+        // minTokenLength 2 drops "i".
+        let got = tokenize(attrs(r"\W+", true, 2, true), &[Some("Hi, I am Bob!")]).unwrap();
+        assert_eq!(got[0], words(&["hi", "am", "bob"]));
+        // Without lowercasing the case is kept.
+        let got = tokenize(attrs(r"\W+", true, 1, false), &[Some("Hi, I")]).unwrap();
+        assert_eq!(got[0], words(&["Hi", "I"]));
+    }
+
+    #[test]
+    fn without_gaps_every_match_is_a_token() {
+        let got = tokenize(
+            attrs(r"\d+", false, 0, true),
+            &[Some("a1b22c333"), Some("x")],
+        )
+        .unwrap();
+        assert_eq!(got[0], words(&["1", "22", "333"]));
+        assert!(got[1].is_empty());
+    }
+
+    #[test]
+    fn min_token_length_counts_utf16_units() {
+        // Java's `length` of "𝄞" (one code point outside the BMP) is 2.
+        let got = tokenize(attrs(" ", true, 2, false), &[Some("𝄞 é")]).unwrap();
+        assert_eq!(got[0], words(&["𝄞"]));
+    }
+
+    #[test]
+    fn untranslatable_patterns_and_null_texts_are_refused() {
+        let e = plan(
+            "spark.regex_tokenizer",
+            attrs(r"\p{L}+", true, 1, true),
+            &[("text", strs(&[Some("a")]))],
+            &[("Y", vec![tokens_field("words")])],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Plan { message, .. } if message.contains("pattern")),
+            "{e}"
+        );
+        let e = tokenize(attrs(r"\s+", true, -1, true), &[Some("a")]).unwrap_err();
+        assert!(matches!(e, Error::Plan { .. }), "{e}");
+        let e = tokenize(attrs(r"\s+", true, 1, true), &[None]).unwrap_err();
+        assert!(matches!(e, Error::Missing { row: 0, .. }), "{e}");
+    }
+}

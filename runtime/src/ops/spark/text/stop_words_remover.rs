@@ -82,3 +82,87 @@ impl Kernel for StopWordsRemover {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{run, token_lists, token_rows, tokens_field};
+    use keel_bundle::Attr;
+
+    /// A token column: its name and its rows.
+    type Column<'a> = (&'a str, Vec<Option<Vec<Option<&'a str>>>>);
+
+    fn remove(
+        case_sensitive: bool,
+        locale: &str,
+        inputs: &[Column<'_>],
+    ) -> Result<Vec<Vec<Vec<Option<String>>>>, Error> {
+        let cols: Vec<_> = inputs.iter().map(|(n, r)| (*n, token_lists(r))).collect();
+        let outs: Vec<String> = (0..inputs.len()).map(|i| format!("out{i}")).collect();
+        let out = run(
+            "spark.stop_words_remover",
+            vec![
+                ("stop_words", Attr::Strs(vec!["the".into(), "A".into()])),
+                ("case_sensitive", Attr::Bool(case_sensitive)),
+                ("locale", Attr::Str(locale.into())),
+            ],
+            &cols,
+            &[("Y", outs.iter().map(|o| tokens_field(o)).collect())],
+        )?;
+        Ok(outs.iter().map(|o| token_rows(&out, o)).collect())
+    }
+
+    fn toks<'a>(v: &[Option<&'a str>]) -> Option<Vec<Option<&'a str>>> {
+        Some(v.to_vec())
+    }
+
+    fn owned(v: &[Option<&str>]) -> Vec<Option<String>> {
+        v.iter().map(|s| s.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn case_insensitive_removal_keeps_the_original_tokens_and_nulls() {
+        let got = remove(
+            false,
+            "en_US",
+            &[(
+                "words",
+                vec![toks(&[
+                    Some("The"),
+                    Some("Cat"),
+                    None,
+                    Some("a"),
+                    Some("dog"),
+                ])],
+            )],
+        )
+        .unwrap();
+        assert_eq!(got[0][0], owned(&[Some("Cat"), None, Some("dog")]));
+    }
+
+    #[test]
+    fn case_sensitive_removal_compares_exactly_per_column() {
+        let got = remove(
+            true,
+            "en",
+            &[
+                ("w1", vec![toks(&[Some("The"), Some("the"), Some("A")])]),
+                ("w2", vec![toks(&[Some("a"), Some("x")])]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got[0][0], owned(&[Some("The")]));
+        assert_eq!(got[1][0], owned(&[Some("a"), Some("x")]));
+    }
+
+    #[test]
+    fn turkic_locales_and_null_lists_are_refused() {
+        let e = remove(false, "tr_TR", &[("words", vec![toks(&[Some("a")])])]).unwrap_err();
+        assert!(
+            matches!(&e, Error::Plan { message, .. } if message.contains("tr_TR")),
+            "{e}"
+        );
+        let e = remove(false, "en", &[("words", vec![None])]).unwrap_err();
+        assert!(matches!(e, Error::Missing { row: 0, .. }), "{e}");
+    }
+}

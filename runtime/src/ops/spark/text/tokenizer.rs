@@ -30,3 +30,44 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{run, strs, token_rows, tokens_field};
+
+    fn tokenize(texts: &[Option<&str>]) -> Result<Vec<Vec<Option<String>>>, Error> {
+        let out = run(
+            "spark.tokenizer",
+            vec![],
+            &[("text", strs(texts))],
+            &[("Y", vec![tokens_field("words")])],
+        )?;
+        Ok(token_rows(&out, "words"))
+    }
+
+    fn words(v: &[&str]) -> Vec<Option<String>> {
+        v.iter().map(|s| Some(s.to_string())).collect()
+    }
+
+    #[test]
+    fn lowercases_then_splits_on_each_whitespace_as_java_split() {
+        // `"Hello  World".toLowerCase().split("\\s")`: two spaces make an empty token, a
+        // leading one a leading empty token; trailing empty strings are removed by `split`.
+        let got = tokenize(&[Some("Hello  World"), Some(" a\tB "), Some(""), Some("ÀB")]).unwrap();
+        assert_eq!(got[0], words(&["hello", "", "world"]));
+        assert_eq!(got[1], words(&["", "a", "b"]));
+        // `"".split(...)` is the one empty string.
+        assert_eq!(got[2], words(&[""]));
+        assert_eq!(got[3], words(&["àb"]));
+    }
+
+    #[test]
+    fn a_null_text_is_missing_naming_column_and_row() {
+        let e = tokenize(&[Some("a"), None]).unwrap_err();
+        assert!(
+            matches!(&e, Error::Missing { column, row: 1, .. } if column == "text"),
+            "{e}"
+        );
+    }
+}

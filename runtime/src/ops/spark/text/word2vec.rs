@@ -76,3 +76,58 @@ impl Kernel for Word2Vec {
         Ok(vec![Value::Matrix(out)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Error;
+    use crate::ops::testing::{rows, run_with_tensors, token_lists, tref, vec_field};
+    use keel_bundle::{Attr, TensorWriter};
+
+    fn average(
+        vocab: &[&str],
+        vectors: (&[usize], &[f64]),
+        lists: &[Option<Vec<Option<&str>>>],
+    ) -> Result<Vec<Vec<f64>>, Error> {
+        let mut t = TensorWriter::new();
+        t.f64("vectors", vectors.0, vectors.1);
+        let out = run_with_tensors(
+            "spark.word2vec",
+            vec![
+                (
+                    "vocabulary",
+                    Attr::Strs(vocab.iter().map(|s| s.to_string()).collect()),
+                ),
+                ("vectors", tref("vectors")),
+            ],
+            &[("words", token_lists(lists))],
+            &[("Y", vec![vec_field("v", 2)])],
+            Some(t.finish().expect("tensors")),
+        )?;
+        Ok(rows(&out, "v"))
+    }
+
+    #[test]
+    fn averages_word_vectors_over_all_tokens() {
+        // ("a" + "b") / 3: the unknown token counts in the denominator.
+        let got = average(
+            &["a", "b"],
+            (&[2, 2], &[1.0, 2.0, 3.0, 4.0]),
+            &[Some(vec![Some("a"), Some("b"), Some("zzz")]), Some(vec![])],
+        )
+        .unwrap();
+        assert_eq!(got[0], [4.0 * (1.0 / 3.0), 6.0 * (1.0 / 3.0)]);
+        // An empty row is the zero vector.
+        assert_eq!(got[1], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn vectors_that_do_not_fit_the_vocabulary_and_null_lists_are_refused() {
+        let e = average(&["a"], (&[2, 2], &[1.0, 2.0, 3.0, 4.0]), &[Some(vec![])]).unwrap_err();
+        assert!(
+            matches!(&e, Error::Plan { message, .. } if message.contains("1 words")),
+            "{e}"
+        );
+        let e = average(&["a", "b"], (&[2, 2], &[1.0, 2.0, 3.0, 4.0]), &[None]).unwrap_err();
+        assert!(matches!(e, Error::Missing { row: 0, .. }), "{e}");
+    }
+}
