@@ -28,7 +28,7 @@ pub use op::{BuildCtx, Built, Kernel};
 /// Translates a `java.util.regex` pattern (Spark's `RegexTokenizer`) into the `regex` crate's
 /// syntax, refusing what it cannot translate exactly. Public so that an importer checks a
 /// pattern with the very translator the op uses, and the two cannot disagree.
-pub use ops::spark::text::tokens::java_regex;
+pub use ops::spark::text::java::java_regex;
 pub use value::{ColInfo, ColType, DENSIFY_LIMIT, Matrix, SparseMatrix, Value};
 
 // Scoring state is shared across threads; keep that a compile-time fact.

@@ -7,9 +7,10 @@
 //!   ([`sklearn::models`], with the classifier outputs they share in
 //!   [`sklearn::models::classes`]).
 //! - [`spark`]: Spark ML's feature transformers ([`spark::feature`]), models
-//!   ([`spark::models`]) and text stages ([`spark::text`], with token columns and Java's string
-//!   semantics in [`spark::text::tokens`]); Spark's column conventions shared by all three are in
-//!   [`spark::common`].
+//!   ([`spark::models`]) and text stages ([`spark::text`], with token columns in
+//!   [`spark::text::tokens`], Java's string and regex semantics in [`spark::text::java`] and
+//!   Spark's feature hash in [`spark::text::hash`]); Spark's column conventions shared by all
+//!   three are in [`spark::common`].
 //! - [`categories`]: value-to-category lookups shared by scikit-learn's encoders and Spark's
 //!   `StringIndexer`.
 //!

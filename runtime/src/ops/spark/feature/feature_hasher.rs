@@ -16,8 +16,8 @@
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::spark::common::scalar_at;
+use crate::ops::spark::text::hash::term_index;
 use crate::ops::spark::text::hashing_tf::num_features;
-use crate::ops::spark::text::tokens::term_index;
 use crate::value::{ColType, SparseMatrix, Value};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;

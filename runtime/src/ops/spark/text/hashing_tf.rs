@@ -10,7 +10,8 @@
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::spark::text::tokens::{SEED, Tokens, non_negative_mod, term_index, token_input};
+use crate::ops::spark::text::hash::{SEED, non_negative_mod, term_index};
+use crate::ops::spark::text::tokens::{Tokens, token_input};
 use crate::value::{SparseMatrix, Value};
 use std::collections::HashMap;
 

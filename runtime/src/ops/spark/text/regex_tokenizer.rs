@@ -11,9 +11,8 @@
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::spark::text::tokens::{
-    TokensBuilder, java_lower, java_regex, java_split, string_input, strings, utf16_len,
-};
+use crate::ops::spark::text::java::{java_lower, java_regex, java_split, utf16_len};
+use crate::ops::spark::text::tokens::{TokensBuilder, string_input, strings};
 use crate::value::Value;
 use arrow_array::Array;
 use std::borrow::Cow;

@@ -13,9 +13,8 @@
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::spark::common::per_column_outputs;
-use crate::ops::spark::text::tokens::{
-    Tokens, TokensBuilder, check_locale, java_lower, token_inputs,
-};
+use crate::ops::spark::text::java::{check_locale, java_lower};
+use crate::ops::spark::text::tokens::{Tokens, TokensBuilder, token_inputs};
 use crate::value::Value;
 use std::collections::HashSet;
 
