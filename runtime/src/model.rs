@@ -101,7 +101,8 @@ fn arrow_type(f: &Field) -> DataType {
 }
 
 /// The Arrow type of a `list<utf8>` column: `List<Utf8>` with nullable elements, the form
-/// Spark's text ops write (`spark_text::TokensBuilder`) and every admitted input is brought to.
+/// Spark's text ops write (`TokensBuilder` in `ops/spark/text/tokens.rs`) and every admitted
+/// input is brought to.
 pub fn str_list_type() -> DataType {
     DataType::List(Arc::new(ArrowField::new("item", DataType::Utf8, true)))
 }

@@ -4,7 +4,7 @@
 //! Ports: `X` (one feature per column: utf8 scalar columns for string categories, numeric or
 //! boolean columns or feature blocks for numeric categories) -> `Y` (one vector).
 //!
-//! Attributes, per input feature `i` (see `categories.rs` for `categories` and `missing`):
+//! Attributes, per input feature `i` (see `ops/categories.rs` for `categories` and `missing`):
 //! - `codes[i]` (i64s, one per raw category): the output column the category lights, or -1
 //!   when it lights none (a dropped category). The exporter folds scikit-learn's infrequent
 //!   grouping (`min_frequency`/`max_categories`), `drop` (`first`, `if_binary`, explicit) and

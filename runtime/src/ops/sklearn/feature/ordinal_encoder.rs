@@ -3,7 +3,7 @@
 //! Ports: `X` (one feature per column, as for `sklearn.one_hot_encoder`) -> `Y` (one vector,
 //! one code per feature).
 //!
-//! Attributes, per input feature `i` (see `categories.rs` for `categories` and `missing`):
+//! Attributes, per input feature `i` (see `ops/categories.rs` for `categories` and `missing`):
 //! - `codes[i]` (f64s, one per raw category): the code written for the category. The exporter
 //!   folds in scikit-learn's infrequent grouping (every infrequent category gets the group's
 //!   code), `encoded_missing_value` (the code of a `NaN` category; a `None` category is an

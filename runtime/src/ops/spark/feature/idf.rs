@@ -2,7 +2,7 @@
 //!
 //! Ports: `X` (one vector column, sparse or dense) -> `Y` (the same kind and width).
 //! Attribute: `idf` (f64s, one weight per feature, dense or "filled" as
-//! `spark_common::filled_matrix` reads a one-row matrix; `minDocFreq` is already applied: a
+//! `spark::common::filled_matrix` reads a one-row matrix; `minDocFreq` is already applied: a
 //! term seen in fewer documents has weight 0).
 //!
 //! Spark multiplies each value by its feature's weight; a sparse vector keeps its stored

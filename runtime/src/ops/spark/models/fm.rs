@@ -2,7 +2,7 @@
 //! `FMClassificationModel`.
 //!
 //! Ports: `X` (a vector) -> `prediction` (regression), or `prediction`, `probability`,
-//! `raw_prediction` (classification; see `spark_common.rs`). Attributes: `intercept` (f64),
+//! `raw_prediction` (classification; see `spark/common.rs`). Attributes: `intercept` (f64),
 //! `linear` (f64s, `n`), `factors` (`[n, f]`), `task` (`regression`/`classification`),
 //! `thresholds` (optional, classification).
 //!

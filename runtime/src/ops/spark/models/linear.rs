@@ -2,7 +2,7 @@
 //! (binomial and multinomial) and `LinearSVCModel`.
 //!
 //! Ports: `X` (a vector) -> `prediction` (f64) and, for classifiers, `probability` and
-//! `raw_prediction` (vectors; see `spark_common.rs`). Attributes: `coef` (`[k, n]`),
+//! `raw_prediction` (vectors; see `spark/common.rs`). Attributes: `coef` (`[k, n]`),
 //! `intercept` (f64s, `k`), `model`:
 //!
 //! | `model` | `k` | rawPrediction | probability | prediction |
@@ -31,7 +31,7 @@
 //! `X` may also be one sparse block (hashed or counted terms; see `value::SparseMatrix`): the
 //! margin is then the sum over the row's stored entries, in index order, as Spark's sparse
 //! `dot`/`gemv` visit them, and the block's width must be the model's `numFeatures`. `coef`
-//! may be given dense or "filled" (`spark_common::filled_matrix`), which keeps a model over
+//! may be given dense or "filled" (`spark::common::filled_matrix`), which keeps a model over
 //! 2^18 hashed features small.
 
 use crate::error::Error;

@@ -1,7 +1,7 @@
 //! `spark.mlp`: Spark ML's `MultilayerPerceptronClassificationModel`.
 //!
 //! Ports: `X` (a vector) -> `prediction`, `probability`, `raw_prediction` (see
-//! `spark_common.rs`). Attributes: `layers` (i64s: the layer sizes, input first, classes
+//! `spark/common.rs`). Attributes: `layers` (i64s: the layer sizes, input first, classes
 //! last), `weights` (f64s: Spark's flat weight vector), `thresholds` (optional).
 //!
 //! Spark's layout and arithmetic (`FeedForwardTopology.multiLayerPerceptron` with softmax on

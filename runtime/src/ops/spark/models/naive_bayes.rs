@@ -2,7 +2,7 @@
 //! default), `bernoulli`, `complement` or `gaussian`.
 //!
 //! Ports: `X` (a vector) -> `prediction`, `probability`, `raw_prediction` (see
-//! `spark_common.rs`). Attributes: `model_type`, `pi` (f64s, `k` log class priors), `theta`
+//! `spark/common.rs`). Attributes: `model_type`, `pi` (f64s, `k` log class priors), `theta`
 //! (`[k, n]` log conditional probabilities; the class means for gaussian), `sigma` (`[k, n]`
 //! variances, gaussian only), `thresholds` (optional).
 //!
@@ -23,7 +23,7 @@
 //!
 //! `X` may also be one sparse block (term frequencies): only its stored values are checked
 //! and multiplied, in index order, as Spark's sparse `gemv` does. `theta` may then be given
-//! "filled" (`spark_common::filled_matrix`): over hashed features it is one smoothed constant
+//! "filled" (`spark::common::filled_matrix`): over hashed features it is one smoothed constant
 //! per class except at the terms seen in training.
 
 use crate::error::Error;

@@ -3,7 +3,7 @@
 //! `RegressionModel`, `GBTClassificationModel`/`RegressionModel`.
 //!
 //! Ports: `X` (a vector) -> `prediction` (f64) and, for classifiers, `probability` and
-//! `raw_prediction` (vectors; see `spark_common.rs`).
+//! `raw_prediction` (vectors; see `spark/common.rs`).
 //!
 //! Attributes (all trees flattened tree after tree; child indices are local to their tree):
 //!

@@ -4,7 +4,7 @@
 //! Attributes: `num_features` (i64, 1 to 2^31 - 1; Spark's default is 2^18), `binary` (bool).
 //!
 //! Each term's index is MurmurHash3 x86_32 (seed 42) of its UTF-8 bytes, modulo
-//! `num_features` made non-negative (`spark_text::term_index`); a null term hashes to the seed
+//! `num_features` made non-negative (`hash::term_index`); a null term hashes to the seed
 //! itself, as Spark's `murmur3Hash(null)`. The value at an index is the number of terms that
 //! land there, or 1 under `binary`. A null list fails in Spark and is [`Error::Missing`] here.
 

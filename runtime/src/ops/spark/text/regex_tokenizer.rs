@@ -1,7 +1,7 @@
 //! `spark.regex_tokenizer`: Spark ML's `RegexTokenizer`.
 //!
 //! Ports: `X` (one string column) -> `Y` (tokens). Attributes: `pattern` (str, a
-//! `java.util.regex` pattern from the subset `spark_text::java_regex` translates; others are
+//! `java.util.regex` pattern from the subset `java::java_regex` translates; others are
 //! refused at load), `gaps` (bool: the pattern matches separators, split as Java's
 //! `String.split`; else it matches the tokens, every non-overlapping match in order),
 //! `min_token_length` (i64: tokens shorter, in UTF-16 code units as Java's `length`, are

@@ -2,7 +2,7 @@
 //!
 //! Ports: `X` (one string column) -> `Y` (tokens: a list of strings per row). No attributes.
 //!
-//! Java's semantics are kept (see `spark_text.rs`): the lowercase mapping is Unicode's default
+//! Java's semantics are kept (see `java.rs`): the lowercase mapping is Unicode's default
 //! one (the JVM's default locale is assumed not to be Turkish, Azerbaijani or Lithuanian); the
 //! split is on each single ASCII whitespace character (`[ \t\n\x0B\f\r]`), so two spaces make
 //! an empty token, a leading space makes a leading empty token, trailing empty tokens are
