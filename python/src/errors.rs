@@ -111,16 +111,3 @@ fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
     let exc = class.call((message,), Some(&kw))?;
     Ok(PyErr::from_value(exc))
 }
-
-/// Shifts the row of a score-time error by `offset`: a table is scored one record batch at a
-/// time, but the caller counts rows from the start of the table.
-pub(crate) fn offset_rows(mut e: Error, offset: usize) -> Error {
-    match &mut e {
-        Error::Missing { row, .. }
-        | Error::NonFinite { row, .. }
-        | Error::UnknownCategory { row, .. }
-        | Error::BadValue { row, .. } => *row += offset,
-        _ => {}
-    }
-    e
-}
