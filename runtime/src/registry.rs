@@ -250,6 +250,18 @@ mod tests {
     }
 
     #[test]
+    fn every_op_has_a_row_in_the_catalogue() {
+        let catalogue = include_str!("../docs/ops.md");
+        for e in OPS {
+            assert!(
+                catalogue.contains(&format!("| `{}` |", e.name)),
+                "docs/ops.md has no catalogue row for `{}`",
+                e.name
+            );
+        }
+    }
+
+    #[test]
     fn the_cpu_reference_runs_every_op() {
         assert!(OPS.iter().all(|e| e.runs_on(BackendKind::Cpu)));
     }
