@@ -111,3 +111,25 @@ fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
     let exc = class.call((message,), Some(&kw))?;
     Ok(PyErr::from_value(exc))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_runtime_code_has_a_class_in_the_table() {
+        // The table is Python (`keel.errors.CLASS_BY_CODE`); checking its text here keeps a
+        // new runtime code from reaching Python as the bare base class unnoticed.
+        let errors_py = include_str!("../../exporters/keel/errors.py");
+        let table = errors_py
+            .split("CLASS_BY_CODE")
+            .nth(1)
+            .expect("errors.py defines CLASS_BY_CODE");
+        for code in Error::CODES {
+            assert!(
+                table.contains(&format!("\"{code}\": ")),
+                "keel.errors.CLASS_BY_CODE has no class for `{code}`"
+            );
+        }
+    }
+}

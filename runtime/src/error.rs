@@ -127,6 +127,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every code [`Error::code`] returns, in the order of the variants: what a front end's
+    /// table from code to its own answer is checked against, so a new kind of error cannot
+    /// slip through one unmapped.
+    pub const CODES: &'static [&'static str] = &[
+        "bundle",
+        "interface",
+        "unknown_op",
+        "plan",
+        "missing_column",
+        "extra_column",
+        "column_type",
+        "missing_value",
+        "non_finite",
+        "unknown_category",
+        "bad_value",
+        "empty_frame",
+        "row_count",
+    ];
+
     /// A stable, machine-readable code for the kind of error (snake_case, one per variant):
     /// what front ends map to their own error types and statuses, and what callers match on
     /// rather than on messages.
@@ -266,8 +285,9 @@ mod tests {
     }
 
     #[test]
-    fn codes_are_distinct_snake_case() {
+    fn codes_are_distinct_snake_case_and_all_listed() {
         let codes: Vec<_> = one_of_each().iter().map(Error::code).collect();
+        assert_eq!(codes, Error::CODES);
         let mut unique = codes.clone();
         unique.sort_unstable();
         unique.dedup();

@@ -336,7 +336,17 @@ mod tests {
             assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{code}");
             assert_eq!(answer.code, code);
         }
-        assert_eq!(runtime_status("plan"), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(runtime_status("bundle"), StatusCode::INTERNAL_SERVER_ERROR);
+        // Every runtime code has a deliberate status: the caller's input is 422, a bundle or
+        // plan failing at score time is the server's 500 (a code added to the runtime fails
+        // here until it is placed).
+        let load_time = ["bundle", "interface", "unknown_op", "plan"];
+        for code in keel_runtime::Error::CODES {
+            let want = if load_time.contains(code) {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            assert_eq!(runtime_status(code), want, "{code}");
+        }
     }
 }
