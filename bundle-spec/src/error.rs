@@ -1,8 +1,9 @@
 //! The one error type of the bundle crate. Every variant names the entry (and, where it applies,
 //! the tensor key) so that a user can find what is wrong in the file.
 
-/// Why a bundle could not be read, validated or written.
-#[derive(Debug, thiserror::Error)]
+/// Why a bundle could not be read, validated or written. Comparable and cloneable so that the
+/// runtime's error, which carries it, can be too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BundleError {
     /// The bytes are not a readable zip archive (truncated, corrupted, not a zip at all).

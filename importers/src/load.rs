@@ -139,7 +139,7 @@ pub fn read_model(
 ) -> Result<keel_runtime::Model, keel_runtime::Error> {
     let loaded = read_bytes_with(bytes, &opts.limits).map_err(|e| match e {
         LoadError::Bundle(b) => keel_runtime::Error::from(b),
-        other => keel_runtime::Error::Bundle(other.to_string()),
+        other => keel_runtime::Error::Load(other.to_string()),
     })?;
     keel_runtime::Model::from_bundle(&loaded.bundle, opts)
 }
@@ -309,7 +309,7 @@ mod tests {
         let model = read_model(&mleap, &opts).unwrap();
         assert_eq!(model.manifest().producer.framework, "mleap");
         let e = read_model(b"a,b\n1,2\n", &opts).unwrap_err();
-        assert!(matches!(e, keel_runtime::Error::Bundle(_)), "{e:?}");
+        assert_eq!(e.code(), "load", "{e:?}");
         assert!(
             e.to_string().contains("not a zip archive (a text file)"),
             "{e}"

@@ -53,6 +53,24 @@ pub enum JvmError {
 }
 
 impl JvmError {
+    /// A stable code for the kind of failure: the runtime's own ([`RuntimeError::code`]), the
+    /// runtime's `bad_value` for a vector of the wrong width (what the Python engine raises as
+    /// `BadValueError`), or the engine's `jvm_spec` and `jvm_ipc`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JvmError::Runtime(e) => e.code(),
+            JvmError::Spec(_) => "jvm_spec",
+            JvmError::Ipc(_) => "jvm_ipc",
+            JvmError::VectorWidth { .. } => "bad_value",
+        }
+    }
+
+    /// The message of the `KeelException` thrown for this error: the code in brackets, then
+    /// keel's message, so a caller can tell kinds apart without parsing prose.
+    pub fn exception_message(&self) -> String {
+        exception_message(self.code(), self)
+    }
+
     /// The error with row numbers counted from `by` rows earlier (the batch's start within
     /// the Spark partition).
     pub fn offset_rows(self, by: usize) -> Self {
@@ -72,6 +90,11 @@ impl JvmError {
             other => other,
         }
     }
+}
+
+/// A `KeelException` message: `[code] message`.
+pub fn exception_message(code: &str, message: impl std::fmt::Display) -> String {
+    format!("[{code}] {message}")
 }
 
 /// The scoring plan the Python driver computes from the DataFrame and the bundle.

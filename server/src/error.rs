@@ -195,39 +195,43 @@ fn to_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-/// Score-time errors of the runtime. The ones about the input are the client's (422, naming
-/// the column and row); the others (a plan that fails at score time) are the server's.
+/// The HTTP status of a runtime error, by its code ([`keel_runtime::Error::code`]): the
+/// codes about the caller's input are the client's (422); the others (a bundle or a plan that
+/// fails at score time) are the server's (500).
+pub fn runtime_status(code: &str) -> StatusCode {
+    match code {
+        "missing_column" | "extra_column" | "column_type" | "missing_value" | "non_finite"
+        | "unknown_category" | "bad_value" | "empty_frame" | "row_count" => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Score-time errors of the runtime: the status from [`runtime_status`], the runtime's code
+/// and message, and the column and row it names. A server-side failure answers `internal`.
 impl From<keel_runtime::Error> for AppError {
     fn from(e: keel_runtime::Error) -> Self {
-        use keel_runtime::Error as E;
-        let message = e.to_string();
-        let u = |code| AppError::unprocessable(code, message.clone());
-        match e {
-            E::MissingColumn { column } => u("missing_column").at_column(column),
-            E::ExtraColumn { column } => AppError::unprocessable(
-                "extra_column",
-                format!(
-                    "input column `{column}` is not part of the bundle's input schema \
-                     (add ?ignore_extra_columns=true to ignore it)"
-                ),
-            )
-            .at_column(column),
-            E::ColumnType { column, .. } => u("column_type").at_column(column),
-            E::Missing { column, row, .. } => {
-                u("missing_value").at_column(column).at_row(to_u64(row))
-            }
-            E::NonFinite { column, row, .. } => {
-                u("non_finite").at_column(column).at_row(to_u64(row))
-            }
-            E::UnknownCategory { column, row, .. } => {
-                u("unknown_category").at_column(column).at_row(to_u64(row))
-            }
-            E::BadValue { column, row, .. } => u("bad_value").at_column(column).at_row(to_u64(row)),
-            E::EmptyFrame => u("empty_frame"),
-            E::RowCount { column, .. } => u("row_count").at_column(column),
-            other if other.is_input_error() => u("bad_input"),
-            _ => AppError::internal(format!("the model failed to score: {message}")),
+        let code = e.code();
+        let status = runtime_status(code);
+        if status.is_server_error() {
+            return AppError::internal(format!("the model failed to score: {e}"));
         }
+        let message = match &e {
+            keel_runtime::Error::ExtraColumn { column } => format!(
+                "input column `{column}` is not part of the bundle's input schema \
+                 (add ?ignore_extra_columns=true to ignore it)"
+            ),
+            _ => e.to_string(),
+        };
+        let mut answer = AppError::new(status, code, message);
+        if let Some(column) = e.column() {
+            answer = answer.at_column(column);
+        }
+        if let Some(row) = e.row() {
+            answer = answer.at_row(to_u64(row));
+        }
+        answer
     }
 }
 
@@ -305,5 +309,44 @@ mod tests {
         }
         .into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code, "internal");
+    }
+
+    #[test]
+    fn every_runtime_input_error_is_a_422_under_its_own_code() {
+        use keel_runtime::Error as E;
+        let column = || "c".to_string();
+        for e in [
+            E::MissingColumn { column: column() },
+            E::ExtraColumn { column: column() },
+            E::ColumnType {
+                column: column(),
+                expected: "f64".into(),
+                found: "utf8".into(),
+            },
+            E::EmptyFrame,
+            E::RowCount {
+                column: column(),
+                expected: 2,
+                found: 1,
+            },
+        ] {
+            let code = e.code();
+            let answer = AppError::from(e);
+            assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+            assert_eq!(answer.code, code);
+        }
+        // Every runtime code has a deliberate status: the caller's input is 422, a bundle or
+        // plan failing at score time is the server's 500 (a code added to the runtime fails
+        // here until it is placed).
+        let load_time = ["bundle", "interface", "load", "unknown_op", "plan"];
+        for code in keel_runtime::Error::CODES {
+            let want = if load_time.contains(code) {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            assert_eq!(runtime_status(code), want, "{code}");
+        }
     }
 }

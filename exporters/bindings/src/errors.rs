@@ -1,12 +1,13 @@
 //! Runtime errors as Python exceptions. The exception classes live in pure Python
-//! (`keel/errors.py`, one class per [`Error`] variant, with `.column`, `.row`, `.value`, ...
+//! (`keel/errors.py`, one class per kind of [`Error`], with `.column`, `.row`, `.value`, ...
 //! attributes) so they can be documented, subclassed, pickled and type-checked like any other
-//! Python class; this module only picks the class and fills in the attributes.
+//! Python class, and so does the table from [`Error::code`] to class (`CLASS_BY_CODE`); this
+//! module looks the class up there and fills in the attributes.
 
 use keel_runtime::Error;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::types::{PyDict, PyModule, PyType};
 
 /// The `keel.errors` module, imported once per interpreter.
 fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
@@ -23,26 +24,20 @@ pub(crate) fn to_py(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyErr {
 }
 
 fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
+    let module = errors_module(py)?;
+    // The class comes from the error's code through `keel.errors.CLASS_BY_CODE`, the one table
+    // of the mapping; a code it lacks is raised as the base class, with its message.
+    let class = module
+        .getattr("CLASS_BY_CODE")?
+        .call_method1("get", (e.code(), module.getattr("KeelError")?))?;
     let kw = PyDict::new(py);
-    let class = match e {
-        Error::Bundle(_) => "BundleError",
-        Error::UnknownOp { node, op } => {
+    match e {
+        Error::UnknownOp { node, op } | Error::Plan { node, op, .. } => {
             kw.set_item("node", node)?;
             kw.set_item("op", op)?;
-            "UnknownOpError"
         }
-        Error::Plan { node, op, .. } => {
-            kw.set_item("node", node)?;
-            kw.set_item("op", op)?;
-            "PlanError"
-        }
-        Error::MissingColumn { column } => {
+        Error::MissingColumn { column } | Error::ExtraColumn { column } => {
             kw.set_item("column", column)?;
-            "MissingColumnError"
-        }
-        Error::ExtraColumn { column } => {
-            kw.set_item("column", column)?;
-            "ExtraColumnError"
         }
         Error::ColumnType {
             column,
@@ -52,13 +47,11 @@ fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
             kw.set_item("column", column)?;
             kw.set_item("expected", expected)?;
             kw.set_item("found", found)?;
-            "ColumnTypeError"
         }
         Error::Missing { column, row, node } => {
             kw.set_item("column", column)?;
             kw.set_item("row", row)?;
             kw.set_item("node", node)?;
-            "MissingValueError"
         }
         Error::NonFinite {
             column,
@@ -75,7 +68,6 @@ fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
                 Err(_) => kw.set_item("value", value)?,
             }
             kw.set_item("node", node)?;
-            "NonFiniteError"
         }
         Error::UnknownCategory {
             column,
@@ -87,14 +79,11 @@ fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
             kw.set_item("row", row)?;
             kw.set_item("value", value)?;
             kw.set_item("node", node)?;
-            "UnknownCategoryError"
         }
         Error::BadValue { column, row, .. } => {
             kw.set_item("column", column)?;
             kw.set_item("row", row)?;
-            "BadValueError"
         }
-        Error::EmptyFrame => "EmptyFrameError",
         Error::RowCount {
             column,
             expected,
@@ -103,34 +92,44 @@ fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
             kw.set_item("column", column)?;
             kw.set_item("expected", expected)?;
             kw.set_item("found", found)?;
-            "RowCountError"
         }
-        // `Error` is non-exhaustive: a variant added later still reaches Python as a KeelError
-        // with its message, until it gets its own class.
-        _ => "KeelError",
-    };
+        // The other kinds carry nothing beyond their message; `Error` is non-exhaustive, and a
+        // kind added later reaches Python with its message until it gets attributes here.
+        _ => {}
+    }
     let mut message = e.to_string();
     if let Some(path) = origin.filter(|_| !e.is_input_error()) {
         message = format!("{path}: {message}");
-        if matches!(class, "BundleError" | "PlanError" | "UnknownOpError") {
+        // Only the bundle errors take the path (the table maps every load-time code to one).
+        if class
+            .cast::<PyType>()?
+            .is_subclass(&module.getattr("BundleError")?)?
+        {
             kw.set_item("path", path)?;
         }
     }
-    let exc = errors_module(py)?
-        .getattr(class)?
-        .call((message,), Some(&kw))?;
+    let exc = class.call((message,), Some(&kw))?;
     Ok(PyErr::from_value(exc))
 }
 
-/// Shifts the row of a score-time error by `offset`: a table is scored one record batch at a
-/// time, but the caller counts rows from the start of the table.
-pub(crate) fn offset_rows(mut e: Error, offset: usize) -> Error {
-    match &mut e {
-        Error::Missing { row, .. }
-        | Error::NonFinite { row, .. }
-        | Error::UnknownCategory { row, .. }
-        | Error::BadValue { row, .. } => *row += offset,
-        _ => {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_runtime_code_has_a_class_in_the_table() {
+        // The table is Python (`keel.errors.CLASS_BY_CODE`); checking its text here keeps a
+        // new runtime code from reaching Python as the bare base class unnoticed.
+        let errors_py = include_str!("../../keel/errors.py");
+        let table = errors_py
+            .split("CLASS_BY_CODE")
+            .nth(1)
+            .expect("errors.py defines CLASS_BY_CODE");
+        for code in Error::CODES {
+            assert!(
+                table.contains(&format!("\"{code}\": ")),
+                "keel.errors.CLASS_BY_CODE has no class for `{code}`"
+            );
+        }
     }
-    e
 }

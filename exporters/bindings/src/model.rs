@@ -3,7 +3,7 @@
 //! polars, DuckDB, ...), so their buffers are shared with Rust, never copied row by row, and
 //! scoring runs with the GIL released. One row arrives as a dict (see the `row` module).
 
-use crate::errors::{offset_rows, to_py};
+use crate::errors::to_py;
 use crate::row::RowCodec;
 use arrow_array::RecordBatch;
 use arrow_array::ffi_stream::RecordBatchStreamReader;
@@ -121,7 +121,8 @@ impl PyModel {
             let mut out = Vec::with_capacity(batches.len());
             let mut offset = 0;
             for b in batches.iter().filter(|b| b.num_rows() > 0) {
-                out.push(self.model.score(b).map_err(|e| offset_rows(e, offset))?);
+                // The caller counts rows from the start of the table, not of the batch.
+                out.push(self.model.score(b).map_err(|e| e.offset_rows(offset))?);
                 offset += b.num_rows();
             }
             if out.is_empty() {
