@@ -81,6 +81,17 @@ impl AppError {
         )
     }
 
+    /// 403: the admin routes exist but the server was started without an admin token, which
+    /// is what turns them on; the message says how.
+    pub fn admin_disabled() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin API is disabled: start `keel serve` with --admin-token TOKEN (or the \
+             KEEL_ADMIN_TOKEN environment variable) and send `Authorization: Bearer TOKEN`",
+        )
+    }
+
     /// 413: the body is larger than `--max-body`. The connection is closed after the answer:
     /// the rest of the body is never read, so the connection cannot carry another request.
     pub fn too_large(limit: u64) -> Self {

@@ -109,7 +109,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     pub max_body: u64,
     /// Bearer token that enables the admin routes (`/v1/admin/...`); without one they answer
-    /// 404.
+    /// 403 `admin_disabled`.
     #[arg(long, env = "KEEL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// An origin allowed to call the API from a browser (repeatable; `*` = any).
