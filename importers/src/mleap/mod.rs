@@ -27,9 +27,10 @@
 //! parameters). Inputs are declared non-nullable: MLeap fails on a missing value. The outputs
 //! are the columns written by the last stage of the pipeline.
 //!
-//! Everything in the zip is untrusted: entry count and sizes are bounded like
-//! [`keel_bundle::Limits`], paths are checked (no `..`, absolute or backslashed names), and
-//! every missing file, bad JSON document, unknown op or unsupported parameter is refused with
+//! Everything in the zip is untrusted: it is read through keel's one hardened zip reader
+//! ([`keel_bundle::archive`]: entry count, per-entry and total sizes and the compression ratio
+//! bounded by [`keel_bundle::Limits`] while inflating, names checked, only stored or deflated
+//! entries, duplicates and inconsistent headers refused), and every missing file, bad JSON document, unknown op or unsupported parameter is refused with
 //! an [`ImportError`] that names the entry or node.
 
 mod archive;
@@ -78,10 +79,10 @@ pub const SUPPORTED_OPS: &[&str] = &[
 /// top-level `bundle.json` and no keel `manifest.json`/`manifest.pb`. Only the central
 /// directory is read; a `true` is no promise that [`read`] will succeed.
 pub fn is_bundle_ml(bytes: &[u8]) -> bool {
-    let Ok(zip) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else {
+    let Ok(names) = keel_bundle::archive::entry_names(bytes) else {
         return false;
     };
-    let has = |name: &str| zip.index_for_name(name).is_some();
+    let has = |name: &str| names.iter().any(|n| n == name);
     has("bundle.json") && !has("manifest.json") && !has("manifest.pb")
 }
 
