@@ -6,5 +6,6 @@
 //! runtime or the browser package (ARCHITECTURE.md, "heavy translation code stays out of what
 //! ships to the browser").
 
+mod emit;
 pub mod mleap;
 pub mod spark_ml;

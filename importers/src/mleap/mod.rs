@@ -18,8 +18,11 @@
 //! from real JSON bundles; no protobuf bundle written by MLeap itself is in the test corpus.
 //! The `mixed` format is refused.
 //!
-//! Ops: the original set is converted in `convert.rs`, the others in `ops.rs` (its table lists
-//! the attributes read for each).
+//! Code map: `archive.rs` reads the zip (through `keel_bundle::archive`), `walk.rs` walks the
+//! node tree and assembles the bundle, `ops/` converts each op (its table, [`SUPPORTED_OPS`],
+//! lists what is converted and the attributes read), `context.rs` holds what the two share
+//! (the node's documents and bindings, the columns so far); `attrs.rs`, `proto.rs` and
+//! `trees.rs` decode MLeap's documents.
 //!
 //! The input schema: Bundle.ML does not record one, so it is inferred from the stages that read
 //! a column no earlier stage wrote: a string indexer's input is `utf8`, every other input is an
@@ -35,45 +38,17 @@
 
 mod archive;
 mod attrs;
-mod convert;
+mod context;
 mod error;
 mod ops;
 pub mod proto;
 mod trees;
+mod walk;
 
 pub use error::ImportError;
+pub use ops::SUPPORTED_OPS;
 
 use keel_bundle::{Bundle, Limits};
-
-/// MLeap ops this importer converts (the op names of `model.json`).
-pub const SUPPORTED_OPS: &[&str] = &[
-    "pipeline",
-    "string_indexer",
-    "one_hot_encoder",
-    "vector_assembler",
-    "standard_scaler",
-    "linear_regression",
-    "decision_tree_regression",
-    "random_forest_regression",
-    "logistic_regression",
-    "linear_svc",
-    "decision_tree_classifier",
-    "random_forest_classifier",
-    "gbt_regression",
-    "gbt_classifier",
-    "naive_bayes",
-    "kmeans",
-    "min_max_scaler",
-    "max_abs_scaler",
-    "binarizer",
-    "bucketizer",
-    "imputer",
-    "normalizer",
-    "pca",
-    "polynomial_expansion",
-    "reverse_string_indexer",
-    "vector_slicer",
-];
 
 /// Whether `bytes` look like an MLeap Bundle.ML zip rather than a keel bundle: a zip with a
 /// top-level `bundle.json` and no keel `manifest.json`/`manifest.pb`. Only the central
@@ -94,5 +69,5 @@ pub fn read(bytes: &[u8]) -> Result<Bundle, ImportError> {
 /// [`read`] with explicit resource limits (entries, bytes, ratio, depth).
 pub fn read_with(bytes: &[u8], limits: &Limits) -> Result<Bundle, ImportError> {
     let files = archive::Files::read(bytes, limits)?;
-    convert::convert(&files, limits)
+    walk::convert(&files, limits)
 }
