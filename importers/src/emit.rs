@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 /// rule the Python exporters follow too).
 pub(crate) const INLINE_LIMIT: usize = 64;
 
+/// A bundle's tensor entries: path and safetensors bytes, as `Bundle::new` takes them.
+pub(crate) type TensorEntries = Vec<(String, Vec<u8>)>;
+
 /// The stages emitted so far, the tensors they refer to, and the columns they read and write.
 pub(crate) struct Emitter {
     /// The one safetensors entry of the bundle (`tensors/*.safetensors`).
@@ -150,7 +153,7 @@ impl Emitter {
         name: String,
         inputs: Vec<String>,
         doc: String,
-    ) -> Result<(Node, Vec<(String, Vec<u8>)>), BundleError> {
+    ) -> Result<(Node, TensorEntries), BundleError> {
         let graph = Node {
             name,
             op: "pipeline".into(),

@@ -1,0 +1,478 @@
+//! The stage table: every Spark ML class the importer converts, with the columns it reads and
+//! writes (for planning on names), what kind of column it may read, and its converter. The
+//! table is the list of supported stages ([`SUPPORTED`] is derived from it), so what is
+//! converted, what a refusal lists and what planning knows cannot drift apart.
+//!
+//! The converters live by stage family: `encoders.rs` (assembling, indexing, encoding,
+//! bucketing), `vector_maps.rs` (scalers and other vector-to-vector maps), `selectors.rs`,
+//! `linear.rs`, `trees.rs`, `models.rs` (the other predictors) and `text.rs`. Each maps a stage
+//! to the same `spark.*` op, with the same attributes, as the Python exporter
+//! `keel.spark.export` does from a live model (exporters/keel/spark/), so both routes give the
+//! same bundle semantics.
+
+mod encoders;
+mod linear;
+mod models;
+mod selectors;
+mod text;
+mod trees;
+mod vector_maps;
+
+use super::Error;
+use super::columns::{Col, Ctx, Want};
+use super::stage::Stage;
+use keel_bundle::{Attr, DType};
+use std::collections::BTreeMap;
+
+/// Converts one stage: `node` is its (unique) node name, `reads` and `writes` the columns
+/// planning found for it.
+pub(super) type Convert =
+    fn(&mut Ctx<'_>, &Stage, String, &[String], &[String]) -> Result<(), Error>;
+
+/// Which params name a stage's columns (Spark's shared params), for planning on names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Columns {
+    /// `inputCols` -> `outputCol`.
+    Assembled,
+    /// A string indexer's `inputCol(s)` -> `outputCol(s)`, where Spark skips a column whose
+    /// input is absent.
+    Indexed,
+    /// `inputCol` -> `outputCol`, or `inputCols` -> `outputCols`.
+    InOut,
+    /// `inputCol` -> `outputCol`.
+    Single,
+    /// `featuresCol` -> `outputCol` (the fitted selectors).
+    Selected,
+    /// `featuresCol` (and `offsetCol`) -> `linkPredictionCol`, `predictionCol`.
+    Glm,
+    /// `featuresCol` -> the prediction columns that are set.
+    Predicted,
+}
+
+/// What a stage may read beyond ordinary scalars and dense vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Accepts {
+    /// Nothing more.
+    Dense,
+    /// A sparse block as it is, however wide (its op reads sparse input; runtime
+    /// `registry::SPARSE_INPUT_OPS`).
+    Sparse,
+    /// A token column (`array<string>`).
+    Tokens,
+}
+
+/// One row of the stage table.
+pub(super) struct StageDef {
+    /// Spark's fully qualified class name.
+    pub(super) class: &'static str,
+    pub(super) columns: Columns,
+    pub(super) accepts: Accepts,
+    pub(super) convert: Convert,
+}
+
+const fn def(
+    class: &'static str,
+    columns: Columns,
+    accepts: Accepts,
+    convert: Convert,
+) -> StageDef {
+    StageDef {
+        class,
+        columns,
+        accepts,
+        convert,
+    }
+}
+
+use Accepts::{Dense, Sparse, Tokens};
+use Columns::{Assembled, Glm, InOut, Indexed, Predicted, Selected, Single};
+
+/// The stage table.
+const STAGES: &[StageDef] = &[
+    def(
+        "org.apache.spark.ml.feature.VectorAssembler",
+        Assembled,
+        Sparse,
+        encoders::vector_assembler,
+    ),
+    def(
+        "org.apache.spark.ml.feature.StringIndexerModel",
+        Indexed,
+        Dense,
+        encoders::string_indexer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.OneHotEncoderModel",
+        InOut,
+        Dense,
+        encoders::one_hot_encoder,
+    ),
+    def(
+        "org.apache.spark.ml.feature.StandardScalerModel",
+        Single,
+        Dense,
+        vector_maps::standard_scaler,
+    ),
+    def(
+        "org.apache.spark.ml.feature.MinMaxScalerModel",
+        Single,
+        Dense,
+        vector_maps::min_max_scaler,
+    ),
+    def(
+        "org.apache.spark.ml.feature.ImputerModel",
+        InOut,
+        Dense,
+        encoders::imputer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.Bucketizer",
+        InOut,
+        Dense,
+        encoders::bucketizer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.RobustScalerModel",
+        Single,
+        Dense,
+        vector_maps::robust_scaler,
+    ),
+    def(
+        "org.apache.spark.ml.feature.ElementwiseProduct",
+        Single,
+        Dense,
+        vector_maps::elementwise_product,
+    ),
+    def(
+        "org.apache.spark.ml.feature.ChiSqSelectorModel",
+        Selected,
+        Dense,
+        selectors::selector,
+    ),
+    def(
+        "org.apache.spark.ml.feature.UnivariateFeatureSelectorModel",
+        Selected,
+        Dense,
+        selectors::selector,
+    ),
+    def(
+        "org.apache.spark.ml.feature.VarianceThresholdSelectorModel",
+        Selected,
+        Dense,
+        selectors::selector,
+    ),
+    def(
+        "org.apache.spark.ml.classification.LogisticRegressionModel",
+        Predicted,
+        Sparse,
+        linear::linear_model,
+    ),
+    def(
+        "org.apache.spark.ml.regression.LinearRegressionModel",
+        Predicted,
+        Sparse,
+        linear::linear_model,
+    ),
+    def(
+        "org.apache.spark.ml.classification.DecisionTreeClassificationModel",
+        Predicted,
+        Dense,
+        trees::tree_ensemble,
+    ),
+    def(
+        "org.apache.spark.ml.regression.DecisionTreeRegressionModel",
+        Predicted,
+        Dense,
+        trees::tree_ensemble,
+    ),
+    def(
+        "org.apache.spark.ml.classification.RandomForestClassificationModel",
+        Predicted,
+        Dense,
+        trees::tree_ensemble,
+    ),
+    def(
+        "org.apache.spark.ml.regression.RandomForestRegressionModel",
+        Predicted,
+        Dense,
+        trees::tree_ensemble,
+    ),
+    def(
+        "org.apache.spark.ml.classification.GBTClassificationModel",
+        Predicted,
+        Dense,
+        trees::tree_ensemble,
+    ),
+    def(
+        "org.apache.spark.ml.regression.GBTRegressionModel",
+        Predicted,
+        Dense,
+        trees::tree_ensemble,
+    ),
+    def(
+        "org.apache.spark.ml.feature.MaxAbsScalerModel",
+        Single,
+        Dense,
+        vector_maps::max_abs_scaler,
+    ),
+    def(
+        "org.apache.spark.ml.feature.Binarizer",
+        InOut,
+        Dense,
+        encoders::binarizer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.Normalizer",
+        Single,
+        Dense,
+        vector_maps::normalizer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.PolynomialExpansion",
+        Single,
+        Dense,
+        vector_maps::polynomial_expansion,
+    ),
+    def(
+        "org.apache.spark.ml.feature.IndexToString",
+        Single,
+        Dense,
+        encoders::index_to_string,
+    ),
+    def(
+        "org.apache.spark.ml.feature.VectorSlicer",
+        Single,
+        Dense,
+        selectors::vector_slicer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.PCAModel",
+        Single,
+        Dense,
+        vector_maps::pca,
+    ),
+    def(
+        "org.apache.spark.ml.classification.LinearSVCModel",
+        Predicted,
+        Sparse,
+        linear::linear_svc,
+    ),
+    def(
+        "org.apache.spark.ml.classification.NaiveBayesModel",
+        Predicted,
+        Sparse,
+        models::naive_bayes,
+    ),
+    def(
+        "org.apache.spark.ml.clustering.KMeansModel",
+        Predicted,
+        Dense,
+        models::kmeans,
+    ),
+    def(
+        "org.apache.spark.ml.regression.GeneralizedLinearRegressionModel",
+        Glm,
+        Dense,
+        linear::generalized_linear,
+    ),
+    def(
+        "org.apache.spark.ml.classification.MultilayerPerceptronClassificationModel",
+        Predicted,
+        Dense,
+        models::multilayer_perceptron,
+    ),
+    def(
+        "org.apache.spark.ml.classification.FMClassificationModel",
+        Predicted,
+        Dense,
+        models::factorization_machine,
+    ),
+    def(
+        "org.apache.spark.ml.regression.FMRegressionModel",
+        Predicted,
+        Dense,
+        models::factorization_machine,
+    ),
+    def(
+        "org.apache.spark.ml.regression.IsotonicRegressionModel",
+        Predicted,
+        Dense,
+        models::isotonic_regression,
+    ),
+    def(
+        "org.apache.spark.ml.feature.Tokenizer",
+        Single,
+        Dense,
+        text::tokenizer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.RegexTokenizer",
+        Single,
+        Dense,
+        text::regex_tokenizer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.StopWordsRemover",
+        InOut,
+        Tokens,
+        text::stop_words_remover,
+    ),
+    def(
+        "org.apache.spark.ml.feature.NGram",
+        Single,
+        Tokens,
+        text::ngram,
+    ),
+    def(
+        "org.apache.spark.ml.feature.HashingTF",
+        Single,
+        Tokens,
+        text::hashing_tf,
+    ),
+    def(
+        "org.apache.spark.ml.feature.CountVectorizerModel",
+        Single,
+        Tokens,
+        text::count_vectorizer,
+    ),
+    def(
+        "org.apache.spark.ml.feature.IDFModel",
+        Single,
+        Sparse,
+        text::idf,
+    ),
+    def(
+        "org.apache.spark.ml.feature.FeatureHasher",
+        Assembled,
+        Dense,
+        text::feature_hasher,
+    ),
+    def(
+        "org.apache.spark.ml.feature.Word2VecModel",
+        Single,
+        Tokens,
+        text::word2vec,
+    ),
+    def(
+        "org.apache.spark.ml.feature.VectorIndexerModel",
+        Single,
+        Dense,
+        encoders::vector_indexer,
+    ),
+];
+
+/// The class names of [`STAGES`], in table order.
+const CLASSES: [&str; STAGES.len()] = {
+    let mut out = [""; STAGES.len()];
+    let mut i = 0;
+    while i < STAGES.len() {
+        out[i] = STAGES[i].class;
+        i += 1;
+    }
+    out
+};
+
+/// The stage classes this importer converts (Spark's fully qualified names).
+pub const SUPPORTED: &[&str] = &CLASSES;
+
+/// The table row of `class`, `None` for a class the importer does not convert.
+pub(super) fn lookup(class: &str) -> Option<&'static StageDef> {
+    STAGES.iter().find(|d| d.class == class)
+}
+
+/// The first of a stage's `cols` (the one column of a single-column stage).
+fn first<'c>(st: &Stage, cols: &'c [String]) -> Result<&'c str, Error> {
+    cols.first()
+        .map(String::as_str)
+        .ok_or_else(|| st.malformed("no input or output column"))
+}
+
+/// A column's kind in words, for messages.
+fn describe(c: &Col) -> String {
+    if c.tokens {
+        "array<string>".into()
+    } else if let Some(w) = c.width {
+        format!("a vector of {w}")
+    } else {
+        c.dtype.as_str().into()
+    }
+}
+
+/// The vector column `name` of exactly `n` features (what the model was fitted on), refusing
+/// any other width or a scalar.
+fn exact_vector(ctx: &mut Ctx<'_>, st: &Stage, name: &str, n: usize) -> Result<Col, Error> {
+    let x = ctx.get(name, Want::Vector(n), st)?;
+    if x.width != Some(n as u64) {
+        return Err(st.unsupported(format!(
+            "the model was fitted on {n} features, column `{name}` has {:?}",
+            x.width
+        )));
+    }
+    Ok(x)
+}
+
+/// The vector column `name` of any width, refusing a scalar; a pipeline input is typed as a
+/// vector of `width` (the stage's own idea of it, 0 when it has none).
+fn any_vector(ctx: &mut Ctx<'_>, st: &Stage, name: &str, width: usize) -> Result<Col, Error> {
+    let x = ctx.get(name, Want::Vector(width), st)?;
+    if x.width.is_none() {
+        return Err(st.unsupported(format!(
+            "input column `{name}` must be a vector, found {}",
+            x.dtype
+        )));
+    }
+    Ok(x)
+}
+
+/// A vector column's width.
+fn width_of(x: &Col) -> usize {
+    x.width.unwrap_or(0) as usize
+}
+
+/// Thresholds (`thresholds` param) for a `k`-class predictor, when defined.
+fn thresholds(
+    ctx: &mut Ctx<'_>,
+    st: &Stage,
+    node: &str,
+    attrs: &mut BTreeMap<String, Attr>,
+) -> Result<(), Error> {
+    if let Some(t) = st.f64s_param("thresholds")? {
+        attrs.insert(
+            "thresholds".into(),
+            ctx.f64s(&format!("{node}/thresholds"), t),
+        );
+    }
+    Ok(())
+}
+
+/// Binds the predictor's non-empty output columns to the op's ports and declares them.
+fn predictor_outputs(
+    ctx: &mut Ctx<'_>,
+    st: &Stage,
+    n_classes: Option<usize>,
+    probability: bool,
+) -> Result<Vec<(&'static str, Vec<String>)>, Error> {
+    let mut ports = Vec::new();
+    if let Some(k) = n_classes {
+        let names: Vec<String> = (0..k).map(|i| i.to_string()).collect();
+        let raw = st.col_param("rawPredictionCol")?.ok_or_else(|| {
+            st.unsupported(
+                "rawPredictionCol='' is not supported (keep Spark's default rawPredictionCol)",
+            )
+        })?;
+        ports.push(("raw_prediction", vec![raw.clone()]));
+        ctx.put(Col::vector(&raw, names.clone()), false);
+        if let Some(prob) = st.col_param("probabilityCol")?.filter(|_| probability) {
+            ports.push(("probability", vec![prob.clone()]));
+            ctx.put(Col::vector(&prob, names), false);
+        }
+    }
+    if let Some(pred) = st.col_param("predictionCol")? {
+        ports.push(("prediction", vec![pred.clone()]));
+        ctx.put(Col::scalar(&pred, DType::F64), false);
+    }
+    if ports.is_empty() {
+        return Err(st.unsupported("the model writes no column"));
+    }
+    Ok(ports)
+}
