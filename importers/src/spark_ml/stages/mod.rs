@@ -21,6 +21,8 @@ mod vector_maps;
 use super::Error;
 use super::columns::{Col, Ctx, Want};
 use super::stage::Stage;
+use Accepts::{Dense, Sparse, Tokens};
+use Columns::{Assembled, Glm, InOut, Indexed, Predicted, Selected, Single};
 use keel_bundle::{Attr, DType};
 use std::collections::BTreeMap;
 
@@ -84,281 +86,61 @@ const fn def(
     }
 }
 
-use Accepts::{Dense, Sparse, Tokens};
-use Columns::{Assembled, Glm, InOut, Indexed, Predicted, Selected, Single};
+/// The fully qualified name of Spark ML class `$class` in package `org.apache.spark.ml.$package`.
+macro_rules! ml {
+    ($package:literal, $class:literal) => {
+        concat!("org.apache.spark.ml.", $package, ".", $class)
+    };
+}
 
-/// The stage table.
+/// The stage table, one row per class: its columns, what it may read, its converter.
+#[rustfmt::skip]
 const STAGES: &[StageDef] = &[
-    def(
-        "org.apache.spark.ml.feature.VectorAssembler",
-        Assembled,
-        Sparse,
-        encoders::vector_assembler,
-    ),
-    def(
-        "org.apache.spark.ml.feature.StringIndexerModel",
-        Indexed,
-        Dense,
-        encoders::string_indexer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.OneHotEncoderModel",
-        InOut,
-        Dense,
-        encoders::one_hot_encoder,
-    ),
-    def(
-        "org.apache.spark.ml.feature.StandardScalerModel",
-        Single,
-        Dense,
-        vector_maps::standard_scaler,
-    ),
-    def(
-        "org.apache.spark.ml.feature.MinMaxScalerModel",
-        Single,
-        Dense,
-        vector_maps::min_max_scaler,
-    ),
-    def(
-        "org.apache.spark.ml.feature.ImputerModel",
-        InOut,
-        Dense,
-        encoders::imputer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.Bucketizer",
-        InOut,
-        Dense,
-        encoders::bucketizer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.RobustScalerModel",
-        Single,
-        Dense,
-        vector_maps::robust_scaler,
-    ),
-    def(
-        "org.apache.spark.ml.feature.ElementwiseProduct",
-        Single,
-        Dense,
-        vector_maps::elementwise_product,
-    ),
-    def(
-        "org.apache.spark.ml.feature.ChiSqSelectorModel",
-        Selected,
-        Dense,
-        selectors::selector,
-    ),
-    def(
-        "org.apache.spark.ml.feature.UnivariateFeatureSelectorModel",
-        Selected,
-        Dense,
-        selectors::selector,
-    ),
-    def(
-        "org.apache.spark.ml.feature.VarianceThresholdSelectorModel",
-        Selected,
-        Dense,
-        selectors::selector,
-    ),
-    def(
-        "org.apache.spark.ml.classification.LogisticRegressionModel",
-        Predicted,
-        Sparse,
-        linear::linear_model,
-    ),
-    def(
-        "org.apache.spark.ml.regression.LinearRegressionModel",
-        Predicted,
-        Sparse,
-        linear::linear_model,
-    ),
-    def(
-        "org.apache.spark.ml.classification.DecisionTreeClassificationModel",
-        Predicted,
-        Dense,
-        trees::tree_ensemble,
-    ),
-    def(
-        "org.apache.spark.ml.regression.DecisionTreeRegressionModel",
-        Predicted,
-        Dense,
-        trees::tree_ensemble,
-    ),
-    def(
-        "org.apache.spark.ml.classification.RandomForestClassificationModel",
-        Predicted,
-        Dense,
-        trees::tree_ensemble,
-    ),
-    def(
-        "org.apache.spark.ml.regression.RandomForestRegressionModel",
-        Predicted,
-        Dense,
-        trees::tree_ensemble,
-    ),
-    def(
-        "org.apache.spark.ml.classification.GBTClassificationModel",
-        Predicted,
-        Dense,
-        trees::tree_ensemble,
-    ),
-    def(
-        "org.apache.spark.ml.regression.GBTRegressionModel",
-        Predicted,
-        Dense,
-        trees::tree_ensemble,
-    ),
-    def(
-        "org.apache.spark.ml.feature.MaxAbsScalerModel",
-        Single,
-        Dense,
-        vector_maps::max_abs_scaler,
-    ),
-    def(
-        "org.apache.spark.ml.feature.Binarizer",
-        InOut,
-        Dense,
-        encoders::binarizer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.Normalizer",
-        Single,
-        Dense,
-        vector_maps::normalizer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.PolynomialExpansion",
-        Single,
-        Dense,
-        vector_maps::polynomial_expansion,
-    ),
-    def(
-        "org.apache.spark.ml.feature.IndexToString",
-        Single,
-        Dense,
-        encoders::index_to_string,
-    ),
-    def(
-        "org.apache.spark.ml.feature.VectorSlicer",
-        Single,
-        Dense,
-        selectors::vector_slicer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.PCAModel",
-        Single,
-        Dense,
-        vector_maps::pca,
-    ),
-    def(
-        "org.apache.spark.ml.classification.LinearSVCModel",
-        Predicted,
-        Sparse,
-        linear::linear_svc,
-    ),
-    def(
-        "org.apache.spark.ml.classification.NaiveBayesModel",
-        Predicted,
-        Sparse,
-        models::naive_bayes,
-    ),
-    def(
-        "org.apache.spark.ml.clustering.KMeansModel",
-        Predicted,
-        Dense,
-        models::kmeans,
-    ),
-    def(
-        "org.apache.spark.ml.regression.GeneralizedLinearRegressionModel",
-        Glm,
-        Dense,
-        linear::generalized_linear,
-    ),
-    def(
-        "org.apache.spark.ml.classification.MultilayerPerceptronClassificationModel",
-        Predicted,
-        Dense,
-        models::multilayer_perceptron,
-    ),
-    def(
-        "org.apache.spark.ml.classification.FMClassificationModel",
-        Predicted,
-        Dense,
-        models::factorization_machine,
-    ),
-    def(
-        "org.apache.spark.ml.regression.FMRegressionModel",
-        Predicted,
-        Dense,
-        models::factorization_machine,
-    ),
-    def(
-        "org.apache.spark.ml.regression.IsotonicRegressionModel",
-        Predicted,
-        Dense,
-        models::isotonic_regression,
-    ),
-    def(
-        "org.apache.spark.ml.feature.Tokenizer",
-        Single,
-        Dense,
-        text::tokenizer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.RegexTokenizer",
-        Single,
-        Dense,
-        text::regex_tokenizer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.StopWordsRemover",
-        InOut,
-        Tokens,
-        text::stop_words_remover,
-    ),
-    def(
-        "org.apache.spark.ml.feature.NGram",
-        Single,
-        Tokens,
-        text::ngram,
-    ),
-    def(
-        "org.apache.spark.ml.feature.HashingTF",
-        Single,
-        Tokens,
-        text::hashing_tf,
-    ),
-    def(
-        "org.apache.spark.ml.feature.CountVectorizerModel",
-        Single,
-        Tokens,
-        text::count_vectorizer,
-    ),
-    def(
-        "org.apache.spark.ml.feature.IDFModel",
-        Single,
-        Sparse,
-        text::idf,
-    ),
-    def(
-        "org.apache.spark.ml.feature.FeatureHasher",
-        Assembled,
-        Dense,
-        text::feature_hasher,
-    ),
-    def(
-        "org.apache.spark.ml.feature.Word2VecModel",
-        Single,
-        Tokens,
-        text::word2vec,
-    ),
-    def(
-        "org.apache.spark.ml.feature.VectorIndexerModel",
-        Single,
-        Dense,
-        encoders::vector_indexer,
-    ),
+    def(ml!("feature", "VectorAssembler"),                                Assembled, Sparse, encoders::vector_assembler),
+    def(ml!("feature", "StringIndexerModel"),                             Indexed,   Dense,  encoders::string_indexer),
+    def(ml!("feature", "OneHotEncoderModel"),                             InOut,     Dense,  encoders::one_hot_encoder),
+    def(ml!("feature", "StandardScalerModel"),                            Single,    Dense,  vector_maps::standard_scaler),
+    def(ml!("feature", "MinMaxScalerModel"),                              Single,    Dense,  vector_maps::min_max_scaler),
+    def(ml!("feature", "ImputerModel"),                                   InOut,     Dense,  encoders::imputer),
+    def(ml!("feature", "Bucketizer"),                                     InOut,     Dense,  encoders::bucketizer),
+    def(ml!("feature", "RobustScalerModel"),                              Single,    Dense,  vector_maps::robust_scaler),
+    def(ml!("feature", "ElementwiseProduct"),                             Single,    Dense,  vector_maps::elementwise_product),
+    def(ml!("feature", "ChiSqSelectorModel"),                             Selected,  Dense,  selectors::selector),
+    def(ml!("feature", "UnivariateFeatureSelectorModel"),                 Selected,  Dense,  selectors::selector),
+    def(ml!("feature", "VarianceThresholdSelectorModel"),                 Selected,  Dense,  selectors::selector),
+    def(ml!("classification", "LogisticRegressionModel"),                 Predicted, Sparse, linear::linear_model),
+    def(ml!("regression", "LinearRegressionModel"),                       Predicted, Sparse, linear::linear_model),
+    def(ml!("classification", "DecisionTreeClassificationModel"),         Predicted, Dense,  trees::tree_ensemble),
+    def(ml!("regression", "DecisionTreeRegressionModel"),                 Predicted, Dense,  trees::tree_ensemble),
+    def(ml!("classification", "RandomForestClassificationModel"),         Predicted, Dense,  trees::tree_ensemble),
+    def(ml!("regression", "RandomForestRegressionModel"),                 Predicted, Dense,  trees::tree_ensemble),
+    def(ml!("classification", "GBTClassificationModel"),                  Predicted, Dense,  trees::tree_ensemble),
+    def(ml!("regression", "GBTRegressionModel"),                          Predicted, Dense,  trees::tree_ensemble),
+    def(ml!("feature", "MaxAbsScalerModel"),                              Single,    Dense,  vector_maps::max_abs_scaler),
+    def(ml!("feature", "Binarizer"),                                      InOut,     Dense,  encoders::binarizer),
+    def(ml!("feature", "Normalizer"),                                     Single,    Dense,  vector_maps::normalizer),
+    def(ml!("feature", "PolynomialExpansion"),                            Single,    Dense,  vector_maps::polynomial_expansion),
+    def(ml!("feature", "IndexToString"),                                  Single,    Dense,  encoders::index_to_string),
+    def(ml!("feature", "VectorSlicer"),                                   Single,    Dense,  selectors::vector_slicer),
+    def(ml!("feature", "PCAModel"),                                       Single,    Dense,  vector_maps::pca),
+    def(ml!("classification", "LinearSVCModel"),                          Predicted, Sparse, linear::linear_svc),
+    def(ml!("classification", "NaiveBayesModel"),                         Predicted, Sparse, models::naive_bayes),
+    def(ml!("clustering", "KMeansModel"),                                 Predicted, Dense,  models::kmeans),
+    def(ml!("regression", "GeneralizedLinearRegressionModel"),            Glm,       Dense,  linear::generalized_linear),
+    def(ml!("classification", "MultilayerPerceptronClassificationModel"), Predicted, Dense,  models::multilayer_perceptron),
+    def(ml!("classification", "FMClassificationModel"),                   Predicted, Dense,  models::factorization_machine),
+    def(ml!("regression", "FMRegressionModel"),                           Predicted, Dense,  models::factorization_machine),
+    def(ml!("regression", "IsotonicRegressionModel"),                     Predicted, Dense,  models::isotonic_regression),
+    def(ml!("feature", "Tokenizer"),                                      Single,    Dense,  text::tokenizer),
+    def(ml!("feature", "RegexTokenizer"),                                 Single,    Dense,  text::regex_tokenizer),
+    def(ml!("feature", "StopWordsRemover"),                               InOut,     Tokens, text::stop_words_remover),
+    def(ml!("feature", "NGram"),                                          Single,    Tokens, text::ngram),
+    def(ml!("feature", "HashingTF"),                                      Single,    Tokens, text::hashing_tf),
+    def(ml!("feature", "CountVectorizerModel"),                           Single,    Tokens, text::count_vectorizer),
+    def(ml!("feature", "IDFModel"),                                       Single,    Sparse, text::idf),
+    def(ml!("feature", "FeatureHasher"),                                  Assembled, Dense,  text::feature_hasher),
+    def(ml!("feature", "Word2VecModel"),                                  Single,    Tokens, text::word2vec),
+    def(ml!("feature", "VectorIndexerModel"),                             Single,    Dense,  encoders::vector_indexer),
 ];
 
 /// The class names of [`STAGES`], in table order.
@@ -475,4 +257,21 @@ fn predictor_outputs(
         return Err(st.unsupported("the model writes no column"));
     }
     Ok(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_class_once_and_is_the_supported_list() {
+        let mut seen = std::collections::HashSet::new();
+        for (d, class) in STAGES.iter().zip(SUPPORTED) {
+            assert_eq!(d.class, *class);
+            assert!(seen.insert(d.class), "{} twice", d.class);
+            assert_eq!(lookup(class).map(|x| x.class), Some(*class));
+        }
+        assert_eq!(SUPPORTED.len(), STAGES.len());
+        assert!(lookup("org.apache.spark.ml.feature.SQLTransformer").is_none());
+    }
 }
