@@ -55,6 +55,7 @@ impl Emitter {
         name
     }
 
+    /// The attribute referring to tensor `key` of this bundle's tensor file.
     fn tensor_ref(&mut self, key: &str) -> Attr {
         self.has_tensors = true;
         Attr::Tensor(TensorRef {

@@ -76,6 +76,19 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Checks that `name`, taken from a document to name a folder inside `dir`, is one path
+/// component, so the folder it names stays inside `dir`; `entry` is what an error names.
+pub(super) fn one_component(
+    name: &str,
+    entry: String,
+    reason: &'static str,
+) -> Result<(), ImportError> {
+    if name.contains('/') || name == ".." || name == "." || name.is_empty() {
+        return Err(ImportError::UnsafePath { entry, reason });
+    }
+    Ok(())
+}
+
 /// One MLeap node being converted: where it is, its documents, and its bindings.
 pub(super) struct OpNode<'a> {
     /// The bundle's document reader (tree ensembles read their trees' folders).
@@ -108,6 +121,7 @@ pub(super) struct State {
 }
 
 impl State {
+    /// Nothing written yet.
     pub(super) fn new() -> Self {
         Self {
             nullable: HashSet::new(),
@@ -153,6 +167,7 @@ impl State {
         Ok(want)
     }
 
+    /// Records column `col`, written by `node`; columns are written once.
     fn write(&mut self, node: &str, col: &str, kind: Kind) -> Result<(), ImportError> {
         if self.written.insert(col.to_string(), kind).is_some()
             || self.inputs.iter().any(|(n, _)| n == col)
@@ -165,6 +180,7 @@ impl State {
         Ok(())
     }
 
+    /// The next tensor key: `t0`, `t1`... in the order written.
     fn tensor_key(&mut self) -> String {
         let key = format!("t{}", self.n_tensors);
         self.n_tensors += 1;

@@ -4,7 +4,7 @@
 //! the inferred input schema and the last stage's outputs.
 
 use super::archive::Files;
-use super::context::{Kind, OpNode, Reader, Shape, State};
+use super::context::{Kind, OpNode, Reader, Shape, State, one_component};
 use super::{ImportError, ops};
 use keel_bundle::{Bundle, DType, FORMAT_NAME, FORMAT_VERSION, Field, Limits, Manifest, Producer};
 use serde_json::Value;
@@ -158,13 +158,11 @@ fn node(
     let shape = Shape::parse(&node_entry, &node_doc)?;
     if model.op == PIPELINE {
         for child in model.strs("nodes")? {
-            // The child's folder name comes from the document: it must stay one component.
-            if child.contains('/') || child == ".." || child == "." || child.is_empty() {
-                return Err(ImportError::UnsafePath {
-                    entry: format!("{dir}/{child}.node"),
-                    reason: "a pipeline node name must be one path component",
-                });
-            }
+            one_component(
+                &child,
+                format!("{dir}/{child}.node"),
+                "a pipeline node name must be one path component",
+            )?;
             node(rd, &format!("{dir}/{child}.node"), st, depth + 1, limits)?;
         }
         return Ok(());

@@ -128,7 +128,9 @@ pub(super) fn build(
     for (p, (k, _, writes)) in plan.iter().enumerate() {
         let later: HashSet<&String> = plan[p + 1..].iter().flat_map(|(_, r, _)| r).collect();
         let st = &loaded.stages[*k];
-        let always: HashSet<String> = if st.is_predictor() {
+        let predictor = stages::lookup(&st.class)
+            .is_some_and(|d| matches!(d.columns, Columns::Predicted | Columns::Glm));
+        let always: HashSet<String> = if predictor {
             st.predictor_outs()?.into_iter().collect()
         } else {
             HashSet::new()

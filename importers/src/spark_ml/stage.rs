@@ -37,6 +37,7 @@ pub(super) struct Loaded {
     pub(super) stages: Vec<Stage>,
 }
 
+/// The string `key` of a metadata document.
 fn meta_str<'a>(doc: &'a Value, key: &str, path: &Path) -> Result<&'a str, Error> {
     doc.get(key)
         .and_then(Value::as_str)
@@ -93,6 +94,7 @@ pub(super) fn short(class: &str) -> &str {
     class.rsplit('.').next().unwrap_or(class)
 }
 
+/// Appends the stage in `dir` to `out`, or, for a pipeline, its stages in order (recursively).
 fn flatten(
     dir: &Path,
     meta: Value,
@@ -147,6 +149,7 @@ fn flatten(
 }
 
 impl Stage {
+    /// The class name without its package.
     pub(super) fn short(&self) -> &str {
         short(&self.class)
     }
@@ -159,6 +162,7 @@ impl Stage {
             .or_else(|| self.meta.get("defaultParamMap").and_then(|m| m.get(name)))
     }
 
+    /// Whether the param is set explicitly (not only by its default).
     pub(super) fn is_set(&self, name: &str) -> bool {
         self.meta
             .get("paramMap")
@@ -166,6 +170,7 @@ impl Stage {
             .is_some()
     }
 
+    /// [`Error::Unsupported`] naming this stage's folder, place and class.
     pub(super) fn unsupported(&self, message: impl Into<String>) -> Error {
         Error::Unsupported {
             path: self.dir.clone(),
@@ -173,6 +178,7 @@ impl Stage {
         }
     }
 
+    /// [`Error::Malformed`] naming this stage's folder, place and class.
     pub(super) fn malformed(&self, message: impl Into<String>) -> Error {
         Error::Malformed {
             path: self.dir.clone(),
@@ -180,6 +186,7 @@ impl Stage {
         }
     }
 
+    /// A string param, `None` when absent or null.
     pub(super) fn str_param(&self, name: &str) -> Result<Option<String>, Error> {
         match self.param(name) {
             None | Some(Value::Null) => Ok(None),
@@ -193,11 +200,13 @@ impl Stage {
         Ok(self.str_param(name)?.filter(|s| !s.is_empty()))
     }
 
+    /// A string param that must be present.
     pub(super) fn need_str(&self, name: &str) -> Result<String, Error> {
         self.str_param(name)?
             .ok_or_else(|| self.malformed(format!("param `{name}` is missing")))
     }
 
+    /// A list-of-strings param, `None` when absent or null.
     pub(super) fn strs_param(&self, name: &str) -> Result<Option<Vec<String>>, Error> {
         match self.param(name) {
             None | Some(Value::Null) => Ok(None),
@@ -214,6 +223,7 @@ impl Stage {
         }
     }
 
+    /// A double param (non-finite values as Spark writes them), `None` when absent or null.
     pub(super) fn f64_param(&self, name: &str) -> Result<Option<f64>, Error> {
         match self.param(name) {
             None | Some(Value::Null) => Ok(None),
@@ -223,6 +233,7 @@ impl Stage {
         }
     }
 
+    /// A list-of-doubles param, `None` when absent or null.
     pub(super) fn f64s_param(&self, name: &str) -> Result<Option<Vec<f64>>, Error> {
         match self.param(name) {
             None | Some(Value::Null) => Ok(None),
@@ -237,6 +248,7 @@ impl Stage {
         }
     }
 
+    /// A boolean param, `None` when absent or null.
     pub(super) fn bool_param(&self, name: &str) -> Result<Option<bool>, Error> {
         match self.param(name) {
             None | Some(Value::Null) => Ok(None),
@@ -280,6 +292,7 @@ impl Stage {
         }
     }
 
+    /// A predictor's output columns that are set (raw prediction, probability, prediction).
     pub(super) fn predictor_outs(&self) -> Result<Vec<String>, Error> {
         let mut outs = Vec::new();
         for n in ["rawPredictionCol", "probabilityCol", "predictionCol"] {
@@ -290,17 +303,13 @@ impl Stage {
         Ok(outs)
     }
 
-    pub(super) fn is_predictor(&self) -> bool {
-        self.class.contains(".classification.")
-            || self.class.contains(".regression.")
-            || self.class.contains(".clustering.")
-    }
-
+    /// The rows of the stage's `data/` parquet files.
     pub(super) fn data(&self) -> Result<Vec<Row>, Error> {
         let (_, rows) = read::table(&self.dir, "data")?;
         Ok(rows)
     }
 
+    /// The one row of a model that saves a single row of data.
     pub(super) fn one_row(&self) -> Result<Row, Error> {
         let rows = self.data()?;
         let n = rows.len();

@@ -6,7 +6,7 @@
 
 use super::{classifier_outputs, push_thresholds, vector_in};
 use crate::mleap::ImportError;
-use crate::mleap::context::{Kind, OpNode, State};
+use crate::mleap::context::{Kind, OpNode, State, one_component};
 use crate::mleap::trees::Nodes;
 use keel_bundle::Attr;
 
@@ -86,13 +86,11 @@ pub(super) fn tree_ensemble(n: &OpNode<'_>, st: &mut State) -> Result<(), Import
             }
         }
         for t in &names {
-            // The folder name comes from the document: it must stay one component.
-            if t.contains('/') || t == ".." || t == "." || t.is_empty() {
-                return Err(ImportError::UnsafePath {
-                    entry: format!("{dir}/{t}"),
-                    reason: "a tree name must be one path component",
-                });
-            }
+            one_component(
+                t,
+                format!("{dir}/{t}"),
+                "a tree name must be one path component",
+            )?;
             let tdir = format!("{dir}/{t}");
             let tm = n.rd.model(&tdir)?;
             if tm.op != tree_op {

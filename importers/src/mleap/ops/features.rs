@@ -6,7 +6,6 @@ use super::{MAX_WIDTH, declared_width, opt_f64, opt_str, scalar_in, vector_width
 use crate::mleap::ImportError;
 use crate::mleap::context::{Kind, OpNode, State};
 use keel_bundle::Attr;
-use serde_json::Value;
 
 /// `handle_invalid` of an indexer or encoder: `error` or `keep` (`skip` drops rows, and keel
 /// answers every row).
@@ -164,35 +163,16 @@ fn one_hot_category_sizes(n: &OpNode<'_>, st: &mut State) -> Result<(), ImportEr
 }
 
 /// `vector_assembler`: scalars and vectors concatenated; a column no stage wrote takes the
-/// kind MLeap recorded for it in `input_shapes`.
+/// kind MLeap recorded for it in `input_shapes` (a vector of a bounded, non-zero width, or a
+/// scalar).
 pub(super) fn vector_assembler(n: &OpNode<'_>, st: &mut State) -> Result<(), ImportError> {
     let (model, dir) = (n.model, n.dir);
     let cols = n.shape.numbered_inputs(dir)?;
-    let shapes = model
-        .raw("input_shapes")
-        .and_then(|s| s.get("data_shape"))
-        .and_then(Value::as_array);
     let mut width = 0usize;
     for (i, col) in cols.iter().enumerate() {
-        let declared = match shapes.and_then(|s| s.get(i)) {
-            Some(s) if s.get("base").and_then(Value::as_str) == Some("tensor") => {
-                let w = s
-                    .get("tensorShape")
-                    .and_then(|t| t.get("dimensions"))
-                    .and_then(Value::as_array)
-                    .and_then(|d| d.first())
-                    .and_then(|d| d.get("size"))
-                    .and_then(Value::as_u64)
-                    .and_then(|w| usize::try_from(w).ok())
-                    .ok_or_else(|| {
-                        ImportError::malformed(
-                            &model.entry,
-                            format!("input_shapes[{i}]: a tensor without a size"),
-                        )
-                    })?;
-                Kind::Vector(w)
-            }
-            _ => Kind::F64,
+        let declared = match declared_width(model, i)? {
+            Some(w) => Kind::Vector(w),
+            None => Kind::F64,
         };
         width += match st.read(dir, col, declared)? {
             Kind::Utf8 => {

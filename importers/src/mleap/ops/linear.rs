@@ -120,6 +120,7 @@ struct BinaryLinear {
 }
 
 impl BinaryLinear {
+    /// Emits the model reading the features column `input`.
     fn stage(self, n: &OpNode<'_>, st: &mut State, input: String) -> Result<(), ImportError> {
         vector_in(st, n.dir, &input, self.coef.len())?;
         let outputs = classifier_outputs(n.shape, n.dir, 2)?;

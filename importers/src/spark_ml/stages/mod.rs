@@ -67,11 +67,16 @@ pub(super) enum Accepts {
 pub(super) struct StageDef {
     /// Spark's fully qualified class name.
     pub(super) class: &'static str,
+    /// The params naming its columns; `Predicted` and `Glm` mark the predictors, whose
+    /// prediction columns are outputs even when a later stage reads them.
     pub(super) columns: Columns,
+    /// What it may read beyond scalars and dense vectors.
     pub(super) accepts: Accepts,
+    /// Its converter.
     pub(super) convert: Convert,
 }
 
+/// A table row (a function so that each row fits on one line).
 const fn def(
     class: &'static str,
     columns: Columns,
