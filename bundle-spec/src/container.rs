@@ -77,7 +77,6 @@ fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
 /// anything) and while inflating (because declared sizes are not to be trusted). A directory
 /// entry is refused: the manifest cannot list it.
 fn read_entries(bytes: &[u8], limits: &Limits) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
-    // Only the total bounds a tensor entry; the documents have their own cap below.
     let mut archive = Archive::open(bytes, ArchiveLimits::from_limits(limits, u64::MAX))?;
     let entries = archive.entries().to_vec();
     let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -87,15 +86,16 @@ fn read_entries(bytes: &[u8], limits: &Limits) -> Result<BTreeMap<String, Vec<u8
             return Err(BundleError::Unlisted { entry: entry.name });
         }
         let name = entry.name;
+        // The manifest and graph documents have their own cap (SPEC.md 1.1); a tensor entry
+        // is bounded by the total alone.
         let is_document = name.starts_with("manifest.") || name.starts_with("graph.");
         let data = if is_document {
             archive.read_capped(&name, "document size", limits.max_document_bytes)?
         } else {
             archive.read(&name)?
         };
-        if contents.insert(name.clone(), data).is_some() {
-            return Err(BundleError::Duplicate { entry: name });
-        }
+        // Names are unique: `Archive::open` refused duplicates.
+        contents.insert(name, data);
     }
     Ok(contents)
 }
