@@ -338,6 +338,22 @@ fn bomb_under_the_ratio_limit_is_stopped_at_the_entry_size() {
 }
 
 #[test]
+fn stored_entry_over_the_entry_size_is_refused_before_reading() {
+    // Stored data has a ratio of 1: only the size bound applies, and the honest header
+    // declares 2 MiB against a 1 MiB bound, so nothing is read.
+    let big = Raw::stored("root/si.node/tree.json", &vec![b' '; 2 * MIB as usize]);
+    let bytes = bundle_with(vec![big]);
+    let limits = Limits {
+        max_document_bytes: MIB,
+        ..Limits::default()
+    };
+    let (r, peak) = peak_during(|| mleap::read_with(&bytes, &limits));
+    let e = r.expect_err("accepted");
+    assert_limit(&e, "root/si.node/tree.json", "entry size");
+    assert!(peak < MIB / 2, "peak {peak} bytes");
+}
+
+#[test]
 fn bomb_under_the_ratio_limit_is_stopped_at_the_total_size() {
     // Each entry under the per-entry bound, their sum over the total.
     let extra: Vec<Raw> = (0..4)
