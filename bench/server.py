@@ -337,7 +337,7 @@ def main() -> None:
         raise SystemExit(f"{e}: pip install -r bench/requirements.txt")
     keel = args.keel
     if keel is None:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "keel-server", "--bin", "keel"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "keel-cli", "--bin", "keel"], cwd=ROOT, check=True)
         target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
         keel = os.path.join(target, "release", "keel")
     prepare(args)

@@ -3,8 +3,9 @@
 
 use crate::archive::ArchiveError;
 
-/// Why a bundle could not be read, validated or written.
-#[derive(Debug, thiserror::Error)]
+/// Why a bundle could not be read, validated or written. Comparable and cloneable so that the
+/// runtime's error, which carries it, can be too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BundleError {
     /// The bytes are not a readable zip archive (truncated, corrupted, not a zip at all).

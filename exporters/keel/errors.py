@@ -149,3 +149,24 @@ class UnknownCategoryError(InputError):
 
 class BadValueError(InputError):
     """Any other value the stage cannot take."""
+
+
+#: The class raised for each runtime error code (``keel_runtime::Error::code``, also the
+#: ``code`` of the REST server's error answers). The native module picks the class here, so
+#: this is the one place the mapping lives; a code missing from it is raised as ``KeelError``.
+CLASS_BY_CODE: dict[str, type[KeelError]] = {
+    "bundle": BundleError,
+    "interface": BundleError,
+    "load": BundleError,
+    "unknown_op": UnknownOpError,
+    "plan": PlanError,
+    "missing_column": MissingColumnError,
+    "extra_column": ExtraColumnError,
+    "column_type": ColumnTypeError,
+    "missing_value": MissingValueError,
+    "non_finite": NonFiniteError,
+    "unknown_category": UnknownCategoryError,
+    "bad_value": BadValueError,
+    "empty_frame": EmptyFrameError,
+    "row_count": RowCountError,
+}

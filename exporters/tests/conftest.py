@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 
@@ -21,16 +20,14 @@ sys.path.insert(0, os.path.join(ROOT, "fixtures"))
 
 
 def _tolerances() -> dict[str, tuple[float, float] | None]:
-    """The named tolerances, read from runtime/src/tolerance.rs so Python and Rust share one
-    definition (`None` = exact)."""
-    src = open(os.path.join(ROOT, "runtime", "src", "tolerance.rs")).read()
-    out: dict[str, tuple[float, float] | None] = {"exact": None}
-    for name, abs_, rel in re.findall(
-        r"pub const (\w+): Tolerance = Tolerance::Close\s*\{\s*abs:\s*([0-9.e+-]+),\s*rel:\s*([0-9.e+-]+),?\s*\}",
-        src,
-    ):
-        out[name.lower()] = (float(abs_), float(rel))
-    return out
+    """The named tolerances, read from fixtures/tolerances.json, the one definition the Rust
+    tests read too (`None` = exact)."""
+    with open(os.path.join(ROOT, "fixtures", "tolerances.json")) as f:
+        table = json.load(f)["tolerances"]
+    return {
+        name: None if t["kind"] == "exact" else (float(t["abs"]), float(t["rel"]))
+        for name, t in table.items()
+    }
 
 
 TOLERANCES = _tolerances()
@@ -59,7 +56,7 @@ def keel_bin() -> str:
         assert os.path.exists(path), f"KEEL_BIN={path} does not exist"
         return path
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    subprocess.run(["cargo", "build", "-q", "-p", "keel-server", "--bin", "keel"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "-q", "-p", "keel-cli", "--bin", "keel"], cwd=ROOT, check=True)
     return os.path.join(target, "debug", "keel")
 
 

@@ -256,13 +256,13 @@ def test_tree_nodes_read_from_the_saved_copy_match_the_java_walk(name, spark, tm
 
     from safetensors.numpy import load
 
-    import keel.spark._models as models
+    import keel.spark._trees as trees
 
     model, test_df, _, _ = CASES[name](spark)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the fallback warns: it must not be taken
         keel.spark.export(model, tmp_path / "fast.keel", sample_df=test_df)
-    monkeypatch.setattr(models, "_saved_trees", lambda stage, n: None)
+    monkeypatch.setattr(trees, "_saved_trees", lambda stage, n: None)
     keel.spark.export(model, tmp_path / "walk.keel", sample_df=test_df)
     fast = load(zipfile.ZipFile(tmp_path / "fast.keel").read("tensors/model.safetensors"))
     walk = load(zipfile.ZipFile(tmp_path / "walk.keel").read("tensors/model.safetensors"))

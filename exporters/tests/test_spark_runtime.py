@@ -320,6 +320,18 @@ def test_checked_in_iris_fixture(spark, engine):
     assert_close(probs, _fixture_outputs(io_, "probability"), "probability", "iris outputs only")
 
 
+def test_mleap_zip_scored_directly(spark, engine):
+    """An MLeap Bundle.ML zip is a bundle path like any other: both engines read it by content
+    and give the answers Spark recorded for the pipeline it holds."""
+    base = os.path.join(ROOT, "fixtures", "mleap", "onehot_multi_linreg")
+    with open(os.path.join(base, "io.json")) as f:
+        io_ = json.load(f)
+    X = pd.DataFrame(io_["inputs"])
+    X.insert(0, "id", np.arange(len(X)))
+    got = by_id(KeelModel(os.path.join(base, "bundle.zip"), engine=engine).transform(frame(spark, X, partitions=2)))
+    assert_close(got["prediction"].tolist(), io_["outputs"]["prediction"], io_["tolerance"]["prediction"], "MLeap zip prediction")
+
+
 def test_other_columns_pass_through_unchanged(spark, engine):
     # Columns the bundle does not read travel through mapInArrow in Spark's own Arrow form
     # and come back unchanged, whatever their type (nested, UDT, temporal, binary).
@@ -456,6 +468,9 @@ def test_in_a_pipeline_saved_and_loaded(spark, engine, airbnb, tmp_path):
     # Saved with the pipeline, the bundle's bytes travel with it: the file is not needed.
     model.write().overwrite().save(str(tmp_path / "pipeline"))
     bundle.unlink()
+    # Spark records the stage's class by its module; saved models name the public one.
+    [meta] = (tmp_path / "pipeline" / "stages").glob("1_*/metadata/part-*")
+    assert json.loads(meta.read_text())["class"] == "keel.spark_runtime.KeelModel"
     loaded = PipelineModel.load(str(tmp_path / "pipeline"))
     stage = loaded.stages[1]
     assert isinstance(stage, KeelModel) and stage.getOutputPrefix() == "keel_"
@@ -778,7 +793,7 @@ def test_vector_conversions_handle_nulls_slices_and_sparse_rows():
     import pyarrow as pa
 
     from keel._api import Field
-    from keel.spark_runtime import _input_converter, _to_spark_arrow
+    from keel.spark_runtime._arrow import _input_converter, _to_spark_arrow
 
     f = Field("v", "f64", (3,), nullable=True)
     udt = vector_arrow_type()

@@ -46,16 +46,16 @@ IMPORTED = {
     "LinearRegressionModel", "DecisionTreeClassificationModel", "DecisionTreeRegressionModel",
     "RandomForestClassificationModel", "RandomForestRegressionModel", "GBTClassificationModel",
     "GBTRegressionModel",
-    # keel/spark/_feature2.py's stages whose saved data the importer reads.
+    # RobustScaler, ElementwiseProduct and the fitted selectors.
     "RobustScalerModel", "ElementwiseProduct", "ChiSqSelectorModel", "UnivariateFeatureSelectorModel",
     "VarianceThresholdSelectorModel",
-    # The second tranche (importers/src/spark_ml/stages_more.rs).
+    # More scalers and vector stages, LinearSVC, NaiveBayes and KMeans.
     "MaxAbsScalerModel", "Binarizer", "Normalizer", "PolynomialExpansion", "IndexToString", "VectorSlicer",
     "PCAModel", "LinearSVCModel", "NaiveBayesModel", "KMeansModel",
-    # The predictors of keel/spark/_models2.py (importers/src/spark_ml/stages_models2.rs).
+    # GLM, MLP, FM and isotonic regression.
     "GeneralizedLinearRegressionModel", "MultilayerPerceptronClassificationModel",
     "FMClassificationModel", "FMRegressionModel", "IsotonicRegressionModel",
-    # The text stages and VectorIndexerModel (importers/src/spark_ml/stages_text.rs).
+    # The text stages and VectorIndexerModel.
     "Tokenizer", "RegexTokenizer", "StopWordsRemover", "NGram", "HashingTF", "CountVectorizerModel",
     "IDFModel", "FeatureHasher", "Word2VecModel", "VectorIndexerModel",
 }

@@ -120,16 +120,16 @@ fn saved_pipelines_score_like_spark() {
     scores_like_spark("scalers_logreg", &Options::default());
     scores_like_spark("forest", &Options::default());
     // RobustScalerModel, ElementwiseProduct and the three selectors
-    // (fixtures/generate_spark_saved_features2.py).
-    scores_like_spark("features2", &Options::default());
+    // (fixtures/generate_spark_saved_selectors.py).
+    scores_like_spark("selectors_robust_logreg", &Options::default());
     // MaxAbsScaler, Normalizer, PolynomialExpansion, PCA, Binarizer, VectorSlicer, LinearSVC;
     // naive Bayes (all four types), k-means (both measures), IndexToString
-    // (fixtures/generate_spark_saved_more.py).
+    // (fixtures/generate_spark_saved_svc_nb_kmeans.py).
     scores_like_spark("wine_svc", &Options::default());
     scores_like_spark("iris_nb_kmeans", &Options::default());
     // GeneralizedLinearRegression (gamma/log; tweedie with a power link and its link
     // prediction; poisson with an offset column), MultilayerPerceptron, FM regressor and classifier, isotonic on a vector
-    // feature and antitonic on a double column (fixtures/generate_spark_saved_models2.py).
+    // feature and antitonic on a double column (fixtures/generate_spark_saved_glm_mlp_fm.py).
     scores_like_spark("diabetes_glm_mlp_fm", &Options::default());
     // The text stages and VectorIndexerModel (fixtures/generate_spark_saved_text.py):
     // RegexTokenizer, StopWordsRemover, NGram, HashingTF, IDF into a logistic regression;

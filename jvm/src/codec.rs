@@ -53,6 +53,24 @@ pub enum JvmError {
 }
 
 impl JvmError {
+    /// A stable code for the kind of failure: the runtime's own ([`RuntimeError::code`]), the
+    /// runtime's `bad_value` for a vector of the wrong width (what the Python engine raises as
+    /// `BadValueError`), or the engine's `jvm_spec` and `jvm_ipc`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JvmError::Runtime(e) => e.code(),
+            JvmError::Spec(_) => "jvm_spec",
+            JvmError::Ipc(_) => "jvm_ipc",
+            JvmError::VectorWidth { .. } => "bad_value",
+        }
+    }
+
+    /// The message of the `KeelException` thrown for this error: the code in brackets, then
+    /// keel's message, so a caller can tell kinds apart without parsing prose.
+    pub fn exception_message(&self) -> String {
+        exception_message(self.code(), self)
+    }
+
     /// The error with row numbers counted from `by` rows earlier (the batch's start within
     /// the Spark partition).
     pub fn offset_rows(self, by: usize) -> Self {
@@ -72,6 +90,11 @@ impl JvmError {
             other => other,
         }
     }
+}
+
+/// A `KeelException` message: `[code] message`.
+pub fn exception_message(code: &str, message: impl std::fmt::Display) -> String {
+    format!("[{code}] {message}")
 }
 
 /// The scoring plan the Python driver computes from the DataFrame and the bundle.
@@ -102,7 +125,8 @@ impl Scorer {
     /// Loads `bundle` for frames whose Arrow schema is the IPC schema message `schema_message`.
     pub fn new(bundle: &[u8], schema_message: &[u8], spec: &str) -> Result<Scorer, JvmError> {
         let spec: Spec = serde_json::from_str(spec).map_err(|e| JvmError::Spec(e.to_string()))?;
-        let mut model = Model::from_bytes(bundle)?;
+        // A keel bundle or an MLeap Bundle.ML zip, told apart by content.
+        let mut model = keel_import::load::read_model(bundle, &keel_runtime::Options::default())?;
         model.set_extra_columns(keel_runtime::ExtraColumns::Ignore);
         let inputs = model.input_schema();
         if spec.inputs.len() != inputs.fields().len() {

@@ -8,7 +8,8 @@
 //!
 //! JNI rules kept here: no Rust panic crosses into the JVM (each entry point catches it and
 //! throws `dev.keel.spark.KeelException`), every error is thrown as that exception with
-//! keel's message, and a handle is a `Box<Scorer>` turned into a `long`, freed only by
+//! keel's message after its code in brackets (`[unknown_category] row 7, ...`; see
+//! [`codec::JvmError::code`]), and a handle is a `Box<Scorer>` turned into a `long`, freed only by
 //! `close`.
 
 // The exported `Java_*` symbols need `#[unsafe(no_mangle)]`, and a handle travels through Java
@@ -23,9 +24,17 @@ use jni::JNIEnv;
 use jni::objects::{JByteArray, JClass, JLongArray, JString};
 use jni::sys::{jbyteArray, jlong};
 
-use crate::codec::Scorer;
+use crate::codec::{Scorer, exception_message};
 
 const EXCEPTION: &str = "dev/keel/spark/KeelException";
+
+/// The code of a failure of the JNI calls themselves (reading Java's arguments, writing the
+/// answer, a closed handle), as opposed to keel's errors.
+const JNI: &str = "jvm_jni";
+
+fn jni_error(e: impl std::fmt::Display) -> String {
+    exception_message(JNI, e)
+}
 
 fn throw(env: &mut JNIEnv, message: &str) {
     // A pending exception (e.g. an OutOfMemoryError from a JNI call) already says what failed.
@@ -40,7 +49,10 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_default();
-    format!("keel JVM engine: internal error (a bug in keel, please report it): {what}")
+    exception_message(
+        "internal",
+        format!("keel JVM engine: internal error (a bug in keel, please report it): {what}"),
+    )
 }
 
 /// `static native long open(byte[] bundle, byte[] schemaMessage, String spec)`: loads a bundle
@@ -54,10 +66,10 @@ pub extern "system" fn Java_dev_keel_spark_Native_open<'l>(
     spec: JString<'l>,
 ) -> jlong {
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Scorer, String> {
-        let bundle = env.convert_byte_array(&bundle).map_err(|e| e.to_string())?;
-        let schema = env.convert_byte_array(&schema).map_err(|e| e.to_string())?;
-        let spec: String = env.get_string(&spec).map_err(|e| e.to_string())?.into();
-        Scorer::new(&bundle, &schema, &spec).map_err(|e| e.to_string())
+        let bundle = env.convert_byte_array(&bundle).map_err(jni_error)?;
+        let schema = env.convert_byte_array(&schema).map_err(jni_error)?;
+        let spec: String = env.get_string(&spec).map_err(jni_error)?.into();
+        Scorer::new(&bundle, &schema, &spec).map_err(|e| e.exception_message())
     }));
     match result {
         Ok(Ok(scorer)) => Box::into_raw(Box::new(scorer)) as jlong,
@@ -87,7 +99,7 @@ pub extern "system" fn Java_dev_keel_spark_Native_score<'l>(
     if handle == 0 {
         throw(
             &mut env,
-            "keel JVM engine: scoring with a closed bundle handle",
+            &jni_error("keel JVM engine: scoring with a closed bundle handle"),
         );
         return std::ptr::null_mut();
     }
@@ -95,11 +107,11 @@ pub extern "system" fn Java_dev_keel_spark_Native_score<'l>(
     // `close` only once no task uses it; `Scorer` is Sync, so concurrent tasks may share it.
     let scorer: &Scorer = unsafe { &*(handle as *const Scorer) };
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<(Vec<u8>, usize), String> {
-        let message = env.convert_byte_array(&batch).map_err(|e| e.to_string())?;
+        let message = env.convert_byte_array(&batch).map_err(jni_error)?;
         let start = usize::try_from(offset).unwrap_or(0);
         scorer
             .score_message(message)
-            .map_err(|e| e.offset_rows(start).to_string())
+            .map_err(|e| e.offset_rows(start).exception_message())
     }));
     let answer = match result {
         Ok(Ok(answer)) => answer,
@@ -114,7 +126,10 @@ pub extern "system" fn Java_dev_keel_spark_Native_score<'l>(
     };
     let (bytes, n) = answer;
     if env.set_long_array_region(&rows, 0, &[n as jlong]).is_err() {
-        throw(&mut env, "keel JVM engine: cannot report the row count");
+        throw(
+            &mut env,
+            &jni_error("keel JVM engine: cannot report the row count"),
+        );
         return std::ptr::null_mut();
     }
     match env.byte_array_from_slice(&bytes) {
@@ -122,7 +137,7 @@ pub extern "system" fn Java_dev_keel_spark_Native_score<'l>(
         Err(e) => {
             throw(
                 &mut env,
-                &format!("keel JVM engine: cannot return the answer: {e}"),
+                &jni_error(format!("keel JVM engine: cannot return the answer: {e}")),
             );
             std::ptr::null_mut()
         }

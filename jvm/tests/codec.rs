@@ -188,11 +188,15 @@ fn vector_inputs_arrive_as_arrays_and_wrong_lengths_name_the_row() {
         .expect_err("row 1 is one value short");
     assert!(matches!(err, JvmError::VectorWidth { row: 1, .. }), "{err}");
     // Rows count from the batch's start within the partition.
-    let text = err.offset_rows(1000).to_string();
+    let err = err.offset_rows(1000);
+    let text = err.to_string();
     assert!(
         text.contains("row 1001, column `v`: expected a vector of 3 values, found 2"),
         "{text}"
     );
+    // The exception Spark sees leads with the code the Python engine's BadValueError has.
+    assert_eq!(err.code(), "bad_value");
+    assert_eq!(err.exception_message(), format!("[bad_value] {text}"));
     // The good row scores: an array<double> became the bundle's vector, and the answer a
     // VectorUDT (the L1 norm of (1, 3, 4) is 8).
     let out = scorer.score_batch(&batch.slice(0, 1)).expect("score");
@@ -257,9 +261,11 @@ fn a_refused_row_is_keels_error_counted_within_the_partition() {
     let err = scorer
         .score_message(encode(&batch).expect("encode"))
         .expect_err("an unseen room with handleInvalid=error");
-    let text = err.offset_rows(500).to_string();
+    let text = err.offset_rows(500).exception_message();
     assert!(
-        text.contains("row 507") && text.contains("`room`") && text.contains("castle"),
+        text.starts_with("[unknown_category] row 507")
+            && text.contains("`room`")
+            && text.contains("castle"),
         "{text}"
     );
 }
@@ -290,6 +296,10 @@ fn malformed_plans_and_bytes_are_typed_errors() {
     for (spec, want) in cases {
         let err = Scorer::new(&bundle, &schema, spec).err().expect(spec);
         assert!(matches!(err, JvmError::Spec(_)), "{spec}: {err}");
+        assert!(
+            err.exception_message().starts_with("[jvm_spec] "),
+            "{spec}: {err}"
+        );
         assert!(err.to_string().contains(want), "{spec}: {err}");
     }
     // A bundle that is not one; a schema message that is not one.

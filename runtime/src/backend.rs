@@ -10,7 +10,7 @@
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built};
-use crate::registry;
+use crate::registry::{self, BackendKind};
 
 /// A source of kernels.
 pub trait Backend: Send + Sync + std::fmt::Debug {
@@ -22,7 +22,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn build(&self, ctx: &BuildCtx<'_>) -> Option<Result<Built, Error>>;
 }
 
-/// The CPU reference backend: every op in the registry, in plain Rust and ndarray.
+/// The CPU reference backend: every op in the registry (each entry lists the CPU among its
+/// backends), in plain Rust and ndarray.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Cpu;
 
@@ -32,6 +33,8 @@ impl Backend for Cpu {
     }
 
     fn build(&self, ctx: &BuildCtx<'_>) -> Option<Result<Built, Error>> {
-        registry::lookup(&ctx.node.op).map(|f| f(ctx))
+        registry::get(&ctx.node.op)
+            .filter(|e| e.runs_on(BackendKind::Cpu))
+            .map(|e| (e.build)(ctx))
     }
 }

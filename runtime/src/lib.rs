@@ -14,7 +14,7 @@ pub mod backend;
 mod error;
 mod model;
 pub mod op;
-pub mod ops;
+mod ops;
 pub mod registry;
 pub mod tolerance;
 pub mod value;
@@ -25,6 +25,10 @@ pub use model::{
     CHUNK_ROWS, ExtraColumns, MAX_INPUT_WIDTH, Model, Options, arrow_schema, str_list_type,
 };
 pub use op::{BuildCtx, Built, Kernel};
+/// Translates a `java.util.regex` pattern (Spark's `RegexTokenizer`) into the `regex` crate's
+/// syntax, refusing what it cannot translate exactly. Public so that an importer checks a
+/// pattern with the very translator the op uses, and the two cannot disagree.
+pub use ops::spark::text::java::java_regex;
 pub use value::{ColInfo, ColType, DENSIFY_LIMIT, Matrix, SparseMatrix, Value};
 
 // Scoring state is shared across threads; keep that a compile-time fact.

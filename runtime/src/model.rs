@@ -101,7 +101,8 @@ fn arrow_type(f: &Field) -> DataType {
 }
 
 /// The Arrow type of a `list<utf8>` column: `List<Utf8>` with nullable elements, the form
-/// Spark's text ops write (`spark_text::TokensBuilder`) and every admitted input is brought to.
+/// Spark's text ops write (`TokensBuilder` in `ops/spark/text/tokens.rs`) and every admitted
+/// input is brought to.
 pub fn str_list_type() -> DataType {
     DataType::List(Arc::new(ArrowField::new("item", DataType::Utf8, true)))
 }
@@ -298,13 +299,13 @@ impl Model {
                     ColType::Vector(*n as usize)
                 }
                 [n] if f.dtype == DType::F64 => {
-                    return Err(Error::Bundle(format!(
+                    return Err(Error::Interface(format!(
                         "input `{}`: a vector of {n} elements exceeds the limit of {MAX_INPUT_WIDTH}",
                         f.name
                     )));
                 }
                 _ => {
-                    return Err(Error::Bundle(format!(
+                    return Err(Error::Interface(format!(
                         "input `{}`: vectors of {} are not supported as inputs (only f64)",
                         f.name, f.dtype
                     )));
@@ -331,9 +332,9 @@ impl Model {
             let (slot, info) = planner
                 .slots
                 .get(&f.name)
-                .ok_or_else(|| Error::Bundle(format!("output `{}` is never written", f.name)))?;
+                .ok_or_else(|| Error::Interface(format!("output `{}` is never written", f.name)))?;
             let mismatch = || {
-                Error::Bundle(format!(
+                Error::Interface(format!(
                     "output `{}` is declared as {}{:?} but the graph produces {:?}",
                     f.name, f.dtype, f.shape, info.ty
                 ))
@@ -352,7 +353,7 @@ impl Model {
                     Some(i32::try_from(*w).map_err(|_| mismatch())?)
                 }
                 (ColType::Sparse(w), [_]) if *w > DENSIFY_LIMIT => {
-                    return Err(Error::Bundle(format!(
+                    return Err(Error::Interface(format!(
                         "output `{}` is a sparse vector of {w} features; outputs are dense \
                          fixed-size lists, at most {DENSIFY_LIMIT} wide",
                         f.name

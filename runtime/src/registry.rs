@@ -1,106 +1,288 @@
-//! The one table of ops. Adding an op means adding one file under `ops/` and one line here
-//! (and a row in `docs/ops.md`).
+//! The one table of ops. Each [`OpEntry`] carries everything the planner and the front ends
+//! need to know about an op besides its code: its name, its build function, whether it reads
+//! sparse feature blocks as they are, and which backends can run it. Adding an op means adding
+//! one file under `ops/` and one entry here, in name order (and a row in `docs/ops.md`).
+//!
+//! The table is sorted by name so that the planner's look-up (once per node, at load) is a
+//! binary search; a unit test keeps it sorted.
 
 use crate::op::BuildFn;
 use crate::ops;
 
-/// Every op the CPU reference implements, by name.
-pub static OPS: &[(&str, BuildFn)] = &[
-    ("concat", ops::concat::build),
-    ("sklearn.standard_scaler", ops::standard_scaler::build),
-    ("sklearn.linear", ops::linear::build),
-    ("sklearn.mlp", ops::mlp::build),
-    ("sklearn.kmeans", ops::kmeans::build),
-    ("sklearn.tree_ensemble", ops::tree_ensemble::build),
-    (
-        "sklearn.hist_gradient_boosting",
-        ops::hist_gradient_boosting::build,
-    ),
-    ("select", ops::select::build),
-    ("sklearn.min_max_scaler", ops::min_max_scaler::build),
-    ("sklearn.max_abs_scaler", ops::max_abs_scaler::build),
-    ("sklearn.normalizer", ops::normalizer::build),
-    ("sklearn.binarizer", ops::binarizer::build),
-    ("sklearn.simple_imputer", ops::simple_imputer::build),
-    ("sklearn.one_hot_encoder", ops::one_hot_encoder::build),
-    ("sklearn.ordinal_encoder", ops::ordinal_encoder::build),
-    ("sklearn.kbins_discretizer", ops::kbins_discretizer::build),
-    (
-        "sklearn.polynomial_features",
-        ops::polynomial_features::build,
-    ),
-    (
+/// A kind of backend that can run an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// The CPU reference ([`crate::Cpu`]), which implements every op.
+    Cpu,
+}
+
+/// Only the CPU reference, which every op has.
+const CPU: &[BackendKind] = &[BackendKind::Cpu];
+
+/// One op and its properties.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct OpEntry {
+    /// The op's name as a bundle's graph spells it (`sklearn.linear`, `spark.idf`).
+    pub name: &'static str,
+    /// Plans a node of this op (see [`crate::op`]).
+    pub build: BuildFn,
+    /// Whether the op reads sparse feature blocks (`Value::Sparse`) as they are. Every other
+    /// op gets a densified copy (at most [`crate::DENSIFY_LIMIT`] wide; wider is refused at
+    /// plan time, naming the column).
+    pub sparse_input: bool,
+    /// The backends that can run the op. The CPU reference is always among them.
+    pub backends: &'static [BackendKind],
+}
+
+impl OpEntry {
+    /// An op run by the CPU reference, reading dense inputs only.
+    const fn cpu(name: &'static str, build: BuildFn) -> OpEntry {
+        OpEntry {
+            name,
+            build,
+            sparse_input: false,
+            backends: CPU,
+        }
+    }
+
+    /// The same op, reading sparse feature blocks as they are.
+    const fn with_sparse_input(self) -> OpEntry {
+        OpEntry {
+            sparse_input: true,
+            ..self
+        }
+    }
+
+    /// Whether a backend of kind `kind` can run the op.
+    pub fn runs_on(&self, kind: BackendKind) -> bool {
+        self.backends.contains(&kind)
+    }
+}
+
+/// Every op, sorted by name.
+pub static OPS: &[OpEntry] = &[
+    OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::cpu("select", ops::core::select::build),
+    OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
+    OpEntry::cpu(
         "sklearn.function_transformer",
-        ops::function_transformer::build,
+        ops::sklearn::feature::function_transformer::build,
     ),
-    ("sklearn.pca", ops::pca::build),
-    ("spark.vector_assembler", ops::spark_vector_assembler::build),
-    ("spark.string_indexer", ops::spark_string_indexer::build),
-    ("spark.one_hot_encoder", ops::spark_one_hot_encoder::build),
-    ("spark.standard_scaler", ops::spark_standard_scaler::build),
-    ("spark.min_max_scaler", ops::spark_min_max_scaler::build),
-    ("spark.max_abs_scaler", ops::spark_max_abs_scaler::build),
-    ("spark.imputer", ops::spark_imputer::build),
-    ("spark.bucketizer", ops::spark_bucketizer::build),
-    ("spark.binarizer", ops::spark_binarizer::build),
-    ("spark.linear", ops::spark_linear::build),
-    ("spark.tree_ensemble", ops::spark_tree_ensemble::build),
-    ("spark.normalizer", ops::spark_normalizer::build),
-    (
-        "spark.polynomial_expansion",
-        ops::spark_polynomial_expansion::build,
+    OpEntry::cpu(
+        "sklearn.hist_gradient_boosting",
+        ops::sklearn::models::hist_gradient_boosting::build,
     ),
-    ("spark.index_to_string", ops::spark_index_to_string::build),
-    ("spark.pca", ops::spark_pca::build),
-    ("spark.naive_bayes", ops::spark_naive_bayes::build),
-    ("spark.kmeans", ops::spark_kmeans::build),
-    ("spark.tokenizer", ops::spark_tokenizer::build),
-    ("spark.regex_tokenizer", ops::spark_regex_tokenizer::build),
-    (
-        "spark.stop_words_remover",
-        ops::spark_stop_words_remover::build,
+    OpEntry::cpu(
+        "sklearn.kbins_discretizer",
+        ops::sklearn::feature::kbins_discretizer::build,
     ),
-    ("spark.ngram", ops::spark_ngram::build),
-    ("spark.hashing_tf", ops::spark_hashing_tf::build),
-    ("spark.count_vectorizer", ops::spark_count_vectorizer::build),
-    ("spark.idf", ops::spark_idf::build),
-    ("spark.feature_hasher", ops::spark_feature_hasher::build),
-    ("spark.word2vec", ops::spark_word2vec::build),
-    ("spark.glm", ops::spark_glm::build),
-    ("spark.mlp", ops::spark_mlp::build),
-    ("spark.one_vs_rest", ops::spark_one_vs_rest::build),
-    ("spark.fm", ops::spark_fm::build),
-    ("spark.isotonic", ops::spark_isotonic::build),
-    (
+    OpEntry::cpu("sklearn.kmeans", ops::sklearn::models::kmeans::build),
+    OpEntry::cpu("sklearn.linear", ops::sklearn::models::linear::build),
+    OpEntry::cpu(
+        "sklearn.max_abs_scaler",
+        ops::sklearn::feature::max_abs_scaler::build,
+    ),
+    OpEntry::cpu(
+        "sklearn.min_max_scaler",
+        ops::sklearn::feature::min_max_scaler::build,
+    ),
+    OpEntry::cpu("sklearn.mlp", ops::sklearn::models::mlp::build),
+    OpEntry::cpu(
+        "sklearn.normalizer",
+        ops::sklearn::feature::normalizer::build,
+    ),
+    OpEntry::cpu(
+        "sklearn.one_hot_encoder",
+        ops::sklearn::feature::one_hot_encoder::build,
+    ),
+    OpEntry::cpu(
+        "sklearn.ordinal_encoder",
+        ops::sklearn::feature::ordinal_encoder::build,
+    ),
+    OpEntry::cpu("sklearn.pca", ops::sklearn::feature::pca::build),
+    OpEntry::cpu(
+        "sklearn.polynomial_features",
+        ops::sklearn::feature::polynomial_features::build,
+    ),
+    OpEntry::cpu(
+        "sklearn.simple_imputer",
+        ops::sklearn::feature::simple_imputer::build,
+    ),
+    OpEntry::cpu(
+        "sklearn.standard_scaler",
+        ops::sklearn::feature::standard_scaler::build,
+    ),
+    OpEntry::cpu(
+        "sklearn.tree_ensemble",
+        ops::sklearn::models::tree_ensemble::build,
+    ),
+    OpEntry::cpu("spark.binarizer", ops::spark::feature::binarizer::build),
+    OpEntry::cpu("spark.bucketizer", ops::spark::feature::bucketizer::build),
+    OpEntry::cpu(
+        "spark.count_vectorizer",
+        ops::spark::text::count_vectorizer::build,
+    ),
+    OpEntry::cpu(
         "spark.elementwise_product",
-        ops::spark_elementwise_product::build,
+        ops::spark::feature::elementwise_product::build,
     ),
-    ("spark.interaction", ops::spark_interaction::build),
-    ("spark.vector_indexer", ops::spark_vector_indexer::build),
+    OpEntry::cpu(
+        "spark.feature_hasher",
+        ops::spark::feature::feature_hasher::build,
+    ),
+    OpEntry::cpu("spark.fm", ops::spark::models::fm::build),
+    OpEntry::cpu("spark.glm", ops::spark::models::glm::build),
+    OpEntry::cpu("spark.hashing_tf", ops::spark::text::hashing_tf::build),
+    OpEntry::cpu("spark.idf", ops::spark::feature::idf::build).with_sparse_input(),
+    OpEntry::cpu("spark.imputer", ops::spark::feature::imputer::build),
+    OpEntry::cpu(
+        "spark.index_to_string",
+        ops::spark::feature::index_to_string::build,
+    ),
+    OpEntry::cpu("spark.interaction", ops::spark::feature::interaction::build),
+    OpEntry::cpu("spark.isotonic", ops::spark::models::isotonic::build),
+    OpEntry::cpu("spark.kmeans", ops::spark::models::kmeans::build),
+    OpEntry::cpu("spark.linear", ops::spark::models::linear::build).with_sparse_input(),
+    OpEntry::cpu(
+        "spark.max_abs_scaler",
+        ops::spark::feature::max_abs_scaler::build,
+    ),
+    OpEntry::cpu(
+        "spark.min_max_scaler",
+        ops::spark::feature::min_max_scaler::build,
+    ),
+    OpEntry::cpu("spark.mlp", ops::spark::models::mlp::build),
+    OpEntry::cpu("spark.naive_bayes", ops::spark::models::naive_bayes::build).with_sparse_input(),
+    OpEntry::cpu("spark.ngram", ops::spark::text::ngram::build),
+    OpEntry::cpu("spark.normalizer", ops::spark::feature::normalizer::build),
+    OpEntry::cpu(
+        "spark.one_hot_encoder",
+        ops::spark::feature::one_hot_encoder::build,
+    ),
+    OpEntry::cpu("spark.one_vs_rest", ops::spark::models::one_vs_rest::build),
+    OpEntry::cpu("spark.pca", ops::spark::feature::pca::build),
+    OpEntry::cpu(
+        "spark.polynomial_expansion",
+        ops::spark::feature::polynomial_expansion::build,
+    ),
+    OpEntry::cpu(
+        "spark.regex_tokenizer",
+        ops::spark::text::regex_tokenizer::build,
+    ),
+    OpEntry::cpu(
+        "spark.standard_scaler",
+        ops::spark::feature::standard_scaler::build,
+    ),
+    OpEntry::cpu(
+        "spark.stop_words_remover",
+        ops::spark::text::stop_words_remover::build,
+    ),
+    OpEntry::cpu(
+        "spark.string_indexer",
+        ops::spark::feature::string_indexer::build,
+    ),
+    OpEntry::cpu("spark.tokenizer", ops::spark::text::tokenizer::build),
+    OpEntry::cpu(
+        "spark.tree_ensemble",
+        ops::spark::models::tree_ensemble::build,
+    ),
+    OpEntry::cpu(
+        "spark.vector_assembler",
+        ops::spark::feature::vector_assembler::build,
+    )
+    .with_sparse_input(),
+    OpEntry::cpu(
+        "spark.vector_indexer",
+        ops::spark::feature::vector_indexer::build,
+    ),
+    OpEntry::cpu("spark.word2vec", ops::spark::text::word2vec::build),
 ];
 
-/// The ops that read sparse feature blocks (`Value::Sparse`) as they are. Every other op gets
-/// a densified copy (at most `value::DENSIFY_LIMIT` wide; wider is refused at plan time).
-pub static SPARSE_INPUT_OPS: &[&str] = &[
-    "spark.idf",
-    "spark.linear",
-    "spark.naive_bayes",
-    "spark.vector_assembler",
-];
+/// The entry of op `name`, if known.
+pub fn get(name: &str) -> Option<&'static OpEntry> {
+    OPS.binary_search_by(|e| e.name.cmp(name))
+        .ok()
+        .map(|i| &OPS[i])
+}
 
-/// Whether `op` reads sparse feature blocks as they are.
+/// Whether `op` reads sparse feature blocks as they are (`false` for an unknown op, which the
+/// planner refuses anyway).
 pub fn takes_sparse(op: &str) -> bool {
-    SPARSE_INPUT_OPS.contains(&op)
+    get(op).is_some_and(|e| e.sparse_input)
 }
 
 /// The build function of `op`, if known.
 pub fn lookup(op: &str) -> Option<BuildFn> {
-    OPS.iter().find(|(name, _)| *name == op).map(|(_, f)| *f)
+    get(op).map(|e| e.build)
 }
 
 /// The names of all known ops, sorted.
 pub fn names() -> Vec<&'static str> {
-    let mut v: Vec<_> = OPS.iter().map(|(n, _)| *n).collect();
-    v.sort_unstable();
-    v
+    OPS.iter().map(|e| e.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_by_name_without_duplicates() {
+        for pair in OPS.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "`{}` must come before `{}` (and only once)",
+                pair[1].name,
+                pair[0].name
+            );
+        }
+    }
+
+    #[test]
+    fn every_op_is_found_by_name_and_unknown_ones_are_not() {
+        for e in OPS {
+            assert_eq!(get(e.name).map(|f| f.name), Some(e.name));
+        }
+        for missing in ["", "pipeline", "sklearn", "sklearn.linear2", "zzz"] {
+            assert!(get(missing).is_none(), "{missing}");
+        }
+    }
+
+    #[test]
+    fn every_op_has_a_row_in_the_catalogue() {
+        let catalogue = include_str!("../docs/ops.md");
+        for e in OPS {
+            assert!(
+                catalogue.contains(&format!("| `{}` |", e.name)),
+                "docs/ops.md has no catalogue row for `{}`",
+                e.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_cpu_reference_runs_every_op() {
+        assert!(OPS.iter().all(|e| e.runs_on(BackendKind::Cpu)));
+    }
+
+    #[test]
+    fn only_the_ops_that_read_sparse_blocks_get_them() {
+        let sparse: Vec<_> = OPS
+            .iter()
+            .filter(|e| e.sparse_input)
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(
+            sparse,
+            [
+                "spark.idf",
+                "spark.linear",
+                "spark.naive_bayes",
+                "spark.vector_assembler"
+            ]
+        );
+        assert!(takes_sparse("spark.idf") && !takes_sparse("spark.pca"));
+        assert!(!takes_sparse("no.such_op"));
+    }
 }

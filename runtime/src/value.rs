@@ -7,8 +7,8 @@
 //! by default in Spark's `HashingTF`, is far too wide to densify). Row-major because every
 //! model kernel (dot products, tree walks, MLP layers) reads one row at a time.
 //!
-//! Only ops that declare it (`registry::SPARSE_INPUT_OPS`) ever see a sparse value: for every
-//! other op the planner inserts a densifying step when the block is at most
+//! Only ops that declare it (`OpEntry::sparse_input` in the registry) ever see a sparse value:
+//! for every other op the planner inserts a densifying step when the block is at most
 //! [`DENSIFY_LIMIT`] wide and refuses the graph, naming the column, when it is wider.
 
 use crate::error::Error;

@@ -1,155 +1,363 @@
-//! The one error type of the `keel` tool. Every variant carries what a user needs to find the
-//! problem without a debugger: the file, or the row and column of the input, or the bundle
-//! entry (through [`BundleError`]). Row numbers are global to the whole input (counted from 0,
-//! the first data row; a CSV header is not a row), never relative to a batch.
+//! `AppError`: the one error answer of the server. Every rejection, ours or axum's (a route
+//! that does not exist, a method not allowed, a path that does not parse), a runtime error at
+//! score time, a body too large or too slow, becomes
+//! `{"error": {"code": "...", "message": "...", "column": ..., "row": ...}}` with a status that
+//! says whose mistake it is: 4xx for the client's (400 malformed, 404 unknown, 413 too large,
+//! 415 wrong media type, 422 well-formed but refused by the model's schema), 5xx only for the
+//! server's. `column` and `row` (rows counted from 0 within the request) are `null` when they
+//! do not apply.
 
-use arrow_schema::ArrowError;
-use keel_bundle::BundleError;
-use std::io;
-use std::path::PathBuf;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
-/// Why a `keel` command failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A file could not be opened or read.
-    #[error("cannot read `{}`: {source}", path.display())]
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// A file could not be created, written or renamed into place.
-    #[error("cannot write `{}`: {source}", path.display())]
-    WriteFile {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// Reading the input stream failed (an I/O error, not a bad value).
-    #[error("cannot read the input: {0}")]
-    ReadInput(io::Error),
-    /// Writing the output stream failed.
-    #[error("cannot write the output: {0}")]
-    WriteOutput(io::Error),
-    /// The bundle is unreadable or breaks the format's rules.
-    #[error("`{}`: {source}", path.display())]
-    Bundle {
-        /// The bundle file.
-        path: PathBuf,
-        /// What is wrong, naming the entry.
-        source: BundleError,
-    },
-    /// A foreign model (`keel convert --from ...`) could not be imported.
-    #[error("`{}`: {source}", path.display())]
-    Import {
-        /// The file read.
-        path: PathBuf,
-        /// The importer's error, naming the entry or node.
-        source: keel_import::mleap::ImportError,
-    },
-    /// The bundle is well-formed but this runtime cannot plan it (unknown op, bad attribute,
-    /// type mismatch between stages).
-    #[error("`{}`: {source}", path.display())]
-    Plan {
-        /// The bundle file.
-        path: PathBuf,
-        /// The planner's error, naming the node.
-        source: keel_runtime::Error,
-    },
-    /// Scoring refused the input; row numbers are already global.
-    #[error("{0}")]
-    Score(keel_runtime::Error),
-    /// A value of the input could not be read as its column's declared type.
-    #[error("row {row}, column `{column}`: {message}")]
-    Value {
-        /// Global row index (0 = first data row).
-        row: u64,
-        /// The column.
-        column: String,
-        /// What is wrong, quoting the value.
-        message: String,
-    },
-    /// A row of the input is malformed as a whole (bad JSON, wrong number of CSV fields).
-    #[error("row {row}: {message}")]
-    Row {
-        /// Global row index (0 = first data row).
-        row: u64,
-        /// What is wrong.
-        message: String,
-    },
-    /// A column the bundle needs is not in the input.
-    #[error("{message}")]
-    MissingColumn {
-        /// The column.
-        column: String,
-        /// The message, listing the columns the input has.
-        message: String,
-    },
-    /// The input has a column the bundle does not declare (and extra columns are refused).
-    #[error("{message}")]
-    ExtraColumn {
-        /// The column.
-        column: String,
-        /// The message, with how to ignore such columns.
-        message: String,
-    },
-    /// The input's structure does not fit the bundle (the header is malformed, the input is
-    /// empty).
-    #[error("{0}")]
-    Input(String),
-    /// The server could not start or stop (an address in use, a bad option).
-    #[error("serve: {0}")]
-    Serve(String),
-    /// The command line asks for something impossible (an unknown extension, stdin without a
-    /// format, an output that would overwrite the input).
-    #[error("{0}")]
-    Usage(String),
-    /// The Arrow libraries refused to read or write something.
-    #[error("{context}: {source}")]
-    Arrow {
-        /// What was being done.
-        context: &'static str,
-        /// The Arrow error.
-        source: ArrowError,
-    },
-    /// `keel convert --from spark-ml`: the saved model could not be read or converted (the
-    /// error names the path and, for a refused stage, its class).
-    #[error("spark-ml: {0}")]
-    SparkMl(#[from] keel_import::spark_ml::Error),
+/// The error code of an answer, kept in the response's extensions so the metrics middleware
+/// can count errors by code without parsing bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
+/// An error answer. Boxed: it travels in every `Result` of the request path, and keeping it
+/// one pointer wide keeps those results small.
+#[derive(Debug, Clone)]
+pub struct AppError(Box<ErrorDetail>);
+
+/// What an [`AppError`] holds.
+#[derive(Debug, Clone)]
+pub struct ErrorDetail {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code (`missing_column`, `unknown_model`, ...).
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The input column involved, if any.
+    pub column: Option<String>,
+    /// The row involved (from 0, within the request), if any.
+    pub row: Option<u64>,
+    /// The model and version the request was for, once resolved (for metrics).
+    pub model: Option<crate::metrics::ModelLabel>,
+    /// An extra header (`WWW-Authenticate` on a 401, `Connection: close` on a 413).
+    header: Option<(HeaderName, &'static str)>,
 }
 
-impl Error {
-    /// Whether the error is a closed output pipe (`keel score ... | head`): the reader has all
-    /// it wants, so the tool stops quietly instead of reporting a failure.
-    pub fn is_broken_pipe(&self) -> bool {
-        let io = match self {
-            Error::WriteOutput(e) => Some(e),
-            Error::Arrow {
-                source: ArrowError::IoError(_, e),
-                ..
-            } => Some(e),
-            _ => None,
+impl std::ops::Deref for AppError {
+    type Target = ErrorDetail;
+    fn deref(&self) -> &ErrorDetail {
+        &self.0
+    }
+}
+
+impl AppError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AppError(Box::new(ErrorDetail {
+            status,
+            code,
+            message: message.into(),
+            column: None,
+            row: None,
+            model: None,
+            header: None,
+        }))
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 422: the request is well-formed but the model's schema refuses it.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 404 for a path that matches no route (also the answer of the admin routes when they
+    /// are off, so their existence is not revealed).
+    pub fn no_route(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for `{path}` (see GET /openapi.json)"),
+        )
+    }
+
+    /// 403: the admin routes exist but the server was started without an admin token, which
+    /// is what turns them on; the message says how.
+    pub fn admin_disabled() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin API is disabled: start `keel serve` with --admin-token TOKEN (or the \
+             KEEL_ADMIN_TOKEN environment variable) and send `Authorization: Bearer TOKEN`",
+        )
+    }
+
+    /// 413: the body is larger than `--max-body`. The connection is closed after the answer:
+    /// the rest of the body is never read, so the connection cannot carry another request.
+    pub fn too_large(limit: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than the server's limit of {limit} bytes"),
+        );
+        e.0.header = Some((header::CONNECTION, "close"));
+        e
+    }
+
+    /// 408: the body was still arriving when `--timeout` ran out. The connection is closed:
+    /// the rest of the body is never read.
+    pub fn request_timeout(after: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within the server's timeout of {}",
+                humantime::format_duration(after)
+            ),
+        );
+        e.0.header = Some((header::CONNECTION, "close"));
+        e
+    }
+
+    /// 503: the request was received but not answered within `--timeout` (the server is
+    /// overloaded or the batch too large for the timeout).
+    pub fn timeout(after: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request was not answered within the server's timeout of {}",
+                humantime::format_duration(after)
+            ),
+        )
+    }
+
+    /// 401: the admin token is missing or wrong.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        e.0.header = Some((header::WWW_AUTHENTICATE, "Bearer"));
+        e
+    }
+
+    /// 500: a fault of the server, never of the request.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// Names the column involved.
+    pub fn at_column(mut self, column: impl Into<String>) -> Self {
+        self.0.column = Some(column.into());
+        self
+    }
+
+    /// Names the row involved.
+    pub fn at_row(mut self, row: u64) -> Self {
+        self.0.row = Some(row);
+        self
+    }
+
+    /// Records the model the request was for.
+    pub fn for_model(mut self, model: crate::metrics::ModelLabel) -> Self {
+        self.0.model = Some(model);
+        self
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let e = *self.0;
+        let body = json!({
+            "error": {
+                "code": e.code,
+                "message": e.message,
+                "column": e.column,
+                "row": e.row,
+            }
+        });
+        let mut response = (e.status, axum::Json(body)).into_response();
+        if let Some((name, value)) = e.header {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+        response.extensions_mut().insert(ErrorCode(e.code));
+        if let Some(model) = e.model {
+            response.extensions_mut().insert(model);
+        }
+        response
+    }
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The HTTP status of a runtime error, by its code ([`keel_runtime::Error::code`]): the
+/// codes about the caller's input are the client's (422); the others (a bundle or a plan that
+/// fails at score time) are the server's (500).
+pub fn runtime_status(code: &str) -> StatusCode {
+    match code {
+        "missing_column" | "extra_column" | "column_type" | "missing_value" | "non_finite"
+        | "unknown_category" | "bad_value" | "empty_frame" | "row_count" => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Score-time errors of the runtime: the status from [`runtime_status`], the runtime's code
+/// and message, and the column and row it names. A server-side failure answers `internal`.
+impl From<keel_runtime::Error> for AppError {
+    fn from(e: keel_runtime::Error) -> Self {
+        let code = e.code();
+        let status = runtime_status(code);
+        if status.is_server_error() {
+            return AppError::internal(format!("the model failed to score: {e}"));
+        }
+        let message = match &e {
+            keel_runtime::Error::ExtraColumn { column } => format!(
+                "input column `{column}` is not part of the bundle's input schema \
+                 (add ?ignore_extra_columns=true to ignore it)"
+            ),
+            _ => e.to_string(),
         };
-        io.is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        let mut answer = AppError::new(status, code, message);
+        if let Some(column) = e.column() {
+            answer = answer.at_column(column);
+        }
+        if let Some(row) = e.row() {
+            answer = answer.at_row(to_u64(row));
+        }
+        answer
     }
 }
 
-/// Shifts the row of a score-time error by `offset`: the runtime numbers rows within the batch
-/// it was given, while the user needs the row within the whole input.
-pub fn offset_rows(mut e: keel_runtime::Error, offset: u64) -> keel_runtime::Error {
-    use keel_runtime::Error as E;
-    if let E::Missing { row, .. }
-    | E::NonFinite { row, .. }
-    | E::UnknownCategory { row, .. }
-    | E::BadValue { row, .. } = &mut e
-    {
-        let shifted = u64::try_from(*row)
-            .unwrap_or(u64::MAX)
-            .saturating_add(offset);
-        *row = usize::try_from(shifted).unwrap_or(usize::MAX);
+/// Errors of the readers shared with the command line (`keel_io::input`, `keel_io::columns`).
+impl From<keel_io::Error> for AppError {
+    fn from(e: keel_io::Error) -> Self {
+        use keel_io::Error as E;
+        match e {
+            E::Value {
+                row,
+                column,
+                message,
+            } => AppError::unprocessable(
+                "bad_value",
+                format!("row {row}, column `{column}`: {message}"),
+            )
+            .at_column(column)
+            .at_row(row),
+            E::Row { row, message } => {
+                AppError::bad_request("malformed_row", format!("row {row}: {message}")).at_row(row)
+            }
+            E::MissingColumn { column, message } => {
+                AppError::unprocessable("missing_column", message).at_column(column)
+            }
+            E::ExtraColumn { column, .. } => keel_runtime::Error::ExtraColumn { column }.into(),
+            E::Input(message) => AppError::unprocessable("bad_input", message),
+            E::Arrow { context, source } => {
+                AppError::bad_request("malformed_arrow", format!("{context}: {source}"))
+            }
+            E::ReadInput(e) => {
+                AppError::bad_request("malformed_body", format!("cannot read the body: {e}"))
+            }
+            E::Score(e) => e.into(),
+            other => AppError::internal(other.to_string()),
+        }
     }
-    e
+}
+
+/// Axum's path extractor (a `{name}` that is not valid UTF-8 or percent-encoding).
+impl From<axum::extract::rejection::PathRejection> for AppError {
+    fn from(r: axum::extract::rejection::PathRejection) -> Self {
+        AppError::bad_request("bad_path", r.body_text())
+    }
+}
+
+/// Axum's query extractor (`?ignore_extra_columns=maybe`).
+impl From<axum::extract::rejection::QueryRejection> for AppError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        AppError::bad_request("bad_query", r.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_input_errors_are_the_clients() {
+        let e: AppError = keel_runtime::Error::UnknownCategory {
+            column: "city".into(),
+            row: 3,
+            value: "Atlantis".into(),
+            node: "ohe".into(),
+        }
+        .into();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            (e.code, e.column.as_deref(), e.row),
+            ("unknown_category", Some("city"), Some(3))
+        );
+        let e: AppError = keel_runtime::Error::Plan {
+            node: "n".into(),
+            op: "o".into(),
+            message: "m".into(),
+        }
+        .into();
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code, "internal");
+    }
+
+    #[test]
+    fn every_runtime_input_error_is_a_422_under_its_own_code() {
+        use keel_runtime::Error as E;
+        let column = || "c".to_string();
+        for e in [
+            E::MissingColumn { column: column() },
+            E::ExtraColumn { column: column() },
+            E::ColumnType {
+                column: column(),
+                expected: "f64".into(),
+                found: "utf8".into(),
+            },
+            E::EmptyFrame,
+            E::RowCount {
+                column: column(),
+                expected: 2,
+                found: 1,
+            },
+        ] {
+            let code = e.code();
+            let answer = AppError::from(e);
+            assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+            assert_eq!(answer.code, code);
+        }
+        // Every runtime code has a deliberate status: the caller's input is 422, a bundle or
+        // plan failing at score time is the server's 500 (a code added to the runtime fails
+        // here until it is placed).
+        let load_time = ["bundle", "interface", "load", "unknown_op", "plan"];
+        for code in keel_runtime::Error::CODES {
+            let want = if load_time.contains(code) {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            assert_eq!(runtime_status(code), want, "{code}");
+        }
+    }
 }

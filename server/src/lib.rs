@@ -1,23 +1,207 @@
-//! The `keel` command-line tool and REST scoring server, as a library: the server reuses the
-//! command line's readers, writers and value parsing.
+//! `keel serve`: the REST scoring server. The `keel` binary (crate `keel-cli`) embeds it; the
+//! request and answer bodies are parsed and written with `keel_io`, the codecs `keel score`
+//! uses, so both read the same values the same way.
 //!
-//! - [`cli`]: the command line (clap) and one function per subcommand;
-//! - [`score`]: the scoring loop (read a batch, score it, write it) with global row numbers;
-//! - [`input`] / [`output`]: readers and writers for CSV, JSON lines and Arrow IPC;
-//! - `columns`: parsing text and JSON values by the bundle's declared types;
-//! - [`inspect`]: the `inspect` report, as text and as JSON;
-//! - [`files`]: bundle reading with a size cap, and outputs written whole or not at all;
-//! - [`serve`]: `keel serve`, the REST server (axum on tokio).
+//! Layout (one concern per module):
+//! - [`router`]: [`app`] builds the axum `Router` (routes, fallbacks, middleware) from an
+//!   [`AppState`]; tests drive it with tower's `oneshot`, without a socket;
+//! - [`state`]: the shared state and the server's configuration;
+//! - [`registry`]: the loaded models, swapped atomically (`ArcSwap`), with versions;
+//! - [`api`] / [`admin`]: the handlers; [`codec`] / [`mleap`]: request and answer bodies;
+//! - [`body`]: reading a body under the size limit, and the request's phase (a leaf module);
+//! - [`pool`]: the scoring pool that keeps big batches off the async reactor;
+//! - [`error`]: `AppError`, the one JSON error answer of every rejection;
+//! - [`watch`]: loading bundles from files and directories, and reloading them on change;
+//! - [`metrics`]: Prometheus counters and histograms; [`openapi`]: the API description;
+//! - [`web`]: the web page at `/` (files under `server/web/`, built into the binary);
+//! - [`server`]: the accept loop (hyper), timeouts and graceful shutdown on SIGTERM/SIGINT.
 
-pub mod cli;
-mod columns;
+pub mod admin;
+pub mod api;
+pub mod body;
+pub mod codec;
+pub mod demo;
 pub mod error;
-pub mod files;
-pub mod format;
-pub mod input;
-pub mod inspect;
-pub mod output;
-pub mod score;
-pub mod serve;
+pub mod metrics;
+pub mod mleap;
+pub mod openapi;
+pub mod pool;
+pub mod registry;
+pub mod router;
+pub mod server;
+pub mod state;
+pub mod watch;
+pub mod web;
 
-pub use error::Error;
+pub use error::AppError;
+pub use registry::{Registry, Source};
+pub use router::app;
+pub use state::{AppState, Config};
+
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why the server could not start or stop (an address in use, a signal handler that could not
+/// be installed); the message says which.
+#[derive(Debug, thiserror::Error)]
+#[error("serve: {0}")]
+pub struct ServeError(pub String);
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+const SERVE_HELP: &str = "\
+With no BUNDLE or DIR, the demo bundles built into the binary are served.
+
+Each BUNDLE file and each DIR (its `*.keel` files and MLeap Bundle.ML `*.zip` files) is watched: a new or changed file is loaded \
+in the background, checked (read and planned) and swapped in atomically; a file that fails to \
+load is reported (in the log and in GET /v1/models) while the previous version keeps serving; \
+a removed file is unloaded.
+
+A model is named by its bundle's manifest. Versions are integers given per name in load order, \
+starting at 1 and never reused; `NAME@3` picks a version, `NAME` the newest.
+
+The bound address is printed on standard output (`--addr 127.0.0.1:0` picks a free port). \
+SIGTERM or SIGINT stops accepting connections, lets in-flight requests finish (up to \
+--shutdown-grace) and exits 0.
+
+Endpoints: GET / (a web page: the models, their pipelines, a form to score a row), GET \
+/v1/models, GET /v1/models/{name}, POST /v1/models/{name}/predict, POST \
+/v1/models/{name}/transform (MLeap LeapFrame), /v1/admin/... (with --admin-token), GET /healthz, \
+GET /readyz, GET /metrics, GET /openapi.json.";
+
+/// `keel serve` options.
+#[derive(Debug, Clone, Args)]
+#[command(after_long_help = SERVE_HELP)]
+pub struct ServeArgs {
+    /// Bundle files and directories of bundles to serve (default: the built-in demo bundles).
+    #[arg(value_name = "BUNDLE|DIR")]
+    pub sources: Vec<PathBuf>,
+    /// The address to listen on (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Threads of the scoring pool (default: the number of CPUs).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    /// Threads of the async reactor that accept connections, read bodies, and parse, score and
+    /// answer small requests (default: the number of CPUs). Fewer than the CPUs leaves room for
+    /// other processes on the same machine (a sidecar, a load generator): a reactor thread
+    /// preempted by the kernel stalls every connection it owns, which shows as tail latency.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub io_threads: Option<u16>,
+    /// Requests with at most this many rows (and a body of at most 16 KiB) are scored on the
+    /// connection's own task instead of the scoring pool (0 = always use the pool).
+    #[arg(long, default_value_t = state::DEFAULT_INLINE_ROWS)]
+    pub inline_rows: usize,
+    /// Longest time a request may take, from its first byte to its answer (e.g. 30s, 500ms):
+    /// 408 if the body was still arriving, 503 otherwise.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Largest request body accepted (e.g. 64MiB, 512KiB, 1000000); larger ones get 413.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    pub max_body: u64,
+    /// Bearer token that enables the admin routes (`/v1/admin/...`); without one they answer
+    /// 403 `admin_disabled`.
+    #[arg(long, env = "KEEL_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// An origin allowed to call the API from a browser (repeatable; `*` = any).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// The log line format (the level comes from RUST_LOG, default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// How often watched files and directories are checked for changes.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// How long in-flight requests may run after SIGTERM before the server exits anyway.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// Parses a duration: `30s`, `500ms`, `2m`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 30s, 500ms, 2m)"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// Parses a byte size: a number with an optional unit (B, KB, KiB, MB, MiB, GB, GiB; case does
+/// not matter, `K`/`M`/`G` are binary).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 64MiB, 512KiB, 1000000)"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "k" | "kib" => 1 << 10,
+        "mb" => 1_000_000,
+        "m" | "mib" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "g" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` (B, KiB, MiB, GiB)")),
+    };
+    n.checked_mul(scale)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{text}` is out of range"))
+}
+
+/// Runs `keel serve` until SIGTERM or SIGINT.
+pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    init_logging(args.log_format);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("keel-io");
+    if let Some(n) = args.io_threads {
+        builder.worker_threads(usize::from(n));
+    }
+    let runtime = builder
+        .build()
+        .map_err(|e| ServeError(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(server::serve(args))
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    // `try_init`: a second call (tests running the server in-process) keeps the first logger.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("2 KB"), Ok(2000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0s").is_err());
+    }
+}

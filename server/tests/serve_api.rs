@@ -1,4 +1,4 @@
-//! The REST API without a socket: `keel_server::serve::app(state)` driven with tower's
+//! The REST API without a socket: `keel_server::app(state)` driven with tower's
 //! `oneshot`, one request at a time, for every route and every bad input the API promises a
 //! JSON error for. Scores are compared with scikit-learn's outputs recorded in the fixtures.
 
@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::*;
 use http_body_util::BodyExt;
-use keel_server::serve::{Config, app};
+use keel_server::{Config, app};
 use serde_json::{Value as J, json};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,8 @@
-//! `list<utf8>` columns (a list of strings per row) through the server and the CLI, on the
+//! `list<utf8>` columns (a list of strings per row) through the server, on the
 //! Spark fixture `lists_array_stopwords_count_logreg` (a pre-tokenized input, the filtered
 //! tokens and the predictions as outputs): JSON arrays of strings in and out of `keel serve`
 //! in both layouts, compared with Spark's recorded answer; a wrong element type or a null list
-//! is a 422 naming the column and row; `keel score` reads and writes them as JSON lines,
-//! CSV (a JSON array in one field) and Arrow.
+//! is a 422 naming the column and row. (`keel score` with lists: cli/tests/score_lists.rs.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,10 +12,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::install;
 use http_body_util::BodyExt;
-use keel_server::serve::{AppState, Config, app};
+use keel_server::{AppState, Config, app};
 use serde_json::{Value as J, json};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use tower::ServiceExt;
 
 const NAME: &str = "lists_array_stopwords_count_logreg";
@@ -36,7 +34,7 @@ fn router() -> axum::Router {
     install(&state, &std::fs::read(dir().join("model.keel")).unwrap());
     state
         .registry
-        .set_readiness(keel_server::serve::registry::Readiness {
+        .set_readiness(keel_server::registry::Readiness {
             ready: true,
             waiting: Vec::new(),
         });
@@ -97,82 +95,4 @@ async fn wrong_elements_and_null_lists_are_422_naming_column_and_row() {
         );
         assert!(e["message"].as_str().unwrap().contains(needle), "{j}");
     }
-}
-
-#[test]
-fn keel_score_reads_and_writes_lists_in_every_format() {
-    let io = io();
-    let tokens = io["inputs"]["tokens"].as_array().unwrap();
-    let want = io["outputs"]["filtered"].as_array().unwrap();
-    let tmp = std::env::temp_dir().join(format!("keel-lists-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let bundle = dir().join("model.keel");
-    let keel = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_keel"))
-            .arg("score")
-            .arg(&bundle)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    // JSON lines in, JSON lines out.
-    let jsonl: String = tokens
-        .iter()
-        .map(|t| format!("{}\n", json!({ "tokens": t })))
-        .collect();
-    std::fs::write(tmp.join("in.jsonl"), &jsonl).unwrap();
-    let out = keel(&[tmp.join("in.jsonl").to_str().unwrap()]);
-    let got: Vec<J> = out
-        .lines()
-        .map(|l| serde_json::from_str::<J>(l).unwrap()["filtered"].clone())
-        .collect();
-    assert_eq!(&got, want);
-    // CSV: each list is the text of a JSON array in one field, in and out.
-    let mut csv = String::from("tokens\n");
-    for t in tokens {
-        let text = t.to_string().replace('"', "\"\"");
-        csv.push_str(&format!("\"{text}\"\n"));
-    }
-    std::fs::write(tmp.join("in.csv"), &csv).unwrap();
-    let out = keel(&[
-        tmp.join("in.csv").to_str().unwrap(),
-        "--output-format",
-        "jsonl",
-    ]);
-    let got: Vec<J> = out
-        .lines()
-        .map(|l| serde_json::from_str::<J>(l).unwrap()["filtered"].clone())
-        .collect();
-    assert_eq!(&got, want);
-    let out = keel(&[
-        tmp.join("in.jsonl").to_str().unwrap(),
-        "--output-format",
-        "csv",
-    ]);
-    let mut reader = out.lines();
-    let header: Vec<&str> = reader.next().unwrap().split(',').collect();
-    assert_eq!(header[0], "filtered");
-    let first = reader.next().unwrap();
-    // The first field is a quoted JSON array (RFC 4180: `""` is one quote).
-    let mut field = String::new();
-    let mut chars = first.strip_prefix('"').unwrap().chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, chars.peek()) {
-            ('"', Some('"')) => {
-                chars.next();
-                field.push('"');
-            }
-            ('"', _) => break,
-            (c, _) => field.push(c),
-        }
-    }
-    let back: J = serde_json::from_str(&field).unwrap();
-    assert_eq!(&back, &want[0]);
-    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -10,8 +10,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::*;
 use http_body_util::BodyExt;
-use keel_server::serve::registry::Readiness;
-use keel_server::serve::{AppState, Config, app};
+use keel_server::registry::Readiness;
+use keel_server::{AppState, Config, app};
 use serde_json::{Value as J, json};
 use tower::ServiceExt;
 
@@ -81,7 +81,7 @@ fn admin_state() -> AppState {
 // Admin
 
 #[tokio::test]
-async fn admin_is_off_without_a_token() {
+async fn admin_is_disabled_without_a_token_and_says_how_to_enable_it() {
     let router = app(state(Config::default()));
     let upload = bundle_bytes(IRIS);
     for r in [
@@ -107,7 +107,10 @@ async fn admin_is_off_without_a_token() {
             Body::empty(),
         ),
     ] {
-        send(&router, r).await.error(404, "not_found");
+        let e = send(&router, r).await.error(403, "admin_disabled");
+        let message = e["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--admin-token"), "{e}");
+        assert!(message.contains("KEEL_ADMIN_TOKEN"), "{e}");
     }
 }
 
@@ -580,7 +583,7 @@ async fn openapi_documents_every_route_and_only_those() {
             assert!(op["operationId"].is_string(), "{method} {path}");
         }
     }
-    let mut served: Vec<(String, String)> = keel_server::serve::router::routes()
+    let mut served: Vec<(String, String)> = keel_server::router::routes()
         .into_iter()
         .map(|(m, p)| (m, p.to_string()))
         .collect();

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::*;
 use http_body_util::BodyExt;
-use keel_server::serve::{Config, app};
+use keel_server::{Config, app};
 use tower::ServiceExt;
 
 async fn get(

@@ -16,7 +16,8 @@ Scoring inside Spark: :class:`KeelModel` (a ``pyspark.ml`` Transformer scoring t
 Importing this module needs ``pyspark``; exporting trees needs the active SparkContext.
 """
 
-from keel.spark import _feature, _feature2, _models, _models2, _text  # noqa: F401  (registers the converters)
+# Importing the converter modules registers their converters.
+from keel.spark import _categorical, _feature, _linear, _models, _scalers, _selectors, _text, _trees  # noqa: F401
 from keel.spark._core import export, supported_stages
 from keel.spark_runtime import KeelModel, register_udf
 

@@ -176,6 +176,29 @@ def stage_doc(stage: Any, path: str) -> str:
     return f"{path} ({type(stage).__name__} {stage.uid})"
 
 
+def io_in_out(stage: Any, available: set) -> tuple[list[str], list[str]]:
+    """The ``io`` of a stage with Spark's single- or multi-column params (``inputCol(s)``,
+    ``outputCol(s)``)."""
+    return in_out_cols(stage)
+
+
+def io_vector(stage: Any, available: set) -> tuple[list[str], list[str]]:
+    """The ``io`` of a stage reading ``inputCol`` and writing ``outputCol``."""
+    return [param(stage, "inputCol")], [param(stage, "outputCol")]
+
+
+def vector_input(ctx: "Ctx", name: str, path: str) -> Col:
+    """Input column `name`, which must be a vector."""
+    c = ctx.get(name, path)
+    require(c.width is not None, f"input column `{c.name}` must be a vector, found {c.dtype}", path)
+    return c
+
+
+def vector_values(v: Any) -> list[float]:
+    """A fitted Spark ML vector (dense or sparse) as its values, zeros included."""
+    return [float(x) for x in v.toArray()]
+
+
 # -- schema inference -----------------------------------------------------------------------
 
 

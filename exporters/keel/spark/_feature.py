@@ -1,11 +1,17 @@
-"""Converters for Spark ML's feature transformers: VectorAssembler, StringIndexerModel,
-OneHotEncoderModel, StandardScalerModel, MinMaxScalerModel, MaxAbsScalerModel, ImputerModel,
-Bucketizer, Binarizer, Normalizer, PolynomialExpansion, IndexToString and PCAModel, each to its
-``spark.*`` op (see runtime/docs/ops.md), and VectorSlicer to the generic ``select`` op.
+"""Converters for Spark ML's other feature transformers: VectorAssembler, ImputerModel,
+Bucketizer (also what ``QuantileDiscretizer.fit`` returns), Binarizer, PolynomialExpansion,
+Interaction and PCAModel, each to its ``spark.*`` op (see runtime/docs/ops.md). Scalers,
+selectors and categorical stages have their own modules (``_scalers``, ``_selectors``,
+``_categorical``); the text stages are in ``_text``.
 
 Spark's multi-column transformers (``inputCols``/``outputCols``) map to one node whose ``X``
 port binds the input columns and whose ``Y`` port binds one output column per input; the
 single-column form is the same with one column.
+
+Spark sometimes computes a different answer for the same values depending on whether a vector
+happens to be stored dense or sparse (it iterates only the stored values of a sparse vector).
+These converters refuse parameters under which that happens on every row, and the runtime ops
+refuse the rows where it would matter (see each op's documentation), so a bundle never guesses.
 """
 
 from __future__ import annotations
@@ -16,40 +22,32 @@ from pyspark.ml.feature import (
     Binarizer,
     Bucketizer,
     ImputerModel,
-    IndexToString,
-    MaxAbsScalerModel,
-    MinMaxScalerModel,
-    Normalizer,
+    Interaction,
     OneHotEncoderModel,
     PCAModel,
     PolynomialExpansion,
-    StandardScalerModel,
-    StringIndexerModel,
     VectorAssembler,
-    VectorSlicer,
 )
 
 from keel._bundle import Col
-from keel.spark._core import Ctx, converter, handle_invalid, in_out_cols, is_set, param, require, stage_doc
+from keel.errors import UnsupportedError
+from keel.spark._core import (
+    Ctx,
+    _flatten,
+    converter,
+    handle_invalid,
+    in_out_cols,
+    io_in_out,
+    io_vector,
+    is_set,
+    param,
+    require,
+    stage_doc,
+    vector_input,
+)
 
-
-def _io_in_out(stage, available):
-    ins, outs = in_out_cols(stage)
-    return ins, outs
-
-
-def _io_vector(stage, available):
-    return [param(stage, "inputCol")], [param(stage, "outputCol")]
-
-
-def _vector_input(ctx: Ctx, stage, path: str) -> Col:
-    c = ctx.get(param(stage, "inputCol"), path)
-    require(c.width is not None, f"input column `{c.name}` must be a vector, found {c.dtype}", path)
-    return c
-
-
-def _values(v) -> list[float]:
-    return [float(x) for x in v.toArray()]
+# Output widths above this are refused (the runtime's limit for spark.interaction).
+_MAX_WIDTH = 1 << 24
 
 
 # -- VectorAssembler -------------------------------------------------------------------------
@@ -72,141 +70,10 @@ def _vector_assembler(ctx: Ctx, stage, path: str) -> None:
     ctx.put(Col(out, "f64", len(names), names))
 
 
-# -- StringIndexerModel ----------------------------------------------------------------------
-
-
-def _indexer_pairs(stage, available) -> list[tuple[str, str, int]]:
-    """(input, output, position in labelsArray) for the input columns that exist: Spark skips
-    an indexer's column whose input is absent (with a warning) and indexes the others."""
-    ins, outs = in_out_cols(stage)
-    return [(i, o, k) for k, (i, o) in enumerate(zip(ins, outs)) if i in available]
-
-
-def _indexer_io(stage, available):
-    pairs = _indexer_pairs(stage, available)
-    if not pairs:
-        return None
-    return [p[0] for p in pairs], [p[1] for p in pairs]
-
-
-@converter(StringIndexerModel, io=_indexer_io)
-def _string_indexer(ctx: Ctx, stage, path: str) -> None:
-    mode = handle_invalid(stage, path)
-    labels = stage.labelsArray
-    pairs = _indexer_pairs(stage, set(ctx.cols))
-    X = []
-    for i, _, _ in pairs:
-        c = ctx.get(i, path)
-        require(
-            c.width is None and c.dtype in ("utf8", "i64"),
-            f"column `{i}` is {c.dtype}{'' if c.width is None else f'[{c.width}]'}; "
-            "keel indexes string and integer columns",
-            path,
-            "Spark casts other types to text with its own number formatting",
-        )
-        X.append(c)
-    node = ctx.node(stage)
-    outs = [o for _, o, _ in pairs]
-    ctx.b.stage(
-        "spark.string_indexer", node, {"X": X}, {"Y": outs},
-        {
-            "labels": ctx.b.a_list([ctx.b.a_strs(labels[k]) for _, _, k in pairs]),
-            "handle_invalid": ctx.b.a_str(mode),
-        },
-        doc=stage_doc(stage, path),
-    )
-    for o in outs:
-        ctx.put(Col(o, "f64", None, [o]))
-
-
-# -- OneHotEncoderModel ----------------------------------------------------------------------
-
-
-@converter(OneHotEncoderModel, io=_io_in_out)
-def _one_hot_encoder(ctx: Ctx, stage, path: str) -> None:
-    mode = handle_invalid(stage, path)
-    drop_last = bool(param(stage, "dropLast"))
-    ins, outs = in_out_cols(stage)
-    sizes = [int(s) for s in stage.categorySizes]
-    require(len(sizes) == len(ins), f"{len(sizes)} category sizes for {len(ins)} columns", path)
-    X = []
-    for i in ins:
-        c = ctx.get(i, path)
-        require(c.width is None and c.is_numeric, f"column `{i}` must hold numbers (category indices)", path)
-        X.append(c)
-    node = ctx.node(stage)
-    ctx.b.stage(
-        "spark.one_hot_encoder", node, {"X": X}, {"Y": outs},
-        {
-            "sizes": ctx.b.a_i64s(f"{node}/sizes", sizes),
-            "drop_last": ctx.b.a_bool(drop_last),
-            "handle_invalid": ctx.b.a_str(mode),
-        },
-        doc=stage_doc(stage, path),
-    )
-    keep = mode == "keep"
-    for i, o, size in zip(ins, outs, sizes):
-        width = size - 1 if drop_last and not keep else size + 1 if keep and not drop_last else size
-        ctx.put(Col(o, "f64", width, [f"{o}[{i}={k}]" for k in range(width)]))
-
-
-# -- scalers ---------------------------------------------------------------------------------
-
-
-@converter(StandardScalerModel, io=_io_vector)
-def _standard_scaler(ctx: Ctx, stage, path: str) -> None:
-    X = _vector_input(ctx, stage, path)
-    mean, std = _values(stage.mean), _values(stage.std)
-    require(len(std) == X.width, f"fitted on {len(std)} features, input has {X.width}", path)
-    node = ctx.node(stage)
-    attrs = {}
-    if param(stage, "withMean"):
-        attrs["mean"] = ctx.b.a_f64s(f"{node}/mean", mean)
-    if param(stage, "withStd"):
-        attrs["std"] = ctx.b.a_f64s(f"{node}/std", std)
-    out = param(stage, "outputCol")
-    ctx.b.stage("spark.standard_scaler", node, {"X": [X]}, {"Y": [out]}, attrs, doc=stage_doc(stage, path))
-    ctx.put(Col(out, "f64", X.width, list(X.names)))
-
-
-@converter(MinMaxScalerModel, io=_io_vector)
-def _min_max_scaler(ctx: Ctx, stage, path: str) -> None:
-    X = _vector_input(ctx, stage, path)
-    lo, hi = _values(stage.originalMin), _values(stage.originalMax)
-    require(len(lo) == X.width, f"fitted on {len(lo)} features, input has {X.width}", path)
-    node = ctx.node(stage)
-    out = param(stage, "outputCol")
-    ctx.b.stage(
-        "spark.min_max_scaler", node, {"X": [X]}, {"Y": [out]},
-        {
-            "original_min": ctx.b.a_f64s(f"{node}/original_min", lo),
-            "original_max": ctx.b.a_f64s(f"{node}/original_max", hi),
-            "min": ctx.b.a_f64(param(stage, "min")),
-            "max": ctx.b.a_f64(param(stage, "max")),
-        },
-        doc=stage_doc(stage, path),
-    )
-    ctx.put(Col(out, "f64", X.width, list(X.names)))
-
-
-@converter(MaxAbsScalerModel, io=_io_vector)
-def _max_abs_scaler(ctx: Ctx, stage, path: str) -> None:
-    X = _vector_input(ctx, stage, path)
-    m = _values(stage.maxAbs)
-    require(len(m) == X.width, f"fitted on {len(m)} features, input has {X.width}", path)
-    node = ctx.node(stage)
-    out = param(stage, "outputCol")
-    ctx.b.stage(
-        "spark.max_abs_scaler", node, {"X": [X]}, {"Y": [out]},
-        {"max_abs": ctx.b.a_f64s(f"{node}/max_abs", m)}, doc=stage_doc(stage, path),
-    )
-    ctx.put(Col(out, "f64", X.width, list(X.names)))
-
-
 # -- ImputerModel ----------------------------------------------------------------------------
 
 
-@converter(ImputerModel, io=_io_in_out)
+@converter(ImputerModel, io=io_in_out)
 def _imputer(ctx: Ctx, stage, path: str) -> None:
     ins, outs = in_out_cols(stage)
     row = stage.surrogateDF.first()
@@ -239,7 +106,7 @@ def _imputer(ctx: Ctx, stage, path: str) -> None:
 # -- Bucketizer, Binarizer -------------------------------------------------------------------
 
 
-@converter(Bucketizer, io=_io_in_out)
+@converter(Bucketizer, io=io_in_out)
 def _bucketizer(ctx: Ctx, stage, path: str) -> None:
     mode = handle_invalid(stage, path)
     ins, outs = in_out_cols(stage)
@@ -264,7 +131,7 @@ def _bucketizer(ctx: Ctx, stage, path: str) -> None:
         ctx.put(Col(o, "f64", None, [o]), nullable=True)
 
 
-@converter(Binarizer, io=_io_in_out)
+@converter(Binarizer, io=io_in_out)
 def _binarizer(ctx: Ctx, stage, path: str) -> None:
     ins, outs = in_out_cols(stage)
     # Spark uses `thresholds` whenever `inputCols` is set with them (one column included).
@@ -290,24 +157,12 @@ def _binarizer(ctx: Ctx, stage, path: str) -> None:
         ctx.put(Col(o, "f64", c.width, list(c.names) if c.width is not None else [o]))
 
 
-# -- Normalizer, PolynomialExpansion, VectorSlicer, IndexToString, PCAModel -------------------
+# -- PolynomialExpansion ---------------------------------------------------------------------
 
 
-@converter(Normalizer, io=_io_vector)
-def _normalizer(ctx: Ctx, stage, path: str) -> None:
-    X = _vector_input(ctx, stage, path)
-    node = ctx.node(stage)
-    out = param(stage, "outputCol")
-    ctx.b.stage(
-        "spark.normalizer", node, {"X": [X]}, {"Y": [out]},
-        {"p": ctx.b.a_f64(param(stage, "p"))}, doc=stage_doc(stage, path),
-    )
-    ctx.put(Col(out, "f64", X.width, list(X.names)))
-
-
-@converter(PolynomialExpansion, io=_io_vector)
+@converter(PolynomialExpansion, io=io_vector)
 def _polynomial_expansion(ctx: Ctx, stage, path: str) -> None:
-    X = _vector_input(ctx, stage, path)
+    X = vector_input(ctx, param(stage, "inputCol"), path)
     degree = int(param(stage, "degree"))
     width = math.comb(X.width + degree, degree) - 1
     require(width <= 1 << 24, f"{X.width} features at degree {degree} give {width} terms", path)
@@ -320,55 +175,105 @@ def _polynomial_expansion(ctx: Ctx, stage, path: str) -> None:
     ctx.put(Col(out, "f64", width, [f"poly[{i}]" for i in range(width)]))
 
 
-def _attr_names(meta: dict) -> dict[str, int]:
-    """Feature name -> index from a vector column's ML attribute group metadata."""
-    attrs = (meta.get("ml_attr") or {}).get("attrs") or {}
-    return {a["name"]: int(a["idx"]) for group in attrs.values() for a in group if "name" in a}
+# -- Interaction -----------------------------------------------------------------------------
 
 
-@converter(VectorSlicer, io=_io_vector)
-def _vector_slicer(ctx: Ctx, stage, path: str) -> None:
-    X = _vector_input(ctx, stage, path)
-    indices = [int(i) for i in (param(stage, "indices") or [])]
-    names = list(param(stage, "names") or [])
-    if names:
-        known = _attr_names(ctx.metadata(X.name))
-        for n in names:
-            require(n in known, f"feature name `{n}` is not in the metadata of column `{X.name}`", path)
-        indices += [known[n] for n in names]
-    require(bool(indices), "VectorSlicer selects no feature", path)
-    require(all(0 <= i < X.width for i in indices), f"indices {indices} fall outside the {X.width} features", path)
-    node = ctx.node(stage)
+def _sparse_outputs(model) -> set[str]:
+    """Columns the pipeline's OneHotEncoderModels write: Spark always stores them as sparse
+    vectors holding only their non-zero value."""
+    out: set[str] = set()
+    for s, _ in _flatten(model, ""):
+        if type(s) is OneHotEncoderModel:
+            out.update(in_out_cols(s)[1])
+    return out
+
+
+def _meta(ctx: Ctx, name: str, path: str) -> dict:
+    """The ML attribute of column ``name`` as the pipeline produces it; a pipeline that Spark
+    itself cannot transform (an Interaction over a vector without attributes) is refused."""
+    try:
+        return ctx.metadata(name).get("ml_attr") or {}
+    except Exception as e:  # noqa: BLE001 - Spark's own error, reported as a refusal
+        raise UnsupportedError(f"Spark cannot transform sample_df through this pipeline: {e}", path) from e
+
+
+def _cardinality(attr: dict, what: str, path: str) -> int:
+    """Spark's ``getNumFeatures``: a nominal attribute's number of values (at least 1), 1 for
+    anything else."""
+    if attr.get("type") != "nominal":
+        return 1
+    if "vals" in attr:
+        k = len(attr["vals"])
+    elif "num_vals" in attr:
+        k = int(attr["num_vals"])
+    else:
+        require(False, f"{what} is nominal without a number of values", path, "Spark refuses it too")
+    return max(1, k)
+
+
+@converter(Interaction, io=lambda s, a: (list(param(s, "inputCols")), [param(s, "outputCol")]))
+def _interaction(ctx: Ctx, stage, path: str) -> None:
+    ins = list(param(stage, "inputCols"))
+    require(len(set(ins)) == len(ins), "inputCols repeat a column", path)
+    sparse = _sparse_outputs(ctx.model)
+    X, cards, storage = [], [], []
+    width = 1
+    for name in ins:
+        c = ctx.get(name, path)
+        require(c.is_numeric and c.dtype != "utf8", f"column `{name}` holds strings; Interaction takes numbers", path)
+        attr = _meta(ctx, name, path)
+        if c.width is None:
+            k = _cardinality(attr, f"column `{name}`", path)
+            cards.append(k)
+            storage.append("scalar")
+            width *= k
+        else:
+            attrs = attr.get("attrs")
+            require(attrs is not None, f"vector column `{name}` has no ML attributes", path,
+                    "Spark's Interaction needs them (it fails at transform)")
+            require(
+                int(attr.get("num_attrs", -1)) == c.width,
+                f"the attributes of `{name}` do not describe its {c.width} features",
+                path,
+            )
+            nominal = attrs.get("nominal") or []
+            require(
+                not nominal,
+                f"vector column `{name}` holds nominal features",
+                path,
+                "Spark one-hot encodes them only when stored, so category 0 depends on vector storage",
+            )
+            cards.append(1)
+            storage.append("sparse" if name in sparse else "any")
+            width *= c.width
+        X.append(c)
+        require(width <= _MAX_WIDTH, f"the interaction has more than {_MAX_WIDTH} features", path)
     out = param(stage, "outputCol")
-    # Selection is framework-neutral arithmetic (a copy), so the generic `select` op serves.
-    ctx.b.stage(
-        "select", node, {"X": [X]}, {"Y": [out]},
-        {"indices": ctx.b.a_i64s(f"{node}/indices", indices)}, doc=stage_doc(stage, path),
+    out_attr = _meta(ctx, out, path)
+    groups = (out_attr.get("attrs") or {}).values()
+    named = sorted((int(a["idx"]), a.get("name", "")) for g in groups for a in g)
+    # Spark's own output metadata must agree with the width computed here.
+    require(
+        int(out_attr.get("num_attrs", len(named))) == width,
+        f"Spark describes {out_attr.get('num_attrs')} output features, keel computes {width}",
+        path,
     )
-    ctx.put(Col(out, "f64", len(indices), [X.names[i] for i in indices]))
-
-
-@converter(IndexToString, io=lambda s, a: ([param(s, "inputCol")], [param(s, "outputCol")]))
-def _index_to_string(ctx: Ctx, stage, path: str) -> None:
-    X = ctx.get(param(stage, "inputCol"), path)
-    require(X.width is None and X.is_numeric, f"column `{X.name}` must hold numbers (indices)", path)
-    labels = list(param(stage, "labels") or [])
-    if not labels:
-        # Spark then reads the nominal values attached to the input column.
-        labels = list(((ctx.metadata(X.name).get("ml_attr") or {}).get("vals")) or [])
-    require(bool(labels), f"no labels: set `labels`, or index `{X.name}` with a StringIndexer", path)
+    names = [n for _, n in named] if len(named) == width else [f"{out}[{i}]" for i in range(width)]
     node = ctx.node(stage)
-    out = param(stage, "outputCol")
     ctx.b.stage(
-        "spark.index_to_string", node, {"X": [X]}, {"Y": [out]},
-        {"labels": ctx.b.a_list([ctx.b.a_strs(labels)])}, doc=stage_doc(stage, path),
+        "spark.interaction", node, {"X": X}, {"Y": [out]},
+        {"cardinalities": ctx.b.a_i64s(f"{node}/cardinalities", cards), "storage": ctx.b.a_strs(storage)},
+        doc=stage_doc(stage, path),
     )
-    ctx.put(Col(out, "utf8", None, [out]), nullable=True)
+    ctx.put(Col(out, "f64", width, names))
 
 
-@converter(PCAModel, io=_io_vector)
+# -- PCAModel --------------------------------------------------------------------------------
+
+
+@converter(PCAModel, io=io_vector)
 def _pca(ctx: Ctx, stage, path: str) -> None:
-    X = _vector_input(ctx, stage, path)
+    X = vector_input(ctx, param(stage, "inputCol"), path)
     pc = stage.pc.toArray()  # [n features, k components]
     require(pc.shape[0] == X.width, f"fitted on {pc.shape[0]} features, input has {X.width}", path)
     node = ctx.node(stage)

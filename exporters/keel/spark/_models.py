@@ -1,368 +1,30 @@
-"""Converters for Spark ML's predictors: LogisticRegressionModel, LinearRegressionModel,
-LinearSVCModel (op ``spark.linear``), the decision trees, random forests and gradient
-boosted trees, classification and regression (op ``spark.tree_ensemble``),
-NaiveBayesModel, every modelType (op ``spark.naive_bayes``), and KMeansModel with the
-Euclidean or cosine distance (op ``spark.kmeans``). More predictors are in ``_models2``.
+"""Converters for the Spark ML predictors outside the linear and tree families:
+NaiveBayesModel, every modelType (op ``spark.naive_bayes``), KMeansModel with the Euclidean or
+cosine distance (``spark.kmeans``), MultilayerPerceptronClassificationModel (``spark.mlp``),
+FMClassificationModel / FMRegressionModel (``spark.fm``), IsotonicRegressionModel
+(``spark.isotonic``) and OneVsRestModel (its binary classifiers through their own converters,
+combined by ``spark.one_vs_rest``).
 
-Fitted parameters come from the models' Python API where it exposes them exactly (coefficient
-matrices, intercepts, tree weights). The trees' nodes come from Spark's own persistence: the
-model is saved to a temporary local folder (``model.write().save``: one parquet row per node
-with its split, ``prediction`` and ``impurityStats``, all IEEE doubles as Spark holds them) and
-read back with ``spark.read.parquet``, a few seconds even for hundreds of deep trees. Where that
-folder cannot be read back whole (a cluster whose executors write to their own local disks:
-checked against each tree's ``numNodes``), the nodes are read from the Java model through py4j
-instead, one call per node and field (exact too, through ``Double.toString``, but about a
-millisecond per node).
+The fitted numbers come from the models' Python API (coefficient matrices, intercepts,
+weights, factors, boundaries: Java doubles that py4j returns unchanged). What each op computes
+is described in its Rust module; the choices made here are the ones Spark makes before scoring.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from pyspark.ml.linalg import SparseMatrix, SparseVector
 from pyspark.ml.classification import (
-    DecisionTreeClassificationModel,
-    GBTClassificationModel,
-    LinearSVCModel,
-    LogisticRegressionModel,
+    FMClassificationModel,
+    MultilayerPerceptronClassificationModel,
     NaiveBayesModel,
-    RandomForestClassificationModel,
+    OneVsRestModel,
 )
 from pyspark.ml.clustering import KMeansModel
-from pyspark.ml.regression import (
-    DecisionTreeRegressionModel,
-    GBTRegressionModel,
-    LinearRegressionModel,
-    RandomForestRegressionModel,
-)
+from pyspark.ml.regression import FMRegressionModel, IsotonicRegressionModel
 
 from keel._bundle import Col
-from keel.spark._core import Ctx, converter, matrix_attr, param, require, stage_doc
-
-
-def _predictor_io(stage, available):
-    outs = [c for c in (param(stage, n) for n in ("rawPredictionCol", "probabilityCol", "predictionCol")) if c]
-    return [param(stage, "featuresCol")], outs
-
-
-def _features(ctx: Ctx, stage, path: str, n: int) -> Col:
-    X = ctx.get(param(stage, "featuresCol"), path)
-    require(X.width is not None, f"features column `{X.name}` must be a vector, found {X.dtype}", path)
-    require(X.width == n, f"the model was fitted on {n} features, column `{X.name}` has {X.width}", path)
-    return X
-
-
-def _outputs(ctx: Ctx, stage, path: str, n_classes: int | None, probability: bool) -> list[tuple[str, list[str]]]:
-    """Binds the model's non-empty output columns to the op's ports and declares them."""
-    ports: list[tuple[str, list[str]]] = []
-    if n_classes is not None:
-        raw = param(stage, "rawPredictionCol")
-        # Spark derives `prediction` from `rawPrediction` whenever that column is produced,
-        # and through other paths otherwise; keel implements the first.
-        require(bool(raw), "rawPredictionCol='' is not supported", path, "keep Spark's default rawPredictionCol")
-        names = [str(i) for i in range(n_classes)]
-        ports.append(("raw_prediction", [raw]))
-        ctx.put(Col(raw, "f64", n_classes, names))
-        prob = param(stage, "probabilityCol") if probability else None
-        if prob:
-            ports.append(("probability", [prob]))
-            ctx.put(Col(prob, "f64", n_classes, names))
-    pred = param(stage, "predictionCol")
-    if pred:
-        ports.append(("prediction", [pred]))
-        ctx.put(Col(pred, "f64", None, [pred]))
-    require(bool(ports), "the model writes no column", path)
-    return ports
-
-
-def _thresholds(ctx: Ctx, stage, node: str, n_classes: int) -> dict:
-    if stage.hasParam("thresholds") and stage.isDefined(stage.getParam("thresholds")):
-        t = [float(x) for x in param(stage, "thresholds")]
-        return {"thresholds": ctx.b.a_f64s(f"{node}/thresholds", t)}
-    return {}
-
-
-# -- linear models ---------------------------------------------------------------------------
-
-
-@converter(LogisticRegressionModel, LinearRegressionModel, LinearSVCModel, io=_predictor_io, predictor=True)
-def _linear(ctx: Ctx, stage, path: str) -> None:
-    node = ctx.node(stage)
-    if isinstance(stage, LogisticRegressionModel):
-        stored = stage.coefficientMatrix
-        coef = np.asarray(stored.toArray(), dtype=np.float64)
-        intercept = np.asarray(stage.interceptVector.toArray(), dtype=np.float64)
-        k = stage.numClasses
-        # A binomial model keeps one row of coefficients; a multinomial one a row per class
-        # (also for two classes with family="multinomial").
-        binomial = coef.shape[0] == 1
-        require(binomial or coef.shape[0] == k, f"{coef.shape[0]} coefficient rows for {k} classes", path)
-        attrs = {"model": ctx.b.a_str("binomial" if binomial else "multinomial")}
-        if binomial:
-            # The Java getThreshold derives the threshold from `thresholds` when they are set,
-            # as the binomial model's prediction does.
-            attrs["threshold"] = ctx.b.a_f64(stage._java_obj.getThreshold())
-        else:
-            attrs.update(_thresholds(ctx, stage, node, k))
-        n_classes, probability = (2 if binomial else k), True
-    elif isinstance(stage, LinearSVCModel):
-        stored = stage.coefficients
-        coef = np.asarray(stored.toArray(), dtype=np.float64)[None, :]
-        intercept = np.asarray([stage.intercept], dtype=np.float64)
-        attrs = {"model": ctx.b.a_str("svc"), "threshold": ctx.b.a_f64(param(stage, "threshold"))}
-        n_classes, probability = 2, False
-    else:
-        stored = stage.coefficients
-        coef = np.asarray(stored.toArray(), dtype=np.float64)[None, :]
-        intercept = np.asarray([stage.intercept], dtype=np.float64)
-        attrs = {"model": ctx.b.a_str("regression")}
-        n_classes, probability = None, False
-    X = _features(ctx, stage, path, coef.shape[1])
-    if isinstance(stored, (SparseMatrix, SparseVector)):
-        # Spark's sparse BLAS visits only stored coefficients (a NaN feature times a zero
-        # coefficient is then never computed). The runtime skips zero coefficients, which is
-        # the same set when, as with `compressed` storage, no stored value is zero.
-        require(bool(np.all(np.asarray(stored.values) != 0.0)), "sparse coefficients store an explicit zero", path)
-        attrs["sparse"] = ctx.b.a_bool(True)
-    attrs["coef"] = matrix_attr(ctx, f"{node}/coef", coef)
-    attrs["intercept"] = ctx.b.a_f64s(f"{node}/intercept", intercept)
-    ports = _outputs(ctx, stage, path, n_classes, probability)
-    ctx.b.stage("spark.linear", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
-
-
-# -- trees -----------------------------------------------------------------------------------
-
-
-def _jvm():
-    from pyspark import SparkContext
-
-    sc = SparkContext._active_spark_context
-    if sc is None:
-        raise RuntimeError("exporting Spark trees needs the active SparkContext that holds the model")
-    return sc._jvm
-
-
-def _doubles(jvm, arr) -> list[float]:
-    text = jvm.java.util.Arrays.toString(arr)
-    inner = text.strip()[1:-1].strip()
-    return [float(x) for x in inner.split(",")] if inner else []
-
-
-def _saved_trees(stage, n_trees: int) -> "list[dict[int, tuple]] | None":
-    """The nodes of each tree by id, from the model saved by Spark to a temporary local folder,
-    or None when that folder cannot be read back whole. A node is ``(leftChild, rightChild,
-    featureIndex, leftCategoriesOrThreshold, numCategories, prediction, impurityStats)``."""
-    import shutil
-    import tempfile
-    import warnings
-
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.getActiveSession()
-    if spark is None:
-        return None
-    tmp = tempfile.mkdtemp(prefix="keel-spark-trees-")
-    try:
-        folder = os.path.join(tmp, "model")
-        stage.write().save("file://" + folder)
-        df = spark.read.parquet("file://" + os.path.join(folder, "data"))
-        single = "treeID" not in df.columns
-        node = "" if single else "nodeData."
-        cols = [
-            f"{node}id", f"{node}leftChild", f"{node}rightChild", f"{node}split.featureIndex",
-            f"{node}split.leftCategoriesOrThreshold", f"{node}split.numCategories",
-            f"{node}prediction", f"{node}impurityStats",
-        ]
-        if not single:
-            cols.append("treeID")
-        trees: list[dict[int, tuple]] = [{} for _ in range(n_trees)]
-        for r in df.select(*cols).collect():
-            t = 0 if single else int(r[8])
-            if not 0 <= t < n_trees:
-                return None
-            trees[t][int(r[0])] = tuple(r[1:8])
-        # A cluster whose executors wrote to their own disks leaves parts missing here.
-        java_trees = [stage._java_obj] if single else [t._java_obj for t in stage.trees]
-        if any(len(nodes) != int(jt.numNodes()) for nodes, jt in zip(trees, java_trees)):
-            return None
-        return trees
-    except Exception as e:  # noqa: BLE001 - any failure falls back to the exact py4j walk
-        warnings.warn(f"reading the trees through a saved copy failed ({e}); reading them node by node")
-        return None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-class _Nodes:
-    """The flattened node arrays of the trees of one model (see the op's attribute table)."""
-
-    def __init__(self) -> None:
-        self.tree_nodes: list[int] = []
-        self.feature: list[int] = []
-        self.threshold: list[float] = []
-        self.left: list[int] = []
-        self.right: list[int] = []
-        self.num_categories: list[int] = []
-        self.category_offsets: list[int] = [0]
-        self.categories: list[float] = []
-        self.leaf_values: list[float] = []
-
-    def add_tree(self, jvm, root, stats: bool, width: int, path: str) -> None:
-        """Appends one tree, numbering its nodes in preorder from 0 (the root)."""
-        start = len(self.feature)
-        stack = [(root, None, False)]
-        while stack:
-            jnode, parent, is_right = stack.pop()
-            me = len(self.feature) - start
-            if parent is not None:
-                (self.right if is_right else self.left)[start + parent] = me
-            kind = jnode.getClass().getSimpleName()
-            self.left.append(-1)
-            self.right.append(-1)
-            if kind == "LeafNode":
-                self.feature.append(-1)
-                self.threshold.append(0.0)
-                self.num_categories.append(-1)
-                if stats:
-                    v = _doubles(jvm, jnode.impurityStats().stats())
-                    require(len(v) == width, f"a leaf holds {len(v)} class statistics for {width} classes", path)
-                    self.leaf_values.extend(v)
-                else:
-                    self.leaf_values.append(float(jnode.prediction()))
-            elif kind == "InternalNode":
-                split = jnode.split()
-                skind = split.getClass().getSimpleName()
-                self.feature.append(int(split.featureIndex()))
-                if skind == "ContinuousSplit":
-                    self.threshold.append(float(split.threshold()))
-                    self.num_categories.append(-1)
-                elif skind == "CategoricalSplit":
-                    self.threshold.append(0.0)
-                    self.num_categories.append(int(split.numCategories()))
-                    self.categories.extend(_doubles(jvm, split.leftCategories()))
-                else:
-                    require(False, f"tree split {skind} is not supported", path)
-                self.leaf_values.extend([0.0] * width)
-                # Right pushed first so the left subtree is numbered next (preorder).
-                stack.append((jnode.rightChild(), me, True))
-                stack.append((jnode.leftChild(), me, False))
-            else:
-                require(False, f"tree node {kind} is not supported", path)
-            self.category_offsets.append(len(self.categories))
-        self.tree_nodes.append(len(self.feature) - start)
-
-    def add_saved_tree(self, saved: "dict[int, tuple]", stats: bool, width: int, path: str) -> None:
-        """Appends one tree read by :func:`_saved_trees`, numbering its nodes in preorder from
-        0 (the root, Spark's id 0), as :meth:`add_tree` does."""
-        start = len(self.feature)
-        stack = [(0, None, False)]
-        seen = 0
-        while stack:
-            nid, parent, is_right = stack.pop()
-            nd = saved.get(nid)
-            require(nd is not None and seen < len(saved), f"the saved tree has no node {nid} (or a cycle)", path)
-            seen += 1
-            left, right, feat, cats, ncat, prediction, impurity = nd
-            me = len(self.feature) - start
-            if parent is not None:
-                (self.right if is_right else self.left)[start + parent] = me
-            self.left.append(-1)
-            self.right.append(-1)
-            if left == -1:
-                self.feature.append(-1)
-                self.threshold.append(0.0)
-                self.num_categories.append(-1)
-                if stats:
-                    v = [float(x) for x in impurity]
-                    require(len(v) == width, f"a leaf holds {len(v)} class statistics for {width} classes", path)
-                    self.leaf_values.extend(v)
-                else:
-                    self.leaf_values.append(float(prediction))
-            else:
-                self.feature.append(int(feat))
-                if int(ncat) == -1:
-                    require(len(cats) == 1, "a continuous split without one threshold", path)
-                    self.threshold.append(float(cats[0]))
-                    self.num_categories.append(-1)
-                else:
-                    self.threshold.append(0.0)
-                    self.num_categories.append(int(ncat))
-                    self.categories.extend(float(c) for c in cats)
-                self.leaf_values.extend([0.0] * width)
-                stack.append((int(right), me, True))
-                stack.append((int(left), me, False))
-            self.category_offsets.append(len(self.categories))
-        self.tree_nodes.append(len(self.feature) - start)
-
-    def attrs(self, ctx: Ctx, node: str) -> dict:
-        b = ctx.b
-        return {
-            "tree_nodes": b.a_i64s(f"{node}/tree_nodes", self.tree_nodes),
-            "feature": b.a_i64s(f"{node}/feature", self.feature),
-            "threshold": b.a_f64s(f"{node}/threshold", self.threshold),
-            "left": b.a_i64s(f"{node}/left", self.left),
-            "right": b.a_i64s(f"{node}/right", self.right),
-            "num_categories": b.a_i64s(f"{node}/num_categories", self.num_categories),
-            "category_offsets": b.a_i64s(f"{node}/category_offsets", self.category_offsets),
-            "categories": b.a_f64s(f"{node}/categories", self.categories),
-            "leaf_values": b.a_f64s(f"{node}/leaf_values", self.leaf_values),
-        }
-
-
-_CLASSIFIERS = (DecisionTreeClassificationModel, RandomForestClassificationModel, GBTClassificationModel)
-
-
-@converter(
-    DecisionTreeClassificationModel, DecisionTreeRegressionModel,
-    RandomForestClassificationModel, RandomForestRegressionModel,
-    GBTClassificationModel, GBTRegressionModel,
-    io=_predictor_io, predictor=True,
-)
-def _trees(ctx: Ctx, stage, path: str) -> None:
-    leaf_col = param(stage, "leafCol")
-    require(not leaf_col, f"leafCol='{leaf_col}' is not supported", path)
-    jvm = _jvm()
-    classification = isinstance(stage, _CLASSIFIERS)
-    if isinstance(stage, (DecisionTreeClassificationModel, DecisionTreeRegressionModel)):
-        ensemble, jtrees = "tree", [stage._java_obj]
-    elif isinstance(stage, (RandomForestClassificationModel, RandomForestRegressionModel)):
-        ensemble, jtrees = "forest", [t._java_obj for t in stage.trees]
-    else:
-        ensemble, jtrees = "gbt", [t._java_obj for t in stage.trees]
-    n_classes = int(stage.numClasses) if classification else None
-    # Classification trees and forests vote with their leaves' class statistics; regression
-    # trees and every GBT tree (regression trees) predict one number.
-    stats = classification and ensemble != "gbt"
-    width = n_classes if stats else 1
-    nodes = _Nodes()
-    saved = _saved_trees(stage, len(jtrees))
-    if saved is not None:
-        for tree in saved:
-            nodes.add_saved_tree(tree, stats, width, path)
-    else:
-        for jt in jtrees:
-            nodes.add_tree(jvm, jt.rootNode(), stats, width, path)
-    node = ctx.node(stage)
-    n_features = int(stage.numFeatures)
-    X = _features(ctx, stage, path, n_features)
-    attrs = nodes.attrs(ctx, node)
-    attrs.update(
-        {
-            "n_features": ctx.b.a_i64(n_features),
-            "ensemble": ctx.b.a_str(ensemble),
-            "task": ctx.b.a_str("classification" if classification else "regression"),
-        }
-    )
-    if classification:
-        attrs["num_classes"] = ctx.b.a_i64(n_classes)
-        attrs.update(_thresholds(ctx, stage, node, n_classes))
-    if ensemble == "gbt":
-        weights = [float(w) for w in stage.treeWeights]
-        require(len(weights) == len(jtrees), "tree weights do not match the trees", path)
-        attrs["tree_weights"] = ctx.b.a_f64s(f"{node}/tree_weights", weights)
-    ports = _outputs(ctx, stage, path, n_classes, classification)
-    ctx.b.stage("spark.tree_ensemble", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
+from keel.spark._core import _CONVERTERS, Ctx, converter, matrix_attr, param, require, stage_doc
+from keel.spark._predictors import _features, _outputs, _predictor_io, _thresholds
 
 
 # -- naive Bayes -----------------------------------------------------------------------------
@@ -416,3 +78,141 @@ def _kmeans(ctx: Ctx, stage, path: str) -> None:
     )
     # Spark's k-means prediction is an integer column.
     ctx.put(Col(pred, "i32", None, [pred]))
+
+
+# -- multilayer perceptron -------------------------------------------------------------------
+
+
+@converter(MultilayerPerceptronClassificationModel, io=_predictor_io, predictor=True)
+def _mlp(ctx: Ctx, stage, path: str) -> None:
+    layers = [int(v) for v in param(stage, "layers")]
+    weights = np.asarray(stage.weights.toArray(), dtype=np.float64)
+    require(len(layers) >= 2, f"layers={layers} needs an input and an output layer", path)
+    need = sum(a * b + b for a, b in zip(layers, layers[1:]))
+    require(weights.size == need, f"{weights.size} weights for layers {layers} (need {need})", path)
+    k = layers[-1]
+    require(k == int(stage.numClasses), f"the output layer has {k} units for {stage.numClasses} classes", path)
+    X = _features(ctx, stage, path, layers[0])
+    node = ctx.node(stage)
+    attrs = {
+        "layers": ctx.b.a_i64s(f"{node}/layers", layers),
+        "weights": ctx.b.a_f64s(f"{node}/weights", weights),
+    }
+    attrs.update(_thresholds(ctx, stage, node, k))
+    ports = _outputs(ctx, stage, path, k, True)
+    ctx.b.stage("spark.mlp", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
+
+
+# -- factorization machines ------------------------------------------------------------------
+
+
+@converter(FMClassificationModel, FMRegressionModel, io=_predictor_io, predictor=True)
+def _fm(ctx: Ctx, stage, path: str) -> None:
+    classification = isinstance(stage, FMClassificationModel)
+    linear = np.asarray(stage.linear.toArray(), dtype=np.float64)
+    factors = np.asarray(stage.factors.toArray(), dtype=np.float64)
+    n = linear.shape[0]
+    require(factors.ndim == 2 and factors.shape[0] == n, f"factors of shape {factors.shape} for {n} features", path)
+    if classification:
+        require(int(stage.numClasses) == 2, f"an FM classifier with {stage.numClasses} classes", path)
+    X = _features(ctx, stage, path, n)
+    node = ctx.node(stage)
+    attrs = {
+        "intercept": ctx.b.a_f64(float(stage.intercept)),
+        "linear": ctx.b.a_f64s(f"{node}/linear", linear),
+        "factors": ctx.b.a_tensor(f"{node}/factors", factors),
+        "task": ctx.b.a_str("classification" if classification else "regression"),
+    }
+    if classification:
+        attrs.update(_thresholds(ctx, stage, node, 2))
+    ports = _outputs(ctx, stage, path, 2 if classification else None, classification)
+    ctx.b.stage("spark.fm", node, {"X": [X]}, ports, attrs, doc=stage_doc(stage, path))
+
+
+# -- isotonic regression ---------------------------------------------------------------------
+
+
+@converter(IsotonicRegressionModel, io=_predictor_io, predictor=True)
+def _isotonic(ctx: Ctx, stage, path: str) -> None:
+    feats = param(stage, "featuresCol")
+    X = ctx.get(feats, path)
+    # Spark's transformSchema accepts a double column or a vector column only.
+    require(
+        X.width is not None or X.dtype == "f64",
+        f"featuresCol `{feats}` must be a double or a vector column, found {X.dtype}",
+        path,
+    )
+    boundaries = np.asarray(stage.boundaries.toArray(), dtype=np.float64)
+    predictions = np.asarray(stage.predictions.toArray(), dtype=np.float64)
+    require(
+        boundaries.size >= 1 and boundaries.size == predictions.size,
+        f"{boundaries.size} boundaries for {predictions.size} predictions",
+        path,
+    )
+    pred = param(stage, "predictionCol")
+    require(bool(pred), "predictionCol='' leaves the model nothing to write", path)
+    node = ctx.node(stage)
+    attrs = {
+        "boundaries": ctx.b.a_f64s(f"{node}/boundaries", boundaries),
+        "predictions": ctx.b.a_f64s(f"{node}/predictions", predictions),
+    }
+    if X.width is not None:
+        index = int(param(stage, "featureIndex"))
+        require(0 <= index < X.width, f"featureIndex={index} is outside the vector of {X.width}", path)
+        attrs["feature_index"] = ctx.b.a_i64(index)
+    ctx.b.stage("spark.isotonic", node, {"X": [X]}, {"prediction": [pred]}, attrs, doc=stage_doc(stage, path))
+    # A NULL double input gives a NULL prediction.
+    ctx.put(Col(pred, "f64", None, [pred]), nullable=X.width is None)
+
+
+# -- one-vs-rest -----------------------------------------------------------------------------
+
+
+def _ovr_io(stage, available):
+    reads: list[str] = []
+    for m in stage.models:
+        f = param(m, "featuresCol")
+        if f and f not in reads:
+            reads.append(f)
+    return reads, [c for c in (param(stage, "rawPredictionCol"), param(stage, "predictionCol")) if c]
+
+
+@converter(OneVsRestModel, io=_ovr_io, predictor=True)
+def _one_vs_rest(ctx: Ctx, stage, path: str) -> None:
+    raw_col = param(stage, "rawPredictionCol")
+    # PySpark's transform selects this column from every classifier's output.
+    require(bool(raw_col), "rawPredictionCol='' is not supported", path, "keep Spark's default rawPredictionCol")
+    models = list(stage.models)
+    require(len(models) >= 2, f"{len(models)} classifiers", path)
+    node = ctx.node(stage)
+    raws: list[Col] = []
+    for i, m in enumerate(models):
+        mpath = f"{path}.models[{i}]"
+        conv = _CONVERTERS.get(type(m))
+        require(
+            conv is not None and conv.predictor and m.hasParam("rawPredictionCol"),
+            f"classifier {type(m).__name__} is not supported inside OneVsRest",
+            mpath,
+        )
+        require(int(m.numClasses) == 2, f"a classifier with {m.numClasses} classes (OneVsRest needs binary ones)", mpath)
+        require(
+            param(m, "rawPredictionCol") == raw_col,
+            f"the classifier writes rawPredictionCol `{param(m, 'rawPredictionCol')}`, "
+            f"but OneVsRest reads `{raw_col}`",
+            mpath,
+        )
+        # Convert a copy that writes only its raw prediction, under a name of the bundle's own.
+        tmp = f"{node}.raw_{i}"
+        extra = {m.getParam("rawPredictionCol"): tmp, m.getParam("predictionCol"): ""}
+        if m.hasParam("probabilityCol"):
+            extra[m.getParam("probabilityCol")] = ""
+        conv.convert(ctx, m.copy(extra), mpath)
+        raws.append(ctx.get(tmp, mpath))
+    k = len(models)
+    ports: list[tuple[str, list[str]]] = [("raw_prediction", [raw_col])]
+    ctx.put(Col(raw_col, "f64", k, [str(j) for j in range(k)]))
+    pred = param(stage, "predictionCol")
+    if pred:
+        ports.append(("prediction", [pred]))
+        ctx.put(Col(pred, "f64", None, [pred]))
+    ctx.b.stage("spark.one_vs_rest", node, {"X": raws}, ports, {}, doc=stage_doc(stage, path))

@@ -40,6 +40,7 @@ from pyspark.ml.feature import (
 from pyspark.ml.regression import LinearRegressionModel
 
 from keel._bundle import Col
+from keel.spark import _feature  # noqa: F401  (registers the dense VectorAssembler wrapped below)
 from keel.spark._core import (
     _CONVERTERS,
     SPARSE_READERS,

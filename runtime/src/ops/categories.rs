@@ -314,11 +314,6 @@ impl Categories {
         self.len
     }
 
-    /// Whether there are no categories at all.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The raw index of the value at `row` of `f`. Fails only on an infinite number, which
     /// scikit-learn refuses before encoding (`column` names the feature in the error).
     #[inline]
@@ -414,100 +409,6 @@ pub fn read_all(ctx: &BuildCtx<'_>) -> Result<(Vec<Categories>, Vec<String>), Er
 }
 
 /// Helpers for the ops' unit tests: a one-node bundle built in memory and scored.
-#[cfg(test)]
-pub(crate) mod testing {
-    use crate::{Error, Model, Options};
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Float64Type;
-    use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
-    use arrow_schema::DataType;
-    use keel_bundle::{Attr, Bundle, DType, Field, Manifest, Node};
-    use std::sync::Arc;
-
-    /// A float column.
-    pub fn f64s(v: &[f64]) -> ArrayRef {
-        Arc::new(Float64Array::from(v.to_vec()))
-    }
-
-    /// A string column (`None` = null).
-    pub fn strs(v: &[Option<&str>]) -> ArrayRef {
-        Arc::new(StringArray::from(v.to_vec()))
-    }
-
-    /// Plans a bundle holding one `op` node that reads `inputs` on port `X` and writes
-    /// `outputs` (port, fields), then scores the inputs.
-    pub fn run(
-        op: &str,
-        attrs: Vec<(&str, Attr)>,
-        inputs: &[(&str, ArrayRef)],
-        outputs: &[(&str, Vec<Field>)],
-    ) -> Result<RecordBatch, Error> {
-        let model = plan(op, attrs, inputs, outputs)?;
-        let batch = RecordBatch::try_new(
-            model.input_schema(),
-            inputs.iter().map(|(_, a)| a.clone()).collect(),
-        )
-        .map_err(|e| Error::Bundle(e.to_string()))?;
-        model.score(&batch)
-    }
-
-    /// Plans the one-node bundle of [`run`] without scoring.
-    pub fn plan(
-        op: &str,
-        attrs: Vec<(&str, Attr)>,
-        inputs: &[(&str, ArrayRef)],
-        outputs: &[(&str, Vec<Field>)],
-    ) -> Result<Model, Error> {
-        let in_fields: Vec<Field> = inputs
-            .iter()
-            .map(|(n, a)| {
-                let dt = match a.data_type() {
-                    DataType::Utf8 => DType::Utf8,
-                    DataType::Int64 => DType::I64,
-                    DataType::Boolean => DType::Bool,
-                    _ => DType::F64,
-                };
-                Field::scalar(*n, dt, true)
-            })
-            .collect();
-        let out_fields: Vec<Field> = outputs.iter().flat_map(|(_, f)| f.clone()).collect();
-        let child = outputs.iter().fold(
-            attrs.into_iter().fold(
-                Node::new("stage", op).with_input("X", inputs.iter().map(|(n, _)| *n)),
-                |n, (k, v)| n.with_attr(k, v),
-            ),
-            |n, (p, f)| n.with_output(p, f.iter().map(|x| x.name.clone())),
-        );
-        let root = Node::pipeline("root", vec![child]);
-        let manifest = Manifest::new("test", "root", in_fields, out_fields);
-        let bundle = Bundle::new(manifest, root, Vec::new())?;
-        Model::from_bundle(&bundle, &Options::default())
-    }
-
-    /// A vector output field of width `w`.
-    pub fn vec_field(name: &str, w: u64) -> Field {
-        Field::vector(name, DType::F64, w)
-    }
-
-    /// The rows of a vector output column.
-    pub fn rows(batch: &RecordBatch, col: &str) -> Vec<Vec<f64>> {
-        let a = batch.column_by_name(col).expect("output column");
-        let l = a.as_fixed_size_list();
-        (0..l.len())
-            .map(|i| l.value(i).as_primitive::<Float64Type>().values().to_vec())
-            .collect()
-    }
-
-    /// The values of a string output column.
-    pub fn texts(batch: &RecordBatch, col: &str) -> Vec<Option<String>> {
-        let a = batch.column_by_name(col).expect("output column");
-        a.as_string::<i32>()
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,61 +1,29 @@
-//! The ops, one per file. Each file has a `build` function registered in `registry.rs`, its
-//! kernel, and its unit tests at the bottom. Shared helpers for classifiers live in
-//! [`classes`].
+//! The ops, one per file, grouped by the framework whose behaviour they reproduce and then by
+//! family. Each op file has a `build` function registered in `registry.rs`, its kernel, and its
+//! unit tests at the bottom; see `docs/ops.md` for the anatomy of an op.
+//!
+//! - [`core`]: graph plumbing that belongs to no framework (`concat`, `select`).
+//! - [`sklearn`]: scikit-learn's transformers ([`sklearn::feature`]) and estimators
+//!   ([`sklearn::models`], with the classifier outputs they share in
+//!   [`sklearn::models::classes`]).
+//! - [`spark`]: Spark ML's feature transformers ([`spark::feature`]), models
+//!   ([`spark::models`]) and text stages ([`spark::text`], with token columns in
+//!   [`spark::text::tokens`], Java's string and regex semantics in [`spark::text::java`] and
+//!   Spark's feature hash in [`spark::text::hash`]); Spark's column conventions shared by all
+//!   three are in [`spark::common`].
+//! - [`categories`]: value-to-category lookups shared by scikit-learn's encoders and Spark's
+//!   `StringIndexer`.
+//!
+//! Neural-network ops get their own family beside these (`nn/`), since they are not tied to
+//! one training framework's estimator classes.
+//!
+//! The modules are private: the registry is the public face of the ops (an op is reached by its
+//! name through [`crate::registry`]), so a kernel's internals can change without breaking a
+//! caller. What other crates genuinely share with an op is re-exported at the crate root.
 
-pub mod binarizer;
-pub mod categories;
-pub mod classes;
-pub mod concat;
-pub mod function_transformer;
-pub mod hist_gradient_boosting;
-pub mod kbins_discretizer;
-pub mod kmeans;
-pub mod linear;
-pub mod max_abs_scaler;
-pub mod min_max_scaler;
-pub mod mlp;
-pub mod normalizer;
-pub mod one_hot_encoder;
-pub mod ordinal_encoder;
-pub mod pca;
-pub mod polynomial_features;
-pub mod select;
-pub mod simple_imputer;
-pub mod spark_binarizer;
-pub mod spark_bucketizer;
-pub mod spark_common;
-pub mod spark_count_vectorizer;
-pub mod spark_elementwise_product;
-pub mod spark_feature_hasher;
-pub mod spark_fm;
-pub mod spark_glm;
-pub mod spark_hashing_tf;
-pub mod spark_idf;
-pub mod spark_imputer;
-pub mod spark_index_to_string;
-pub mod spark_interaction;
-pub mod spark_isotonic;
-pub mod spark_kmeans;
-pub mod spark_linear;
-pub mod spark_max_abs_scaler;
-pub mod spark_min_max_scaler;
-pub mod spark_mlp;
-pub mod spark_naive_bayes;
-pub mod spark_ngram;
-pub mod spark_normalizer;
-pub mod spark_one_hot_encoder;
-pub mod spark_one_vs_rest;
-pub mod spark_pca;
-pub mod spark_polynomial_expansion;
-pub mod spark_regex_tokenizer;
-pub mod spark_standard_scaler;
-pub mod spark_stop_words_remover;
-pub mod spark_string_indexer;
-pub mod spark_text;
-pub mod spark_tokenizer;
-pub mod spark_tree_ensemble;
-pub mod spark_vector_assembler;
-pub mod spark_vector_indexer;
-pub mod spark_word2vec;
-pub mod standard_scaler;
-pub mod tree_ensemble;
+pub(crate) mod categories;
+pub(crate) mod core;
+pub(crate) mod sklearn;
+pub(crate) mod spark;
+#[cfg(test)]
+pub(crate) mod testing;

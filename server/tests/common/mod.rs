@@ -1,4 +1,4 @@
-//! Helpers shared by the server tests: the checked-in fixtures and their scikit-learn reference
+//! Helpers shared by the server tests (and by the `keel serve` process tests in `cli/tests`): the checked-in fixtures and their scikit-learn reference
 //! outputs, bundles derived from them (other metadata, other nullability, a vector input), an
 //! in-process app for `oneshot` tests, and a spawned `keel serve` for the socket tests.
 
@@ -8,8 +8,8 @@
 
 use keel_bundle::{Binding, Bundle, DType, Encoding, Field};
 use keel_runtime::tolerance::Tolerance;
-use keel_server::serve::registry::{Readiness, prepare};
-use keel_server::serve::{AppState, Config, Source};
+use keel_server::registry::{Readiness, prepare};
+use keel_server::{AppState, Config, Source};
 use serde_json::{Map, Value as J};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -185,9 +185,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `keel serve ARGS --addr 127.0.0.1:0` and waits for its address and readiness.
-    pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+    /// Starts `BIN serve ARGS --addr 127.0.0.1:0` and waits for its address and readiness.
+    /// `bin` is the `keel` binary, which is keel-cli's: only its tests (cli/tests) know the
+    /// path, as `env!("CARGO_BIN_EXE_keel")`.
+    pub fn start(bin: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(bin)
             .arg("serve")
             .args(args)
             .args(["--addr", "127.0.0.1:0"])

@@ -1,7 +1,7 @@
 //! Column encoders and assemblers: VectorAssembler, StringIndexerModel, IndexToString,
 //! OneHotEncoderModel, VectorIndexerModel, Bucketizer, Binarizer and ImputerModel, each to the
-//! op and attributes the Python exporter gives it (exporters/keel/spark/_feature.py,
-//! _feature2.py), so a saved model and a live one give equivalent bundles.
+//! op and attributes the Python exporter gives it (exporters/keel/spark/_categorical.py,
+//! _feature.py), so a saved model and a live one give equivalent bundles.
 
 use super::{describe, first};
 use crate::spark_ml::Error;
@@ -38,7 +38,7 @@ pub(super) fn vector_assembler(
     }
     attrs.insert("handle_invalid".into(), Attr::Str(mode));
     let out = first(st, writes)?;
-    // A sparse block in makes the op write a sparse block (keel.spark._text).
+    // A sparse block in makes the op write a sparse block (as `keel.spark._text` wraps the assembler).
     let sparse = x
         .iter()
         .any(|c| c.sparse)
@@ -215,7 +215,7 @@ pub(super) fn one_hot_encoder(
 }
 
 /// VectorIndexerModel: `numFeatures` and `categoryMaps` (feature -> value -> index) from its
-/// data, to `spark.vector_indexer` as `keel.spark._feature2` builds it.
+/// data, to `spark.vector_indexer` as `keel.spark._categorical` builds it.
 pub(super) fn vector_indexer(
     ctx: &mut Ctx<'_>,
     st: &Stage,

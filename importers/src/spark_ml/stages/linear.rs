@@ -1,6 +1,6 @@
 //! The linear models: LogisticRegressionModel, LinearRegressionModel and LinearSVCModel
 //! (`spark.linear`), and GeneralizedLinearRegressionModel (`spark.glm`), each with the
-//! attributes the Python exporter gives it (exporters/keel/spark/_models.py, _models2.py).
+//! attributes the Python exporter gives it (exporters/keel/spark/_linear.py).
 
 use super::{exact_vector, first, predictor_outputs, thresholds};
 use crate::spark_ml::Error;

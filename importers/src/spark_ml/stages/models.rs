@@ -1,7 +1,7 @@
 //! The other predictors: NaiveBayesModel, KMeansModel, MultilayerPerceptronClassificationModel,
 //! FMClassificationModel / FMRegressionModel and IsotonicRegressionModel (`spark.naive_bayes`,
 //! `spark.kmeans`, `spark.mlp`, `spark.fm`, `spark.isotonic`), each with the attributes the
-//! Python exporter gives it (exporters/keel/spark/_models.py, _models2.py).
+//! Python exporter gives it (exporters/keel/spark/_models.py).
 
 use super::{exact_vector, first, predictor_outputs, thresholds};
 use crate::spark_ml::Error;

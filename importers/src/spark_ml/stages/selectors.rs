@@ -1,7 +1,7 @@
 //! Feature selection, a copy of some elements of a vector through the generic `select` op:
 //! VectorSlicer (by `indices`, or by `names` where the saved model tells them) and the fitted
 //! selectors ChiSqSelectorModel, UnivariateFeatureSelectorModel and
-//! VarianceThresholdSelectorModel (exporters/keel/spark/_feature.py, _feature2.py).
+//! VarianceThresholdSelectorModel (exporters/keel/spark/_selectors.py).
 
 use super::{any_vector, first, width_of};
 use crate::spark_ml::Error;

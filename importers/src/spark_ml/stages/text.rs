@@ -114,7 +114,7 @@ pub(super) fn regex_tokenizer(
     let pattern = st.str_param("pattern")?.unwrap_or_else(|| "\\s+".into());
     // The runtime's translator is the judge of what it reproduces; asking it here
     // refuses the pattern at import rather than when the bundle is loaded.
-    keel_runtime::ops::spark_text::java_regex(&pattern)
+    keel_runtime::java_regex(&pattern)
         .map_err(|why| st.unsupported(format!("pattern={pattern:?}: {why}")))?;
     let min = int_param(st, "minTokenLength", 1)?;
     if min < 0 {

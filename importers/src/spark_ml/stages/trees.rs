@@ -1,6 +1,6 @@
 //! The tree models (DecisionTree, RandomForest and GBT, classification and regression) to
 //! `spark.tree_ensemble`: each tree's saved `NodeData` rows flattened into the op's node arrays
-//! in preorder, as the Python exporter flattens a live model (exporters/keel/spark/_models.py).
+//! in preorder, as the Python exporter flattens a live model (exporters/keel/spark/_trees.py).
 
 use super::{exact_vector, first, predictor_outputs, thresholds};
 use crate::spark_ml::Error;

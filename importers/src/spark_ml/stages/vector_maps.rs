@@ -1,7 +1,7 @@
 //! One vector in, one vector out: StandardScalerModel, MinMaxScalerModel, RobustScalerModel,
 //! MaxAbsScalerModel, ElementwiseProduct, Normalizer, PolynomialExpansion and PCAModel, each to
-//! the op and attributes the Python exporter gives it (exporters/keel/spark/_feature.py,
-//! _feature2.py).
+//! the op and attributes the Python exporter gives it (exporters/keel/spark/_scalers.py,
+//! _feature.py).
 
 use super::{any_vector, exact_vector, first, width_of};
 use crate::spark_ml::Error;

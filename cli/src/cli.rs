@@ -1,0 +1,331 @@
+//! The command line: clap definitions and one function per subcommand. Output meant for the
+//! user goes to stdout; diagnostics go to stderr (printed by `main`), so scores piped to
+//! another program are never mixed with messages.
+
+use crate::error::Error;
+use crate::files::write_atomic;
+use crate::score::{ScoreJob, score};
+use clap::{Parser, Subcommand, ValueEnum};
+use keel_bundle::{Bundle, Encoding};
+use keel_import::load::{Loaded, Origin};
+use keel_io::Error as IoError;
+use keel_io::describe as inspect;
+use keel_io::format::Format;
+use keel_runtime::{Model, Options};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Inspect, validate, convert and score keel model bundles.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Document encodings a bundle can be written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
+    /// `manifest.json` + `graph.json`.
+    Json,
+    /// `manifest.pb` + `graph.pb`.
+    #[value(alias = "pb")]
+    Protobuf,
+}
+
+impl From<EncodingArg> for Encoding {
+    fn from(e: EncodingArg) -> Self {
+        match e {
+            EncodingArg::Json => Encoding::Json,
+            EncodingArg::Protobuf => Encoding::Protobuf,
+        }
+    }
+}
+
+/// Formats `keel convert` reads (`--from`). Each importer turns its format into a keel
+/// bundle; `score`, `validate` and `inspect` read keel bundles and MLeap zips (told apart by
+/// content) and refuse the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FromArg {
+    /// A keel bundle (an MLeap Bundle.ML zip is recognised by its content and imported too).
+    Keel,
+    /// An MLeap Bundle.ML zip (JSON or protobuf format).
+    Mleap,
+    /// A Spark ML saved `PipelineModel` folder (`model.write().save(dir)`), read without a JVM.
+    SparkMl,
+}
+
+impl FromArg {
+    /// Reads `path` in this format as a keel bundle (`sample_schema` is for `spark-ml`).
+    fn load(self, path: &Path, sample_schema: Option<String>) -> Result<Bundle, Error> {
+        match self {
+            FromArg::Keel => load_bundle(path).map(|loaded| loaded.bundle),
+            FromArg::SparkMl => {
+                let options = keel_import::spark_ml::Options {
+                    sample_schema,
+                    name: None,
+                };
+                Ok(keel_import::spark_ml::convert(path, &options)?)
+            }
+            FromArg::Mleap => {
+                let bytes = keel_import::load::read_file(path).map_err(|e| Error::load(path, e))?;
+                keel_import::mleap::read(&bytes).map_err(|source| Error::Import {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+const SCORE_HELP: &str = "\
+Formats: csv (header row; an empty field is a null; a vector output `p` is written as one \
+column per element, `p[element]`), jsonl (one object per line; an absent key is a null; \
+NaN and infinities are written as null), arrow (Arrow IPC file), arrows (Arrow IPC stream). \
+The input format comes from --format or the extension (.csv; .jsonl, .ndjson, .json; .arrow, \
+.feather, .ipc; .arrows); the output format from --output-format, the output's extension, or \
+else the input's format. Standard input needs --format. Arrow input may be a file or a stream \
+either way.
+
+Values are parsed by the bundle's input schema; columns are matched by name, in any order. \
+CSV and JSON lines are read --batch-size rows at a time; each Arrow input batch gives one \
+output batch. Memory use is bounded by the batch size, not the input's size.
+
+Errors name the row and column; rows are counted from 0, the first data row (a CSV header is \
+not a row), across the whole input.
+
+--arrow-stream is the worker mode: Arrow IPC stream on stdin, Arrow IPC stream on stdout, \
+each output batch flushed as soon as it is scored.";
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a bundle holds: producer, schemas, graph, entries, and the backends that plan it.
+    Inspect {
+        /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
+        bundle: PathBuf,
+        /// Print one JSON document instead of the text report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a bundle: integrity, limits and hashes, then that this runtime can plan it (every
+    /// op supported, types consistent). Exits 0 when it can, 1 otherwise.
+    Validate {
+        /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
+        bundle: PathBuf,
+    },
+    /// List the ops this runtime implements.
+    Ops,
+    /// Score rows with a bundle: read INPUT, write one row of outputs per input row.
+    #[command(after_long_help = SCORE_HELP)]
+    Score {
+        /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
+        bundle: PathBuf,
+        /// The input file; `-` or absent = standard input.
+        input: Option<PathBuf>,
+        /// The output file; `-` or absent = standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The input format (default: from the input's extension).
+        #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+        format: Option<Format>,
+        /// The output format (default: from the output's extension, else the input format).
+        #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+        output_format: Option<Format>,
+        /// Worker mode: the same as `--format arrows --output-format arrows`.
+        #[arg(long, conflicts_with_all = ["format", "output_format"])]
+        arrow_stream: bool,
+        /// Rows per batch when reading CSV or JSON lines.
+        #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+        batch_size: u64,
+        /// Drop input columns the bundle does not declare (by default they are an error, so a
+        /// misspelt column name does not go unnoticed).
+        #[arg(long)]
+        ignore_extra_columns: bool,
+    },
+    /// Serve bundles over HTTP: a REST scoring API (JSON and Arrow), an MLeap-compatible
+    /// transform endpoint, hot reload, health checks and Prometheus metrics.
+    Serve(keel_server::ServeArgs),
+    /// Rewrite a keel bundle with another document encoding (the tensors are copied
+    /// unchanged), or import a model saved by another tool as a keel bundle (`--from mleap`:
+    /// an MLeap Bundle.ML zip; `--from spark-ml`: a Spark ML saved `PipelineModel` folder,
+    /// read without a JVM).
+    Convert {
+        /// The bundle to read (a keel bundle, or the `--from` format's file or folder).
+        bundle: PathBuf,
+        /// Where to write the keel bundle (may be BUNDLE itself: it is replaced only once
+        /// the new file is complete).
+        out: PathBuf,
+        /// The encoding of the manifest and graph documents (required for --from keel;
+        /// default json for imports).
+        #[arg(long, value_enum)]
+        encoding: Option<EncodingArg>,
+        /// What BUNDLE is.
+        #[arg(long, value_enum, default_value_t = FromArg::Keel)]
+        from: FromArg,
+        /// For --from spark-ml: the input columns and types, as Spark's JSON schema
+        /// (`df.schema.json()`) or DDL (`x DOUBLE, cat STRING`). Default: inferred from the
+        /// stages (string indexer inputs are utf8, vector inputs are sized by the model, other
+        /// inputs are f64).
+        #[arg(long)]
+        sample_schema: Option<String>,
+    },
+}
+
+fn stdout_line(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| IoError::WriteOutput(e).into())
+}
+
+/// Reads and verifies a keel bundle, or imports an MLeap Bundle.ML zip (told apart by content,
+/// as `keel serve` does).
+fn load_bundle(path: &Path) -> Result<Loaded, Error> {
+    keel_import::load::read_path(path).map_err(|e| Error::load(path, e))
+}
+
+/// Plans a verified bundle with the runtime.
+fn plan(path: &Path, bundle: &Bundle) -> Result<Model, Error> {
+    Model::from_bundle(bundle, &Options::default()).map_err(|source| Error::Plan {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Inspect { bundle: path, json } => {
+            let bundle = load_bundle(&path)?.bundle;
+            let planned = Model::from_bundle(&bundle, &Options::default());
+            let text = if json {
+                let doc = inspect::to_json(&bundle, &planned);
+                let mut s = serde_json::to_string_pretty(&doc)
+                    .map_err(|e| IoError::Input(format!("cannot render the report: {e}")))?;
+                s.push('\n');
+                s
+            } else {
+                inspect::to_text(&bundle, &planned)
+            };
+            stdout_line(&text)
+        }
+        Command::Validate { bundle: path } => {
+            let Loaded { bundle, origin } = load_bundle(&path)?;
+            let model = plan(&path, &bundle)?;
+            let m = &bundle.manifest;
+            let read_as = match origin {
+                Origin::Keel => format!(
+                    "{} {}, {} encoding, {} entries",
+                    m.format,
+                    m.format_version,
+                    match bundle.encoding {
+                        Encoding::Json => "json",
+                        Encoding::Protobuf => "protobuf",
+                    },
+                    m.entries.len() + 1,
+                ),
+                Origin::Mleap => "an MLeap Bundle.ML zip, imported".to_string(),
+            };
+            stdout_line(&format!(
+                "ok: `{}`: {} ({read_as}), {} steps planned on {}\n",
+                path.display(),
+                m.name,
+                model.step_count(),
+                model.backends().join(", ")
+            ))
+        }
+        Command::Ops => {
+            let mut text = String::new();
+            for name in keel_runtime::registry::names() {
+                text.push_str(name);
+                text.push('\n');
+            }
+            stdout_line(&text)
+        }
+        Command::Score {
+            bundle: path,
+            input,
+            output,
+            format,
+            output_format,
+            arrow_stream,
+            batch_size,
+            ignore_extra_columns,
+        } => {
+            let bundle = load_bundle(&path)?.bundle;
+            let model = plan(&path, &bundle)?;
+            let (format, output_format) = if arrow_stream {
+                (Some(Format::Arrows), Some(Format::Arrows))
+            } else {
+                (format, output_format)
+            };
+            let job = ScoreJob {
+                input,
+                output,
+                format,
+                output_format,
+                batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
+                ignore_extra_columns,
+            };
+            score(&model, &path, &job).map(|_| ())
+        }
+        Command::Serve(args) => Ok(keel_server::run(args)?),
+        Command::Convert {
+            bundle: path,
+            out,
+            encoding,
+            from,
+            sample_schema,
+        } => {
+            if from != FromArg::SparkMl && sample_schema.is_some() {
+                return Err(Error::Usage(
+                    "convert: --sample-schema applies to imports with --from spark-ml".into(),
+                ));
+            }
+            let encoding = match (encoding, from) {
+                (Some(e), _) => e,
+                (None, FromArg::Keel) => {
+                    return Err(Error::Usage(
+                        "`keel convert` of a keel bundle needs --encoding json|protobuf".into(),
+                    ));
+                }
+                (None, _) => EncodingArg::Json,
+            };
+            let bundle = from.load(&path, sample_schema)?;
+            if from != FromArg::Keel {
+                // An imported bundle must also plan: a conversion the runtime cannot score is
+                // an importer bug to report, not a file to write.
+                plan(&path, &bundle)?;
+            }
+            let bytes = bundle
+                .to_bytes(encoding.into())
+                .map_err(|source| Error::Bundle {
+                    path: out.clone(),
+                    source,
+                })?;
+            // Read the result back before it replaces anything: the writer and the reader must
+            // agree, or the conversion is a bug to report, not a file to keep.
+            Bundle::from_bytes(&bytes).map_err(|source| Error::Bundle {
+                path: out.clone(),
+                source,
+            })?;
+            write_atomic(&out, &bytes)?;
+            stdout_line(&format!(
+                "ok: wrote `{}` ({} encoding, {} bytes)\n",
+                out.display(),
+                match encoding {
+                    EncodingArg::Json => "json",
+                    EncodingArg::Protobuf => "protobuf",
+                },
+                bytes.len()
+            ))
+        }
+    }
+}
+
+/// Parses `--format`/`--output-format` values (names and aliases are `Format::from_name`'s).
+fn parse_format(text: &str) -> Result<Format, String> {
+    text.parse()
+}

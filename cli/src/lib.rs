@@ -1,0 +1,16 @@
+//! The `keel` command line, as a library so its pieces are tested without spawning the binary.
+//!
+//! - [`cli`]: the clap definitions and one function per subcommand;
+//! - [`score`]: the scoring loop (read a batch, score it, write it) with global row numbers;
+//! - [`files`]: outputs written whole or not at all;
+//! - [`error`]: the command line's error, wrapping the codecs', the importers' and the server's.
+//!
+//! Reading tables is `keel_io`'s, serving is `keel_server`'s, reading foreign formats is
+//! `keel_import`'s: this crate only wires them to a terminal.
+
+pub mod cli;
+pub mod error;
+pub mod files;
+pub mod score;
+
+pub use error::Error;

@@ -1,0 +1,482 @@
+//! `keel serve` over real sockets: the spawned binary on a loopback port, with the things only
+//! a socket shows: a 1 GiB body refused without being buffered, slow and stalled clients timed
+//! out without slowing anyone else, SIGTERM under load answering every accepted request, and
+//! hot reload under load without a failed request. Every load loop is bounded in count and
+//! time and stops by itself.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../server/tests/common/mod.rs"]
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use serde_json::{Value as J, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const GIB: u64 = 1 << 30;
+
+fn one_row() -> Bytes {
+    Bytes::from(
+        json!({"rows": [{"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}]})
+            .to_string(),
+    )
+}
+
+/// Streams up to 1 GiB of body after `head` on one connection from a writer thread, while this
+/// thread reads the answer; samples the server's RSS meanwhile. Returns (answer, peak RSS KiB).
+fn send_huge(server: &Server, head: String, chunked: bool) -> (String, u64) {
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let sent_w = sent.clone();
+    let t = std::thread::spawn(move || {
+        let chunk = vec![b' '; 1 << 16];
+        let frame = format!("{:x}\r\n", chunk.len());
+        if writer.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        while sent_w.load(Ordering::Relaxed) < GIB {
+            let r = if chunked {
+                writer
+                    .write_all(frame.as_bytes())
+                    .and_then(|()| writer.write_all(&chunk))
+                    .and_then(|()| writer.write_all(b"\r\n"))
+            } else {
+                writer.write_all(&chunk)
+            };
+            if r.is_err() {
+                return; // The server closed the connection: expected once it has answered.
+            }
+            sent_w.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+    });
+    let peak = Arc::new(AtomicU64::new(server.rss_kib()));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done, pid) = (peak.clone(), done.clone(), server.pid());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    && let Some(kib) = s
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak.fetch_max(kib, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read until the server closes (it announces `Connection: close`), or a reset after it.
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    t.join().unwrap();
+    let sent = sent.load(Ordering::Relaxed);
+    assert!(sent < GIB, "the whole GiB was accepted");
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        peak.load(Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn a_1gib_body_is_refused_with_413_without_being_buffered() {
+    let server = Server::start(env!("CARGO_BIN_EXE_keel"), &["--max-body", "64MiB"]);
+    let base = server.rss_kib();
+    // Declared with Content-Length: refused before a byte of the body is read.
+    let head = format!(
+        "POST /v1/models/iris_logreg/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {GIB}\r\n\r\n"
+    );
+    let (answer, peak) = send_huge(&server, head, false);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"payload_too_large\""),
+        "{answer}"
+    );
+    assert!(
+        peak < base + 16 * 1024,
+        "RSS grew from {base} KiB to {peak} KiB"
+    );
+
+    // Chunked, with no length to go by: refused once 64 MiB have arrived, so the server holds
+    // at most the limit, never the GiB.
+    let head = "POST /v1/models/iris_logreg/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_string();
+    let (answer, peak) = send_huge(&server, head, true);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"payload_too_large\""),
+        "{answer}"
+    );
+    assert!(
+        peak < base + 200 * 1024,
+        "RSS grew from {base} KiB to {peak} KiB for a 64 MiB limit"
+    );
+    eprintln!("1 GiB bodies: RSS {base} KiB at rest, peak {peak} KiB (64 MiB limit)");
+
+    // The server is fine afterwards.
+    let r = raw_request(
+        &server.addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_stalled_clients_time_out_without_affecting_others() {
+    let server = Server::start(env!("CARGO_BIN_EXE_keel"), &["--timeout", "1s"]);
+    let addr = server.addr.clone();
+
+    // A client that sends its headers and then trickles its body, a byte every 300 ms.
+    let trickle = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let start = Instant::now();
+            s.write_all(b"POST /v1/models/iris_logreg/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"rows\"").unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 1024];
+            while start.elapsed() < Duration::from_secs(10) {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut =>
+                    {
+                        std::thread::sleep(Duration::from_millis(250));
+                        if s.write_all(b" ").is_err() {
+                            // Closed by the server; read what it said.
+                            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                            while let Ok(n) = s.read(&mut buf) {
+                                if n == 0 {
+                                    break;
+                                }
+                                answer.extend_from_slice(&buf[..n]);
+                            }
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            (
+                String::from_utf8_lossy(&answer).into_owned(),
+                start.elapsed(),
+            )
+        })
+    };
+    // A client that stalls halfway through its headers.
+    let stall = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let start = Instant::now();
+            s.write_all(b"POST /v1/models/iris_logreg/predict HTTP/1.1\r\nHost: x\r\nContent-Ty")
+                .unwrap();
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf);
+            (String::from_utf8_lossy(&buf).into_owned(), start.elapsed())
+        })
+    };
+
+    // Meanwhile, others are served promptly: a bounded loop of 4 clients for 2.5 s.
+    let client = client();
+    let url = server.url("/v1/models/iris_logreg/predict");
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut n, mut worst) = (0u32, Duration::ZERO);
+            while Instant::now() < deadline && n < 100_000 {
+                let t = Instant::now();
+                let (status, body) = post_json(&client, &url, one_row()).await.unwrap();
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                worst = worst.max(t.elapsed());
+                n += 1;
+            }
+            (n, worst)
+        }));
+    }
+    let mut total = 0;
+    let mut worst = Duration::ZERO;
+    for t in tasks {
+        let (n, w) = t.await.unwrap();
+        total += n;
+        worst = worst.max(w);
+    }
+    assert!(total > 100, "only {total} requests in 2.5 s");
+    assert!(
+        worst < Duration::from_millis(500),
+        "a request took {worst:?} while slow clients were connected"
+    );
+
+    let (answer, took) = trickle.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let (answer, took) = stall.join().unwrap();
+    assert!(
+        took < Duration::from_secs(4),
+        "a stalled header read held the connection {took:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
+    eprintln!("slow clients: {total} other requests in 2.5 s, slowest {worst:?}");
+}
+
+/// A batch of `rows` iris rows (slow enough to score that several are in flight at once).
+fn big_batch(rows: usize) -> Bytes {
+    let c = case(IRIS);
+    let doc = c.rows_doc();
+    let base = doc["rows"].as_array().unwrap();
+    let rows: Vec<J> = (0..rows).map(|i| base[i % base.len()].clone()).collect();
+    Bytes::from(json!({"rows": rows}).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_answers_every_accepted_request_and_exits_0() {
+    // One reactor thread: the flag works, and a single reactor still answers every request.
+    let mut server = Server::start(
+        env!("CARGO_BIN_EXE_keel"),
+        &["--threads", "2", "--io-threads", "1"],
+    );
+    let url = server.url("/v1/models/iris_logreg/predict");
+    // Warm up: a bounded loop of light requests, all answered.
+    let client = client();
+    for _ in 0..200 {
+        let (status, _) = post_json(&client, &url, one_row()).await.unwrap();
+        assert_eq!(status, 200);
+    }
+    // Heavy requests, each on its own connection, queue up on the 2-thread pool.
+    let heavy = big_batch(10_000);
+    let fresh = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http::<http_body_util::Full<Bytes>>();
+    let mut inflight = Vec::new();
+    for _ in 0..12 {
+        let (c, u, b) = (fresh.clone(), url.clone(), heavy.clone());
+        inflight.push(tokio::spawn(async move { post_json(&c, &u, b).await }));
+    }
+    // Light load continues across the signal, on its own connections.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut light = Vec::new();
+    for _ in 0..4 {
+        let (c, u, stop) = (client.clone(), url.clone(), stop.clone());
+        light.push(tokio::spawn(async move {
+            let (mut ok, mut refused, mut other) = (0u32, 0u32, Vec::new());
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match post_json(&c, &u, one_row()).await {
+                    Ok((200, _)) => ok += 1,
+                    Ok((s, b)) => other.push(format!("{s}: {}", String::from_utf8_lossy(&b))),
+                    Err(e) if e.is_connect() => {
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    // A request that met a connection the server was closing, before the
+                    // server read it (not accepted), is an error without a status.
+                    Err(_) => refused += 1,
+                }
+            }
+            (ok, refused, other)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.terminate();
+    let sigterm = Instant::now();
+    let mut answered = 0;
+    for t in inflight {
+        let (status, body) = t
+            .await
+            .unwrap()
+            .expect("an accepted request was not answered");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let j: J = serde_json::from_slice(&body).unwrap();
+        assert_eq!(j["rows"].as_array().unwrap().len(), 10_000);
+        answered += 1;
+    }
+    let code = tokio::task::spawn_blocking(move || {
+        let code = server.wait_exit(Duration::from_secs(30));
+        (code, server)
+    })
+    .await
+    .unwrap();
+    let exited = sigterm.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (code, server) = code;
+    assert_eq!(code, Some(0), "log:\n{}", server.log_text());
+    for t in light {
+        let (ok, refused, other) = t.await.unwrap();
+        assert!(
+            other.is_empty(),
+            "non-200 answers during shutdown: {other:?}"
+        );
+        assert!(ok > 0);
+        let _ = refused;
+    }
+    assert!(server.log_text().contains("shutting down"));
+    // Nothing listens any more.
+    assert!(TcpStream::connect(&server.addr).is_err());
+    eprintln!("SIGTERM: {answered} heavy requests in flight all answered; exit 0 after {exited:?}");
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_file_name(".incoming.keel.tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+async fn get_json(client: &Client, url: &str) -> (u16, J) {
+    use http_body_util::BodyExt;
+    let req = hyper::Request::get(url)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(J::Null))
+}
+
+/// Polls `GET /v1/models/iris_logreg` until `check` accepts it (at most 10 s).
+async fn wait_for(client: &Client, server: &Server, what: &str, check: impl Fn(u16, &J) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, j) = get_json(client, &server.url("/v1/models/iris_logreg")).await;
+        if check(s, &j) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last {s} {j}\nlog:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_under_load_fails_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iris.keel");
+    std::fs::write(&path, iris_release(1)).unwrap();
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_keel"),
+        &[dir.path().to_str().unwrap(), "--poll-interval", "50ms"],
+    );
+    let client = client();
+    let url = server.url("/v1/models/iris_logreg/predict");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (c, u, stop) = (client.clone(), url.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut n, mut last, mut failures) = (0u64, 0u64, Vec::new());
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && n < 1_000_000 {
+                match post_json(&c, &u, one_row()).await {
+                    Ok((200, body)) => {
+                        let j: J = serde_json::from_slice(&body).unwrap();
+                        let v = j["version"].as_u64().unwrap();
+                        assert!(v >= last, "version went back from {last} to {v}");
+                        assert_eq!(j["rows"][0]["label"], "setosa");
+                        last = v;
+                    }
+                    Ok((s, body)) => {
+                        failures.push(format!("{s}: {}", String::from_utf8_lossy(&body)))
+                    }
+                    Err(e) => failures.push(format!("{e:?}")),
+                }
+                n += 1;
+            }
+            (n, last, failures)
+        }));
+    }
+
+    // Five replacements, each a new release: answers move to the new version.
+    for release in 2..=6u64 {
+        write_atomic(&path, &iris_release(release as usize));
+        wait_for(&client, &server, &format!("release {release}"), |s, j| {
+            s == 200
+                && j["metadata"]["release"]
+                    .as_str()
+                    .and_then(|r| r.parse().ok())
+                    == Some(release)
+                && j["version"] == release
+        })
+        .await;
+    }
+    // A broken file: reported, and version 6 keeps serving.
+    write_atomic(&path, b"PK\x03\x04 this is not a bundle");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, j) = get_json(&client, &server.url("/v1/models")).await;
+        if j["errors"].as_array().is_some_and(|e| !e.is_empty()) {
+            assert_eq!(j["errors"][0]["source"], path.display().to_string());
+            assert_eq!(j["models"][0]["version"], 6);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broken file was never reported: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, _) = get_json(&client, &server.url("/readyz")).await;
+    assert_eq!(
+        s, 200,
+        "a broken replacement must not make the server unready"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Fixed again.
+    write_atomic(&path, &iris_release(7));
+    wait_for(&client, &server, "release 7", |s, j| {
+        s == 200 && j["version"] == 7
+    })
+    .await;
+    let (_, j) = get_json(&client, &server.url("/v1/models")).await;
+    assert_eq!(j["errors"], json!([]));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for t in tasks {
+        let (n, last, failures) = t.await.unwrap();
+        assert!(
+            failures.is_empty(),
+            "failed requests during reloads: {failures:?}"
+        );
+        assert_eq!(last, 7, "a load task did not see the last version");
+        total += n;
+    }
+    // A removed file is unloaded.
+    std::fs::remove_file(&path).unwrap();
+    wait_for(&client, &server, "the unload", |s, _| s == 404).await;
+    let (s, _) = get_json(&client, &server.url("/readyz")).await;
+    assert_eq!(s, 200);
+    eprintln!("hot reload: 7 versions and a broken file under {total} requests, 0 failed");
+}

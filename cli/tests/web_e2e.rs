@@ -1,0 +1,130 @@
+//! The web page end to end, in headless Chromium: a real `keel serve` with its demo bundles on
+//! a free loopback port, driven by `cli/tests/web/e2e.mjs` (npm `playwright-core`), which
+//! selects the AirBnB model, changes a few fields, presses Predict and checks the number shown
+//! against the API's answer for the same row (see that script for every check).
+//!
+//! Needs Chromium (`KEEL_CHROMIUM`, else `chromium`/`chromium-browser` on `PATH`), Node and
+//! `npm ci` in `cli/tests/web`; `scripts/test` installs all three. When one is missing the
+//! test FAILS under CI (`CI` set) and is skipped, saying why, elsewhere. Screenshots go to
+//! `KEEL_E2E_SCREENSHOTS` when set (kept), else to a temporary directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../server/tests/common/mod.rs"]
+mod common;
+
+use common::Server;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Fails under CI, skips (with the reason) elsewhere. Returns so the caller can stop.
+fn unavailable(what: &str) {
+    if in_ci() {
+        panic!("{what}; CI is set, so the end-to-end test must run (scripts/test installs it)");
+    }
+    eprintln!("SKIPPED the web end-to-end test: {what} (scripts/test installs it)");
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("KEEL_CHROMIUM") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    ["chromium", "chromium-browser"]
+        .iter()
+        .find_map(|n| on_path(n))
+}
+
+#[test]
+fn the_web_page_predicts_what_the_api_answers() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web");
+    let Some(chromium) = chromium() else {
+        return unavailable(
+            "Chromium not found (apt-get install -y chromium, or set KEEL_CHROMIUM)",
+        );
+    };
+    let Some(node) = on_path("node") else {
+        return unavailable("node not found");
+    };
+    if !web
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        return unavailable("playwright-core is not installed (npm ci in cli/tests/web)");
+    }
+    let kept = std::env::var_os("KEEL_E2E_SCREENSHOTS").map(PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let out = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&out).unwrap();
+
+    // No argument: the demo bundles built into the binary, AirBnB among them.
+    let server = Server::start(env!("CARGO_BIN_EXE_keel"), &[]);
+    let mut child = Command::new(node)
+        .arg(web.join("e2e.mjs"))
+        .current_dir(&web)
+        .env("KEEL_E2E_URL", server.url(""))
+        .env("KEEL_CHROMIUM", &chromium)
+        .env("KEEL_E2E_OUT", &out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes on threads so a chatty browser never blocks on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (out_thread.join().unwrap(), err_thread.join().unwrap());
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    let status = status.unwrap_or_else(|| panic!("e2e.mjs ran past 180 s\n{stderr}"));
+    assert!(
+        status.success(),
+        "e2e.mjs failed ({status})\n{stderr}\nserver log:\n{}",
+        server.log_text()
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let prediction = &report["prediction"];
+    assert!(prediction["shown"].is_string() && prediction["api"].is_number());
+    for shot in ["airbnb.png", "airbnb-error.png", "iris.png"] {
+        let bytes = std::fs::read(out.join(shot)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{shot} is a PNG");
+    }
+    if let Some(dir) = kept {
+        eprintln!("screenshots in {}", dir.display());
+    }
+}

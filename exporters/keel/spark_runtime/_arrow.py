@@ -1,0 +1,287 @@
+"""The Python engine's Arrow conversions between Spark and the runtime, both ways.
+
+- In: a column of the Arrow type Spark hands to a Python worker becomes what the runtime takes
+  for a bundle input (narrow integers widened, decimals to float64, Spark ML ``VectorUDT``
+  structs and ``array<number>`` to fixed-size lists of f64). :func:`_input_converter` picks one
+  converter per column; the driver's schema check calls it too, so the two cannot disagree.
+- Out: a runtime output becomes exactly the Arrow type Spark declared for it
+  (:func:`_to_spark_arrow`; ``mapInArrow`` does no implicit casts): a fixed-size list is a
+  ``VectorUDT`` struct (a ``KeelModel`` column) or an ``array<double>`` (the SQL function).
+
+This module is the Python side's only owner of these conversions. The JVM engine's are in its
+Rust codec (``jvm/src/codec.rs``: Spark's Arrow IPC messages in, Spark's layout out), fed by the
+Spark expressions the driver adds for it (``_jvm_engine``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from keel._api import Field, _declared
+from keel.errors import BadValueError, ColumnTypeError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# The Arrow layout of Spark ML's VectorUDT (its sqlType, as Spark writes it to Arrow):
+# struct<type: byte not null, size: int, indices: array<int not null>, values: array<double
+# not null>>; type 1 is dense (size and indices null), 0 is sparse.
+_VECTOR_FIELDS = ("type", "size", "indices", "values")
+
+
+def _pa():
+    import pyarrow
+
+    return pyarrow
+
+
+def vector_arrow_type() -> pa.DataType:
+    """The Arrow type Spark uses for a ``pyspark.ml.linalg.VectorUDT`` column."""
+    pa = _pa()
+    return pa.struct(
+        [
+            pa.field("type", pa.int8(), nullable=False),
+            pa.field("size", pa.int32()),
+            pa.field("indices", pa.list_(pa.field("element", pa.int32(), nullable=False))),
+            pa.field("values", pa.list_(pa.field("element", pa.float64(), nullable=False))),
+        ]
+    )
+
+
+def _double_array_type() -> pa.DataType:
+    """Arrow type of Spark's ``array<double>`` with non-null elements (SQL UDF vectors)."""
+    pa = _pa()
+    return pa.list_(pa.field("element", pa.float64(), nullable=False))
+
+
+# --- in: Spark's Arrow -> the bundle's Arrow ------------------------------------------------
+
+
+def _is_vector_struct(t: pa.DataType) -> bool:
+    pa = _pa()
+    return pa.types.is_struct(t) and tuple(t.field(i).name for i in range(t.num_fields)) == _VECTOR_FIELDS
+
+
+def _is_list(t: pa.DataType) -> bool:
+    pa = _pa()
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    pa = _pa()
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def _is_string(t: pa.DataType) -> bool:
+    pa = _pa()
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _: False)(t)
+
+
+Converter = Optional[Callable[["pa.Array"], "pa.Array"]]
+
+
+def _input_converter(f: Field, t: pa.DataType, found: str | None = None) -> Converter:
+    """How to turn a column of Arrow type `t` into what the runtime takes for input `f`:
+    ``None`` passes it as is, else a function; raises ``ColumnTypeError`` when no lossless
+    conversion exists. `found` names the column's type in the error (its Spark type, on the
+    driver)."""
+    pa = _pa()
+    if f.is_vector:
+        width = f.shape[0]
+        if _is_vector_struct(t):
+            return lambda a: _vector_struct_to_fixed(a, width, f.name)
+        if _is_list(t) and _is_number(t.value_type):
+            return lambda a: _list_to_fixed(a, width, f.name)
+    elif f.dtype in ("f64", "f32"):
+        if t in (pa.float64(), pa.float32(), pa.int64(), pa.int32()):
+            return None
+        if _is_number(t):
+            return lambda a: a.cast(pa.float64())
+    elif f.dtype in ("i64", "i32"):
+        if t in (pa.int64(), pa.int32()):
+            return None
+        if pa.types.is_integer(t) and t.bit_width < 64:
+            return lambda a: a.cast(pa.int64())
+    elif f.dtype == "bool":
+        if pa.types.is_boolean(t):
+            return None
+    elif f.dtype == "utf8":
+        if _is_string(t):
+            return None
+    elif f.dtype == "list<utf8>":
+        # The runtime takes List or LargeList of any Arrow string type as it is.
+        if (pa.types.is_list(t) or pa.types.is_large_list(t)) and _is_string(t.value_type):
+            return None
+    found = found or str(t)
+    raise ColumnTypeError(
+        f"input column `{f.name}`: expected {_declared(f)}, found {found}",
+        column=f.name, expected=_declared(f), found=found,
+    )
+
+
+def _fixed(values: pa.Array, width: int, valid: Any) -> pa.Array:
+    """A FixedSizeList<f64>[width] from `width` values per row; `valid` (numpy bool, or None
+    when every row is valid) marks the non-null rows."""
+    pa = _pa()
+    import numpy as np
+
+    typ = pa.list_(pa.field("item", pa.float64()), width)
+    if valid is None or bool(np.all(valid)):
+        return pa.FixedSizeListArray.from_arrays(values, type=typ)
+    return pa.FixedSizeListArray.from_arrays(values, type=typ, mask=pa.array(~valid))
+
+
+def _row_values(offsets: Any, values: Any, rows: Any, width: int) -> Any:
+    """Gathers `width` values starting at `offsets[rows]` from `values` (numpy)."""
+    import numpy as np
+
+    idx = offsets[rows][:, None] + np.arange(width)[None, :]
+    return values[idx]
+
+
+def _list_to_fixed(a: pa.Array, width: int, name: str) -> pa.Array:
+    """An Arrow list column (Spark ``array<double>``) as a fixed-size list of `width` f64."""
+    pa = _pa()
+    import numpy as np
+
+    if pa.types.is_fixed_size_list(a.type):
+        if a.type.list_size != width:
+            raise BadValueError(
+                f"row 0, column `{name}`: expected vectors of {width} values, found {a.type.list_size}",
+                column=name, row=0,
+            )
+        return a.cast(pa.list_(pa.field("item", pa.float64()), width))
+    valid = a.is_valid().to_numpy(zero_copy_only=False)
+    lengths = a.value_lengths().fill_null(width).to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(lengths != width)
+    if bad.size:
+        row = int(bad[0])
+        raise BadValueError(
+            f"row {row}, column `{name}`: expected a vector of {width} values, found {int(lengths[row])}",
+            column=name, row=row,
+        )
+    offsets = a.offsets.to_numpy()
+    values = a.values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    n = len(a)
+    if valid.all() and offsets[0] + n * width == offsets[-1] and offsets[-1] <= len(values):
+        flat = values[offsets[0] : offsets[0] + n * width]
+    else:
+        out = np.full((n, width), np.nan)
+        rows = np.flatnonzero(valid)
+        out[rows] = _row_values(offsets, values, rows, width)
+        flat = out.ravel()
+    return _fixed(pa.array(flat, type=pa.float64()), width, valid)
+
+
+def _vector_struct_to_fixed(a: pa.Array, width: int, name: str) -> pa.Array:
+    """A Spark ML vector column (VectorUDT's struct: dense and sparse rows) as a fixed-size
+    list of `width` f64; sparse rows are expanded with zeros, as ``Vector.toArray`` does."""
+    pa = _pa()
+    import numpy as np
+
+    n = len(a)
+    kind, size, indices, values = a.flatten()  # children, sliced and masked by the parent
+    valid = a.is_valid().to_numpy(zero_copy_only=False)
+    kind = kind.fill_null(1).to_numpy(zero_copy_only=False)
+    dense = valid & (kind == 1)
+    sparse = valid & (kind == 0)
+    v_len = values.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+    sizes = size.fill_null(-1).to_numpy(zero_copy_only=False)
+    actual = np.where(sparse, sizes, v_len)
+    bad = np.flatnonzero(valid & (actual != width))
+    if bad.size:
+        row = int(bad[0])
+        raise BadValueError(
+            f"row {row}, column `{name}`: expected a vector of {width} values, found one of {int(actual[row])}",
+            column=name, row=row,
+        )
+    v_off = values.offsets.to_numpy()
+    v_flat = values.values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    if dense.all() and v_off[0] + n * width == v_off[-1]:
+        # The common case: every row dense and stored back to back.
+        flat = v_flat[v_off[0] : v_off[0] + n * width]
+        return _fixed(pa.array(flat, type=pa.float64()), width, None)
+    out = np.full((n, width), np.nan)
+    rows = np.flatnonzero(dense)
+    if rows.size:
+        out[rows] = _row_values(v_off, v_flat, rows, width)
+    rows = np.flatnonzero(sparse)
+    if rows.size:
+        out[rows] = 0.0
+        i_off = indices.offsets.to_numpy()
+        i_flat = indices.values.to_numpy(zero_copy_only=False)
+        counts = (v_off[rows + 1] - v_off[rows]).astype(np.int64)
+        # Element positions of every stored entry of the sparse rows, flattened.
+        pos_v = np.repeat(v_off[rows], counts) + _ranges(counts)
+        pos_i = np.repeat(i_off[rows], counts) + _ranges(counts)
+        cols = i_flat[pos_i].astype(np.int64)
+        row_of = np.repeat(rows, counts)
+        wrong = np.flatnonzero((cols < 0) | (cols >= width))
+        if wrong.size:
+            row = int(row_of[wrong[0]])
+            raise BadValueError(
+                f"row {row}, column `{name}`: sparse vector index {int(cols[wrong[0]])} is outside 0..{width - 1}",
+                column=name, row=row,
+            )
+        out[row_of, cols] = v_flat[pos_v]
+    return _fixed(pa.array(out.ravel(), type=pa.float64()), width, valid)
+
+
+def _ranges(counts: Any) -> Any:
+    """``concatenate([arange(c) for c in counts])`` without a Python loop."""
+    import numpy as np
+
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    return np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+
+
+# --- out: the bundle's Arrow -> Spark's ----------------------------------------------------
+
+
+def _double_lists(a: pa.Array, mask: Any) -> pa.Array:
+    """The rows of a FixedSizeList<f64> column as Spark's ``array<double>``: the values buffer
+    reused under new offsets; `mask` marks null rows (None: none)."""
+    pa = _pa()
+    import numpy as np
+
+    n, width = len(a), a.type.list_size
+    values = a.values.slice(a.offset * width, n * width).cast(pa.float64())
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * np.int32(width))
+    return pa.ListArray.from_arrays(offsets, values, type=_double_array_type(), mask=mask)
+
+
+def _fixed_to_vector_struct(a: pa.Array) -> pa.Array:
+    """A FixedSizeList<f64> column as Spark ML dense vectors (VectorUDT's Arrow struct)."""
+    pa = _pa()
+    import numpy as np
+
+    n = len(a)
+    typ = vector_arrow_type()
+    vals = _double_lists(a, None)
+    kind = pa.array(np.ones(n, dtype=np.int8))
+    size = pa.nulls(n, pa.int32())
+    indices = pa.nulls(n, typ.field("indices").type)
+    mask = a.is_null() if a.null_count else None
+    return pa.StructArray.from_arrays([kind, size, indices, vals], fields=list(typ), mask=mask)
+
+
+def _fixed_to_double_array(a: pa.Array) -> pa.Array:
+    """A FixedSizeList<f64> column as Spark ``array<double>``."""
+    return _double_lists(a, a.is_null() if a.null_count else None)
+
+
+def _to_spark_arrow(a: pa.Array, target: pa.DataType) -> pa.Array:
+    """One output column in exactly the Arrow type Spark declared for it."""
+    pa = _pa()
+    if a.type == target:
+        return a
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    if pa.types.is_fixed_size_list(a.type):
+        if _is_vector_struct(target):
+            return _fixed_to_vector_struct(a)
+        return _fixed_to_double_array(a)
+    return a.cast(target)

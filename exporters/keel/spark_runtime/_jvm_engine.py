@@ -1,0 +1,92 @@
+"""The JVM engine: scoring in the executor JVMs through keel's JNI library, with no Python
+worker (``keel-spark.jar``, built by ``jvm/build.sh``, in ``spark.jars``).
+
+The driver-side plan is the Python engine's (``_plan``: the same schema check, output types and
+errors). ``dev.keel.spark.KeelArrow`` (``jvm/java``) turns each partition into Arrow IPC
+messages with Spark's own ``ArrowConverters`` and hands them to the Rust codec
+(``jvm/src/codec.rs``), which picks the bundle's inputs, scores, and encodes the outputs in
+Spark's layout. Inputs Spark represents differently from the runtime (a ``VectorUDT``, a
+decimal, an array of another number) are converted here by Spark expressions into extra
+columns that the codec reads and drops.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import keel
+from keel.spark_runtime._plan import _large_strings, _quote
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def jvm_engine_available(spark: SparkSession) -> bool:
+    """Whether keel's JVM engine (``keel-spark.jar``) is on the driver's class path."""
+    try:
+        return bool(spark._jvm.dev.keel.spark.KeelArrow.available())  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - py4j raises several kinds for a missing class; Connect has no _jvm
+        return False
+
+
+def _use_jvm(spark: SparkSession, engine: str) -> bool:
+    if engine == "python":
+        return False
+    available = jvm_engine_available(spark)
+    if engine == "jvm" and not available:
+        raise RuntimeError(
+            "KeelModel(engine='jvm'): keel's JVM engine is not on the driver's class path; build "
+            "keel-spark.jar with jvm/build.sh and start Spark with spark.jars set to it"
+        )
+    return available
+
+
+def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str, outputs: list[str],
+                   keep_inputs: bool, out_schema: Any) -> DataFrame:
+    """Scores `frame` in the executor JVMs (``dev.keel.spark.KeelArrow``): the frame's columns
+    are kept (``keepInputs``) and the bundle's inputs are read from them, or, where Spark's
+    type is not one the runtime reads (a ``VectorUDT``, a decimal, an array of another number),
+    from a converted copy appended to the frame, dropped again by the native side."""
+    import json
+
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import DataFrame as SparkDataFrame
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    fields = frame.schema.fields
+    positions = {}
+    for i, f in enumerate(fields):
+        positions.setdefault(f.name, i)
+    extra = []
+    inputs = []
+    for f in bundle.schema.inputs:
+        i = positions[f.name]
+        dt = fields[i].dataType
+        col = F.col(_quote(f.name))
+        converted = None
+        if isinstance(dt, T.UserDefinedType):
+            converted = vector_to_array(col)
+        elif isinstance(dt, T.ArrayType) and isinstance(dt.elementType, T.NumericType) \
+                and not isinstance(dt.elementType, T.DoubleType):
+            converted = col.cast(T.ArrayType(T.DoubleType()))
+        elif isinstance(dt, T.DecimalType):
+            converted = col.cast(T.DoubleType())
+        if converted is None:
+            inputs.append(i)
+        else:
+            inputs.append(len(fields) + len(extra))
+            extra.append(converted.alias(f"__keel_input_{len(extra)}"))
+    keep = len(fields) if keep_inputs else 0
+    if extra:
+        frame = frame.select(*[frame[i] for i in range(len(fields))], *extra)  # type: ignore[index]
+    spec = json.dumps({
+        "keep": keep,
+        "inputs": inputs,
+        "outputs": outputs,
+        "large_strings": _large_strings(frame.sparkSession),
+    })
+    spark = frame.sparkSession
+    jvm = spark._jvm  # type: ignore[union-attr]
+    jdf = jvm.dev.keel.spark.KeelArrow.transform(frame._jdf, bytearray(data), sha, spec, out_schema.json())
+    return SparkDataFrame(jdf, spark)
