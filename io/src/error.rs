@@ -3,9 +3,10 @@
 //! numbers are global to the whole input (counted from 0, the first data row; a CSV header is
 //! not a row), never relative to a batch.
 //!
-//! The JSON document variants ([`Error::MalformedJson`] to [`Error::OutputColumnExists`]) keep
-//! the wording of the REST server's answers, where these documents are request bodies; the
-//! server maps each variant to its status and error code in one place.
+//! The JSON document variants ([`Error::MalformedJson`] to [`Error::OutputColumnExists`]) speak
+//! of "the body", since a document reaches a front end as the body of a request; the REST
+//! server answers with these messages as they are, mapping each variant to its status and
+//! error code in one place.
 
 use arrow_schema::ArrowError;
 use std::io;

@@ -1,5 +1,6 @@
-//! JSON documents of whole requests and answers, as the REST server's `predict` takes and gives
-//! them (and as a browser build will, without the server).
+//! JSON documents of whole requests and answers: what the REST server's `predict` takes and
+//! gives, kept free of HTTP so a front end without the server (the browser build) reads and
+//! writes the same documents.
 //!
 //! Requests are rows, `{"rows": [{"col": value, ...}, ...]}`, or columns,
 //! `{"columns": {"col": [value, ...], ...}}`. Values are parsed by the bundle's input schema with
