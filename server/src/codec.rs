@@ -3,8 +3,8 @@
 //! This module holds the HTTP half: media types, `Content-Type` and `Accept` negotiation, and
 //! the choice of codec. The documents themselves are keel-io's: JSON rows or columns
 //! ([`keel_io::json_doc`], read and written) and Arrow IPC streams or files
-//! ([`keel_io::input`], [`keel_io::output`]), so the command line, the server and the browser
-//! read the same conventions and answer the same errors, naming the row and column.
+//! ([`keel_io::input`], [`keel_io::output`]), so every front end over keel-io (the command line,
+//! the server) reads the same conventions and answers the same errors, naming row and column.
 //!
 //! Answers: the request's form (rows for rows, columns for columns, Arrow for Arrow) unless
 //! `Accept` asks for `application/json` (rows for an Arrow request) or the Arrow stream type.
