@@ -7,7 +7,8 @@
 //!   [`AppState`]; tests drive it with tower's `oneshot`, without a socket;
 //! - [`state`]: the shared state and the server's configuration;
 //! - [`registry`]: the loaded models, swapped atomically (`ArcSwap`), with versions;
-//! - [`api`] / [`admin`]: the handlers; [`codec`] / [`mleap`]: request and answer bodies;
+//! - [`api`] / [`admin`]: the handlers; [`codec`]: media types and `Accept` negotiation, over
+//!   keel-io's document codecs (`keel_io::json_doc`, `keel_io::leapframe`);
 //! - [`body`]: reading a body under the size limit, and the request's phase (a leaf module);
 //! - [`pool`]: the scoring pool that keeps big batches off the async reactor;
 //! - [`error`]: `AppError`, the one JSON error answer of every rejection;
@@ -23,7 +24,6 @@ pub mod codec;
 pub mod demo;
 pub mod error;
 pub mod metrics;
-pub mod mleap;
 pub mod openapi;
 pub mod pool;
 pub mod registry;
