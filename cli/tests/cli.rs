@@ -1274,6 +1274,40 @@ fn convert_from_mleap_writes_a_scorable_bundle() {
 }
 
 #[test]
+fn a_file_that_is_neither_a_keel_nor_an_mleap_bundle_is_named_by_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rows.keel");
+    std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+    let zip_path = dir.path().join("data.zip");
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("part-0.csv", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    z.write_all(b"a,b\n1,2\n").unwrap();
+    std::fs::write(&zip_path, z.finish().unwrap().into_inner()).unwrap();
+    for (path, found) in [
+        (&csv, "not a zip archive (a text file)"),
+        (
+            &zip_path,
+            "a zip archive that is neither a keel bundle nor an MLeap bundle (it holds `part-0.csv`)",
+        ),
+    ] {
+        for cmd in ["validate", "inspect", "score"] {
+            let mut c = keel();
+            c.arg(cmd).arg(path);
+            if cmd == "score" {
+                c.args(["--format", "jsonl"]);
+            }
+            let out = run_with_stdin(&mut c, b"{}\n");
+            assert_fails(
+                &out,
+                1,
+                &[found, "MLeap Bundle.ML", "keel convert --from spark-ml"],
+            );
+        }
+    }
+}
+
+#[test]
 fn convert_from_mleap_refuses_a_broken_bundle_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let zip_path = dir.path().join("bad.zip");

@@ -244,6 +244,22 @@ async fn admin_loads_uploads_and_paths_and_unloads() {
     )
     .await
     .error(422, "invalid_bundle");
+    // What was sent is named, with what keel reads.
+    let e = send(
+        &router,
+        req(
+            Method::POST,
+            "/v1/admin/models",
+            Some(TOKEN),
+            Some("application/octet-stream"),
+            "a,b\n1,2\n",
+        ),
+    )
+    .await
+    .error(422, "invalid_bundle");
+    let message = e["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not a zip archive (a text file)"), "{e}");
+    assert!(message.contains("MLeap Bundle.ML"), "{e}");
     send(
         &router,
         req(
