@@ -79,6 +79,8 @@ def test_every_case_matches_its_framework_through_the_python_api(keel_bin, tmp_p
         f"{family} {p}/{n}" + (f" ({s} skipped)" if s else "") for family, (p, n, s) in counts.items()
     )
     print(summary)
+    # A family whose folder came up empty would pass silently: every family must have run.
+    assert set(counts) == set(conformance.FAMILIES), counts
     for case_id, reason in SKIPS.items():
         print(f"  skipped {case_id}: {reason}")
     assert not failures, summary + "\n" + "\n".join(failures)
