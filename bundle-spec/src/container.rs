@@ -1,10 +1,11 @@
 //! The zip container: the defensive reader and the deterministic writer (SPEC.md section 1).
 //!
-//! Reading never trusts the archive: entry names are checked before use, every entry is
-//! inflated through a counting reader that stops at the limits, every digest is verified against
-//! the manifest, and the graph is checked for the structural rules of section 3 before any
+//! Reading never trusts the archive: entry names are checked before use and every entry is
+//! inflated through a counting reader that stops at the limits (both in [`crate::archive`]),
+//! every digest is verified against the manifest, and the graph is checked for the structural rules of section 3 before any
 //! caller sees it.
 
+use crate::archive::{Archive, ArchiveLimits, check_path};
 use crate::error::BundleError;
 use crate::limits::Limits;
 use crate::model::{Attr, DType, Entry, FORMAT_NAME, FORMAT_VERSION, Manifest, Node};
@@ -13,7 +14,7 @@ use crate::tensor::TensorFile;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 
 /// How the manifest and graph documents are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,37 +47,6 @@ pub struct Bundle {
     pub tensors: BTreeMap<String, TensorFile>,
 }
 
-fn check_path(name: &str) -> Result<(), BundleError> {
-    let bad = |reason| {
-        Err(BundleError::UnsafePath {
-            entry: name.to_string(),
-            reason,
-        })
-    };
-    if name.is_empty() {
-        return bad("empty name");
-    }
-    if name.contains('\0') {
-        return bad("contains a NUL byte");
-    }
-    if name.contains('\\') {
-        return bad("contains a backslash");
-    }
-    if name.starts_with('/') {
-        return bad("absolute path");
-    }
-    if name.len() >= 2 && name.as_bytes()[1] == b':' {
-        return bad("drive letter");
-    }
-    if name.split('/').any(|c| c == "..") {
-        return bad("`..` component");
-    }
-    if name.split('/').any(|c| c == "." || c.is_empty()) && !name.ends_with('/') {
-        return bad("empty or `.` component");
-    }
-    Ok(())
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -101,165 +71,31 @@ fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
     Some(version)
 }
 
-/// Which limit an entry of `size` bytes breaks, given the cap from the total/document limits
-/// (`cap`) and the largest size its compressed length allows (`ratio_max`). The size limits are
-/// reported first: they are the ones a user can act on by raising a number.
-fn entry_limit_error(
-    name: &str,
-    size: u64,
-    total_before: u64,
-    compressed: u64,
-    is_document: bool,
-    cap: u64,
-    limits: &Limits,
-) -> BundleError {
-    if size > cap {
-        let (what, actual, limit) = if is_document
-            && cap == limits.max_document_bytes
-            && size > limits.max_document_bytes
-        {
-            ("document size", size, limits.max_document_bytes)
-        } else {
-            (
-                "total uncompressed size",
-                total_before.saturating_add(size),
-                limits.max_total_bytes,
-            )
-        };
-        return BundleError::Limit {
-            entry: name.to_string(),
-            what,
-            actual,
-            limit,
-        };
-    }
-    BundleError::Limit {
-        entry: name.to_string(),
-        what: "compression ratio",
-        // Rounded up: a ratio of 200.5 is over a limit of 200 and must not read as "200".
-        actual: size.div_ceil(compressed.max(1)),
-        limit: limits.max_compression_ratio,
-    }
-}
-
-/// Finds the first name that the central directory holds twice. `ZipArchive` keys entries by
-/// name and so silently keeps one of two same-named entries; only a raw pass over the central
-/// directory can say which name it was.
-fn first_duplicate_name(bytes: &[u8]) -> Option<String> {
-    let mut iterable =
-        zip::unstable::read::ZipIterable::try_new(Cursor::new(bytes), zip::read::Config::default())
-            .ok()?;
-    let mut seen = HashSet::new();
-    for entry in iterable.files().ok()? {
-        let entry = entry.ok()?;
-        let name = entry.name().ok()?.into_owned();
-        if !seen.insert(name.clone()) {
-            return Some(name);
-        }
-    }
-    None
-}
-
 /// Reads every entry of the archive into memory, enforcing SPEC.md section 1 and the limits of
-/// section 1.1 on the way: safe names, no directories, no duplicates, only stored or deflated
-/// data, and sizes and ratios checked both against the declared sizes (to fail before
-/// inflating anything) and while inflating (because declared sizes are not to be trusted).
+/// section 1.1 through [`Archive`]: safe names, no duplicates, only stored or deflated data, and
+/// sizes and ratios checked both against the declared sizes (to fail before inflating
+/// anything) and while inflating (because declared sizes are not to be trusted). A directory
+/// entry is refused: the manifest cannot list it.
 fn read_entries(bytes: &[u8], limits: &Limits) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
-    let mut archive =
-        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| BundleError::Zip(e.to_string()))?;
-    if archive.has_duplicate_names() {
-        return Err(BundleError::Duplicate {
-            entry: first_duplicate_name(bytes).unwrap_or_else(|| "<archive>".into()),
-        });
-    }
-    if archive.len() > limits.max_entries {
-        return Err(BundleError::Limit {
-            entry: "<archive>".into(),
-            what: "entry count",
-            actual: archive.len() as u64,
-            limit: limits.max_entries as u64,
-        });
-    }
-    let archive_len = bytes.len() as u64;
-
+    let mut archive = Archive::open(bytes, ArchiveLimits::from_limits(limits, u64::MAX))?;
+    let entries = archive.entries().to_vec();
     let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut total: u64 = 0;
-    for i in 0..archive.len() {
-        // Everything about the entry is taken from the central directory before any data is
-        // touched, so that a bad name or method is refused even if its data is garbage.
-        let (name, is_dir, method, declared, declared_compressed) = {
-            let e = archive
-                .by_index_data(i)
-                .map_err(|e| BundleError::Zip(format!("entry #{i}: {e}")))?;
-            let name = e
-                .name()
-                .map_err(|e| BundleError::Zip(format!("entry #{i}: unreadable name: {e}")))?
-                .into_owned();
-            (
-                name,
-                e.is_dir(),
-                e.compression(),
-                e.size(),
-                e.compressed_size(),
-            )
-        };
-        check_path(&name)?;
-        if is_dir {
+    for entry in entries {
+        if entry.is_dir {
             // SPEC.md 1: every entry other than the manifest is listed; a directory cannot be.
-            return Err(BundleError::Unlisted { entry: name });
+            return Err(BundleError::Unlisted { entry: entry.name });
         }
-        match method {
-            zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated => {}
-            other => {
-                return Err(BundleError::Compression {
-                    entry: name,
-                    method: format!("{other:?}"),
-                });
-            }
-        }
+        let name = entry.name;
+        // The manifest and graph documents have their own cap (SPEC.md 1.1); a tensor entry
+        // is bounded by the total alone.
         let is_document = name.starts_with("manifest.") || name.starts_with("graph.");
-        let budget = limits.max_total_bytes.saturating_sub(total);
-        let cap = if is_document {
-            budget.min(limits.max_document_bytes)
+        let data = if is_document {
+            archive.read_capped(&name, "document size", limits.max_document_bytes)?
         } else {
-            budget
+            archive.read(&name)?
         };
-        // The compressed data cannot be longer than the archive: clamping the declared length
-        // stops a header that overstates it from buying a bomb a larger ratio allowance.
-        let compressed = declared_compressed.min(archive_len);
-        let ratio_max = compressed
-            .saturating_mul(limits.max_compression_ratio)
-            .max(limits.ratio_exempt_below.saturating_sub(1));
-        let read_limit = cap.min(ratio_max);
-        let too_big =
-            |size: u64| entry_limit_error(&name, size, total, compressed, is_document, cap, limits);
-        // A header that admits to more than the limits is refused before inflating anything.
-        if declared > read_limit {
-            return Err(too_big(declared));
-        }
-
-        let options = zip::ZipReadOptions::new().enforce_header_consistency(true);
-        let mut file = archive
-            .by_index_with_options(i, options)
-            .map_err(|e| BundleError::Zip(format!("entry `{name}`: {e}")))?;
-        // Never reserve more than the archive's own length up front, whatever the header says
-        // (it is only a hint); the vector grows if the entry really is larger.
-        let mut data = Vec::with_capacity(declared.min(archive_len).min(read_limit) as usize);
-        // Read at most one byte past the limit: that proves the limit was exceeded without
-        // ever holding more than the limit in memory, whatever the header claims.
-        (&mut file)
-            .take(read_limit.saturating_add(1))
-            .read_to_end(&mut data)
-            .map_err(|e| BundleError::malformed(&name, format!("cannot inflate: {e}")))?;
-        let size = data.len() as u64;
-        if size > read_limit {
-            return Err(too_big(size));
-        }
-        data.shrink_to_fit();
-        total += size;
-        if contents.insert(name.clone(), data).is_some() {
-            return Err(BundleError::Duplicate { entry: name });
-        }
+        // Names are unique: `Archive::open` refused duplicates.
+        contents.insert(name, data);
     }
     Ok(contents)
 }
@@ -793,24 +629,6 @@ fn encode_graph(n: &Node, enc: Encoding) -> Result<Vec<u8>, BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_that_escape_are_refused() {
-        for p in [
-            "../x",
-            "a/../../x",
-            "/etc/passwd",
-            "C:/x",
-            "a\\b",
-            "a//b",
-            "./a",
-        ] {
-            assert!(check_path(p).is_err(), "{p} should be refused");
-        }
-        for p in ["manifest.json", "tensors/a.safetensors"] {
-            assert!(check_path(p).is_ok(), "{p} should be allowed");
-        }
-    }
 
     #[test]
     fn versions_parse() {

@@ -1,6 +1,8 @@
 //! The one error type of the bundle crate. Every variant names the entry (and, where it applies,
 //! the tensor key) so that a user can find what is wrong in the file.
 
+use crate::archive::ArchiveError;
+
 /// Why a bundle could not be read, validated or written. Comparable and cloneable so that the
 /// runtime's error, which carries it, can be too.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +119,37 @@ pub enum BundleError {
     /// Writing the archive failed.
     #[error("cannot write bundle: {0}")]
     Write(String),
+}
+
+impl From<ArchiveError> for BundleError {
+    /// The archive reader's refusals keep the variants the bundle reader has always reported,
+    /// so a caller matching on `BundleError` sees no difference.
+    fn from(e: ArchiveError) -> Self {
+        match e {
+            ArchiveError::Zip(message) => Self::Zip(message),
+            ArchiveError::Entry { entry, message } => {
+                Self::Zip(format!("entry `{entry}`: {message}"))
+            }
+            ArchiveError::UnsafePath { entry, reason } => Self::UnsafePath { entry, reason },
+            ArchiveError::Duplicate { entry } => Self::Duplicate { entry },
+            ArchiveError::Compression { entry, method } => Self::Compression { entry, method },
+            ArchiveError::Limit {
+                entry,
+                what,
+                actual,
+                limit,
+            } => Self::Limit {
+                entry,
+                what,
+                actual,
+                limit,
+            },
+            ArchiveError::Inflate { entry, message } => {
+                Self::malformed(&entry, format!("cannot inflate: {message}"))
+            }
+            ArchiveError::Missing { entry } => Self::MissingEntry { entry },
+        }
+    }
 }
 
 impl BundleError {

@@ -6,8 +6,12 @@
 //! ndarray, no Arrow, no wgpu) and never touches the filesystem, so it builds for
 //! `wasm32-unknown-unknown` unchanged; callers hand it bytes.
 //!
+//! The zip reader under the container is public as [`archive`]: the importers read foreign zips
+//! (MLeap's Bundle.ML) through it, so every archive keel opens gets the same checks.
+//!
 //! The normative description is `SPEC.md` beside this crate.
 
+pub mod archive;
 mod container;
 mod error;
 mod json_f64;

@@ -385,10 +385,12 @@ fn inspect_prints_the_bundle() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
-    // Nested nodes are indented below their pipeline.
-    assert!(text.contains("\n    pipeline_2 [pipeline]"), "{text}");
+    // Nested nodes are indented below their pipeline; the exporter's root pipeline, which
+    // only wraps scikit-learn's Pipeline with the same columns, is not shown as a level.
+    assert!(text.contains("\n  pipeline_2 [pipeline]"), "{text}");
+    assert!(!text.contains("\n  pipeline [pipeline]"), "{text}");
     assert!(
-        text.contains("\n      standard_scaler [sklearn.standard_scaler]"),
+        text.contains("\n    standard_scaler [sklearn.standard_scaler]"),
         "{text}"
     );
 }
@@ -416,8 +418,10 @@ fn inspect_json_is_machine_readable() {
     assert_eq!(doc["plan"]["ok"], true);
     assert_eq!(doc["plan"]["backends"], serde_json::json!(["cpu"]));
     assert_eq!(doc["plan"]["steps"], 3);
-    // graph: pipeline > pipeline_2 > [column_transformer > [scaled > [scaler], concat], linreg]
-    let top = &doc["graph"]["children"][0]["children"];
+    // graph: pipeline_2 > [column_transformer > [scaled > [scaler], concat], linreg] (the
+    // exporter's root pipeline around pipeline_2 has the same columns and is not shown)
+    assert_eq!(doc["graph"]["name"], "pipeline_2");
+    let top = &doc["graph"]["children"];
     let ct = &top[0];
     assert_eq!(ct["name"], "column_transformer");
     assert_eq!(ct["children"][1]["op"], "concat");

@@ -39,7 +39,7 @@ import keel.spark  # noqa: E402
 
 START_TIMEOUT_S = 240
 
-# The stages the importer converts (importers/src/spark_ml/stages.rs, SUPPORTED).
+# The stages the importer converts (importers/src/spark_ml/stages/mod.rs, SUPPORTED).
 IMPORTED = {
     "VectorAssembler", "StringIndexerModel", "OneHotEncoderModel", "StandardScalerModel",
     "MinMaxScalerModel", "ImputerModel", "Bucketizer", "LogisticRegressionModel",

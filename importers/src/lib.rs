@@ -7,6 +7,7 @@
 //! it is never built into the runtime or the browser package (ARCHITECTURE.md, "heavy translation code stays out of what
 //! ships to the browser").
 
+mod emit;
 pub mod load;
 pub mod mleap;
 pub mod spark_ml;

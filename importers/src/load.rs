@@ -181,11 +181,7 @@ fn is_zip(bytes: &[u8]) -> bool {
 /// The entry names of a zip, or `None` when its directory cannot be read. Only the central
 /// directory is read (no entry is inflated), so this costs no more than the archive's size.
 fn entry_names(bytes: &[u8]) -> Option<Vec<String>> {
-    let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
-    zip.file_names()
-        .map(|name| name.map(std::borrow::Cow::into_owned))
-        .collect::<Result<Vec<_>, _>>()
-        .ok()
+    keel_bundle::archive::entry_names(bytes).ok()
 }
 
 /// A short list of entry names for a message: the first few, sorted, and how many more.

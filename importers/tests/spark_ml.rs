@@ -253,9 +253,10 @@ fn skip_and_mismatched_uids_are_refused() {
     );
 }
 
-/// Parameter values the second tranche cannot reproduce are refused, naming the stage and value.
+/// VectorSlicer, IndexToString, NaiveBayes and KMeans parameter values the importer cannot
+/// reproduce are refused, naming the stage and value.
 #[test]
-fn unsupported_parameter_values_are_refused() {
+fn unsupported_slicer_indexer_nb_kmeans_values_are_refused() {
     let refused = |case: &str, prefix: &str, edit: &dyn Fn(&mut J), needle: &str| {
         let (_tmp, dir) = scratch_of(case);
         let s = stage(&dir, prefix);
@@ -304,7 +305,7 @@ fn unsupported_parameter_values_are_refused() {
 /// The converted stages carry the exporter's attributes: k-means centers in cluster order,
 /// PCA components transposed to [k, n], Binarizer's per-column thresholds.
 #[test]
-fn second_tranche_attributes() {
+fn kmeans_pca_binarizer_attributes() {
     let b = convert(
         &fixture("iris_nb_kmeans").join("model"),
         &Options::default(),
@@ -371,10 +372,10 @@ fn vector_slicer_names_on_assembled_scalars() {
     assert_eq!(sel.inputs[0].columns, ["raw"]);
 }
 
-/// The GLM, MLP, FM and isotonic predictors' parameter values the importer cannot reproduce are refused,
+/// GLM, MLP, FM and isotonic parameter values the importer cannot reproduce are refused,
 /// naming the stage and the value.
 #[test]
-fn models2_unsupported_parameter_values_are_refused() {
+fn unsupported_glm_mlp_fm_isotonic_values_are_refused() {
     let refused = |prefix: &str, edit: &dyn Fn(&mut J), needle: &str| {
         let (_tmp, dir) = scratch_of("diabetes_glm_mlp_fm");
         let s = stage(&dir, prefix);
@@ -422,11 +423,11 @@ fn models2_unsupported_parameter_values_are_refused() {
     );
 }
 
-/// The GLM, MLP, FM and isotonic predictors carry the exporter's attributes: the GLM family and link Spark
-/// resolves (tweedie's power link with its power) and its offset port, the FM task, the isotonic feature index only
-/// on a vector input.
+/// GLM, MLP, FM and isotonic stages carry the exporter's attributes: the GLM family and link
+/// Spark resolves (tweedie's power link with its power) and its offset port, the FM task, the
+/// isotonic feature index only on a vector input.
 #[test]
-fn models2_attributes() {
+fn glm_mlp_fm_isotonic_attributes() {
     use keel_bundle::Attr;
     let b = convert(
         &fixture("diabetes_glm_mlp_fm").join("model"),
@@ -535,8 +536,9 @@ fn category_maps(maps: &[(i32, &[(f64, i32)])]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// Malformed fitted data of the new stages gives a typed error naming the stage folder and the
-/// field: a missing column, a column of the wrong type, inconsistent category maps.
+/// Malformed fitted data of the text stages and VectorIndexerModel gives a typed error naming
+/// the stage folder and the field: a missing column, a column of the wrong type, inconsistent
+/// category maps.
 #[test]
 fn text_stage_malformed_data_is_named() {
     let check = |case: &str, prefix: &str, b: RecordBatch, options: &Options, needle: &str| {

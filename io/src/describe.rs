@@ -126,6 +126,22 @@ pub fn field_json(f: &Field) -> J {
     })
 }
 
+/// The node a description starts from: the graph's root, less the wrappers that add nothing.
+/// Exporters wrap the user's pipeline in a root pipeline with the same inputs and outputs
+/// (scikit-learn's `Pipeline` inside the bundle's own), which a reader would otherwise see as
+/// the same pipeline twice, one inside the other.
+pub fn shown_graph(graph: &Node) -> &Node {
+    let mut n = graph;
+    while let [only] = n.children.as_slice() {
+        let same_interface = only.inputs == n.inputs && only.outputs == n.outputs;
+        if n.op != "pipeline" || only.op != "pipeline" || !same_interface {
+            break;
+        }
+        n = only;
+    }
+    n
+}
+
 /// A graph node and its children as JSON: attributes by kind and size, never their arrays.
 pub fn node_json(bundle: &Bundle, n: &Node) -> J {
     let bindings = |bs: &[keel_bundle::Binding]| {
@@ -175,7 +191,7 @@ pub fn to_json(bundle: &Bundle, plan: &Result<Model, keel_runtime::Error>) -> J 
         "inputs": m.inputs.iter().map(field_json).collect::<Vec<_>>(),
         "outputs": m.outputs.iter().map(field_json).collect::<Vec<_>>(),
         "metadata": m.metadata,
-        "graph": node_json(bundle, &bundle.graph),
+        "graph": node_json(bundle, shown_graph(&bundle.graph)),
         "entries": m.entries.iter().map(|e| json!({"path": e.path, "size": e.size, "sha256": e.sha256})).collect::<Vec<_>>(),
         "tensors": tensors,
         "plan": plan,
@@ -309,9 +325,10 @@ pub fn to_text(bundle: &Bundle, plan: &Result<Model, keel_runtime::Error>) -> St
     table(&mut out, "  ", &rows);
     out.push('\n');
     let mut nodes = 0;
-    bundle.graph.walk(&mut |_, _| nodes += 1);
+    let graph = shown_graph(&bundle.graph);
+    graph.walk(&mut |_, _| nodes += 1);
     let _ = writeln!(out, "graph ({nodes} nodes)");
-    node_text(&mut out, bundle, &bundle.graph, 0);
+    node_text(&mut out, bundle, graph, 0);
     out.push('\n');
     let _ = writeln!(out, "entries ({})", m.entries.len());
     let rows: Vec<Vec<String>> = m
@@ -327,4 +344,35 @@ pub fn to_text(bundle: &Bundle, plan: &Result<Model, keel_runtime::Error>) -> St
         .collect();
     table(&mut out, "  ", &rows);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrapped(inner: Node) -> Node {
+        Node::pipeline("pipeline", vec![inner])
+            .with_input("in", ["x"])
+            .with_output("out", ["y"])
+    }
+
+    #[test]
+    fn a_pipeline_wrapping_the_same_pipeline_is_shown_once() {
+        let model = Node::new("linear", "sklearn.linear")
+            .with_input("X", ["x"])
+            .with_output("prediction", ["y"]);
+        let user = Node::pipeline("pipeline_2", vec![model])
+            .with_input("in", ["x"])
+            .with_output("out", ["y"]);
+        let graph = wrapped(user);
+        assert_eq!(shown_graph(&graph).name, "pipeline_2");
+        // A wrapper with another interface is a stage of its own and stays.
+        let narrower = Node::pipeline("inner", vec![Node::new("a", "concat")])
+            .with_input("in", ["x"])
+            .with_output("out", ["z"]);
+        assert_eq!(shown_graph(&wrapped(narrower)).name, "pipeline");
+        // A single op under the root is not a pipeline: nothing to collapse.
+        let op = Node::new("linear", "sklearn.linear").with_input("X", ["x"]);
+        assert_eq!(shown_graph(&wrapped(op)).name, "pipeline");
+    }
 }

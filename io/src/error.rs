@@ -1,6 +1,12 @@
 //! The error type of the tabular codecs. Every variant carries what a user needs to find the
-//! problem without a debugger: the row and column of the input, or what was being read. Row numbers are global to the whole input (counted from 0,
-//! the first data row; a CSV header is not a row), never relative to a batch.
+//! problem without a debugger: the row and column of the input, or what was being read. Row
+//! numbers are global to the whole input (counted from 0, the first data row; a CSV header is
+//! not a row), never relative to a batch.
+//!
+//! The JSON document variants ([`Error::MalformedJson`] to [`Error::OutputColumnExists`]) speak
+//! of "the body", since a document reaches a front end as the body of a request; the REST
+//! server answers with these messages as they are, mapping each variant to its status and
+//! error code in one place.
 
 use arrow_schema::ArrowError;
 use std::io;
@@ -60,6 +66,66 @@ pub enum Error {
     /// format, an output that would overwrite the input).
     #[error("{0}")]
     Usage(String),
+    /// A JSON document (a `{"rows": ...}` / `{"columns": ...}` request) is not valid JSON, or
+    /// not of the document's shape (an unknown key, `rows` that is not an array).
+    #[error("the body is not valid JSON: {source}")]
+    MalformedJson {
+        /// What the JSON parser refused.
+        source: serde_json::Error,
+    },
+    /// A JSON document has neither `rows` nor `columns`, or both.
+    #[error(
+        "expected a JSON object with either \"rows\" (an array of objects) or \"columns\" \
+         (an object of arrays)"
+    )]
+    NotRowsOrColumns,
+    /// The columns of a `{"columns": ...}` document have different numbers of values.
+    #[error("column `{column}` has {found} values but column `{first}` has {expected}")]
+    ColumnLengths {
+        /// The column whose length differs from the first one's.
+        column: String,
+        /// Its number of values.
+        found: usize,
+        /// The first column read (in the bundle's input order), which sets the row count.
+        first: String,
+        /// The first column's number of values.
+        expected: usize,
+    },
+    /// A LeapFrame is not valid JSON or not of a LeapFrame's shape.
+    #[error(
+        "the body is not a LeapFrame ({{\"schema\": {{\"fields\": [...]}}, \"rows\": \
+         [[...], ...]}}): {source}"
+    )]
+    MalformedFrame {
+        /// What the JSON parser refused.
+        source: serde_json::Error,
+    },
+    /// A LeapFrame's schema names a column twice.
+    #[error("the frame's schema names column `{column}` twice")]
+    DuplicateFrameColumn {
+        /// The column.
+        column: String,
+    },
+    /// A LeapFrame row has a different number of values than the frame's schema has fields.
+    #[error("row {row} has {found} values but the schema has {expected} fields")]
+    FrameRowWidth {
+        /// The row (0 = the frame's first row).
+        row: u64,
+        /// Its number of values.
+        found: usize,
+        /// The number of fields of the frame's schema.
+        expected: usize,
+    },
+    /// A LeapFrame already has a column that the model writes: the answer appends the outputs
+    /// to the frame, and MLeap refuses to overwrite a column too.
+    #[error(
+        "the frame already has a column `{column}`, which the model writes (MLeap does not \
+         overwrite columns either)"
+    )]
+    OutputColumnExists {
+        /// The column.
+        column: String,
+    },
     /// The Arrow libraries refused to read or write something.
     #[error("{context}: {source}")]
     Arrow {

@@ -59,7 +59,7 @@ pub fn open<'a>(
     })
 }
 
-fn extra_column(column: &str) -> Error {
+pub(crate) fn extra_column(column: &str) -> Error {
     Error::ExtraColumn {
         column: column.to_string(),
         message: format!(

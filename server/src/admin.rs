@@ -48,7 +48,7 @@ pub async fn require_token(
     next: Next,
 ) -> Response {
     let Some(expected) = state.config.admin_token.as_deref() else {
-        return AppError::no_route(request.uri().path()).into_response();
+        return AppError::admin_disabled().into_response();
     };
     let given = request
         .headers()

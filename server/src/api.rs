@@ -1,6 +1,10 @@
 //! The public handlers: model listing and description, `predict`, the MLeap `transform`,
 //! health, readiness, metrics and the OpenAPI document.
 //!
+//! `transform` is MLeap compatibility: it takes and returns a LeapFrame
+//! ([`keel_io::leapframe`]), the JSON frame MLeap's serving endpoints use, so MLeap clients can
+//! call keel unchanged.
+//!
 //! Scoring handlers check everything they can before reading the body (the model exists, the
 //! media types are ones we read and write), read the body up to `--max-body`, then parse, score
 //! and encode either inline or on the scoring pool (the policy is in [`crate::pool`]).
@@ -8,7 +12,6 @@
 use crate::body::{Phase, read_body};
 use crate::codec::{self, Answer, Parsed, Want};
 use crate::error::AppError;
-use crate::mleap;
 use crate::pool::INLINE_MAX_BODY;
 use crate::registry::Entry;
 use crate::state::AppState;
@@ -19,6 +22,8 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keel_io::input::Extra;
+use keel_io::json_doc::{self, Layout};
+use keel_io::leapframe::{self, LeapFrame};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -112,7 +117,7 @@ fn score_and_encode(entry: &Entry, parsed: &Parsed, want: Want) -> Result<Answer
     let schema = entry.model.output_schema();
     let (body, content_type) = match want.answer(parsed.form) {
         Answer::Json(layout) => (
-            codec::encode_json(layout, &entry.name, entry.version, &schema, &scored),
+            json_doc::encode(layout, &entry.name, entry.version, &schema, &scored),
             codec::JSON,
         ),
         Answer::Arrow => (
@@ -185,22 +190,32 @@ async fn predict_with(
         .await
 }
 
+/// Reads a LeapFrame body for `entry`'s model: the frame to echo and its input rows.
+fn parse_frame<'a>(entry: &Entry, body: &'a [u8]) -> Result<(LeapFrame<'a>, Parsed), AppError> {
+    let manifest = entry.model.manifest();
+    let (frame, batch) = leapframe::parse(body, &manifest.inputs, &manifest.outputs)?;
+    let parsed = Parsed {
+        batches: vec![batch],
+        form: Answer::Json(Layout::Rows),
+    };
+    Ok((frame, parsed))
+}
+
 fn transform_parsed(
     entry: &Entry,
-    frame: &mleap::LeapFrame<'_>,
+    frame: &LeapFrame<'_>,
     parsed: &Parsed,
 ) -> Result<Answered, AppError> {
     let scored = codec::score(&entry.model, &parsed.batches)?;
     Ok(Answered {
-        body: mleap::encode(frame, &entry.model.manifest().outputs, &scored),
+        body: leapframe::encode(frame, &entry.model.manifest().outputs, &scored),
         content_type: codec::JSON,
         rows: parsed.rows(),
     })
 }
 
 fn transform_now(entry: &Entry, body: &[u8]) -> Result<Answered, AppError> {
-    let manifest = entry.model.manifest();
-    let (frame, parsed) = mleap::parse(body, &manifest.inputs, &manifest.outputs)?;
+    let (frame, parsed) = parse_frame(entry, body)?;
     transform_parsed(entry, &frame, &parsed)
 }
 
@@ -233,8 +248,7 @@ async fn transform_with(
     codec::wanted(headers, false)?;
     let body = read_body(body, state.config.max_body, phase).await?;
     if body.len() <= INLINE_MAX_BODY {
-        let manifest = entry.model.manifest();
-        let (frame, parsed) = mleap::parse(&body, &manifest.inputs, &manifest.outputs)?;
+        let (frame, parsed) = parse_frame(entry, &body)?;
         if parsed.rows() <= state.config.inline_rows {
             return transform_parsed(entry, &frame, &parsed);
         }

@@ -81,6 +81,17 @@ impl AppError {
         )
     }
 
+    /// 403: the admin routes exist but the server was started without an admin token, which
+    /// is what turns them on; the message says how.
+    pub fn admin_disabled() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin API is disabled: start `keel serve` with --admin-token TOKEN (or the \
+             KEEL_ADMIN_TOKEN environment variable) and send `Authorization: Bearer TOKEN`",
+        )
+    }
+
     /// 413: the body is larger than `--max-body`. The connection is closed after the answer:
     /// the rest of the body is never read, so the connection cannot carry another request.
     pub fn too_large(limit: u64) -> Self {
@@ -235,36 +246,45 @@ impl From<keel_runtime::Error> for AppError {
     }
 }
 
-/// Errors of the readers shared with the command line (`keel_io::input`, `keel_io::columns`).
+/// Errors of keel-io's readers and document codecs (shared with the command line and the
+/// browser build): the one place their variants get an HTTP status and an error code. A
+/// malformed body is the client's 400; a well-formed one the model's schema refuses is 422.
 impl From<keel_io::Error> for AppError {
     fn from(e: keel_io::Error) -> Self {
         use keel_io::Error as E;
+        let message = e.to_string();
         match e {
-            E::Value {
-                row,
-                column,
-                message,
-            } => AppError::unprocessable(
-                "bad_value",
-                format!("row {row}, column `{column}`: {message}"),
-            )
-            .at_column(column)
-            .at_row(row),
-            E::Row { row, message } => {
-                AppError::bad_request("malformed_row", format!("row {row}: {message}")).at_row(row)
-            }
-            E::MissingColumn { column, message } => {
+            E::Value { row, column, .. } => AppError::unprocessable("bad_value", message)
+                .at_column(column)
+                .at_row(row),
+            E::Row { row, .. } => AppError::bad_request("malformed_row", message).at_row(row),
+            E::MissingColumn { column, .. } => {
                 AppError::unprocessable("missing_column", message).at_column(column)
             }
+            // The runtime's error carries the server's wording (a query parameter, not the
+            // command line's flag) and the same code as an extra Arrow column.
             E::ExtraColumn { column, .. } => keel_runtime::Error::ExtraColumn { column }.into(),
-            E::Input(message) => AppError::unprocessable("bad_input", message),
-            E::Arrow { context, source } => {
-                AppError::bad_request("malformed_arrow", format!("{context}: {source}"))
-            }
+            E::Input(_) => AppError::unprocessable("bad_input", message),
+            E::Arrow { .. } => AppError::bad_request("malformed_arrow", message),
             E::ReadInput(e) => {
                 AppError::bad_request("malformed_body", format!("cannot read the body: {e}"))
             }
             E::Score(e) => e.into(),
+            E::MalformedJson { .. } => AppError::bad_request("malformed_json", message),
+            E::NotRowsOrColumns => AppError::bad_request("malformed_request", message),
+            E::ColumnLengths { column, .. } => {
+                AppError::unprocessable("row_count", message).at_column(column)
+            }
+            E::MalformedFrame { .. } => AppError::bad_request("malformed_frame", message),
+            E::DuplicateFrameColumn { column } => {
+                AppError::bad_request("malformed_frame", message).at_column(column)
+            }
+            E::FrameRowWidth { row, .. } => {
+                AppError::bad_request("malformed_frame", message).at_row(row)
+            }
+            E::OutputColumnExists { column } => {
+                AppError::unprocessable("column_exists", message).at_column(column)
+            }
             other => AppError::internal(other.to_string()),
         }
     }
@@ -347,6 +367,87 @@ mod tests {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
             assert_eq!(runtime_status(code), want, "{code}");
+        }
+    }
+
+    #[test]
+    fn document_errors_keep_their_statuses_codes_columns_and_rows() {
+        use keel_io::Error as E;
+        let json_err = || serde_json::from_str::<u8>("x").unwrap_err();
+        let column = || "c".to_string();
+        let cases = [
+            (
+                E::MalformedJson { source: json_err() },
+                400,
+                "malformed_json",
+                None,
+                None,
+            ),
+            (E::NotRowsOrColumns, 400, "malformed_request", None, None),
+            (
+                E::ColumnLengths {
+                    column: column(),
+                    found: 1,
+                    first: "a".into(),
+                    expected: 2,
+                },
+                422,
+                "row_count",
+                Some("c"),
+                None,
+            ),
+            (
+                E::MalformedFrame { source: json_err() },
+                400,
+                "malformed_frame",
+                None,
+                None,
+            ),
+            (
+                E::DuplicateFrameColumn { column: column() },
+                400,
+                "malformed_frame",
+                Some("c"),
+                None,
+            ),
+            (
+                E::FrameRowWidth {
+                    row: 3,
+                    found: 1,
+                    expected: 2,
+                },
+                400,
+                "malformed_frame",
+                None,
+                Some(3),
+            ),
+            (
+                E::OutputColumnExists { column: column() },
+                422,
+                "column_exists",
+                Some("c"),
+                None,
+            ),
+            (
+                E::MissingColumn {
+                    column: column(),
+                    message: "input column `c` is missing".into(),
+                },
+                422,
+                "missing_column",
+                Some("c"),
+                None,
+            ),
+        ];
+        for (e, status, code, column, row) in cases {
+            let message = e.to_string();
+            let answer = AppError::from(e);
+            assert_eq!(answer.status.as_u16(), status, "{code}");
+            assert_eq!(
+                (answer.code, answer.column.as_deref(), answer.row),
+                (code, column, row)
+            );
+            assert_eq!(answer.message, message);
         }
     }
 }

@@ -7,7 +7,8 @@
 //!   [`AppState`]; tests drive it with tower's `oneshot`, without a socket;
 //! - [`state`]: the shared state and the server's configuration;
 //! - [`registry`]: the loaded models, swapped atomically (`ArcSwap`), with versions;
-//! - [`api`] / [`admin`]: the handlers; [`codec`] / [`mleap`]: request and answer bodies;
+//! - [`api`] / [`admin`]: the handlers; [`codec`]: media types and `Accept` negotiation, over
+//!   keel-io's document codecs (`keel_io::json_doc`, `keel_io::leapframe`);
 //! - [`body`]: reading a body under the size limit, and the request's phase (a leaf module);
 //! - [`pool`]: the scoring pool that keeps big batches off the async reactor;
 //! - [`error`]: `AppError`, the one JSON error answer of every rejection;
@@ -23,7 +24,6 @@ pub mod codec;
 pub mod demo;
 pub mod error;
 pub mod metrics;
-pub mod mleap;
 pub mod openapi;
 pub mod pool;
 pub mod registry;
@@ -109,7 +109,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     pub max_body: u64,
     /// Bearer token that enables the admin routes (`/v1/admin/...`); without one they answer
-    /// 404.
+    /// 403 `admin_disabled`.
     #[arg(long, env = "KEEL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// An origin allowed to call the API from a browser (repeatable; `*` = any).

@@ -76,9 +76,12 @@ fn admin_errors(mut responses: serde_json::Map<String, J>) -> J {
         error_response("The bearer token is missing or wrong (`unauthorized`)."),
     );
     responses.insert(
-        "404".into(),
-        error_response("Admin is off (no token configured: `not_found`), or no such model."),
+        "403".into(),
+        error_response(
+            "The admin API is disabled: the server was started without --admin-token (`admin_disabled`).",
+        ),
     );
+    responses.insert("404".into(), error_response("No such model (`not_found`)."));
     J::Object(responses)
 }
 
@@ -190,7 +193,7 @@ pub fn document() -> J {
                 "post": {
                     "summary": "Load a model",
                     "operationId": "loadModel",
-                    "description": "Loads a bundle from a path on the server's disk (JSON body) or from the uploaded bytes, as the next version of its name. Needs `Authorization: Bearer <token>`; answers 404 when the server has no admin token.",
+                    "description": "Loads a bundle from a path on the server's disk (JSON body) or from the uploaded bytes, as the next version of its name. Needs `Authorization: Bearer <token>`; answers 403 `admin_disabled` when the server has no admin token.",
                     "security": [{"bearer": []}],
                     "requestBody": {"required": true, "content": {
                         "application/json": {"schema": {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}},

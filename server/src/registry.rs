@@ -111,7 +111,7 @@ pub fn prepare(bytes: &[u8]) -> Result<Prepared, String> {
     info.insert("metadata".into(), json!(m.metadata));
     info.insert(
         "graph".into(),
-        keel_io::describe::node_json(&bundle, &bundle.graph),
+        keel_io::describe::node_json(&bundle, keel_io::describe::shown_graph(&bundle.graph)),
     );
     info.insert("backends".into(), json!(model.backends()));
     Ok(Prepared {

@@ -81,7 +81,7 @@ fn admin_state() -> AppState {
 // Admin
 
 #[tokio::test]
-async fn admin_is_off_without_a_token() {
+async fn admin_is_disabled_without_a_token_and_says_how_to_enable_it() {
     let router = app(state(Config::default()));
     let upload = bundle_bytes(IRIS);
     for r in [
@@ -107,7 +107,10 @@ async fn admin_is_off_without_a_token() {
             Body::empty(),
         ),
     ] {
-        send(&router, r).await.error(404, "not_found");
+        let e = send(&router, r).await.error(403, "admin_disabled");
+        let message = e["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--admin-token"), "{e}");
+        assert!(message.contains("KEEL_ADMIN_TOKEN"), "{e}");
     }
 }
 

@@ -1,11 +1,13 @@
-//! Reads the zip into memory under [`Limits`]: bounded entry count, per-entry and total
-//! uncompressed sizes (counted while decompressing, not trusted from the headers), compression
-//! ratio, and safe entry names.
+//! The Bundle.ML zip read into memory through keel's one hardened zip reader
+//! ([`keel_bundle::archive`]): names checked, only stored or deflated entries, local headers
+//! that agree with the central directory, and every entry inflated under the limits (entry
+//! count, per-entry and total uncompressed size, compression ratio), counted while inflating.
+//! Directory entries are skipped: MLeap's writer may add them and nothing reads them.
 
 use super::ImportError;
 use keel_bundle::Limits;
+use keel_bundle::archive::{Archive, ArchiveLimits};
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read};
 
 /// The files of the archive by path (directories dropped).
 #[derive(Debug)]
@@ -13,99 +15,22 @@ pub(crate) struct Files {
     files: BTreeMap<String, Vec<u8>>,
 }
 
-fn check_path(name: &str) -> Result<(), ImportError> {
-    let bad = |reason| {
-        Err(ImportError::UnsafePath {
-            entry: name.to_string(),
-            reason,
-        })
-    };
-    if name.is_empty() {
-        return bad("empty name");
-    }
-    if name.contains('\0') {
-        return bad("contains a NUL byte");
-    }
-    if name.contains('\\') {
-        return bad("contains a backslash");
-    }
-    if name.starts_with('/') {
-        return bad("absolute path");
-    }
-    if name.len() >= 2 && name.as_bytes().get(1) == Some(&b':') {
-        return bad("drive letter");
-    }
-    if name.split('/').any(|part| part == ".." || part == ".") {
-        return bad("`.` or `..` component");
-    }
-    Ok(())
-}
-
 impl Files {
-    /// Reads every file entry of the zip `bytes`.
+    /// Reads every file entry of the zip `bytes`, each bounded by the document size of
+    /// `limits` (Bundle.ML keeps everything, tensors included, in its JSON or protobuf
+    /// documents).
     pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<Files, ImportError> {
-        let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| ImportError::Zip(e.to_string()))?;
-        if zip.len() > limits.max_entries {
-            return Err(ImportError::Limit {
-                entry: "(archive)".into(),
-                message: format!(
-                    "{} entries, more than the limit of {}",
-                    zip.len(),
-                    limits.max_entries
-                ),
-            });
-        }
+        let mut archive = Archive::open(
+            bytes,
+            ArchiveLimits::from_limits(limits, limits.max_document_bytes),
+        )?;
         let mut files = BTreeMap::new();
-        let mut total: u64 = 0;
-        for i in 0..zip.len() {
-            let mut entry = zip
-                .by_index(i)
-                .map_err(|e| ImportError::Zip(e.to_string()))?;
-            let name = entry
-                .name()
-                .map_err(|e| ImportError::Zip(format!("entry {i}: {e}")))?
-                .to_string();
-            check_path(&name)?;
-            if entry.is_dir() {
+        for entry in archive.entries().to_vec() {
+            if entry.is_dir {
                 continue;
             }
-            let limit = limits
-                .max_document_bytes
-                .min(limits.max_total_bytes.saturating_sub(total));
-            let mut data = Vec::new();
-            // Read one byte past the bound so an oversized entry is detected whatever its
-            // header claims.
-            (&mut entry)
-                .take(limit.saturating_add(1))
-                .read_to_end(&mut data)
-                .map_err(|e| ImportError::Zip(format!("entry `{name}`: {e}")))?;
-            let size = data.len() as u64;
-            if size > limit {
-                return Err(ImportError::Limit {
-                    entry: name,
-                    message: format!(
-                        "larger than the limit of {} bytes (per entry {}, in all {})",
-                        limit, limits.max_document_bytes, limits.max_total_bytes
-                    ),
-                });
-            }
-            let compressed = entry.compressed_size().max(1);
-            if size >= limits.ratio_exempt_below && size / compressed > limits.max_compression_ratio
-            {
-                return Err(ImportError::Limit {
-                    entry: name,
-                    message: format!(
-                        "compression ratio {} exceeds the limit of {}",
-                        size / compressed,
-                        limits.max_compression_ratio
-                    ),
-                });
-            }
-            total += size;
-            if files.insert(name.clone(), data).is_some() {
-                return Err(ImportError::malformed(name, "the entry appears twice"));
-            }
+            let data = archive.read(&entry.name)?;
+            files.insert(entry.name, data);
         }
         Ok(Files { files })
     }

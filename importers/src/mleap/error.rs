@@ -2,6 +2,7 @@
 //! can find the part of the bundle that was refused.
 
 use keel_bundle::BundleError;
+use keel_bundle::archive::ArchiveError;
 
 /// Why an MLeap bundle could not be converted.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,11 @@ pub enum ImportError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The zip itself was refused by keel's archive reader (two entries of one name, a
+    /// compression method other than stored or deflate, headers that disagree, data that does
+    /// not inflate); the message names the entry.
+    #[error("{0}")]
+    Archive(ArchiveError),
     /// A resource bound was exceeded (entries, bytes, compression ratio, nesting).
     #[error("entry `{entry}`: {message}")]
     Limit {
@@ -70,6 +76,29 @@ pub enum ImportError {
     /// MLeap bundle, e.g. a column written twice).
     #[error("the converted bundle is invalid: {0}")]
     Bundle(#[from] BundleError),
+}
+
+impl From<ArchiveError> for ImportError {
+    /// Unreadable archives, unsafe names, limits and missing entries keep the variants that
+    /// also serve the importer's own checks (pipeline node names, nesting depth, documents the
+    /// layout requires); the rest stay the archive reader's errors.
+    fn from(e: ArchiveError) -> Self {
+        match e {
+            ArchiveError::Zip(message) => ImportError::Zip(message),
+            ArchiveError::UnsafePath { entry, reason } => ImportError::UnsafePath { entry, reason },
+            ArchiveError::Limit {
+                entry,
+                what,
+                actual,
+                limit,
+            } => ImportError::Limit {
+                entry,
+                message: format!("{what} is {actual}, over the limit of {limit}"),
+            },
+            ArchiveError::Missing { entry } => ImportError::Missing { entry },
+            other => ImportError::Archive(other),
+        }
+    }
 }
 
 impl ImportError {

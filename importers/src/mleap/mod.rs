@@ -18,8 +18,11 @@
 //! from real JSON bundles; no protobuf bundle written by MLeap itself is in the test corpus.
 //! The `mixed` format is refused.
 //!
-//! Ops: the original set is converted in `convert.rs`, the others in `ops.rs` (its table lists
-//! the attributes read for each).
+//! Code map: `archive.rs` reads the zip (through `keel_bundle::archive`), `walk.rs` walks the
+//! node tree and assembles the bundle, `ops/` converts each op (its table, [`SUPPORTED_OPS`],
+//! lists what is converted and the attributes read), `context.rs` holds what the two share
+//! (the node's documents and bindings, the columns so far); `attrs.rs`, `proto.rs` and
+//! `trees.rs` decode MLeap's documents.
 //!
 //! The input schema: Bundle.ML does not record one, so it is inferred from the stages that read
 //! a column no earlier stage wrote: a string indexer's input is `utf8`, every other input is an
@@ -27,61 +30,34 @@
 //! parameters). Inputs are declared non-nullable: MLeap fails on a missing value. The outputs
 //! are the columns written by the last stage of the pipeline.
 //!
-//! Everything in the zip is untrusted: entry count and sizes are bounded like
-//! [`keel_bundle::Limits`], paths are checked (no `..`, absolute or backslashed names), and
-//! every missing file, bad JSON document, unknown op or unsupported parameter is refused with
+//! Everything in the zip is untrusted: it is read through keel's one hardened zip reader
+//! ([`keel_bundle::archive`]: entry count, per-entry and total sizes and the compression ratio
+//! bounded by [`keel_bundle::Limits`] while inflating, names checked, only stored or deflated
+//! entries, duplicates and inconsistent headers refused), and every missing file, bad JSON document, unknown op or unsupported parameter is refused with
 //! an [`ImportError`] that names the entry or node.
 
 mod archive;
 mod attrs;
-mod convert;
+mod context;
 mod error;
 mod ops;
 pub mod proto;
 mod trees;
+mod walk;
 
 pub use error::ImportError;
+pub use ops::SUPPORTED_OPS;
 
 use keel_bundle::{Bundle, Limits};
-
-/// MLeap ops this importer converts (the op names of `model.json`).
-pub const SUPPORTED_OPS: &[&str] = &[
-    "pipeline",
-    "string_indexer",
-    "one_hot_encoder",
-    "vector_assembler",
-    "standard_scaler",
-    "linear_regression",
-    "decision_tree_regression",
-    "random_forest_regression",
-    "logistic_regression",
-    "linear_svc",
-    "decision_tree_classifier",
-    "random_forest_classifier",
-    "gbt_regression",
-    "gbt_classifier",
-    "naive_bayes",
-    "kmeans",
-    "min_max_scaler",
-    "max_abs_scaler",
-    "binarizer",
-    "bucketizer",
-    "imputer",
-    "normalizer",
-    "pca",
-    "polynomial_expansion",
-    "reverse_string_indexer",
-    "vector_slicer",
-];
 
 /// Whether `bytes` look like an MLeap Bundle.ML zip rather than a keel bundle: a zip with a
 /// top-level `bundle.json` and no keel `manifest.json`/`manifest.pb`. Only the central
 /// directory is read; a `true` is no promise that [`read`] will succeed.
 pub fn is_bundle_ml(bytes: &[u8]) -> bool {
-    let Ok(zip) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else {
+    let Ok(names) = keel_bundle::archive::entry_names(bytes) else {
         return false;
     };
-    let has = |name: &str| zip.index_for_name(name).is_some();
+    let has = |name: &str| names.iter().any(|n| n == name);
     has("bundle.json") && !has("manifest.json") && !has("manifest.pb")
 }
 
@@ -93,5 +69,5 @@ pub fn read(bytes: &[u8]) -> Result<Bundle, ImportError> {
 /// [`read`] with explicit resource limits (entries, bytes, ratio, depth).
 pub fn read_with(bytes: &[u8], limits: &Limits) -> Result<Bundle, ImportError> {
     let files = archive::Files::read(bytes, limits)?;
-    convert::convert(&files, limits)
+    walk::convert(&files, limits)
 }

@@ -8,13 +8,22 @@
 //! attributes, as the Python exporter `keel.spark.export` does from a live model
 //! (exporters/keel/spark/), so both routes give the same bundle semantics.
 //!
-//! Every stage class is checked before anything is converted: an unsupported one is refused
-//! naming its class and folder. The saved model carries no input schema: it comes from
+//! Code map: `stage.rs` loads the folder tree and reads a stage's params, `data.rs` its fitted
+//! data, `plan.rs` plans on column names and assembles the bundle, `columns.rs` tracks the
+//! columns and emits the stages, and `stages/` holds the stage table ([`SUPPORTED`] is its
+//! list of classes) and the converters by stage family.
+//!
+//! Every stage class is checked against the table before anything is converted: an
+//! unsupported one is refused naming its class and folder. The saved model carries no input schema: it comes from
 //! `sample_schema` (Spark's JSON `StructType` or a DDL string such as `a DOUBLE, b STRING`) or
 //! is inferred (see the `schema` module).
 
+mod columns;
+mod data;
+mod plan;
 mod read;
 mod schema;
+mod stage;
 mod stages;
 
 use keel_bundle::{Bundle, BundleError};
@@ -90,6 +99,6 @@ pub fn convert(dir: &Path, options: &Options) -> Result<Bundle, Error> {
         .as_deref()
         .map(schema::parse)
         .transpose()?;
-    let loaded = stages::load(dir)?;
-    stages::build(&loaded, schema.as_deref(), options.name.as_deref())
+    let loaded = stage::load(dir)?;
+    plan::build(&loaded, schema.as_deref(), options.name.as_deref())
 }

@@ -1,0 +1,190 @@
+//! Emitting the keel graph an importer builds: the one place that names nodes, binds their
+//! columns, records which columns the pipeline reads and writes, and decides whether a numeric
+//! attribute is written inline or as a tensor (and under which tensor file and key). Both
+//! importers build their `spark.*` stages through an [`Emitter`], so the bundles they write
+//! follow the same rules; what each stage means stays with the importer.
+
+use keel_bundle::{Attr, Binding, BundleError, Node, TensorDType, TensorRef, TensorWriter};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// Numeric lists longer than this go into a tensor rather than inline (SPEC.md section 4, the
+/// rule the Python exporters follow too).
+pub(crate) const INLINE_LIMIT: usize = 64;
+
+/// A bundle's tensor entries: path and safetensors bytes, as `Bundle::new` takes them.
+pub(crate) type TensorEntries = Vec<(String, Vec<u8>)>;
+
+/// The stages emitted so far, the tensors they refer to, and the columns they read and write.
+pub(crate) struct Emitter {
+    /// The one safetensors entry of the bundle (`tensors/*.safetensors`).
+    tensor_file: &'static str,
+    tensors: TensorWriter,
+    has_tensors: bool,
+    /// Node names given out, so that each is unique.
+    names: HashSet<String>,
+    nodes: Vec<Node>,
+    /// Columns read before any stage wrote them (the pipeline's inputs), in first-read order.
+    reads: Vec<String>,
+    /// Every column a stage wrote.
+    writes: BTreeSet<String>,
+}
+
+impl Emitter {
+    /// An emitter whose tensors go into `tensor_file`.
+    pub(crate) fn new(tensor_file: &'static str) -> Self {
+        Self {
+            tensor_file,
+            tensors: TensorWriter::new(),
+            has_tensors: false,
+            names: HashSet::new(),
+            nodes: Vec::new(),
+            reads: Vec::new(),
+            writes: BTreeSet::new(),
+        }
+    }
+
+    /// A node name not given out before: `base`, else `base_2`, `base_3`...
+    pub(crate) fn unique(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        let mut i = 1;
+        while self.names.contains(&name) {
+            i += 1;
+            name = format!("{base}_{i}");
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    /// The attribute referring to tensor `key` of this bundle's tensor file.
+    fn tensor_ref(&mut self, key: &str) -> Attr {
+        self.has_tensors = true;
+        Attr::Tensor(TensorRef {
+            file: self.tensor_file.into(),
+            key: key.into(),
+        })
+    }
+
+    /// `data` as an f64 tensor of `shape` under `key`.
+    pub(crate) fn f64_tensor(&mut self, key: &str, shape: &[usize], data: &[f64]) -> Attr {
+        self.tensors.f64(key, shape, data);
+        self.tensor_ref(key)
+    }
+
+    /// `data` as an i64 tensor of `shape` under `key`.
+    pub(crate) fn i64_tensor(&mut self, key: &str, shape: &[usize], data: &[i64]) -> Attr {
+        self.tensors.i64(key, shape, data);
+        self.tensor_ref(key)
+    }
+
+    /// Little-endian `bytes` as a tensor of `dtype` and `shape` under `key`.
+    pub(crate) fn raw_tensor(
+        &mut self,
+        key: &str,
+        dtype: TensorDType,
+        shape: &[usize],
+        bytes: Vec<u8>,
+    ) -> Attr {
+        self.tensors.raw(key, dtype, shape, bytes);
+        self.tensor_ref(key)
+    }
+
+    /// A list of doubles: inline up to [`INLINE_LIMIT`] values, else a tensor under `key`.
+    pub(crate) fn f64s(&mut self, key: &str, v: Vec<f64>) -> Attr {
+        if v.len() <= INLINE_LIMIT {
+            Attr::F64s(v)
+        } else {
+            self.f64_tensor(key, &[v.len()], &v)
+        }
+    }
+
+    /// A list of integers: inline up to [`INLINE_LIMIT`] values, else a tensor under `key`.
+    pub(crate) fn i64s(&mut self, key: &str, v: Vec<i64>) -> Attr {
+        if v.len() <= INLINE_LIMIT {
+            Attr::I64s(v)
+        } else {
+            self.i64_tensor(key, &[v.len()], &v)
+        }
+    }
+
+    /// Appends the stage `name` running `op`, and records what it reads and writes: a column
+    /// read before any stage wrote it is a pipeline input.
+    pub(crate) fn node(
+        &mut self,
+        name: String,
+        op: &str,
+        inputs: Vec<Binding>,
+        outputs: Vec<Binding>,
+        attrs: BTreeMap<String, Attr>,
+        doc: String,
+    ) {
+        for c in inputs.iter().flat_map(|b| &b.columns) {
+            if !self.writes.contains(c) && !self.reads.contains(c) {
+                self.reads.push(c.clone());
+            }
+        }
+        for b in &outputs {
+            self.writes.extend(b.columns.iter().cloned());
+        }
+        self.nodes.push(Node {
+            name,
+            op: op.into(),
+            inputs,
+            outputs,
+            attrs,
+            children: Vec::new(),
+            doc,
+        });
+    }
+
+    /// How many stages were emitted.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The columns read before any stage wrote them, in first-read order.
+    pub(crate) fn reads(&self) -> &[String] {
+        &self.reads
+    }
+
+    /// The root pipeline `name` over the emitted stages, its input port `in` bound to
+    /// `inputs` and its output port `out` to every column written (sorted), with the tensor
+    /// entry the stages refer to (none if they refer to none).
+    pub(crate) fn finish(
+        self,
+        name: String,
+        inputs: Vec<String>,
+        doc: String,
+    ) -> Result<(Node, TensorEntries), BundleError> {
+        let graph = Node {
+            name,
+            op: "pipeline".into(),
+            inputs: vec![Binding::new("in", inputs)],
+            outputs: vec![Binding::new("out", self.writes)],
+            attrs: BTreeMap::new(),
+            children: self.nodes,
+            doc,
+        };
+        let tensors = if self.has_tensors {
+            vec![(self.tensor_file.to_string(), self.tensors.finish()?)]
+        } else {
+            Vec::new()
+        };
+        Ok((graph, tensors))
+    }
+}
+
+/// `(port, column)` pairs as bindings: one per port, its columns in order (a multi-column
+/// stage binds several columns to one port).
+pub(crate) fn bindings<'p>(pairs: impl IntoIterator<Item = (&'p str, String)>) -> Vec<Binding> {
+    let mut by_port: Vec<(&str, Vec<String>)> = Vec::new();
+    for (port, col) in pairs {
+        match by_port.iter_mut().find(|b| b.0 == port) {
+            Some(b) => b.1.push(col),
+            None => by_port.push((port, vec![col])),
+        }
+    }
+    by_port
+        .into_iter()
+        .map(|(port, cols)| Binding::new(port, cols))
+        .collect()
+}
