@@ -3,7 +3,7 @@ stage path, and nothing written), the Java-regex subset it accepts, and runtime 
 the cases a fixture cannot hold (a null text, an output of 2^18 sparse features).
 
 Parity of the accepted stages with Spark is checked by the ``text_*`` fixture cases
-(test_spark_live.py and runtime/tests/sklearn_parity.rs).
+(test_spark_live.py and the conformance suite, fixtures/conformance).
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The Spark ML saved-model importer without a JVM: the checked-in saved models
 //! (fixtures/spark_saved, written by real Spark with fixtures/generate_spark_saved.py) convert
-//! and score like Spark's own `transform`, and malformed folders (missing metadata, an unknown
+//! and score like Spark's own `transform` (checked by the conformance suite, fixtures/conformance,
+//! through every target), import options change only what they name, and malformed folders (missing metadata, an unknown
 //! stage class, bad parquet, path escapes through `..` or symbolic links) give typed errors
 //! naming the path, crafted in temporary copies of a fixture.
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type};
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use keel_conformance::Family;
+use keel_conformance::arrow as conformance_arrow;
+use keel_conformance::case::read_case;
 use keel_import::spark_ml::{Error, Options, convert};
-use keel_runtime::tolerance::Tolerance;
 use keel_runtime::{Model, Options as RunOptions};
 use serde_json::Value as J;
 use std::path::{Path, PathBuf};
@@ -21,130 +22,31 @@ fn fixture(case: &str) -> PathBuf {
         .join(case)
 }
 
-fn num(v: &J) -> f64 {
-    match v {
-        J::Number(n) => n.as_f64().unwrap(),
-        J::String(s) if s == "NaN" => f64::NAN,
-        other => panic!("not a number: {other}"),
-    }
-}
-
-fn scores_like_spark(case: &str, options: &Options) {
-    let dir = fixture(case);
-    let bundle = convert(&dir.join("model"), options).unwrap_or_else(|e| panic!("{case}: {e}"));
-    let model = Model::from_bundle(&bundle, &RunOptions::default()).unwrap();
-    let io: J = serde_json::from_slice(&std::fs::read(dir.join("io.json")).unwrap()).unwrap();
-    let schema = model.input_schema();
-    let cols: Vec<ArrayRef> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let vals = io["inputs"][f.name()].as_array().unwrap();
-            match f.data_type() {
-                arrow_schema::DataType::Utf8 => Arc::new(StringArray::from(
-                    vals.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
-                )) as ArrayRef,
-                arrow_schema::DataType::Int64 => Arc::new(Int64Array::from(
-                    vals.iter().map(|v| v.as_i64()).collect::<Vec<_>>(),
-                )) as ArrayRef,
-                arrow_schema::DataType::Boolean => Arc::new(BooleanArray::from(
-                    vals.iter().map(|v| v.as_bool()).collect::<Vec<_>>(),
-                )) as ArrayRef,
-                _ => Arc::new(Float64Array::from(
-                    vals.iter()
-                        .map(|v| if v.is_null() { None } else { Some(num(v)) })
-                        .collect::<Vec<_>>(),
-                )) as ArrayRef,
-            }
-        })
-        .collect();
-    let out = model
-        .score(&RecordBatch::try_new(schema, cols).unwrap())
-        .unwrap();
-    for (col, want) in io["outputs"].as_object().unwrap() {
-        let tol = Tolerance::by_name(io["tolerance"][col].as_str().unwrap()).unwrap();
-        let got = out
-            .column_by_name(col)
-            .unwrap_or_else(|| panic!("no `{col}`"));
-        if let arrow_schema::DataType::Utf8 = got.data_type() {
-            // IndexToString: labels, compared exactly (NULL as null).
-            let got: Vec<Option<&str>> = got.as_string::<i32>().iter().collect();
-            let want: Vec<Option<&str>> = want.as_array().unwrap().iter().map(J::as_str).collect();
-            assert_eq!(got, want, "{case}.{col}");
-            println!("{case:<16} {col:<14} {:>4} values  exact", got.len());
-            continue;
-        }
-        let got: Vec<f64> = match got.data_type() {
-            arrow_schema::DataType::FixedSizeList(_, _) => got
-                .as_fixed_size_list()
-                .values()
-                .as_primitive::<Float64Type>()
-                .values()
-                .to_vec(),
-            // k-means predictions are integers.
-            arrow_schema::DataType::Int32 => got
-                .as_primitive::<Int32Type>()
-                .values()
-                .iter()
-                .map(|&v| f64::from(v))
-                .collect(),
-            _ => got.as_primitive::<Float64Type>().values().to_vec(),
-        };
-        let want: Vec<f64> = want
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|v| match v {
-                J::Array(a) => a.iter().map(num).collect::<Vec<_>>(),
-                v => vec![num(v)],
-            })
-            .collect();
-        assert_eq!(got.len(), want.len(), "{case}.{col}");
-        let mut max = 0.0f64;
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                tol.accepts(*g, *w),
-                "{case}.{col}[{i}]: keel {g} vs Spark {w}"
-            );
-            max = max.max((g - w).abs());
-        }
-        println!(
-            "{case:<16} {col:<14} {:>4} values  max |err| {max:.3e}",
-            got.len()
-        );
-    }
-}
-
+/// The conformance suite (`fixtures/conformance`) scores every saved model with its import
+/// options and compares with Spark; this checks what it does not: that an explicit sample schema
+/// (DDL) and a name change the bundle's name and nothing it answers.
 #[test]
-fn saved_pipelines_score_like_spark() {
-    scores_like_spark("scalers_logreg", &Options::default());
-    scores_like_spark("forest", &Options::default());
-    // RobustScalerModel, ElementwiseProduct and the three selectors
-    // (fixtures/generate_spark_saved_selectors.py).
-    scores_like_spark("selectors_robust_logreg", &Options::default());
-    // MaxAbsScaler, Normalizer, PolynomialExpansion, PCA, Binarizer, VectorSlicer, LinearSVC;
-    // naive Bayes (all four types), k-means (both measures), IndexToString
-    // (fixtures/generate_spark_saved_svc_nb_kmeans.py).
-    scores_like_spark("wine_svc", &Options::default());
-    scores_like_spark("iris_nb_kmeans", &Options::default());
-    // GeneralizedLinearRegression (gamma/log; tweedie with a power link and its link
-    // prediction; poisson with an offset column), MultilayerPerceptron, FM regressor and classifier, isotonic on a vector
-    // feature and antitonic on a double column (fixtures/generate_spark_saved_glm_mlp_fm.py).
-    scores_like_spark("diabetes_glm_mlp_fm", &Options::default());
-    // The text stages and VectorIndexerModel (fixtures/generate_spark_saved_text.py):
-    // RegexTokenizer, StopWordsRemover, NGram, HashingTF, IDF into a logistic regression;
-    // Tokenizer, CountVectorizer into naive Bayes and Word2Vec into a linear regression;
-    // FeatureHasher over string/double/int/boolean columns (its input types come from the
-    // sample schema) and VectorAssembler, VectorIndexer (`keep`, an unseen category) into a
-    // decision tree.
-    scores_like_spark("text_tfidf_lr", &Options::default());
-    scores_like_spark("text_cv_nb_w2v", &Options::default());
-    scores_like_spark("hasher_indexer_tree", &hasher_schema());
+fn a_sample_schema_and_a_name_keep_the_answers() {
+    let case = read_case(Family::SparkSaved, &fixture("scalers_logreg")).unwrap();
     let with_schema = Options {
         sample_schema: Some("x1 DOUBLE, x2 DOUBLE, cat STRING".into()),
         name: Some("named".into()),
     };
-    scores_like_spark("scalers_logreg", &with_schema);
+    let answers = |options: &Options| {
+        let bundle = convert(&case.dir.join("model"), options).unwrap();
+        let model = Model::from_bundle(&bundle, &RunOptions::default()).unwrap();
+        let batch = conformance_arrow::input_batch(&case, &model.manifest().inputs).unwrap();
+        let outputs = conformance_arrow::outputs(&model.score(&batch).unwrap()).unwrap();
+        (
+            bundle.manifest.name,
+            J::from_iter(outputs.columns.into_values().map(J::Array)).to_string(),
+        )
+    };
+    let (inferred_name, inferred) = answers(&Options::default());
+    let (name, named) = answers(&with_schema);
+    assert_eq!(name, "named");
+    assert_ne!(inferred_name, "named");
+    assert_eq!(named, inferred);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! `VectorAssembler` in `error` mode, a value outside a `Bucketizer`'s splits) gives its typed
 //! [`Error`] naming the column, the row and the value, where Spark fails the job; values Spark
 //! lets through (NaN into trees, NULL/NaN into `keep` stages) are covered by the fixtures'
-//! recorded Spark outputs in `sklearn_parity.rs`.
+//! recorded Spark outputs, checked by the conformance suite (`fixtures/conformance`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
