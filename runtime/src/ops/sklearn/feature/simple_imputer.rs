@@ -18,11 +18,16 @@
 //!   refuses NaN as well, and so does this op.
 //! - **string**: `X` (utf8 scalar columns, one per feature) -> `Y` (one utf8 scalar column per
 //!   kept feature, so an encoder can follow) and, when there are indicator columns,
-//!   `indicator` (one vector). A null is the missing value: keel has one kind of missing
-//!   string, where scikit-learn tells `None` from `NaN` (with `missing_values=np.nan` it
-//!   imputes `NaN` and lets `None` through; with `missing_values=None` it imputes `None` and
-//!   refuses `NaN`). keel imputes every null, which is scikit-learn's answer whenever the
-//!   missing cells are of the kind the imputer was fitted for.
+//!   `indicator` (one vector). keel has one kind of missing string (a null) where scikit-learn
+//!   tells `None` from `NaN`: with `missing_values=np.nan` it imputes `NaN` and lets `None`
+//!   through; with `missing_values=None` it imputes `None` and refuses `NaN` ("Input contains
+//!   NaN"). The exporter knows which of the two a null stands for at each input (SPEC.md,
+//!   "Missing strings") and writes what scikit-learn does with it as `null` (strs, optional, one
+//!   per input feature): `impute` (fill it, and 1.0 in its indicator column), `keep` (pass the
+//!   null on unchanged, 0.0 in the indicator: a `None` under `missing_values=np.nan`, which an
+//!   encoder after it then sees as its `None` category) or `error` (refuse the row with
+//!   [`Error::Missing`] naming the column: a `NaN` under `missing_values=None`). Absent means
+//!   `impute` for every feature.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
@@ -36,7 +41,15 @@ use std::sync::Arc;
 #[derive(Debug)]
 enum Mode {
     Numeric { fill: Vec<f64>, marker: Option<f64> },
-    Strings { fill: Vec<String> },
+    Strings { fill: Vec<String>, null: Vec<Null> },
+}
+
+/// What the string mode does with a null (attribute `null`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Null {
+    Impute,
+    Keep,
+    Error,
 }
 
 #[derive(Debug)]
@@ -129,7 +142,34 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             if ports.first() != Some(&"Y") {
                 return Err(ctx.err("output port `Y` must come first"));
             }
-            (Mode::Strings { fill: fill.clone() }, outputs)
+            let null = match ctx.opt_attr("null") {
+                None => vec![Null::Impute; n],
+                Some(_) => ctx
+                    .strs("null")?
+                    .iter()
+                    .map(|v| match v.as_str() {
+                        "impute" => Ok(Null::Impute),
+                        "keep" => Ok(Null::Keep),
+                        "error" => Ok(Null::Error),
+                        other => Err(ctx.err(format!(
+                            "`null` holds {other:?}; expected impute, keep or error"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            if null.len() != n {
+                return Err(ctx.err(format!(
+                    "`null` has {} entries for {n} input features",
+                    null.len()
+                )));
+            }
+            (
+                Mode::Strings {
+                    fill: fill.clone(),
+                    null,
+                },
+                outputs,
+            )
         }
         other => {
             if all_str {
@@ -213,6 +253,7 @@ impl SimpleImputer {
         inputs: &[&Value],
         rows: usize,
         fill: &[String],
+        null: &[Null],
     ) -> Result<Vec<Value>, Error> {
         let arrays: Vec<&ArrayRef> = inputs
             .iter()
@@ -225,10 +266,24 @@ impl SimpleImputer {
                 }),
             })
             .collect::<Result<_, _>>()?;
+        // scikit-learn validates every feature before imputing any (kept or not).
+        for (j, a) in arrays.iter().enumerate() {
+            if null.get(j) == Some(&Null::Error)
+                && a.null_count() > 0
+                && let Some(row) = (0..rows).find(|&r| a.is_null(r))
+            {
+                return Err(Error::Missing {
+                    column: self.names[j].clone(),
+                    row,
+                    node: String::new(),
+                });
+            }
+        }
+        let imputes = |j: usize| null.get(j) == Some(&Null::Impute);
         let mut out = Vec::with_capacity(self.keep.len() + 1);
         for (&j, f) in self.keep.iter().zip(fill) {
             let a = arrays[j];
-            if a.null_count() == 0 {
+            if a.null_count() == 0 || !imputes(j) {
                 // Nothing to impute: share the input column.
                 out.push(Value::Array(a.clone()));
                 continue;
@@ -246,7 +301,7 @@ impl SimpleImputer {
             let mut m = Matrix::zeros(rows, w);
             for (c, &j) in self.indicator.iter().enumerate() {
                 let a = arrays[j];
-                if a.null_count() > 0 {
+                if a.null_count() > 0 && imputes(j) {
                     for r in 0..rows {
                         if a.is_null(r) {
                             m.data[r * w + c] = 1.0;
@@ -264,7 +319,7 @@ impl Kernel for SimpleImputer {
     fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error> {
         match &self.mode {
             Mode::Numeric { fill, marker } => self.numeric(inputs, rows, fill, *marker),
-            Mode::Strings { fill } => self.strings(inputs, rows, fill),
+            Mode::Strings { fill, null } => self.strings(inputs, rows, fill, null),
         }
     }
 }
@@ -374,5 +429,73 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("not made of string columns"), "{e}");
+    }
+
+    /// `SimpleImputer(missing_values=np.nan)` lets `None` through: a null that stands for `None`
+    /// is kept (and not flagged), one that stands for `NaN` is filled; under
+    /// `missing_values=None` a `NaN` is refused, naming the column.
+    #[test]
+    fn strings_null_keep_and_error_follow_what_the_null_stands_for() {
+        let attrs = |null: [&str; 2]| {
+            vec![
+                ("keep", Attr::I64s(vec![0, 1])),
+                ("fill", Attr::Strs(vec!["paris".into(), "a".into()])),
+                ("indicator", Attr::I64s(vec![0, 1])),
+                (
+                    "null",
+                    Attr::Strs(null.iter().map(|s| s.to_string()).collect()),
+                ),
+            ]
+        };
+        let ports = || {
+            vec![
+                (
+                    "Y",
+                    vec![
+                        Field::scalar("c1", DType::Utf8, true),
+                        Field::scalar("c2", DType::Utf8, true),
+                    ],
+                ),
+                ("indicator", vec![vec_field("ind", 2)]),
+            ]
+        };
+        let inputs = || {
+            [
+                ("city", strs(&[Some("rome"), None])),
+                ("room", strs(&[None, Some("b")])),
+            ]
+        };
+        let out = run(
+            "sklearn.simple_imputer",
+            attrs(["keep", "impute"]),
+            &inputs(),
+            &ports(),
+        )
+        .unwrap();
+        assert_eq!(texts(&out, "c1"), vec![Some("rome".into()), None]);
+        assert_eq!(texts(&out, "c2"), vec![Some("a".into()), Some("b".into())]);
+        assert_eq!(rows(&out, "ind"), vec![vec![0.0, 1.0], vec![0.0, 0.0]]);
+        let e = run(
+            "sklearn.simple_imputer",
+            attrs(["impute", "error"]),
+            &inputs(),
+            &ports(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Missing { ref column, row: 0, .. } if column == "room"),
+            "{e}"
+        );
+        let e = run(
+            "sklearn.simple_imputer",
+            attrs(["impute", "maybe"]),
+            &inputs(),
+            &ports(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("expected impute, keep or error"),
+            "{e}"
+        );
     }
 }
