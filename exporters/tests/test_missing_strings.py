@@ -194,3 +194,17 @@ def test_hist_gradient_boosting_categories_hold_nan_only(tmp_path):
     assert _meanings(tmp_path / "m.keel") == {"c": "missing"}
     b = keel.load(tmp_path / "m.keel")
     _close(_proba(b, cat), est.predict_proba(cat))
+
+
+def test_imputer_with_a_string_marker_imputes_it_and_passes_none_on(tmp_path):
+    X, _ = _frame("none")
+    X.loc[X.index[::9], "c"] = "?"
+    est = ColumnTransformer(
+        [("c", make_pipeline(SimpleImputer(missing_values="?", strategy="most_frequent", add_indicator=True),
+                             OneHotEncoder(handle_unknown="ignore")), ["c"])]
+    ).fit(X)
+    keel.sklearn.export(est, tmp_path / "m.keel", sample=X)
+    # None passes the imputer (a OneHotEncoder category), NaN would be refused: the sample says None.
+    assert _meanings(tmp_path / "m.keel") == {"c": "none"}
+    got = keel.load(tmp_path / "m.keel").transform(X)["features"]
+    np.testing.assert_array_equal(np.stack(got.to_numpy()), est.transform(X))

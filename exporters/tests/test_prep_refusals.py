@@ -66,16 +66,6 @@ def test_unsupported_parameter_is_refused(tmp_path):
     assert "strategy" in str(err) and "callable" in str(err)
 
 
-def test_string_imputer_with_a_string_marker_is_refused(tmp_path):
-    X, y = _frame()
-    X.loc[3, "c"] = "?"
-    imp = make_pipeline(SimpleImputer(missing_values="?", strategy="most_frequent"), OneHotEncoder())
-    est = make_pipeline(ColumnTransformer([("c", imp, ["c"]), ("n", StandardScaler(), ["a"])]), LogisticRegression())
-    est.fit(X, y)
-    err = _refused(est, X, tmp_path)
-    assert "missing_values='?'" in str(err)
-
-
 def test_none_and_nan_in_one_feature_are_refused_unless_the_option_says(tmp_path):
     X, y = _frame()
     X["c"] = X["c"].astype(object)

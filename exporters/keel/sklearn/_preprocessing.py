@@ -200,23 +200,30 @@ def _simple_imputer(ctx: Ctx, est: SimpleImputer, X: list[Col], path: str) -> li
     ind_names = [f"missingindicator_{names[i]}" for i in indicator]
     if strings:
         require(
-            mv is None or _is_nan_marker(mv),
-            f"SimpleImputer(missing_values={mv!r}) on string columns is not supported (None or NaN only)", path,
+            mv is None or _is_nan_marker(mv) or isinstance(mv, str),
+            f"SimpleImputer(missing_values={mv!r}) on string columns is not supported (None, NaN or a string)",
+            path,
         )
         nulls = ctx.nulls
         assert nulls is not None
         # scikit-learn's `_get_mask` with a NaN marker flags NaN only (None passes on); with
-        # None it flags None only, and `check_array` refuses NaN first ("Input contains NaN").
+        # None it flags None only, and `check_array` refuses NaN first ("Input contains NaN");
+        # with a string it flags that string, passes None on and refuses NaN.
+        kind: str | None
         if mv is None:
             does = {"none": "impute", "nan": "error", "missing": "impute"}
             none_does, nan_does, kind = "is imputed", "is refused (Input contains NaN)", "none"
+        elif isinstance(mv, str):
+            does = {"none": "keep", "nan": "error", "missing": "keep"}
+            none_does, nan_does, kind = "passes on unimputed", "is refused (Input contains NaN)", None
+            attrs["missing_value"] = ctx.b.a_str(mv)
         else:
             does = {"none": "keep", "nan": "impute", "missing": "impute"}
             none_does, nan_does, kind = "passes on unimputed", "is imputed", "nan"
         null_attr = []
         for j, c in enumerate(X):
             nulls.differs(c, f"{path} (SimpleImputer(missing_values={mv!r}))", none_does, nan_does)
-            if j in indicator:
+            if j in indicator and kind is not None:
                 nulls.saw(c, kind, f"{path}'s missing indicator")
             null_attr.append(does[nulls.meaning(c)])
         if any(a != "impute" for a in null_attr):
