@@ -211,6 +211,11 @@ class Bundle:
 
         Columns are matched by name, in any order. Bad input raises a ``keel.InputError``
         subclass naming the column, the row (counted from 0 in ``data``) and the value.
+
+        A missing string is one null in Arrow; it stands for what the bundle says
+        (:attr:`missing_strings`: ``None`` or ``NaN``, which scikit-learn treats apart). A
+        pandas frame tells the two apart, so a missing value of the other kind in a column
+        where they differ raises ``keel.BadValueError`` naming the column and row.
         """
         model = self._model
         pa = _pyarrow()

@@ -11,6 +11,7 @@ which become the bundle's outputs when the predictor is the last step.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -306,7 +307,8 @@ def export(
     # A first pass over the pipeline gathers what each step does with None and NaN and what
     # its fitted state shows of them; the second, with every meaning settled, builds the graph.
     survey = Ctx(GraphBuilder(), used_columns={c.name for c in inputs}, nulls=nulls)
-    with survey.b.pipeline("pipeline"):
+    with warnings.catch_warnings(), survey.b.pipeline("pipeline"):
+        warnings.simplefilter("ignore")  # the second pass gives each warning once
         survey.convert(estimator, inputs, type(estimator).__name__)
     nulls.settle()
     b = GraphBuilder()
