@@ -553,6 +553,39 @@ fn score_files_in_every_format_matches_scikit_learn() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 16);
 }
 
+/// The missing-strings fixtures (`fixtures/cases/missing.py`: None, NaN and both, under pandas 2
+/// object and pandas 3 `str` columns): a null string is whatever the bundle says it stands for,
+/// and `keel score` gives scikit-learn's answer for it through JSON lines and Arrow.
+#[test]
+fn missing_string_fixtures_score_like_scikit_learn() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sklearn");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("nulls_"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "missing-strings fixtures: {names:?}");
+    for name in &names {
+        let c = case(name);
+        for fmt in ["jsonl", "arrows"] {
+            let out = run_with_stdin(
+                keel()
+                    .arg("score")
+                    .arg(bundle(name))
+                    .args(["-", "--format", fmt]),
+                &input_bytes(&c, fmt),
+            );
+            assert_ok(&out);
+            check(
+                &c,
+                &read_output(&out.stdout, fmt, &c),
+                &format!("{fmt} stdio"),
+            );
+        }
+    }
+}
+
 #[test]
 fn score_stdin_to_stdout_in_every_format_matches_scikit_learn() {
     for name in FIXTURES {

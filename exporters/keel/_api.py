@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Union
 
-from keel.errors import ColumnTypeError, ExtraColumnError, MissingColumnError, RowCountError
+from keel.errors import BadValueError, ColumnTypeError, ExtraColumnError, MissingColumnError, RowCountError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -152,6 +152,21 @@ class Bundle:
         return dict(self.manifest.get("metadata", {}))
 
     @cached_property
+    def missing_strings(self) -> dict[str, str]:
+        """What a missing value (an Arrow null) at each string input stands for, as the
+        exporter settled it (``keel.missing_strings`` metadata, SPEC.md "Missing strings"):
+        ``"none"`` (Python's ``None``), ``"nan"`` (``np.nan``) or ``"missing"`` (the model
+        treats the two alike). Empty for bundles written before it was recorded."""
+        raw = self.metadata.get("keel.missing_strings")
+        if not raw:
+            return {}
+        try:
+            out = json.loads(raw)
+        except ValueError:
+            return {}
+        return {str(k): v for k, v in out.items() if v in ("none", "nan", "missing")} if isinstance(out, dict) else {}
+
+    @cached_property
     def schema(self) -> Schema:
         """The input and output columns: name, dtype, shape, nullability, element names."""
         m = self.manifest
@@ -196,6 +211,11 @@ class Bundle:
 
         Columns are matched by name, in any order. Bad input raises a ``keel.InputError``
         subclass naming the column, the row (counted from 0 in ``data``) and the value.
+
+        A missing string is one null in Arrow; it stands for what the bundle says
+        (:attr:`missing_strings`: ``None`` or ``NaN``, which scikit-learn treats apart). A
+        pandas frame tells the two apart, so a missing value of the other kind in a column
+        where they differ raises ``keel.BadValueError`` naming the column and row.
         """
         model = self._model
         pa = _pyarrow()
@@ -205,6 +225,7 @@ class Bundle:
             return model.transform_batch(_normalize(data, self.input_schema))
         pd = sys.modules.get("pandas")
         if pd is not None and isinstance(data, pd.DataFrame):
+            _check_missing_strings(data, self.missing_strings)
             out = model.transform_batch(self._batch({str(c): data[c] for c in data.columns}))
             frame = out.to_pandas()
             frame.index = data.index
@@ -267,6 +288,41 @@ class Bundle:
                     column=name, expected=rows, found=len(a),
                 )
         return _normalize(pa.RecordBatch.from_arrays(arrays, names=names), self.input_schema)
+
+
+def _check_missing_strings(frame: Any, meanings: Mapping[str, str]) -> None:
+    """Refuses a pandas missing value of the other kind than the bundle's null stands for.
+
+    pandas tells ``None`` from ``NaN`` (object columns hold either; a pandas 3 ``str`` column
+    only ``NaN``) and so does scikit-learn, but Arrow has one null: where the model treats the
+    two differently, a cell of the other kind would be scored as the wrong one, so it is
+    refused, naming the column and the row, before anything is converted. ``pd.NA`` (which
+    scikit-learn refuses in string columns) is taken as the bundle's null.
+    """
+    import math
+
+    for name, meaning in meanings.items():
+        if meaning not in ("none", "nan") or name not in frame.columns:
+            continue
+        s = frame[name]
+        if not s.hasnans:
+            continue
+        # pandas 3 `str` and categorical columns give NaN for their missing values here,
+        # object columns what they hold, `string[python]` pd.NA.
+        for row, v in enumerate(s.tolist()):
+            if meaning == "none":
+                is_other = isinstance(v, float) and math.isnan(v)
+            else:
+                is_other = v is None
+            if is_other:
+                found = "None" if meaning == "nan" else "NaN"
+                stands = "None" if meaning == "none" else "NaN"
+                raise BadValueError(
+                    f"row {row}, column `{name}`: a missing value given as {found}, but this bundle's missing "
+                    f"`{name}` stands for {stands}, which the model treats differently (keel.missing_strings); "
+                    f"give missing values of `{name}` as {stands}",
+                    column=name, row=row, value=found,
+                )
 
 
 def _restore(data: bytes, ignore_extra_columns: bool) -> Bundle:

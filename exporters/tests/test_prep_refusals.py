@@ -66,17 +66,7 @@ def test_unsupported_parameter_is_refused(tmp_path):
     assert "strategy" in str(err) and "callable" in str(err)
 
 
-def test_string_imputer_with_a_string_marker_is_refused(tmp_path):
-    X, y = _frame()
-    X.loc[3, "c"] = "?"
-    imp = make_pipeline(SimpleImputer(missing_values="?", strategy="most_frequent"), OneHotEncoder())
-    est = make_pipeline(ColumnTransformer([("c", imp, ["c"]), ("n", StandardScaler(), ["a"])]), LogisticRegression())
-    est.fit(X, y)
-    err = _refused(est, X, tmp_path)
-    assert "missing_values='?'" in str(err)
-
-
-def test_none_and_nan_in_one_feature_are_refused(tmp_path):
+def test_none_and_nan_in_one_feature_are_refused_unless_the_option_says(tmp_path):
     X, y = _frame()
     X["c"] = X["c"].astype(object)
     X.loc[1, "c"] = None
@@ -84,4 +74,8 @@ def test_none_and_nan_in_one_feature_are_refused(tmp_path):
     est = make_pipeline(ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["c"])]), LogisticRegression())
     est.fit(X, y)
     err = _refused(est, X, tmp_path)
-    assert "both None and NaN" in str(err) and "`c`" in str(err)
+    msg = str(err)
+    assert "string column `c`" in msg and "treats None and NaN differently" in msg, msg
+    assert "None is category #2, NaN is category #3" in msg and "both occur" in msg, msg
+    assert "missing_strings={'c': 'none'}" in msg, msg
+    keel.sklearn.export(est, tmp_path / "m.keel", sample=X, missing_strings={"c": "nan"})

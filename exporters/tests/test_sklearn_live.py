@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401
 import pytest
 
-from cases import CASES
+from cases import CASES, EXPORT_OPTIONS, PANDAS, pandas_major
 from conftest import assert_close, frame_to_arrow, frame_to_jsonl, run_keel
 from generate import reference_outputs
 
@@ -21,9 +21,14 @@ import keel.sklearn
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_live_parity(name, tmp_path, keel_bin):
+    if PANDAS[name] != pandas_major():
+        # pandas 3 stores the case's strings as `str` (missing values NaN), pandas 2 as object
+        # (None kept): the same code is another case there. Its checked-in fixture is scored
+        # under every pandas by runtime/tests/sklearn_parity.rs and tests/test_api.py.
+        pytest.skip(f"case {name} is defined for pandas {PANDAS[name]}, this is pandas {pandas_major()}")
     est, X, outputs, tolerance, _ = CASES[name]()
     bundle = tmp_path / "model.keel"
-    keel.sklearn.export(est, bundle, sample=X, name=name)
+    keel.sklearn.export(est, bundle, sample=X, name=name, **EXPORT_OPTIONS.get(name, {}))
     manifest = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
     frame_to_arrow(X, manifest["inputs"], tmp_path / "in.arrow")
     res = run_keel(keel_bin, "score", str(bundle), str(tmp_path / "in.arrow"), "-o", str(tmp_path / "out.arrow"))
@@ -41,7 +46,7 @@ def test_jsonl_round_trip_through_cli(tmp_path, keel_bin):
     name = "mixed_ct_onehot_logreg"
     est, X, outputs, tolerance, _ = CASES[name]()
     bundle = tmp_path / "model.keel"
-    keel.sklearn.export(est, bundle, sample=X, name=name)
+    keel.sklearn.export(est, bundle, sample=X, name=name, **EXPORT_OPTIONS.get(name, {}))
     manifest = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
     res = run_keel(keel_bin, "score", str(bundle), "--format", "jsonl", input=frame_to_jsonl(X, manifest["inputs"]))
     assert res.returncode == 0, res.stderr.decode()

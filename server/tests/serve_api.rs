@@ -232,6 +232,49 @@ async fn json_rows_and_columns_match_scikit_learn() {
     }
 }
 
+/// The missing-strings fixtures (None, NaN and both, pandas 2 object and pandas 3 `str`
+/// columns; `fixtures/cases/missing.py`): a JSON `null` string is what the bundle says it
+/// stands for, and the answer is scikit-learn's, by rows and by columns.
+#[tokio::test]
+async fn missing_string_fixtures_match_scikit_learn() {
+    let state = state(Config::default());
+    let dir = fixture_dir(IRIS).join("..");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("nulls_"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "missing-strings fixtures: {names:?}");
+    for name in &names {
+        install(&state, &bundle_bytes(name));
+    }
+    let router = app(state);
+    for name in &names {
+        let c = case(name);
+        let uri = format!("/v1/models/{name}/predict");
+        let a = send(&router, post_json(&uri, &c.rows_doc())).await;
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "{name}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let j = a.json();
+        let rows = j["rows"].as_array().unwrap();
+        for col in c.outputs.keys() {
+            let got: Vec<J> = rows.iter().map(|r| r[col].clone()).collect();
+            c.check_column(col, &got);
+        }
+        let a = send(&router, post_json(&uri, &c.columns_doc())).await;
+        assert_eq!(a.status, StatusCode::OK, "{name}");
+        let j = a.json();
+        for col in c.outputs.keys() {
+            c.check_column(col, j["columns"][col].as_array().unwrap());
+        }
+    }
+}
+
 fn iris_arrow_request(c: &Case, rows: std::ops::Range<usize>) -> RecordBatch {
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();

@@ -6,6 +6,9 @@
 The typed input schema is inferred from ``sample`` (a pandas DataFrame or a numpy array).
 Anything the exporter cannot express exactly (an estimator, a parameter value, a custom
 function) raises :class:`keel.UnsupportedError` naming it, before anything is written.
+A string column whose missing values the pipeline treats differently as ``None`` and ``NaN``
+needs to be settled (from the sample, the fitted state, or ``missing_strings={"col": "none"}``),
+see :func:`export`.
 """
 
 from keel.sklearn._core import export, supported_estimators

@@ -11,6 +11,7 @@ which become the bundle's outputs when the predictor is the last step.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -51,6 +52,9 @@ class Ctx:
     # its `transform`, not `predict`, so an estimator that is both (KMeans) must export only
     # its transform output.
     as_transformer: bool = False
+    # Missing strings (see ``_missing.py``): what a null at each string input means, which
+    # input a string column descends from, and, while surveying, what the fitted state shows.
+    nulls: "Nulls | None" = None
 
     def out_name(self, base: str) -> str:
         """A user-facing output column name (``label``, ``probability``...), made unique."""
@@ -273,12 +277,21 @@ def export(
     sample: Any = None,
     name: str | None = None,
     metadata: dict[str, str] | None = None,
+    missing_strings: dict[str, str] | None = None,
 ) -> None:
     """Exports a fitted estimator or pipeline to a keel bundle at ``path``.
 
     Raises :class:`keel.UnsupportedError` (before writing anything) for anything that cannot
     be expressed exactly. When ``sample`` is given, its first row is recorded in the metadata
     as ``keel.example`` (a JSON object) unless ``metadata`` sets that key itself.
+
+    ``missing_strings`` maps a string input column to what a missing value (an Arrow null)
+    there stands for: ``"none"`` (Python's ``None``, as pandas 2 object columns usually hold)
+    or ``"nan"`` (``np.nan``, as pandas 3 ``str`` columns and ``read_csv`` give). scikit-learn
+    treats the two differently (``SimpleImputer(missing_values=np.nan)`` imputes NaN and lets
+    None through; encoders learn them as two categories); the exporter works out which one a
+    column's nulls are from the sample and the fitted state, and refuses a column where the
+    pipeline tells them apart and neither tells which, unless this option says.
     """
     import sklearn
     from sklearn.utils.validation import check_is_fitted
@@ -288,8 +301,18 @@ def export(
     except Exception as e:  # NotFittedError, or TypeError for non-estimators
         raise UnsupportedError(f"{type(estimator).__name__} is not a fitted estimator: {e}", "") from e
     inputs = _infer_inputs(estimator, sample)
+    from keel.sklearn._missing import Nulls
+
+    nulls = Nulls.from_sample(inputs, sample, missing_strings)
+    # A first pass over the pipeline gathers what each step does with None and NaN and what
+    # its fitted state shows of them; the second, with every meaning settled, builds the graph.
+    survey = Ctx(GraphBuilder(), used_columns={c.name for c in inputs}, nulls=nulls)
+    with warnings.catch_warnings(), survey.b.pipeline("pipeline"):
+        warnings.simplefilter("ignore")  # the second pass gives each warning once
+        survey.convert(estimator, inputs, type(estimator).__name__)
+    nulls.settle()
     b = GraphBuilder()
-    ctx = Ctx(b, used_columns={c.name for c in inputs})
+    ctx = Ctx(b, used_columns={c.name for c in inputs}, nulls=nulls)
     is_predictor = hasattr(estimator, "predict")
     with b.pipeline("pipeline", doc=type(estimator).__name__):
         out = ctx.convert(estimator, inputs, type(estimator).__name__)
@@ -305,6 +328,9 @@ def export(
     example = _example_row(sample, inputs)
     if example is not None and "keel.example" not in (metadata or {}):
         metadata = {**(metadata or {}), "keel.example": example}
+    meanings = nulls.metadata()
+    if meanings is not None and "keel.missing_strings" not in (metadata or {}):
+        metadata = {**(metadata or {}), "keel.missing_strings": meanings}
     write_bundle(
         path,
         name=name or type(estimator).__name__,

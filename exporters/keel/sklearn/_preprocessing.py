@@ -7,9 +7,10 @@ and dropped columns folded in), so the runtime ops stay simple table lookups and
 scikit-learn's order. The semantics of every op are in ``runtime/src/ops/<op>.rs``.
 
 Missing values: keel columns have one kind of missing value (a null; NaN in float columns).
-scikit-learn tells ``None`` from ``NaN`` in object columns; keel cannot, so a null in a string
-column stands for whichever of the two a stage was fitted for. An encoder that saw both in one
-feature is refused.
+scikit-learn tells ``None`` from ``NaN`` in object columns; a bundle fixes per string input
+which of the two its null stands for (``_missing.py``), and the converters here report how
+their step treats each (``ctx.nulls.differs``), what their fitted state shows of them
+(``ctx.nulls.saw``), and write the attributes for the settled meaning.
 """
 
 from __future__ import annotations
@@ -199,9 +200,34 @@ def _simple_imputer(ctx: Ctx, est: SimpleImputer, X: list[Col], path: str) -> li
     ind_names = [f"missingindicator_{names[i]}" for i in indicator]
     if strings:
         require(
-            mv is None or _is_nan_marker(mv),
-            f"SimpleImputer(missing_values={mv!r}) on string columns is not supported (None or NaN only)", path,
+            mv is None or _is_nan_marker(mv) or isinstance(mv, str),
+            f"SimpleImputer(missing_values={mv!r}) on string columns is not supported (None, NaN or a string)",
+            path,
         )
+        nulls = ctx.nulls
+        assert nulls is not None
+        # scikit-learn's `_get_mask` with a NaN marker flags NaN only (None passes on); with
+        # None it flags None only, and `check_array` refuses NaN first ("Input contains NaN");
+        # with a string it flags that string, passes None on and refuses NaN.
+        kind: str | None
+        if mv is None:
+            does = {"none": "impute", "nan": "error", "missing": "impute"}
+            none_does, nan_does, kind = "is imputed", "is refused (Input contains NaN)", "none"
+        elif isinstance(mv, str):
+            does = {"none": "keep", "nan": "error", "missing": "keep"}
+            none_does, nan_does, kind = "passes on unimputed", "is refused (Input contains NaN)", None
+            attrs["missing_value"] = ctx.b.a_str(mv)
+        else:
+            does = {"none": "keep", "nan": "impute", "missing": "impute"}
+            none_does, nan_does, kind = "passes on unimputed", "is imputed", "nan"
+        null_attr = []
+        for j, c in enumerate(X):
+            nulls.differs(c, f"{path} (SimpleImputer(missing_values={mv!r}))", none_does, nan_does)
+            if j in indicator and kind is not None:
+                nulls.saw(c, kind, f"{path}'s missing indicator")
+            null_attr.append(does[nulls.meaning(c)])
+        if any(a != "impute" for a in null_attr):
+            attrs["null"] = ctx.b.a_strs(null_attr)
         require(fill_dtype.kind == "O", f"SimpleImputer fitted on dtype {fill_dtype} for string columns", path)
         for v in valid:
             if not isinstance(v, str):
@@ -213,6 +239,8 @@ def _simple_imputer(ctx: Ctx, est: SimpleImputer, X: list[Col], path: str) -> li
         outs = [ctx.b.column(node, f"Y{k}") for k in range(len(keep))]
         ports: list = [("Y", outs)]
         cols = [Col(o, "utf8", None, [names[j]]) for o, j in zip(outs, keep)]
+        for c, j in zip(cols, keep):
+            nulls.derive(c, X[j])
         if indicator:
             ind = ctx.b.column(node, "indicator")
             ports.append(("indicator", [ind]))
@@ -250,20 +278,46 @@ def _feature_kinds(X: list[Col]) -> list[tuple[str, bool]]:
 
 
 def _category_attrs(ctx: Ctx, node: str, est, X: list[Col], path: str) -> tuple[dict, list[str]]:
-    """The ``categories`` and ``missing`` attributes (runtime/src/ops/categories.rs)."""
+    """The ``categories``, ``missing`` and ``unmatched`` attributes
+    (runtime/src/ops/categories.rs)."""
     kinds = _feature_kinds(X)
     require(
         len(kinds) == len(est.categories_),
         f"the encoder was fitted on {len(est.categories_)} features, keel sees {len(kinds)}", path,
     )
-    cats_attr, missing = [], []
+    nulls = ctx.nulls
+    assert nulls is not None
+    scalar = {c.names[0]: c for c in X if c.width is None and c.dtype == "utf8"}
+    what = f"{path} ({type(est).__name__})"
+    cats_attr, missing, unmatched = [], [], []
     for i, ((name, is_str), cats) in enumerate(zip(kinds, est.categories_)):
         miss = [k for k, v in enumerate(cats) if _is_missing(v)]
-        if len(miss) > 1:
-            raise UnsupportedError(
-                f"feature `{name}` has both None and NaN as categories; keel has one missing value", path,
-            )
-        missing.append(miss[0] if miss else -1)
+        k_none = next((k for k in miss if cats[k] is None), None)
+        k_nan = next((k for k in miss if k != k_none), None)
+        if is_str:
+            col = scalar[name]
+            if k_none is not None or k_nan is not None:
+                def does(k: int | None) -> str:
+                    return "is unknown" if k is None else f"is category #{k}"
+
+                nulls.differs(col, what, does(k_none), does(k_nan))
+            if k_none is not None:
+                nulls.saw(col, "none", what)
+            if k_nan is not None:
+                nulls.saw(col, "nan", what)
+            # The null reaches the category it stands for; the other one no value reaches.
+            if nulls.meaning(col) == "nan":
+                hit, other = k_nan, k_none
+            else:
+                hit, other = k_none, k_nan
+        else:
+            if len(miss) > 1:
+                raise UnsupportedError(
+                    f"feature `{name}` has both None and NaN as categories, but its column is numeric", path,
+                )
+            hit, other = (miss[0] if miss else None), None
+        missing.append(-1 if hit is None else hit)
+        unmatched.append(-1 if other is None else other)
         rest = [v for k, v in enumerate(cats) if k not in miss]
         if is_str:
             for v in rest:
@@ -289,6 +343,8 @@ def _category_attrs(ctx: Ctx, node: str, est, X: list[Col], path: str) -> tuple[
                     )
             cats_attr.append(ctx.b.a_f64s(f"{node}/categories/{i}", nums))
     attrs = {"categories": ctx.b.a_list(cats_attr), "missing": ctx.b.a_i64s(f"{node}/missing", missing)}
+    if any(u >= 0 for u in unmatched):
+        attrs["unmatched"] = ctx.b.a_i64s(f"{node}/unmatched", unmatched)
     return attrs, [n for n, _ in kinds]
 
 

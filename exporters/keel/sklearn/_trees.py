@@ -264,9 +264,29 @@ def _hgb_preprocessing(ctx: Ctx, est, node: str, X: list[Col], path: str) -> dic
         )
         for j, i, cats in zip(outs, idx, trans.categories_):
             cats = list(cats)
-            # OrdinalEncoder puts the missing value last when the training data had one; it
-            # encodes to NaN like an unknown value, which the op does for any unlisted value.
-            if cats and (cats[-1] is None or (isinstance(cats[-1], float) and np.isnan(cats[-1]))):
+            # OrdinalEncoder sorts None and then NaN after the strings. NaN encodes to NaN
+            # (`encoded_missing_value`), as an unknown value does, which the op does for any
+            # unlisted value; None is an ordinary category with its own code, which the op
+            # cannot give a null: a null here must stand for NaN (SPEC.md, "Missing strings").
+            col = input_cols[i]
+            has_none = any(c is None for c in cats)
+            has_nan = any(isinstance(c, float) and np.isnan(c) for c in cats)
+            nulls = ctx.nulls
+            assert nulls is not None
+            if col.dtype == "utf8" and has_none:
+                nulls.differs(col, f"{path} (categorical feature)", f"is category #{cats.index(None)}",
+                              "is missing")
+                nulls.saw(col, "none", f"{path} (categorical feature)")
+                if nulls.meaning(col) == "none":
+                    raise UnsupportedError(
+                        f"categorical feature `{col.name}` learned None as a category of its own, which keel "
+                        "cannot give a missing value", path,
+                        f"fit on NaN for missing values, or export with missing_strings={{{col.name!r}: 'nan'}} "
+                        "if a missing value at scoring time is NaN",
+                    )
+            if col.dtype == "utf8" and has_nan:
+                nulls.saw(col, "nan", f"{path} (categorical feature)")
+            while cats and (cats[-1] is None or (isinstance(cats[-1], float) and np.isnan(cats[-1]))):
                 cats = cats[:-1]
             encoded.append(j)
             if all(isinstance(c, str) for c in cats) and cats:

@@ -13,10 +13,14 @@
 //! `categories_[i]`), or -1 when there is none. The non-missing categories fill the other raw
 //! indices in order.
 //!
-//! Missing values: keel columns carry one kind of missing value (an Arrow null; NaN in a float
-//! column). scikit-learn distinguishes `None` from `NaN` in object columns; keel cannot, so a
-//! null matches whichever of the two the encoder saw at fit (the exporter refuses an encoder
-//! that saw both in one feature). Numeric categories compare with `==` as numpy does (so
+//! `unmatched[i]` (optional; absent means -1 for every feature) is the raw index of a missing
+//! category that no value reaches, or -1: scikit-learn tells `None` from `NaN` in object
+//! columns and may learn both (`categories_ = ['a', 'b', None, nan]`), while keel columns carry
+//! one kind of missing value (an Arrow null; NaN in a float column). The exporter decides which
+//! of the two a null stands for at that input (SPEC.md, "Missing strings"), gives that one's
+//! index as `missing[i]` and the other's as `unmatched[i]`, so the raw indices (and the output
+//! columns derived from them) stay scikit-learn's. A null reaches the `missing` category, or is
+//! unknown when there is none. Numeric categories compare with `==` as numpy does (so
 //! `-0.0` matches `0.0`); infinities are refused like `check_array(allow-nan)` does.
 
 use crate::error::Error;
@@ -212,6 +216,7 @@ impl Categories {
         ty: &ColType,
         categories: &Attr,
         missing: i64,
+        unmatched: i64,
     ) -> Result<Categories, Error> {
         let is_str = matches!(ty, ColType::Scalar(DType::Utf8));
         // The categories in raw order, the missing one left out.
@@ -245,7 +250,16 @@ impl Categories {
             Parsed::Str(v) => v.len(),
             Parsed::Num(v) => v.len(),
         };
-        let len = n + usize::from(missing >= 0);
+        let len = n + usize::from(missing >= 0) + usize::from(unmatched >= 0);
+        let unmatched = match usize::try_from(unmatched) {
+            Ok(u) if u < len && i64::try_from(u).ok() != Some(missing) => Some(u),
+            Err(_) if unmatched == -1 => None,
+            _ => {
+                return Err(ctx.err(format!(
+                    "feature `{feature}`: bad unmatched category index {unmatched} ({len} categories, missing {missing})"
+                )));
+            }
+        };
         let missing = match usize::try_from(missing) {
             Ok(m) if m < len => Some(m),
             Ok(m) => {
@@ -258,10 +272,13 @@ impl Categories {
                 return Err(ctx.err(format!("feature `{feature}`: bad missing index {missing}")));
             }
         };
-        // Raw indices of the non-missing categories skip the missing one.
-        let raw = |k: usize| match missing {
-            Some(m) if k >= m => k + 1,
-            _ => k,
+        // Raw indices of the non-missing categories skip the missing and unmatched ones.
+        let mut skipped: Vec<usize> = missing.into_iter().chain(unmatched).collect();
+        skipped.sort_unstable();
+        let raw = |k: usize| {
+            skipped
+                .iter()
+                .fold(k, |r, &s| if r >= s { r + 1 } else { r })
         };
         let kind = match parsed {
             Parsed::Str(v) => {
@@ -388,6 +405,17 @@ pub fn read_all(ctx: &BuildCtx<'_>) -> Result<(Vec<Categories>, Vec<String>), Er
     }
     let cats = ctx.list("categories")?;
     let missing = ctx.i64s("missing")?;
+    let unmatched = match ctx.opt_attr("unmatched") {
+        None => vec![-1; names.len()],
+        Some(_) => ctx.i64s("unmatched")?,
+    };
+    if unmatched.len() != names.len() {
+        return Err(ctx.err(format!(
+            "port `X` stacks {} features, but `unmatched` has {} entries",
+            names.len(),
+            unmatched.len()
+        )));
+    }
     if cats.len() != names.len() || missing.len() != names.len() {
         return Err(ctx.err(format!(
             "port `X` stacks {} features, but `categories` has {} entries and `missing` {}",
@@ -397,13 +425,14 @@ pub fn read_all(ctx: &BuildCtx<'_>) -> Result<(Vec<Categories>, Vec<String>), Er
         )));
     }
     let mut out = Vec::with_capacity(names.len());
-    for (i, ((name, ty), (c, &m))) in names
+    for (i, (((name, ty), (c, &m)), &u)) in names
         .iter()
         .zip(&types)
         .zip(cats.iter().zip(&missing))
+        .zip(&unmatched)
         .enumerate()
     {
-        out.push(Categories::from_attr(ctx, i, name, ty, c, m)?);
+        out.push(Categories::from_attr(ctx, i, name, ty, c, m, u)?);
     }
     Ok((out, names))
 }

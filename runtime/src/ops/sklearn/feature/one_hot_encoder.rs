@@ -285,4 +285,64 @@ mod tests {
         assert_eq!(r[0].iter().position(|&v| v == 1.0), Some(37));
         assert!(r[1].iter().chain(&r[2]).all(|&v| v == 0.0));
     }
+
+    /// scikit-learn learned `categories_ = ['a', 'b', None, nan]`; the bundle says a null is
+    /// `None` (`missing` 2, `unmatched` 3) or `NaN` (`missing` 3, `unmatched` 2): the null lights
+    /// that category's column and the other column stays reachable by no value.
+    #[test]
+    fn a_null_lights_the_missing_category_the_bundle_names() {
+        for (missing, unmatched, hot) in [(2, 3, 2usize), (3, 2, 3)] {
+            let out = run(
+                "sklearn.one_hot_encoder",
+                vec![
+                    (
+                        "categories",
+                        Attr::List(vec![Attr::Strs(vec!["a".into(), "b".into()])]),
+                    ),
+                    ("missing", Attr::I64s(vec![missing])),
+                    ("unmatched", Attr::I64s(vec![unmatched])),
+                    ("codes", Attr::List(vec![Attr::I64s(vec![0, 1, 2, 3])])),
+                    ("unknown", Attr::I64s(vec![-1])),
+                    (
+                        "names",
+                        Attr::Strs(vec![
+                            "c_a".into(),
+                            "c_b".into(),
+                            "c_None".into(),
+                            "c_nan".into(),
+                        ]),
+                    ),
+                ],
+                &[("c", strs(&[Some("b"), None, Some("z")]))],
+                &[("Y", vec![vec_field("y", 4)])],
+            )
+            .unwrap();
+            let r = rows(&out, "y");
+            let mut want = vec![0.0; 4];
+            want[hot] = 1.0;
+            assert_eq!(r, vec![vec![0.0, 1.0, 0.0, 0.0], want, vec![0.0; 4]]);
+        }
+    }
+
+    #[test]
+    fn unmatched_equal_to_missing_is_refused_at_load() {
+        let e = plan(
+            "sklearn.one_hot_encoder",
+            vec![
+                ("categories", Attr::List(vec![Attr::Strs(vec!["a".into()])])),
+                ("missing", Attr::I64s(vec![1])),
+                ("unmatched", Attr::I64s(vec![1])),
+                ("codes", Attr::List(vec![Attr::I64s(vec![0, 1, 2])])),
+                ("unknown", Attr::I64s(vec![-1])),
+                (
+                    "names",
+                    Attr::Strs(vec!["x".into(), "y".into(), "z".into()]),
+                ),
+            ],
+            &[("c", strs(&[Some("a")]))],
+            &[("Y", vec![vec_field("y", 3)])],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unmatched"), "{e}");
+    }
 }

@@ -6,9 +6,9 @@
 //! feature whose statistic is NaN, i.e. one that was all-missing at fit, unless
 //! `keep_empty_features=True`), `fill` (one fill value per kept feature: f64s for numeric
 //! input, strs for string input), `indicator` (i64s, optional: the input features that get an
-//! indicator column, i.e. those that had missing values at fit), and `missing_value` (f64,
-//! optional, numeric input only: the `missing_values` marker when it is a number; absent means
-//! NaN).
+//! indicator column, i.e. those that had missing values at fit), and `missing_value`
+//! (optional: the `missing_values` marker when it is a number (f64, numeric input) or a string
+//! (str, string input); absent means NaN for numeric input and the null for string input).
 //!
 //! Two modes, chosen by the input columns:
 //! - **numeric**: `X` (numeric) -> `Y` (one vector: the kept features with missing cells
@@ -18,25 +18,47 @@
 //!   refuses NaN as well, and so does this op.
 //! - **string**: `X` (utf8 scalar columns, one per feature) -> `Y` (one utf8 scalar column per
 //!   kept feature, so an encoder can follow) and, when there are indicator columns,
-//!   `indicator` (one vector). A null is the missing value: keel has one kind of missing
-//!   string, where scikit-learn tells `None` from `NaN` (with `missing_values=np.nan` it
-//!   imputes `NaN` and lets `None` through; with `missing_values=None` it imputes `None` and
-//!   refuses `NaN`). keel imputes every null, which is scikit-learn's answer whenever the
-//!   missing cells are of the kind the imputer was fitted for.
+//!   `indicator` (one vector). keel has one kind of missing string (a null) where scikit-learn
+//!   tells `None` from `NaN`: with `missing_values=np.nan` it imputes `NaN` and lets `None`
+//!   through; with `missing_values=None` it imputes `None` and refuses `NaN` ("Input contains
+//!   NaN"). The exporter knows which of the two a null stands for at each input (SPEC.md,
+//!   "Missing strings") and writes what scikit-learn does with it as `null` (strs, optional, one
+//!   per input feature): `impute` (fill it, and 1.0 in its indicator column), `keep` (pass the
+//!   null on unchanged, 0.0 in the indicator: a `None` under `missing_values=np.nan`, which an
+//!   encoder after it then sees as its `None` category) or `error` (refuse the row with
+//!   [`Error::Missing`] naming the column: a `NaN` under `missing_values=None`). Absent means
+//!   `impute` for every feature. With a string marker (`missing_values='?'`) the cells equal to
+//!   it are imputed and flagged; scikit-learn then passes `None` on and refuses `NaN`, so the
+//!   exporter writes `keep` or `error` for the null.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
 use crate::value::{ColInfo, ColType, Matrix, Value, check_finite, gather};
 use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef};
+use arrow_array::{Array, ArrayRef, StringArray};
 use keel_bundle::{Attr, DType};
 use std::sync::Arc;
 
 #[derive(Debug)]
 enum Mode {
-    Numeric { fill: Vec<f64>, marker: Option<f64> },
-    Strings { fill: Vec<String> },
+    Numeric {
+        fill: Vec<f64>,
+        marker: Option<f64>,
+    },
+    Strings {
+        fill: Vec<String>,
+        null: Vec<Null>,
+        marker: Option<String>,
+    },
+}
+
+/// What the string mode does with a null (attribute `null`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Null {
+    Impute,
+    Keep,
+    Error,
 }
 
 #[derive(Debug)]
@@ -129,7 +151,45 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             if ports.first() != Some(&"Y") {
                 return Err(ctx.err("output port `Y` must come first"));
             }
-            (Mode::Strings { fill: fill.clone() }, outputs)
+            let null = match ctx.opt_attr("null") {
+                None => vec![Null::Impute; n],
+                Some(_) => ctx
+                    .strs("null")?
+                    .iter()
+                    .map(|v| match v.as_str() {
+                        "impute" => Ok(Null::Impute),
+                        "keep" => Ok(Null::Keep),
+                        "error" => Ok(Null::Error),
+                        other => Err(ctx.err(format!(
+                            "`null` holds {other:?}; expected impute, keep or error"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            if null.len() != n {
+                return Err(ctx.err(format!(
+                    "`null` has {} entries for {n} input features",
+                    null.len()
+                )));
+            }
+            let marker = match ctx.opt_attr("missing_value") {
+                None => None,
+                Some(Attr::Str(m)) => Some(m.clone()),
+                Some(other) => {
+                    return Err(ctx.err(format!(
+                        "`missing_value` on string input should be str, found {}",
+                        other.kind()
+                    )));
+                }
+            };
+            (
+                Mode::Strings {
+                    fill: fill.clone(),
+                    null,
+                    marker,
+                },
+                outputs,
+            )
         }
         other => {
             if all_str {
@@ -213,6 +273,8 @@ impl SimpleImputer {
         inputs: &[&Value],
         rows: usize,
         fill: &[String],
+        null: &[Null],
+        marker: Option<&str>,
     ) -> Result<Vec<Value>, Error> {
         let arrays: Vec<&ArrayRef> = inputs
             .iter()
@@ -225,19 +287,54 @@ impl SimpleImputer {
                 }),
             })
             .collect::<Result<_, _>>()?;
+        // scikit-learn validates every feature before imputing any (kept or not).
+        for (j, a) in arrays.iter().enumerate() {
+            if null.get(j) == Some(&Null::Error)
+                && a.null_count() > 0
+                && let Some(row) = (0..rows).find(|&r| a.is_null(r))
+            {
+                return Err(Error::Missing {
+                    column: self.names[j].clone(),
+                    row,
+                    node: String::new(),
+                });
+            }
+        }
+        let imputes = |j: usize| null.get(j) == Some(&Null::Impute);
+        // scikit-learn's `_get_mask`: the marker string, or a null where the null stands for
+        // the marker (`null` = impute).
+        let is_missing = |j: usize, s: &StringArray, r: usize| {
+            if s.is_null(r) {
+                imputes(j)
+            } else {
+                marker.is_some_and(|m| s.value(r) == m)
+            }
+        };
+        let any_missing = |j: usize, s: &StringArray| {
+            if marker.is_none() {
+                s.null_count() > 0 && imputes(j)
+            } else {
+                (0..rows).any(|r| is_missing(j, s, r))
+            }
+        };
         let mut out = Vec::with_capacity(self.keep.len() + 1);
         for (&j, f) in self.keep.iter().zip(fill) {
             let a = arrays[j];
-            if a.null_count() == 0 {
+            let s = a.as_string::<i32>();
+            if !any_missing(j, s) {
                 // Nothing to impute: share the input column.
                 out.push(Value::Array(a.clone()));
                 continue;
             }
-            let s = a.as_string::<i32>();
-            let mut b =
-                StringBuilder::with_capacity(rows, s.value_data().len() + f.len() * s.null_count());
-            for v in s.iter() {
-                b.append_value(v.unwrap_or(f));
+            let mut b = StringBuilder::with_capacity(rows, s.value_data().len() + f.len() * rows);
+            for r in 0..rows {
+                if is_missing(j, s, r) {
+                    b.append_value(f);
+                } else if s.is_null(r) {
+                    b.append_null();
+                } else {
+                    b.append_value(s.value(r));
+                }
             }
             out.push(Value::Array(Arc::new(b.finish())));
         }
@@ -245,10 +342,10 @@ impl SimpleImputer {
             let w = self.indicator.len();
             let mut m = Matrix::zeros(rows, w);
             for (c, &j) in self.indicator.iter().enumerate() {
-                let a = arrays[j];
-                if a.null_count() > 0 {
+                let s = arrays[j].as_string::<i32>();
+                if any_missing(j, s) {
                     for r in 0..rows {
-                        if a.is_null(r) {
+                        if is_missing(j, s, r) {
                             m.data[r * w + c] = 1.0;
                         }
                     }
@@ -264,7 +361,9 @@ impl Kernel for SimpleImputer {
     fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error> {
         match &self.mode {
             Mode::Numeric { fill, marker } => self.numeric(inputs, rows, fill, *marker),
-            Mode::Strings { fill } => self.strings(inputs, rows, fill),
+            Mode::Strings { fill, null, marker } => {
+                self.strings(inputs, rows, fill, null, marker.as_deref())
+            }
         }
     }
 }
@@ -374,5 +473,99 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("not made of string columns"), "{e}");
+    }
+
+    /// `SimpleImputer(missing_values=np.nan)` lets `None` through: a null that stands for `None`
+    /// is kept (and not flagged), one that stands for `NaN` is filled; under
+    /// `missing_values=None` a `NaN` is refused, naming the column.
+    #[test]
+    fn strings_null_keep_and_error_follow_what_the_null_stands_for() {
+        let attrs = |null: [&str; 2]| {
+            vec![
+                ("keep", Attr::I64s(vec![0, 1])),
+                ("fill", Attr::Strs(vec!["paris".into(), "a".into()])),
+                ("indicator", Attr::I64s(vec![0, 1])),
+                (
+                    "null",
+                    Attr::Strs(null.iter().map(|s| s.to_string()).collect()),
+                ),
+            ]
+        };
+        let ports = || {
+            vec![
+                (
+                    "Y",
+                    vec![
+                        Field::scalar("c1", DType::Utf8, true),
+                        Field::scalar("c2", DType::Utf8, true),
+                    ],
+                ),
+                ("indicator", vec![vec_field("ind", 2)]),
+            ]
+        };
+        let inputs = || {
+            [
+                ("city", strs(&[Some("rome"), None])),
+                ("room", strs(&[None, Some("b")])),
+            ]
+        };
+        let out = run(
+            "sklearn.simple_imputer",
+            attrs(["keep", "impute"]),
+            &inputs(),
+            &ports(),
+        )
+        .unwrap();
+        assert_eq!(texts(&out, "c1"), vec![Some("rome".into()), None]);
+        assert_eq!(texts(&out, "c2"), vec![Some("a".into()), Some("b".into())]);
+        assert_eq!(rows(&out, "ind"), vec![vec![0.0, 1.0], vec![0.0, 0.0]]);
+        let e = run(
+            "sklearn.simple_imputer",
+            attrs(["impute", "error"]),
+            &inputs(),
+            &ports(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Missing { ref column, row: 0, .. } if column == "room"),
+            "{e}"
+        );
+        let e = run(
+            "sklearn.simple_imputer",
+            attrs(["impute", "maybe"]),
+            &inputs(),
+            &ports(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("expected impute, keep or error"),
+            "{e}"
+        );
+    }
+
+    /// `SimpleImputer(missing_values='?')`: `?` is imputed and flagged, a null (`None`) kept.
+    #[test]
+    fn strings_marker_is_imputed_and_a_kept_null_passes() {
+        let out = run(
+            "sklearn.simple_imputer",
+            vec![
+                ("keep", Attr::I64s(vec![0])),
+                ("fill", Attr::Strs(vec!["a".into()])),
+                ("indicator", Attr::I64s(vec![0])),
+                ("missing_value", Attr::Str("?".into())),
+                ("null", Attr::Strs(vec!["keep".into()])),
+            ],
+            &[("c", strs(&[Some("?"), None, Some("b")]))],
+            &[
+                ("Y", vec![Field::scalar("c1", DType::Utf8, true)]),
+                ("indicator", vec![vec_field("ind", 1)]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            texts(&out, "c1"),
+            vec![Some("a".into()), None, Some("b".into())]
+        );
+        assert_eq!(rows(&out, "ind"), vec![vec![1.0], vec![0.0], vec![0.0]]);
     }
 }

@@ -77,6 +77,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                 &ColType::Scalar(DType::Utf8),
                 l,
                 -1,
+                -1,
             )?),
             DType::I64 | DType::I32 => {
                 let mut v = Vec::with_capacity(strs.len());
