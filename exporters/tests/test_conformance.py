@@ -2,7 +2,7 @@
 scikit-learn, Spark, Spark saved-model and MLeap fixtures) scored through the Python API,
 ``keel.load(path).transform(pyarrow.Table)``, and compared with the framework's recorded outputs
 under the named tolerances (conftest's ``TOLERANCES``, read from fixtures/tolerances.json) by the
-suite's rules (fixtures/conformance/cases.py). Spark saved models are converted with
+suite's rules (fixtures/conformance/conformance_cases.py). Spark saved models are converted with
 ``keel convert --from spark-ml`` first, as a Python user without a JVM would. Prints the pass
 count per family; fails on any mismatch."""
 
@@ -17,7 +17,7 @@ import keel
 from conftest import ROOT, TOLERANCES, run_keel
 
 sys.path.insert(0, os.path.join(ROOT, "fixtures", "conformance"))
-import cases as conformance  # noqa: E402
+import conformance_cases as conformance  # noqa: E402
 
 # Cases this target cannot run, with the reason. None: the Python API takes every input type
 # the fixtures use.
