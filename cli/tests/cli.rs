@@ -395,6 +395,49 @@ fn inspect_prints_the_bundle() {
     );
 }
 
+/// A tree ensemble reads as a summary, not as its node arrays, in the text and the JSON. The
+/// figures are scikit-learn's own for fixtures/cases/trees.py::mixed_hgb_clf (45 `_predictors`
+/// of 15 nodes, the deepest node at depth 7, `n_features_in_` 7, 3 classes), not keel's.
+#[test]
+fn inspect_summarises_a_tree_ensemble() {
+    let want = "45 trees · 675 nodes · depth ≤ 7 · 7 features · 3 classes";
+    let out = keel()
+        .arg("inspect")
+        .arg(bundle("mixed_hgb_clf"))
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "histgradientboostingclassifier [sklearn.hist_gradient_boosting]  # HistGradientBoostingClassifier (HistGradientBoostingClassifier)\n      {want}\n"
+        )),
+        "{text}"
+    );
+    let out = keel()
+        .args(["inspect", "--json"])
+        .arg(bundle("mixed_hgb_clf"))
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let doc: J = serde_json::from_slice(&out.stdout).unwrap();
+    let mut summaries = Vec::new();
+    fn collect(n: &J, into: &mut Vec<(String, String)>) {
+        into.push((
+            n["op"].as_str().unwrap_or_default().to_string(),
+            n["summary"].as_str().unwrap_or_default().to_string(),
+        ));
+        for c in n["children"].as_array().into_iter().flatten() {
+            collect(c, into);
+        }
+    }
+    collect(&doc["graph"], &mut summaries);
+    assert!(
+        summaries.contains(&("sklearn.hist_gradient_boosting".into(), want.into())),
+        "{summaries:?}"
+    );
+}
+
 #[test]
 fn inspect_json_is_machine_readable() {
     let out = keel()
