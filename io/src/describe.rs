@@ -470,6 +470,24 @@ pub fn summary(bundle: &Bundle, node: &Node) -> Option<String> {
         "sklearn.mlp" | "spark.mlp" => mlp(&a)?,
         "sklearn.kmeans" | "spark.kmeans" => clusters(&a)?,
         "sklearn.pca" | "spark.pca" => projection(&a)?,
+        "spark.word2vec" => embedding(&a)?,
+        "concat" => vec![format!(
+            "joins {}",
+            plural(input_columns(node), "column", "columns")
+        )],
+        "select" => vec![format!(
+            "keeps {}",
+            plural(a.len("indices")?, "column", "columns")
+        )],
+        // The k binary classifiers are stages of their own; this one reads their answers.
+        "spark.one_vs_rest" => vec![format!(
+            "combines {}",
+            plural(
+                input_columns(node),
+                "binary classifier",
+                "binary classifiers"
+            )
+        )],
         _ => other(&a),
     };
     if parts.is_empty() {
@@ -556,7 +574,11 @@ fn linear(a: &Attrs) -> Option<Vec<String>> {
             parts.push(plural(outputs, "intercept", "intercepts"));
         }
     }
-    if let Some(link) = a.text("link").or_else(|| a.text("model")) {
+    // Spark's linear op names its model kind (`binomial`, `svc`...); the others their link.
+    if let Some(model) = a.text("model") {
+        parts.push(model.to_string());
+    }
+    if let Some(link) = a.text("link") {
         parts.push(format!("link {link}"));
     }
     if let Some(k) = a.classes() {
@@ -703,11 +725,28 @@ fn projection(a: &Attrs) -> Option<Vec<String>> {
     )])
 }
 
+/// Word embeddings: vocabulary and dimensions, from the `[words, d]` vectors.
+fn embedding(a: &Attrs) -> Option<Vec<String>> {
+    let shape = a.shape("vectors")?;
+    let [words, d] = shape[..] else { return None };
+    Some(vec![
+        plural(words, "word", "words"),
+        plural(d, "dimension", "dimensions"),
+    ])
+}
+
+/// The columns bound to a node's inputs, all ports together.
+fn input_columns(node: &Node) -> usize {
+    node.inputs.iter().map(|b| b.columns.len()).sum()
+}
+
 /// Every other op: its columns (the length of its per-column arrays) and its short settings,
 /// which name what it does (`strategy: median`, `norm: l2`).
 fn other(a: &Attrs) -> Vec<String> {
     let mut parts = Vec::new();
-    let widths: Vec<usize> = a
+    // Per-column parameters (a scaler's means, an imputer's fill values) are the longest float
+    // lists; a shorter one is a setting such as MinMaxScaler's clip range.
+    let width = a
         .node
         .attrs
         .values()
@@ -715,11 +754,8 @@ fn other(a: &Attrs) -> Vec<String> {
             Attr::F64s(x) => Some(x.len()),
             _ => None,
         })
-        .collect();
-    if let Some(&w) = widths.first()
-        && w > 0
-        && widths.iter().all(|&x| x == w)
-    {
+        .max();
+    if let Some(w) = width.filter(|&w| w > 0) {
         parts.push(plural(w, "column", "columns"));
     }
     for (key, value) in &a.node.attrs {
@@ -730,6 +766,13 @@ fn other(a: &Attrs) -> Vec<String> {
             Attr::F64(f) => parts.push(format!("{key}: {}", brief(*f))),
             _ => {}
         }
+    }
+    if parts.is_empty() {
+        // Nothing recorded but the wiring (a tokenizer, a scaler Spark fitted to nothing).
+        parts.push(format!(
+            "reads {}",
+            plural(input_columns(a.node), "column", "columns")
+        ));
     }
     parts
 }
