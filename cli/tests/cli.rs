@@ -828,7 +828,14 @@ fn bad_input_fails_with_a_clear_message() {
     let p = write("missing.csv", &dropped);
     let out = score(&[p.as_os_str()]);
     let last = header.last().unwrap();
-    assert_fails(&out, 1, &[&format!("input column `{last}` is missing")]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            &format!("input column `{last}` is missing"),
+            "\nhint: `keel inspect BUNDLE` lists the input columns",
+        ],
+    );
     assert!(!dir.path().join("missing.out.csv").exists());
 
     // A mistyped value at data row 37, read 8 rows at a time: the row is global.
@@ -897,21 +904,29 @@ fn bad_input_fails_with_a_clear_message() {
     let out = score(&[p.as_os_str()]);
     assert_fails(&out, 1, &["malformed CSV input", "line 3"]);
 
-    // Unknown formats: a flag value clap refuses (usage error, status 2), and an extension.
+    // Unknown formats: a flag value clap refuses, and an extension; both are the command
+    // line's fault, status 2, as is every usage error below.
     let good = write("good.csv", &csv);
     let out = score(&[good.as_os_str(), "--format".as_ref(), "xml".as_ref()]);
     assert_fails(&out, 2, &["xml", "csv, jsonl, arrow, arrows"]);
     let p = write("data.txt", &csv);
     let out = score(&[p.as_os_str()]);
-    assert_fails(&out, 1, &["data.txt", "--format"]);
+    assert_fails(&out, 2, &["data.txt", "--format"]);
     let o = dir.path().join("scores.txt");
     let out = score(&[good.as_os_str(), "-o".as_ref(), o.as_os_str()]);
-    assert_fails(&out, 1, &["scores.txt", "--output-format"]);
+    assert_fails(&out, 2, &["scores.txt", "--output-format"]);
     assert!(!o.exists());
 
     // Standard input without a format.
     let out = run_with_stdin(keel().arg("score").arg(&m), csv.as_bytes());
-    assert_fails(&out, 1, &["standard input needs --format"]);
+    assert_fails(
+        &out,
+        2,
+        &[
+            "standard input needs --format",
+            "\nhint: see the command's `--help`",
+        ],
+    );
 
     // Files that do not exist: the input, and the bundle.
     let nowhere = dir.path().join("nowhere.csv");
@@ -929,7 +944,7 @@ fn bad_input_fails_with_a_clear_message() {
     let out = keel().arg("score").arg(&good).arg(&good).output().unwrap();
     assert_fails(&out, 1, &["good.csv", "zip"]);
     let out = score(&[good.as_os_str(), "-o".as_ref(), good.as_os_str()]);
-    assert_fails(&out, 1, &["is the input file"]);
+    assert_fails(&out, 2, &["is the input file"]);
     assert_eq!(std::fs::read_to_string(&good).unwrap(), csv);
 
     // Empty input and garbage in Arrow.
