@@ -93,15 +93,16 @@ CSV and JSON lines are read --batch-size rows at a time; each Arrow input batch 
 output batch. Memory use is bounded by the batch size, not the input's size.
 
 Errors name the row and column; rows are counted from 0, the first data row (a CSV header is \
-not a row), across the whole input.
-
---arrow-stream is the worker mode: Arrow IPC stream on stdin, Arrow IPC stream on stdout, \
-each output batch flushed as soon as it is scored.";
+not a row), across the whole input.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show what a bundle holds: producer, schemas, graph, entries, and the backends that plan it.
+    /// Show what a bundle holds: schemas, the pipeline, provenance, entries.
+    ///
+    /// Each stage of the pipeline gets a summary ("50 trees · 3,050 nodes · depth ≤ 6 · 10
+    /// features", "25 coefficients · intercept 258.9"), then its attributes by kind and size;
+    /// the backends line says whether and how this runtime plans the bundle.
     Inspect {
         /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
         bundle: PathBuf,
@@ -109,15 +110,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check a bundle: integrity, limits and hashes, then that this runtime can plan it (every
-    /// op supported, types consistent). Exits 0 when it can, 1 otherwise.
+    /// Check that a bundle is intact and that this runtime can score it.
+    ///
+    /// Integrity (every entry's sha256), the format's limits and rules, then a plan: every op
+    /// supported and the types consistent from stage to stage.
     Validate {
         /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
         bundle: PathBuf,
     },
     /// List the ops this runtime implements.
     Ops,
-    /// Score rows with a bundle: read INPUT, write one row of outputs per input row.
+    /// Score a table with a bundle: one row of outputs per input row (CSV, JSON lines, Arrow).
     #[command(after_long_help = SCORE_HELP)]
     Score {
         /// The bundle file (a keel bundle or an MLeap Bundle.ML zip).
@@ -133,7 +136,8 @@ pub enum Command {
         /// The output format (default: from the output's extension, else the input format).
         #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
         output_format: Option<Format>,
-        /// Worker mode: the same as `--format arrows --output-format arrows`.
+        /// Worker mode: an Arrow IPC stream on stdin and on stdout, each batch flushed as soon
+        /// as it is scored (`--format arrows --output-format arrows`, flushed).
         #[arg(long, conflicts_with_all = ["format", "output_format"])]
         arrow_stream: bool,
         /// Rows per batch when reading CSV or JSON lines.
@@ -144,13 +148,17 @@ pub enum Command {
         #[arg(long)]
         ignore_extra_columns: bool,
     },
-    /// Serve bundles over HTTP: a REST scoring API (JSON and Arrow), an MLeap-compatible
-    /// transform endpoint, hot reload, health checks and Prometheus metrics.
+    /// Serve bundles over HTTP: a web page, a REST scoring API, hot reload, metrics.
+    ///
+    /// The API scores JSON and Arrow, has an MLeap-compatible transform endpoint, health
+    /// checks and Prometheus metrics.
     Serve(keel_server::ServeArgs),
-    /// Rewrite a keel bundle with another document encoding (the tensors are copied
-    /// unchanged), or import a model saved by another tool as a keel bundle (`--from mleap`:
-    /// an MLeap Bundle.ML zip; `--from spark-ml`: a Spark ML saved `PipelineModel` folder,
-    /// read without a JVM).
+    /// Re-encode a keel bundle, or import an MLeap zip or a Spark ML saved model.
+    ///
+    /// A keel bundle is rewritten with the other document encoding (its tensors copied
+    /// unchanged). `--from mleap` imports an MLeap Bundle.ML zip; `--from spark-ml` a Spark ML
+    /// saved `PipelineModel` folder, read without a JVM. An import must also plan, or nothing
+    /// is written.
     Convert {
         /// The bundle to read (a keel bundle, or the `--from` format's file or folder).
         bundle: PathBuf,

@@ -94,6 +94,52 @@ impl Error {
         }
     }
 
+    /// The process's exit status: 2 when the command line itself is wrong (as clap answers a
+    /// malformed one), so scripts can tell a mistake in the call from a refused input.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::Io(keel_io::Error::Usage(_)) => 2,
+            _ => 1,
+        }
+    }
+
+    /// What the user can do next, where the message alone does not say it.
+    pub fn hint(&self) -> Option<String> {
+        use keel_io::Error as Io;
+        Some(match self {
+            Error::ReadFile { path, source } if source.kind() == io::ErrorKind::NotFound => {
+                format!(
+                    "check the path: `{}` is looked up from the current directory",
+                    path.display()
+                )
+            }
+            Error::Bundle { path, .. } => format!(
+                "the file is damaged or was not written by a keel exporter; export it again \
+                 (keel.sklearn.export, keel.spark.export) or check it with `keel validate {}`",
+                path.display()
+            ),
+            Error::Plan { path, .. } => format!(
+                "`keel ops` lists the ops this keel implements and `keel inspect {}` the \
+                 bundle's; a newer keel may support it",
+                path.display()
+            ),
+            Error::Usage(_) | Error::Io(Io::Usage(_)) => {
+                "see the command's `--help` for its options and examples".into()
+            }
+            Error::Io(
+                Io::MissingColumn { .. } | Io::ExtraColumn { .. } | Io::Value { .. } | Io::Score(_),
+            ) => "`keel inspect BUNDLE` lists the input columns the bundle expects, with their \
+                  types and whether they may be missing"
+                .into(),
+            Error::Serve(e) if e.0.contains("in use") => {
+                "another process holds that address: pick another with --addr \
+                 (127.0.0.1:0 = any free port)"
+                    .into()
+            }
+            _ => return None,
+        })
+    }
+
     /// Whether the error is a closed output pipe (`keel score ... | head`): the reader has all
     /// it wants, so the tool stops quietly instead of reporting a failure.
     pub fn is_broken_pipe(&self) -> bool {

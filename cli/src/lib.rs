@@ -1,6 +1,7 @@
 //! The `keel` command line, as a library so its pieces are tested without spawning the binary.
 //!
 //! - [`cli`]: the clap definitions and one function per subcommand;
+//! - [`help`]: every subcommand's examples and exit statuses, added to its `--help`;
 //! - [`score`]: the scoring loop (read a batch, score it, write it) with global row numbers;
 //! - [`files`]: outputs written whole or not at all;
 //! - [`error`]: the command line's error, wrapping the codecs', the importers' and the server's.
@@ -11,6 +12,7 @@
 pub mod cli;
 pub mod error;
 pub mod files;
+pub mod help;
 pub mod score;
 
 pub use error::Error;

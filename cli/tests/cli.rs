@@ -395,6 +395,49 @@ fn inspect_prints_the_bundle() {
     );
 }
 
+/// A tree ensemble reads as a summary, not as its node arrays, in the text and the JSON. The
+/// figures are scikit-learn's own for fixtures/cases/trees.py::mixed_hgb_clf (45 `_predictors`
+/// of 15 nodes, the deepest node at depth 7, `n_features_in_` 7, 3 classes), not keel's.
+#[test]
+fn inspect_summarises_a_tree_ensemble() {
+    let want = "45 trees · 675 nodes · depth ≤ 7 · 7 features · 3 classes";
+    let out = keel()
+        .arg("inspect")
+        .arg(bundle("mixed_hgb_clf"))
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "histgradientboostingclassifier [sklearn.hist_gradient_boosting]  # HistGradientBoostingClassifier (HistGradientBoostingClassifier)\n      {want}\n"
+        )),
+        "{text}"
+    );
+    let out = keel()
+        .args(["inspect", "--json"])
+        .arg(bundle("mixed_hgb_clf"))
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let doc: J = serde_json::from_slice(&out.stdout).unwrap();
+    let mut summaries = Vec::new();
+    fn collect(n: &J, into: &mut Vec<(String, String)>) {
+        into.push((
+            n["op"].as_str().unwrap_or_default().to_string(),
+            n["summary"].as_str().unwrap_or_default().to_string(),
+        ));
+        for c in n["children"].as_array().into_iter().flatten() {
+            collect(c, into);
+        }
+    }
+    collect(&doc["graph"], &mut summaries);
+    assert!(
+        summaries.contains(&("sklearn.hist_gradient_boosting".into(), want.into())),
+        "{summaries:?}"
+    );
+}
+
 #[test]
 fn inspect_json_is_machine_readable() {
     let out = keel()
@@ -818,7 +861,14 @@ fn bad_input_fails_with_a_clear_message() {
     let p = write("missing.csv", &dropped);
     let out = score(&[p.as_os_str()]);
     let last = header.last().unwrap();
-    assert_fails(&out, 1, &[&format!("input column `{last}` is missing")]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            &format!("input column `{last}` is missing"),
+            "\nhint: `keel inspect BUNDLE` lists the input columns",
+        ],
+    );
     assert!(!dir.path().join("missing.out.csv").exists());
 
     // A mistyped value at data row 37, read 8 rows at a time: the row is global.
@@ -887,21 +937,29 @@ fn bad_input_fails_with_a_clear_message() {
     let out = score(&[p.as_os_str()]);
     assert_fails(&out, 1, &["malformed CSV input", "line 3"]);
 
-    // Unknown formats: a flag value clap refuses (usage error, status 2), and an extension.
+    // Unknown formats: a flag value clap refuses, and an extension; both are the command
+    // line's fault, status 2, as is every usage error below.
     let good = write("good.csv", &csv);
     let out = score(&[good.as_os_str(), "--format".as_ref(), "xml".as_ref()]);
     assert_fails(&out, 2, &["xml", "csv, jsonl, arrow, arrows"]);
     let p = write("data.txt", &csv);
     let out = score(&[p.as_os_str()]);
-    assert_fails(&out, 1, &["data.txt", "--format"]);
+    assert_fails(&out, 2, &["data.txt", "--format"]);
     let o = dir.path().join("scores.txt");
     let out = score(&[good.as_os_str(), "-o".as_ref(), o.as_os_str()]);
-    assert_fails(&out, 1, &["scores.txt", "--output-format"]);
+    assert_fails(&out, 2, &["scores.txt", "--output-format"]);
     assert!(!o.exists());
 
     // Standard input without a format.
     let out = run_with_stdin(keel().arg("score").arg(&m), csv.as_bytes());
-    assert_fails(&out, 1, &["standard input needs --format"]);
+    assert_fails(
+        &out,
+        2,
+        &[
+            "standard input needs --format",
+            "\nhint: see the command's `--help`",
+        ],
+    );
 
     // Files that do not exist: the input, and the bundle.
     let nowhere = dir.path().join("nowhere.csv");
@@ -919,7 +977,7 @@ fn bad_input_fails_with_a_clear_message() {
     let out = keel().arg("score").arg(&good).arg(&good).output().unwrap();
     assert_fails(&out, 1, &["good.csv", "zip"]);
     let out = score(&[good.as_os_str(), "-o".as_ref(), good.as_os_str()]);
-    assert_fails(&out, 1, &["is the input file"]);
+    assert_fails(&out, 2, &["is the input file"]);
     assert_eq!(std::fs::read_to_string(&good).unwrap(), csv);
 
     // Empty input and garbage in Arrow.

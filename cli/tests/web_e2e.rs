@@ -1,7 +1,9 @@
 //! The web page end to end, in headless Chromium: a real `keel serve` with its demo bundles on
 //! a free loopback port, driven by `cli/tests/web/e2e.mjs` (npm `playwright-core`), which
 //! selects the AirBnB model, changes a few fields, presses Predict and checks the number shown
-//! against the API's answer for the same row (see that script for every check).
+//! against the API's answer for the same row, then, on a second server with one
+//! HistGradientBoosting bundle, checks the page opens it unasked and summarises the trees (see
+//! that script for every check).
 //!
 //! Needs Chromium (`KEEL_CHROMIUM`, else `chromium`/`chromium-browser` on `PATH`), Node and
 //! `npm ci` in `cli/tests/web`; `scripts/test` installs all three. When one is missing the
@@ -72,10 +74,16 @@ fn the_web_page_predicts_what_the_api_answers() {
 
     // No argument: the demo bundles built into the binary, AirBnB among them.
     let server = Server::start(env!("CARGO_BIN_EXE_keel"), &[]);
+    // One bundle only: the page must open it by itself. A HistGradientBoosting model, whose
+    // node arrays the page once listed where a person wants "45 trees · 675 nodes ...".
+    let hgb =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sklearn/mixed_hgb_clf/model.keel");
+    let single = Server::start(env!("CARGO_BIN_EXE_keel"), &[hgb.to_str().unwrap()]);
     let mut child = Command::new(node)
         .arg(web.join("e2e.mjs"))
         .current_dir(&web)
         .env("KEEL_E2E_URL", server.url(""))
+        .env("KEEL_E2E_SINGLE_URL", single.url(""))
         .env("KEEL_CHROMIUM", &chromium)
         .env("KEEL_E2E_OUT", &out)
         .stdin(Stdio::null())
@@ -120,7 +128,12 @@ fn the_web_page_predicts_what_the_api_answers() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let prediction = &report["prediction"];
     assert!(prediction["shown"].is_string() && prediction["api"].is_number());
-    for shot in ["airbnb.png", "airbnb-error.png", "iris.png"] {
+    for shot in [
+        "airbnb.png",
+        "airbnb-error.png",
+        "iris.png",
+        "single-hgb.png",
+    ] {
         let bytes = std::fs::read(out.join(shot)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{shot} is a PNG");
     }

@@ -59,8 +59,6 @@ pub enum LogFormat {
 }
 
 const SERVE_HELP: &str = "\
-With no BUNDLE or DIR, the demo bundles built into the binary are served.
-
 Each BUNDLE file and each DIR (its `*.keel` files and MLeap Bundle.ML `*.zip` files) is watched: a new or changed file is loaded \
 in the background, checked (read and planned) and swapped in atomically; a file that fails to \
 load is reported (in the log and in GET /v1/models) while the previous version keeps serving; \
@@ -70,8 +68,8 @@ A model is named by its bundle's manifest. Versions are integers given per name 
 starting at 1 and never reused; `NAME@3` picks a version, `NAME` the newest.
 
 The bound address is printed on standard output (`--addr 127.0.0.1:0` picks a free port). \
-SIGTERM or SIGINT stops accepting connections, lets in-flight requests finish (up to \
---shutdown-grace) and exits 0.
+SIGTERM or SIGINT stops accepting connections and lets in-flight requests finish (up to \
+--shutdown-grace).
 
 Endpoints: GET / (a web page: the models, their pipelines, a form to score a row), GET \
 /v1/models, GET /v1/models/{name}, POST /v1/models/{name}/predict, POST \

@@ -316,6 +316,7 @@ pub fn document() -> J {
                         "doc": {"type": "string"},
                         "inputs": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "string"}, "columns": {"type": "array", "items": {"type": "string"}}}}},
                         "outputs": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "string"}, "columns": {"type": "array", "items": {"type": "string"}}}}},
+                        "summary": {"type": "string", "nullable": true, "description": "the stage in a person's terms, e.g. \"50 trees · 3,050 nodes · depth ≤ 6 · 10 features\" (null when keel has none for the op)"},
                         "attrs": {"type": "object", "additionalProperties": {"type": "object", "properties": {"kind": {"type": "string"}, "len": {"type": "integer"}, "value": {}}}},
                         "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}
                     }

@@ -144,6 +144,13 @@ async fn models_are_listed_and_described() {
     );
     assert_eq!(inner[1]["outputs"][0]["columns"], json!(["label"]));
     assert!(!inner[1]["doc"].as_str().unwrap().is_empty());
+    // Each stage's summary for the web page: iris has 4 features and 3 species, so a
+    // multinomial logistic regression holds 3 × 4 coefficients and 3 intercepts.
+    assert_eq!(inner[0]["summary"], "4 columns");
+    assert_eq!(
+        inner[1]["summary"],
+        "3 × 4 coefficients · 3 intercepts · link softmax · 3 classes"
+    );
     assert_eq!(j["errors"], json!([]));
 
     let a = send(&router, get("/v1/models/iris_logreg")).await;

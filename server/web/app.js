@@ -181,12 +181,21 @@
   }
 
   async function route(focus) {
-    const spec = specFromHash();
+    let spec = specFromHash();
+    const names = [...new Set(state.models.map((m) => m.name))];
+    if (!spec && names.length === 1) {
+      // Nothing to choose between: open the only model, and give it its address (replacing
+      // the bare one, so Back leaves the page instead of coming back here).
+      spec = names[0];
+      history.replaceState(null, '', `#/${encodeURIComponent(spec)}`);
+    }
     if (!spec) {
       state.doc = null;
       $('model').hidden = true;
       $('empty').hidden = false;
-      $('empty').textContent = 'Select a model to see its pipeline and score a row.';
+      $('empty').textContent = names.length
+        ? 'Select a model to see its pipeline and score a row.'
+        : 'No model is loaded: start keel serve with bundle files or folders (see keel serve --help).';
       renderList();
       return;
     }
@@ -261,17 +270,6 @@
     return { title, caption: dot >= 0 ? path.slice(dot + 1) : '' };
   }
 
-  function attrText(name, a) {
-    if (!a || typeof a !== 'object') return name;
-    if (a.kind === 'tensor') return `${name} ${(a.shape || []).join('×')}`;
-    if (a.value !== undefined) {
-      const v = Array.isArray(a.value) ? a.value.join(', ') : String(a.value);
-      return `${name}: ${v.length > 40 ? `${v.slice(0, 40)}…` : v}`;
-    }
-    if (a.len !== undefined) return `${name}[${a.len}]`;
-    return name;
-  }
-
   function columnsOf(bindings) {
     return (bindings || []).flatMap((b) => b.columns || []);
   }
@@ -286,7 +284,6 @@
     const { title, caption } = labels(n);
     const reads = columnsOf(n.inputs).filter((c) => ctx.inputs.has(c));
     const writes = columnsOf(n.outputs).filter((c) => ctx.outputs.has(c));
-    const attrs = Object.entries(n.attrs || {}).map(([k, a]) => attrText(k, a));
     return h(
       'div',
       { class: 'g-box g-leaf', role: 'group', 'aria-label': `stage ${title}`, 'data-node': n.name, title: `${n.name}: ${n.op}` },
@@ -294,7 +291,9 @@
       caption ? h('div', { class: 'g-caption', text: caption }) : null,
       h('div', { class: 'g-op', text: n.op }),
       reads.length ? h('div', { class: 'g-cols' }, h('span', { class: 'g-label', text: 'reads' }), chips(reads)) : null,
-      attrs.length ? h('div', { class: 'g-attrs', text: attrs.join(' · ') }) : null,
+      // What the stage is, in a person's terms ("50 trees · 3,050 nodes · depth ≤ 6"): the
+      // server computes it per op family (keel_io::describe::summary), never the raw arrays.
+      n.summary ? h('div', { class: 'g-summary', text: n.summary }) : null,
       writes.length ? h('div', { class: 'g-cols' }, h('span', { class: 'g-label', text: 'writes' }), chips(writes)) : null,
     );
   }

@@ -8,7 +8,10 @@
 // bundle's example row), changes a few fields, presses Predict and checks that the number shown
 // is the API's answer for the same row (asked for here, over HTTP), to the printed precision.
 // Then it checks that an API error lands next to the field it names, and that a classifier's
-// probabilities are shown per class. Screenshots go to KEEL_E2E_OUT. Exits non-zero on failure.
+// probabilities are shown per class. Last, on a second server (KEEL_E2E_SINGLE_URL) that serves
+// one HistGradientBoosting bundle, it checks that the page opens the only model by itself and
+// that the tree stage shows its summary, not its raw arrays. Screenshots go to KEEL_E2E_OUT.
+// Exits non-zero on failure.
 
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
@@ -17,8 +20,9 @@ import path from 'node:path';
 const BASE = process.env.KEEL_E2E_URL;
 const EXECUTABLE = process.env.KEEL_CHROMIUM || '/usr/bin/chromium';
 const OUT = process.env.KEEL_E2E_OUT;
-if (!BASE || !OUT) {
-  console.error('KEEL_E2E_URL and KEEL_E2E_OUT must be set');
+const SINGLE = process.env.KEEL_E2E_SINGLE_URL;
+if (!BASE || !OUT || !SINGLE) {
+  console.error('KEEL_E2E_URL, KEEL_E2E_SINGLE_URL and KEEL_E2E_OUT must be set');
   process.exit(2);
 }
 
@@ -205,8 +209,25 @@ try {
   check(`shows iris probabilities for ${classes.join(', ')} and label ${irisApi.body.rows[0].label}`);
   await page.screenshot({ path: path.join(OUT, 'iris.png'), fullPage: true });
 
-  // --- Nothing but this server was asked for anything, and nothing failed on the page
-  const foreign = requests.filter((u) => !u.startsWith(`${BASE}/`) && !u.startsWith('data:'));
+  // --- One model loaded: the page opens it without being asked, and a tree stage reads as a
+  // summary. Expected figures are scikit-learn's own, from the fitted estimator of
+  // fixtures/cases/trees.py::mixed_hgb_clf (max_iter=15 x 3 classes = 45 `_predictors`, 675
+  // nodes in all, the deepest node at depth 7, n_features_in_ 7), not keel's.
+  await page.goto(`${SINGLE}/`);
+  await page.getByRole('heading', { level: 2, name: /^mixed_hgb_clf/ }).waitFor();
+  assert.equal(new URL(page.url()).hash, '#/mixed_hgb_clf', 'the address names the model opened');
+  const trees = page.locator('#graph .g-leaf', { has: page.locator('.g-op', { hasText: 'sklearn.hist_gradient_boosting' }) });
+  assert.equal(await trees.count(), 1, 'one HistGradientBoosting box');
+  assert.equal((await trees.locator('.g-summary').textContent()).trim(), '45 trees · 675 nodes · depth ≤ 7 · 7 features · 3 classes');
+  const treeText = await trees.textContent();
+  for (const raw of ['bitset_idx', 'is_leaf', 'f_idx_map', 'threshold']) {
+    assert.ok(!treeText.includes(raw), `the tree box shows no raw array (${raw}): ${treeText}`);
+  }
+  check('opens the only model; the tree stage shows its summary');
+  await page.screenshot({ path: path.join(OUT, 'single-hgb.png'), fullPage: true });
+
+  // --- Nothing but these servers were asked for anything, and nothing failed on the page
+  const foreign = requests.filter((u) => !u.startsWith(`${BASE}/`) && !u.startsWith(`${SINGLE}/`) && !u.startsWith('data:'));
   assert.deepEqual(foreign, [], 'requests to other origins');
   assert.deepEqual(problems, [], 'console errors');
   check(`${requests.length} requests, all to the server`);
