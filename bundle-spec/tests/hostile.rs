@@ -12,78 +12,10 @@ mod common;
 use common::*;
 use keel_bundle::{Bundle, BundleError, Encoding, Limits};
 use serde_json::{Value, json};
-use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
-use std::cell::Cell;
 
-// ---------------------------------------------------------------------------------------------
-// Allocation accounting: per thread, so tests running in parallel do not disturb each other.
-
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-    static PEAK: Cell<i64> = const { Cell::new(0) };
-}
-
-fn track(delta: i64) {
-    let _ = LIVE.try_with(|live| {
-        let v = live.get() + delta;
-        live.set(v);
-        let _ = PEAK.try_with(|p| {
-            if v > p.get() {
-                p.set(v);
-            }
-        });
-    });
-}
-
-// The workspace denies unsafe code; a global allocator cannot be written without it. It only
-// forwards to the system allocator and counts.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: AllocLayout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            track(l.size() as i64);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, l: AllocLayout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.alloc_zeroed(l) };
-        if !p.is_null() {
-            track(l.size() as i64);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: AllocLayout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(p, l) };
-        track(-(l.size() as i64));
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: AllocLayout, new: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            track(new as i64 - l.size() as i64);
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Runs `f` and returns its result with the most bytes this thread held at once meanwhile,
-/// over what it held before.
-fn peak_during<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let before = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(before));
-    let out = f();
-    let peak = PEAK.with(Cell::get);
-    (out, (peak - before).max(0) as u64)
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::peak_during;
 
 const MIB: u64 = 1 << 20;
 
