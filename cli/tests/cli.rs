@@ -1365,6 +1365,49 @@ fn convert_from_mleap_writes_a_scorable_bundle() {
 }
 
 #[test]
+fn a_corrupted_arrow_stream_is_refused_without_a_panic() {
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch};
+    use arrow_schema::{DataType, Field as ArrowField, Schema};
+    let path = bundle("iris_logreg");
+    let inputs = keel_bundle::Bundle::from_bytes(&std::fs::read(&path).unwrap())
+        .unwrap()
+        .manifest
+        .inputs;
+    let schema = Arc::new(Schema::new(
+        inputs
+            .iter()
+            .map(|f| ArrowField::new(&f.name, DataType::Float64, true))
+            .collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = inputs
+        .iter()
+        .map(|_| Arc::new(Float64Array::from(vec![5.1, 4.9, 6.2])) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut good = Vec::new();
+    let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut good, &schema).unwrap();
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    let dir = tempfile::tempdir().unwrap();
+    // Every single-byte change to the stream: scored or refused with exit status 1, never a
+    // panic (arrow-rs alone panics on a buffer offset past the message body).
+    let mut refused = 0;
+    for i in (0..good.len()).step_by(3) {
+        let mut bytes = good.clone();
+        bytes[i] ^= 0x80;
+        let p = dir.path().join("in.arrows");
+        std::fs::write(&p, &bytes).unwrap();
+        let out = keel().arg("score").arg(&path).arg(&p).output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "byte {i}: {err}");
+        assert!(matches!(out.status.code(), Some(0 | 1)), "byte {i}: {err}");
+        refused += usize::from(out.status.code() == Some(1));
+    }
+    assert!(refused > 0);
+}
+
+#[test]
 fn a_file_that_is_neither_a_keel_nor_an_mleap_bundle_is_named_by_what_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("rows.keel");

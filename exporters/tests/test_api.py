@@ -333,7 +333,7 @@ def test_wrong_type(ridge):
         with pytest.raises(keel.ColumnTypeError) as e:
             b.transform(data)
         # pandas 3's `str` columns reach Arrow as large strings, pandas 2's object columns as strings.
-    assert e.value.column == "bmi" and e.value.expected == "f64" and e.value.found in ("Utf8", "LargeUtf8")
+        assert e.value.column == "bmi" and e.value.expected == "f64" and e.value.found in ("Utf8", "LargeUtf8")
         assert isinstance(e.value, TypeError) and isinstance(e.value, keel.InputError)
     with pytest.raises(keel.ColumnTypeError) as e:
         b.transform_one(dict({k: v[0] for k, v in cols.items()}, bmi="27.1"))

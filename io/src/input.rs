@@ -17,6 +17,7 @@
 use crate::columns::{BatchBuilder, ColumnBuilder};
 use crate::error::Error;
 use crate::format::Format;
+use crate::ipc_check::CheckedMessages;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema};
@@ -619,7 +620,7 @@ fn skip_file_header<'a>(mut input: Box<dyn BufRead + 'a>) -> Result<Box<dyn BufR
 }
 
 struct ArrowSource<'a> {
-    reader: arrow_ipc::reader::StreamReader<Box<dyn BufRead + 'a>>,
+    reader: arrow_ipc::reader::StreamReader<CheckedMessages<Box<dyn BufRead + 'a>>>,
     /// For each bundle input, its position in the incoming batches.
     picks: Vec<usize>,
 }
@@ -639,12 +640,12 @@ impl<'a> ArrowSource<'a> {
         if head.starts_with(FILE_MAGIC) {
             input = skip_file_header(input)?;
         }
-        let reader = arrow_ipc::reader::StreamReader::try_new(input, None).map_err(|source| {
-            Error::Arrow {
+        // Messages reach arrow-rs only once their buffers are known to lie inside their bodies.
+        let reader = arrow_ipc::reader::StreamReader::try_new(CheckedMessages::new(input), None)
+            .map_err(|source| Error::Arrow {
                 context: "cannot read the Arrow IPC input",
                 source,
-            }
-        })?;
+            })?;
         let incoming = reader.schema();
         let names: Vec<String> = incoming.fields().iter().map(|f| f.name().clone()).collect();
         let mut picks = Vec::new();

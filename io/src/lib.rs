@@ -19,6 +19,7 @@ pub mod describe;
 pub mod error;
 pub mod format;
 pub mod input;
+mod ipc_check;
 pub mod json_doc;
 pub mod leapframe;
 pub mod output;

@@ -314,6 +314,56 @@ fn read_arrow(body: &[u8]) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// `body` with one byte changed so that a batch's buffers no longer fit its body: the first such
+/// change keel-io's reader refuses by its own message check (arrow-rs would slice past the body
+/// and panic).
+fn with_a_buffer_outside_its_body(body: &[u8]) -> Vec<u8> {
+    let fields = keel_bundle::Bundle::from_bytes(&bundle_bytes(IRIS))
+        .unwrap()
+        .manifest
+        .inputs;
+    let refused = |bytes: &[u8]| {
+        let read = || -> Result<(), keel_io::Error> {
+            let mut source = keel_io::input::open(
+                keel_io::Format::Arrows,
+                Box::new(std::io::Cursor::new(bytes.to_vec())),
+                &fields,
+                1024,
+                keel_io::input::Extra::Reject,
+            )?;
+            while source.next_batch()?.is_some() {}
+            Ok(())
+        };
+        read().is_err_and(|e| e.to_string().contains("lies outside its"))
+    };
+    for i in 0..body.len() {
+        for flip in [0x01u8, 0x80] {
+            let mut bytes = body.to_vec();
+            bytes[i] ^= flip;
+            if refused(&bytes) {
+                return bytes;
+            }
+        }
+    }
+    panic!("no single-byte change put a buffer outside its body");
+}
+
+#[tokio::test]
+async fn an_arrow_body_whose_buffers_lie_outside_it_is_a_400_and_the_server_goes_on() {
+    let router = default_app();
+    let c = case(IRIS);
+    let good = arrow_stream(&[iris_arrow_request(&c, 0..10)]);
+    let bad = with_a_buffer_outside_its_body(&good);
+    let a = send(&router, post(PREDICT, ARROW, bad)).await;
+    let e = a.error(400, "malformed_arrow");
+    assert!(
+        e["message"].as_str().unwrap().contains("lies outside its"),
+        "{e}"
+    );
+    let a = send(&router, post(PREDICT, ARROW, good)).await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn arrow_round_trip_matches_scikit_learn() {
     let router = default_app();
