@@ -131,8 +131,9 @@ pub fn read_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Loaded, LoadErro
 }
 
 /// Reads a keel bundle or an MLeap zip and plans it with `opts`: the whole load for front ends
-/// that speak the runtime's errors (Python, the Spark JVM engine). A failure to read is the
-/// runtime's bundle error, with the message [`LoadError`] gives.
+/// that speak the runtime's errors (Python, the Spark JVM engine). A keel bundle that does not
+/// read is the runtime's `bundle` error; anything else that does not read (an MLeap zip that
+/// does not convert, a file that is neither) is its `load` error, with [`LoadError`]'s message.
 pub fn read_model(
     bytes: &[u8],
     opts: &keel_runtime::Options,
