@@ -5,66 +5,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod oneshot;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema};
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use common::*;
-use http_body_util::BodyExt;
 use keel_server::{Config, app};
+use oneshot::send;
 use serde_json::{Value as J, json};
 use std::sync::Arc;
 use std::time::Duration;
-use tower::ServiceExt;
 
 const ARROW: &str = "application/vnd.apache.arrow.stream";
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Answer {
-    fn json(&self) -> J {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    /// Asserts an error answer: status, code, and (when given) column and row.
-    fn error(&self, status: u16, code: &str) -> J {
-        let j = self.json();
-        assert_eq!(self.status.as_u16(), status, "{j}");
-        assert_eq!(j["error"]["code"], code, "{j}");
-        assert!(
-            j["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "{j}"
-        );
-        assert_eq!(
-            self.headers.get(header::CONTENT_TYPE).unwrap(),
-            "application/json",
-            "{j}"
-        );
-        j["error"].clone()
-    }
-}
-
-async fn send(router: &axum::Router, req: Request<Body>) -> Answer {
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
 
 fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()

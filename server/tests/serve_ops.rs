@@ -5,51 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod oneshot;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
 use common::*;
-use http_body_util::BodyExt;
 use keel_server::registry::Readiness;
 use keel_server::{AppState, Config, app};
-use serde_json::{Value as J, json};
-use tower::ServiceExt;
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Answer {
-    fn json(&self) -> J {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn error(&self, status: u16, code: &str) -> J {
-        let j = self.json();
-        assert_eq!(self.status.as_u16(), status, "{j}");
-        assert_eq!(j["error"]["code"], code, "{j}");
-        j["error"].clone()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-async fn send(router: &axum::Router, req: Request<Body>) -> Answer {
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
+use oneshot::send;
+use serde_json::json;
 
 fn req(
     method: Method,
