@@ -74,7 +74,8 @@ def test_vector_indexer_nan_category_and_storage_dependent_zero(spark, tmp_path,
     from pyspark.ml.feature import VectorIndexer
     from pyspark.ml.linalg import Vectors
 
-    from test_spark_live import _manifest, _score
+    from spark_testing import read_manifest
+    from test_spark_live import _score
 
     nan = _vectors(spark, [[0.0, float("nan")], [1.0, 2.0], [2.0, 1.0]] * 4).drop("label")
     model = VectorIndexer(inputCol="v", outputCol="i", handleInvalid="keep").fit(nan)
@@ -84,7 +85,7 @@ def test_vector_indexer_nan_category_and_storage_dependent_zero(spark, tmp_path,
     bundle = tmp_path / "m.keel"
     keel.spark.export(model, bundle, sample_df=nan)
     rows = model.transform(nan).collect()
-    res, table = _score(keel_bin, bundle, tmp_path, rows, _manifest(bundle)["inputs"])
+    res, table = _score(keel_bin, bundle, tmp_path, rows, read_manifest(bundle)["inputs"])
     assert res.returncode == 0, res.stderr.decode()
     assert table.column("i").to_pylist() == [list(r["i"].toArray()) for r in rows]
 
@@ -95,7 +96,7 @@ def test_vector_indexer_nan_category_and_storage_dependent_zero(spark, tmp_path,
     assert dense[0] == 2.0 and sparse[0] == 0.0  # Spark: the answer depends on storage
     bundle = tmp_path / "no_zero.keel"
     keel.spark.export(model, bundle, sample_df=both)
-    res, _ = _score(keel_bin, bundle, tmp_path, both.collect(), _manifest(bundle)["inputs"])
+    res, _ = _score(keel_bin, bundle, tmp_path, both.collect(), read_manifest(bundle)["inputs"])
     assert res.returncode != 0 and "sparse" in res.stderr.decode(), res.stderr.decode()
 
 
@@ -139,7 +140,8 @@ def test_interaction_refuses_rows_whose_answer_depends_on_vector_storage(spark, 
     from pyspark.ml.feature import Interaction, VectorAssembler
 
     import keel.spark
-    from test_spark_live import _manifest, _score
+    from spark_testing import read_manifest
+    from test_spark_live import _score
 
     nan = float("nan")
     df = spark.createDataFrame([(2.0, 0.0, 1.0), (3.0, 4.0, 5.0), (nan, 0.0, 1.0)], ["x", "a", "b"])
@@ -152,7 +154,7 @@ def test_interaction_refuses_rows_whose_answer_depends_on_vector_storage(spark, 
     rows = model.transform(df).collect()
     bundle = tmp_path / "m.keel"
     keel.spark.export(model, bundle, sample_df=df, outputs=["i"])
-    fields = _manifest(bundle)["inputs"]
+    fields = read_manifest(bundle)["inputs"]
     res, table = _score(keel_bin, bundle, tmp_path, rows[:2], fields)
     assert res.returncode == 0, res.stderr.decode()
     assert table.column("i").to_pylist() == [list(r["i"].toArray()) for r in rows[:2]]

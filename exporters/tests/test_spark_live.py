@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
-import threading
 import zipfile
 
 import pytest
@@ -33,66 +31,20 @@ sys.path.insert(0, os.path.join(ROOT, "fixtures"))
 
 from generate_spark import jsonable, start_spark  # noqa: E402
 from spark_cases import CASES  # noqa: E402
+from spark_testing import arrow_inputs, read_manifest, started_spark  # noqa: E402
 
 import keel  # noqa: E402
 import keel.spark  # noqa: E402
 
-START_TIMEOUT_S = 240
-
-
 @pytest.fixture(scope="module")
 def spark():
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Spark needs Java (no `java` on PATH, no JAVA_HOME)")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    result: dict = {}
-
-    def start() -> None:
-        try:
-            result["spark"] = start_spark()
-        except BaseException as e:  # noqa: BLE001 - reported below
-            result["error"] = e
-
-    # A daemon thread: if the JVM never answers, the test run fails and still exits.
-    t = threading.Thread(target=start, daemon=True)
-    t.start()
-    t.join(START_TIMEOUT_S)
-    if t.is_alive():
-        pytest.fail(f"Spark did not start within {START_TIMEOUT_S} s")
-    if "error" in result:
-        pytest.fail(f"Spark failed to start: {result['error']!r}")
-    session = result["spark"]
+    session = started_spark(start_spark)
     yield session
     session.stop()
 
 
-def _manifest(bundle) -> dict:
-    return json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
-
-
-_ARROW = {"f64": pa.float64(), "f32": pa.float32(), "i64": pa.int64(), "bool": pa.bool_(), "utf8": pa.string(),
-          "list<utf8>": pa.list_(pa.string())}
-
-
-def _arrow_inputs(rows, fields: list[dict], path) -> None:
-    """Writes collected Spark rows as an Arrow IPC file typed by the bundle's inputs, keeping
-    NULL (None) and NaN apart as Spark does."""
-    arrays = []
-    for f in fields:
-        vals = [r[f["name"]] for r in rows]
-        if f["shape"]:
-            w = f["shape"][0]
-            flat = [float(x) for v in vals for x in v.toArray()]
-            arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float64()), w))
-        else:
-            arrays.append(pa.array(vals, type=_ARROW[f["dtype"]]))
-    table = pa.table(arrays, names=[f["name"] for f in fields])
-    with pa.ipc.new_file(str(path), table.schema) as w:
-        w.write_table(table)
-
-
 def _score(keel_bin, bundle, tmp_path, rows, fields):
-    _arrow_inputs(rows, fields, tmp_path / "in.arrow")
+    arrow_inputs(rows, fields, tmp_path / "in.arrow")
     res = run_keel(keel_bin, "score", str(bundle), str(tmp_path / "in.arrow"), "-o", str(tmp_path / "out.arrow"))
     return res, (pa.ipc.open_file(str(tmp_path / "out.arrow")).read_all() if res.returncode == 0 else None)
 
@@ -102,7 +54,7 @@ def test_live_parity(name, spark, tmp_path, keel_bin):
     model, test_df, tolerance, _ = CASES[name](spark)
     bundle = tmp_path / "model.keel"
     keel.spark.export(model, bundle, sample_df=test_df, name=name, outputs=getattr(CASES[name], "outputs", None))
-    manifest = _manifest(bundle)
+    manifest = read_manifest(bundle)
     outputs = [f["name"] for f in manifest["outputs"]]
     dtypes = {f["name"]: f["dtype"] for f in manifest["outputs"]}
     inputs = [f["name"] for f in manifest["inputs"]]
@@ -143,13 +95,13 @@ def test_default_outputs_skip_the_label_indexer(spark, tmp_path):
     outputs are the predictor's three columns and the inputs only what the features need."""
     model, test_df, _, _ = CASES["iris_logreg_multinomial"](spark)
     keel.spark.export(model, tmp_path / "m.keel", sample_df=test_df)
-    m = _manifest(tmp_path / "m.keel")
+    m = read_manifest(tmp_path / "m.keel")
     assert [f["name"] for f in m["outputs"]] == ["rawPrediction", "probability", "prediction"]
     assert [f["name"] for f in m["inputs"]] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert m["producer"]["framework"] == "spark"
     # Asking for an intermediate column keeps only the stages it needs.
     keel.spark.export(model, tmp_path / "f.keel", sample_df=test_df, outputs=["features"])
-    m = _manifest(tmp_path / "f.keel")
+    m = read_manifest(tmp_path / "f.keel")
     assert [f["name"] for f in m["outputs"]] == ["features"]
     graph = json.loads(zipfile.ZipFile(tmp_path / "f.keel").read("graph.json"))
     assert [c["op"] for c in graph["children"]] == ["spark.vector_assembler", "spark.standard_scaler"]
@@ -217,7 +169,7 @@ def test_bad_input_gives_a_typed_error_naming_column_and_row(spark, tmp_path, ke
     model, test_df, _, _ = CASES["mixed_onehot_droplast_error"](spark)
     bundle = tmp_path / "model.keel"
     keel.spark.export(model, bundle, sample_df=test_df)
-    manifest = _manifest(bundle)
+    manifest = read_manifest(bundle)
     inputs = [f["name"] for f in manifest["inputs"]]
     rows = [r.asDict() for r in test_df.select(*inputs).limit(5).collect()]
     rows[3]["room"] = "castle"

@@ -12,13 +12,9 @@ frame has no vector column, else inferred by the importer.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import sys
-import threading
-import zipfile
 
 import pytest
 
@@ -34,10 +30,9 @@ sys.path.insert(0, os.path.join(ROOT, "fixtures"))
 
 from generate_spark import jsonable, start_spark  # noqa: E402
 from spark_cases import CASES  # noqa: E402
+from spark_testing import arrow_inputs, read_manifest, started_spark  # noqa: E402
 
 import keel.spark  # noqa: E402
-
-START_TIMEOUT_S = 240
 
 # The stages the importer converts (importers/src/spark_ml/stages/mod.rs, SUPPORTED).
 IMPORTED = {
@@ -63,57 +58,14 @@ IMPORTED = {
 
 @pytest.fixture(scope="module")
 def spark():
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Spark needs Java (no `java` on PATH, no JAVA_HOME)")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    result: dict = {}
-
-    def start() -> None:
-        try:
-            result["spark"] = start_spark()
-        except BaseException as e:  # noqa: BLE001 - reported below
-            result["error"] = e
-
-    t = threading.Thread(target=start, daemon=True)
-    t.start()
-    t.join(START_TIMEOUT_S)
-    if t.is_alive():
-        pytest.fail(f"Spark did not start within {START_TIMEOUT_S} s")
-    if "error" in result:
-        pytest.fail(f"Spark failed to start: {result['error']!r}")
-    session = result["spark"]
+    session = started_spark(start_spark)
     yield session
     session.stop()
 
 
-def _manifest(bundle) -> dict:
-    return json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
-
-
-_ARROW = {"f64": pa.float64(), "f32": pa.float32(), "i64": pa.int64(), "bool": pa.bool_(), "utf8": pa.string(),
-          "list<utf8>": pa.list_(pa.string())}
-
-
-def _arrow_inputs(rows, fields: list[dict], path) -> None:
-    arrays = []
-    for f in fields:
-        vals = [r[f["name"]] for r in rows]
-        if f["shape"]:
-            w = f["shape"][0]
-            flat = [float(x) for v in vals for x in v.toArray()]
-            arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float64()), w))
-        else:
-            if f["dtype"] in ("f64", "f32"):
-                vals = [None if v is None else float(v) for v in vals]
-            arrays.append(pa.array(vals, type=_ARROW[f["dtype"]]))
-    table = pa.table(arrays, names=[f["name"] for f in fields])
-    with pa.ipc.new_file(str(path), table.schema) as w:
-        w.write_table(table)
-
-
 def _score(keel_bin, bundle, tmp_path, rows, tag):
-    fields = _manifest(bundle)["inputs"]
-    _arrow_inputs(rows, fields, tmp_path / f"{tag}.in.arrow")
+    fields = read_manifest(bundle)["inputs"]
+    arrow_inputs(rows, fields, tmp_path / f"{tag}.in.arrow")
     out = tmp_path / f"{tag}.out.arrow"
     res = run_keel(keel_bin, "score", str(bundle), str(tmp_path / f"{tag}.in.arrow"), "-o", str(out))
     assert res.returncode == 0, res.stderr.decode()
@@ -174,7 +126,7 @@ def test_saved_model_import(name, spark, tmp_path, keel_bin):
 
     exported = tmp_path / "exported.keel"
     keel.spark.export(model, exported, sample_df=test_df, name=name)
-    m_exp, m_imp = _manifest(exported), _manifest(imported)
+    m_exp, m_imp = read_manifest(exported), read_manifest(imported)
     outputs = [f["name"] for f in m_exp["outputs"]]
     if schema_given:
         assert m_imp["inputs"] == m_exp["inputs"]
