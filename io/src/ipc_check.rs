@@ -134,22 +134,23 @@ impl<R: BufRead> CheckedMessages<R> {
                 format!("the input ends inside its body ({body_len} bytes declared)"),
             ));
         }
-        let body = &bytes[meta_start + meta_len..];
-        if let Some(batch) = arrow_ipc::root_as_message(&bytes[meta_start..meta_start + meta_len])
-            .ok()
-            .and_then(|m| {
-                m.header_as_record_batch()
-                    .or_else(|| m.header_as_dictionary_batch().and_then(|d| d.data()))
-            })
+        // The metadata is parsed again (it is kilobytes) rather than the body copied aside: the
+        // message borrows `bytes`, which the body was read into.
+        let (meta, body) = bytes[meta_start..].split_at(meta_len);
+        let message = arrow_ipc::root_as_message(meta)
+            .map_err(|e| malformed(n, format!("its metadata is not a valid message: {e}")))?;
+        let batch = match message.header_as_record_batch() {
+            Some(b) => Some((b, true)),
+            None => message
+                .header_as_dictionary_batch()
+                .and_then(|d| d.data())
+                .map(|b| (b, false)),
+        };
+        if let Some((batch, is_record)) = batch
             && batch.compression().is_some()
         {
             check_compressed_lengths(n, &batch, body)?;
-            if let Some(schema) = &self.schema
-                && arrow_ipc::root_as_message(&bytes[meta_start..meta_start + meta_len])
-                    .ok()
-                    .and_then(|m| m.header_as_record_batch())
-                    .is_some()
-            {
+            if let (true, Some(schema)) = (is_record, &self.schema) {
                 check_element_sizes(n, &buffer_lengths(&batch, Some(body)), schema)?;
             }
         }
