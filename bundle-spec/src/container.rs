@@ -8,7 +8,7 @@
 use crate::archive::{Archive, ArchiveLimits, check_path};
 use crate::error::BundleError;
 use crate::limits::Limits;
-use crate::model::{Attr, DType, Entry, FORMAT_NAME, FORMAT_VERSION, Manifest, Node};
+use crate::model::{Attr, DType, Entry, FORMAT_NAME, FORMAT_VERSION, MAX_RANK, Manifest, Node};
 use crate::proto;
 use crate::tensor::TensorFile;
 use prost::Message;
@@ -464,15 +464,7 @@ fn check_manifest(m: &Manifest, entry: &str, limits: &Limits) -> Result<(), Bund
         if f.name.is_empty() {
             return Err(BundleError::malformed(entry, "a field has no name"));
         }
-        if f.shape.len() > 1 {
-            return Err(BundleError::malformed(
-                entry,
-                format!(
-                    "field `{}`: shape {:?} has more than one dimension",
-                    f.name, f.shape
-                ),
-            ));
-        }
+        check_shape(f, entry, limits)?;
         if f.dtype == DType::ListUtf8 && (!f.shape.is_empty() || !f.names.is_empty()) {
             // A list per row is already variable-length: a fixed-width vector of lists (or
             // element names for it) has no meaning a consumer could agree on.
@@ -506,6 +498,58 @@ fn check_manifest(m: &Manifest, entry: &str, limits: &Limits) -> Result<(), Bund
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Checks a field's shape (SPEC.md section 3, fields): rank at most [`MAX_RANK`], no zero
+/// dimension, an element count per row within the tensor limit (consumers size per-row buffers
+/// from it), `dims` either empty or one per dimension, and the 1.1 tensor-only dtypes only in
+/// tensor fields.
+fn check_shape(f: &crate::model::Field, entry: &str, limits: &Limits) -> Result<(), BundleError> {
+    let bad =
+        |message: String| BundleError::malformed(entry, format!("field `{}`: {message}", f.name));
+    if f.shape.len() > MAX_RANK {
+        return Err(bad(format!(
+            "shape {:?} has rank {}, above the limit of {MAX_RANK}",
+            f.shape,
+            f.shape.len()
+        )));
+    }
+    if f.is_tensor() && f.shape.contains(&0) {
+        return Err(bad(format!("shape {:?} has a zero dimension", f.shape)));
+    }
+    if !f.dims.is_empty() && f.dims.len() != f.shape.len() {
+        return Err(bad(format!(
+            "{} dimension names for a shape of rank {}",
+            f.dims.len(),
+            f.shape.len()
+        )));
+    }
+    let elements = f
+        .shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(u64::MAX);
+    if elements > limits.max_tensor_elements {
+        return Err(BundleError::Limit {
+            entry: entry.to_string(),
+            what: "field elements per row",
+            actual: elements,
+            limit: limits.max_tensor_elements,
+        });
+    }
+    if f.is_tensor() && !f.dtype.is_tensor_element() {
+        return Err(bad(format!("a tensor of {} is not allowed", f.dtype)));
+    }
+    if f.dtype.is_tensor_only() && !f.is_tensor() {
+        return Err(bad(format!(
+            "{} is a tensor element type; the field needs a shape",
+            f.dtype
+        )));
+    }
+    if f.is_tensor() && !f.names.is_empty() {
+        return Err(bad("a tensor field has no element names".into()));
     }
     Ok(())
 }

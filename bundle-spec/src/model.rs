@@ -9,7 +9,7 @@ use std::fmt;
 /// The value of [`Manifest::format`].
 pub const FORMAT_NAME: &str = "keel-bundle";
 /// The format version this crate reads and writes.
-pub const FORMAT_VERSION: &str = "1.0.0";
+pub const FORMAT_VERSION: &str = "1.1.0";
 
 /// The manifest: what the bundle is, who made it, its typed interface, and the hash of every
 /// other entry.
@@ -108,6 +108,15 @@ pub enum DType {
     /// null, and each op documents what it does with them.
     #[serde(rename = "list<utf8>")]
     ListUtf8,
+    /// IEEE 754 half-precision float (format 1.1; tensor fields only).
+    F16,
+    /// bfloat16 (format 1.1; tensor fields only). Arrow has no bfloat16, so such columns
+    /// travel as f32 and are rounded to bfloat16 on the way in.
+    Bf16,
+    /// 8-bit signed integer (format 1.1; tensor fields only).
+    I8,
+    /// 8-bit unsigned integer (format 1.1; tensor fields only).
+    U8,
 }
 
 impl DType {
@@ -121,6 +130,10 @@ impl DType {
             DType::Bool => "bool",
             DType::Utf8 => "utf8",
             DType::ListUtf8 => "list<utf8>",
+            DType::F16 => "f16",
+            DType::Bf16 => "bf16",
+            DType::I8 => "i8",
+            DType::U8 => "u8",
         }
     }
 
@@ -134,6 +147,10 @@ impl DType {
             "bool" => DType::Bool,
             "utf8" => DType::Utf8,
             "list<utf8>" => DType::ListUtf8,
+            "f16" => DType::F16,
+            "bf16" => DType::Bf16,
+            "i8" => DType::I8,
+            "u8" => DType::U8,
             _ => return None,
         })
     }
@@ -141,6 +158,17 @@ impl DType {
     /// Whether the type is numeric (can feed a numeric feature).
     pub fn is_numeric(self) -> bool {
         matches!(self, DType::F64 | DType::F32 | DType::I64 | DType::I32)
+    }
+
+    /// Whether the type may be the element type of a tensor field (shape of rank >= 1 other
+    /// than an f64 vector): every numeric type and bool, not strings.
+    pub fn is_tensor_element(self) -> bool {
+        !matches!(self, DType::Utf8 | DType::ListUtf8)
+    }
+
+    /// Whether the type exists only in tensor fields (format 1.1): f16, bf16, i8, u8.
+    pub fn is_tensor_only(self) -> bool {
+        matches!(self, DType::F16 | DType::Bf16 | DType::I8 | DType::U8)
     }
 }
 
@@ -150,6 +178,9 @@ impl fmt::Display for DType {
     }
 }
 
+/// The highest rank of a field's per-row shape (format 1.1 tensors).
+pub const MAX_RANK: usize = 8;
+
 /// A typed column of the input or output schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,9 +189,16 @@ pub struct Field {
     pub name: String,
     /// Element type.
     pub dtype: DType,
-    /// `[]` for a scalar per row, `[n]` for a vector of n elements per row.
+    /// The shape of one row's value: `[]` for a scalar, `[n]` for a vector of n elements, and
+    /// (format 1.1) any rank up to [`MAX_RANK`] for a tensor. Where [`Field::dims`] names a
+    /// dimension, its entry here is that dimension's upper bound.
     #[serde(default)]
     pub shape: Vec<u64>,
+    /// Format 1.1: one entry per dimension of `shape`, empty for a fixed dimension and a name
+    /// (`seq`, `height`) for a symbolic one, which may take any size from 1 to its bound and
+    /// differ from batch to batch. Empty when every dimension is fixed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dims: Vec<String>,
     /// Whether nulls are accepted (inputs) or may appear (outputs).
     pub nullable: bool,
     /// Names of a vector's elements (class labels of a probability vector, feature names).
@@ -178,6 +216,7 @@ impl Field {
             name: name.into(),
             dtype,
             shape: Vec::new(),
+            dims: Vec::new(),
             nullable,
             names: Vec::new(),
             doc: String::new(),
@@ -187,6 +226,23 @@ impl Field {
     /// A list-of-strings column (one variable-length list of strings per row).
     pub fn str_list(name: impl Into<String>, nullable: bool) -> Self {
         Field::scalar(name, DType::ListUtf8, nullable)
+    }
+
+    /// A tensor column: each row holds a tensor of `shape` (every dimension fixed).
+    pub fn tensor(name: impl Into<String>, dtype: DType, shape: Vec<u64>) -> Self {
+        Field {
+            shape,
+            ..Field::scalar(name, dtype, false)
+        }
+    }
+
+    /// Whether the field is a tensor column (format 1.1): a shape of rank 2 or more, a
+    /// symbolic dimension, or a rank-1 shape of any type but f64 (an f64 vector is a feature
+    /// block, as in format 1.0).
+    pub fn is_tensor(&self) -> bool {
+        self.shape.len() > 1
+            || !self.dims.is_empty()
+            || (self.shape.len() == 1 && self.dtype != DType::F64)
     }
 
     /// A vector column of `width` elements.

@@ -22,6 +22,12 @@ pub enum TensorDType {
     U8,
     /// Boolean (one byte each).
     Bool,
+    /// IEEE 754 half-precision float (format 1.1).
+    F16,
+    /// bfloat16 (format 1.1).
+    Bf16,
+    /// Signed byte (format 1.1).
+    I8,
 }
 
 impl TensorDType {
@@ -33,6 +39,9 @@ impl TensorDType {
             Dtype::I32 => Self::I32,
             Dtype::U8 => Self::U8,
             Dtype::BOOL => Self::Bool,
+            Dtype::F16 => Self::F16,
+            Dtype::BF16 => Self::Bf16,
+            Dtype::I8 => Self::I8,
             _ => return None,
         })
     }
@@ -45,6 +54,9 @@ impl TensorDType {
             Self::I32 => Dtype::I32,
             Self::U8 => Dtype::U8,
             Self::Bool => Dtype::BOOL,
+            Self::F16 => Dtype::F16,
+            Self::Bf16 => Dtype::BF16,
+            Self::I8 => Dtype::I8,
         }
     }
 
@@ -53,7 +65,8 @@ impl TensorDType {
         match self {
             Self::F64 | Self::I64 => 8,
             Self::F32 | Self::I32 => 4,
-            Self::U8 | Self::Bool => 1,
+            Self::F16 | Self::Bf16 => 2,
+            Self::U8 | Self::Bool | Self::I8 => 1,
         }
     }
 }
@@ -95,9 +108,12 @@ fn precheck_header(path: &str, bytes: &[u8], max_elements: u64) -> Result<(), Bu
             "I32" => TensorDType::I32,
             "U8" => TensorDType::U8,
             "BOOL" => TensorDType::Bool,
+            "F16" => TensorDType::F16,
+            "BF16" => TensorDType::Bf16,
+            "I8" => TensorDType::I8,
             other => {
                 return Err(err(format!(
-                    "dtype `{other}` is not allowed (F64, F32, I64, I32, U8, BOOL)"
+                    "dtype `{other}` is not allowed (F64, F32, F16, BF16, I64, I32, I8, U8, BOOL)"
                 )));
             }
         };
@@ -333,6 +349,7 @@ impl TensorView<'_> {
             TensorDType::U8 | TensorDType::Bool => {
                 Ok(self.data.iter().map(|&b| i64::from(b)).collect())
             }
+            TensorDType::I8 => Ok(self.data.iter().map(|&b| i64::from(b as i8)).collect()),
             other => Err(self.error(format!("expected an integer dtype, found {other:?}"))),
         }
     }

@@ -45,7 +45,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("size_mismatch.keel", "SizeMismatch"),
     ("tampered_graph.keel", "HashMismatch"),
     ("tampered_tensor.keel", "HashMismatch"),
-    ("tensor_dtype_f16.keel", "Tensor"),
+    ("tensor_dtype_i16.keel", "Tensor"),
     ("tensor_element_count.keel", "Limit"),
     ("tensor_shape_mismatch.keel", "Tensor"),
     ("truncated.keel", "Zip"),
@@ -309,11 +309,11 @@ fn generate() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ),
     ));
     out.push((
-        "tensor_dtype_f16.keel",
-        "a tensor of dtype F16 (not in the allowed list)",
+        "tensor_dtype_i16.keel",
+        "a tensor of dtype I16 (not in the allowed list)",
         tensor_file(
             safetensors_raw(
-                r#"{"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#,
+                r#"{"w":{"dtype":"I16","shape":[2],"data_offsets":[0,4]}}"#,
                 &[0u8; 4],
             ),
             "w",

@@ -554,7 +554,10 @@ fn newer_major_version_is_refused_naming_both_versions() {
         other => panic!("{other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("2.0.0") && msg.contains("1.0.0"), "{msg}");
+    assert!(
+        msg.contains("2.0.0") && msg.contains(keel_bundle::FORMAT_VERSION),
+        "{msg}"
+    );
 
     // A version-2 manifest may be laid out differently (fields gone, fields added): the
     // version is still what the reader reports, not a decoding error.
@@ -746,18 +749,43 @@ fn unknown_dtypes_are_refused() {
 
 #[test]
 fn manifest_field_rules_are_enforced() {
-    // A vector wider than any tensor may be; a name list that does not fit the width; a
-    // two-dimensional field; an input declared twice; an output never written.
+    // A vector wider than any tensor may be (and a tensor whose dimensions multiply past it);
+    // a name list that does not fit the width; a rank above the limit; dimension names that
+    // do not match the rank; a tensor-only dtype on a scalar, a string tensor, a zero
+    // dimension; an input declared twice; an output never written.
     let err = refuse(&with_manifest(|m| {
         m["outputs"][0]["shape"] = json!([u64::MAX]);
     }));
-    assert_limit(&err, "manifest.json", "vector field width");
+    assert_limit(&err, "manifest.json", "field elements per row");
+    let err = refuse(&with_manifest(|m| {
+        m["inputs"][0]["shape"] = json!([1u64 << 20, 1u64 << 20, 1u64 << 20]);
+    }));
+    assert_limit(&err, "manifest.json", "field elements per row");
+    for bad in [
+        json!({"shape": [1, 1, 1, 1, 1, 1, 1, 1, 1]}),
+        json!({"shape": [2, 3], "dims": ["seq"]}),
+        json!({"dtype": "f16"}),
+        json!({"dtype": "utf8", "shape": [2, 2]}),
+        json!({"shape": [2, 0]}),
+    ] {
+        let err = refuse(&with_manifest(|m| {
+            for (k, v) in bad.as_object().unwrap() {
+                m["inputs"][0][k] = v.clone();
+            }
+        }));
+        assert_kind(&err, "Malformed", "manifest.json");
+    }
+    // Format 1.1 tensors of any rank, with a symbolic dimension, are accepted.
+    Bundle::from_bytes(&with_manifest(|m| {
+        m["inputs"][0]["shape"] = json!([3, 8]);
+        m["inputs"][0]["dims"] = json!(["", "seq"]);
+        m["inputs"][0]["dtype"] = json!("f32");
+    }))
+    .expect("a tensor field");
     let err = refuse(&with_manifest(|m| {
         m["outputs"][0]["shape"] = json!([2]);
         m["outputs"][0]["names"] = json!(["a", "b", "c"]);
     }));
-    assert_kind(&err, "Malformed", "manifest.json");
-    let err = refuse(&with_manifest(|m| m["inputs"][0]["shape"] = json!([2, 2])));
     assert_kind(&err, "Malformed", "manifest.json");
     let err = refuse(&with_manifest(|m| m["inputs"][1]["name"] = json!("x0")));
     assert_kind(&err, "Malformed", "manifest.json");

@@ -12,6 +12,7 @@ callers can catch as broadly or as narrowly as they need::
         ├── MissingColumnError
         ├── ExtraColumnError
         ├── ColumnTypeError       (.expected, .found)
+        │   └── TensorShapeError  a tensor of the wrong shape                   (.node)
         ├── RowCountError         (.expected, .found)
         ├── EmptyFrameError
         ├── MissingValueError     a null or NaN where the stage takes none      (.node)
@@ -120,6 +121,11 @@ class ColumnTypeError(InputError, TypeError):
         self.found = found
 
 
+class TensorShapeError(ColumnTypeError):
+    """A tensor of the wrong shape: ``expected`` and ``found`` are the shapes, ``row`` the row
+    when the error is about one row."""
+
+
 class RowCountError(InputError):
     """The input's columns disagree on the number of rows."""
 
@@ -168,5 +174,6 @@ CLASS_BY_CODE: dict[str, type[KeelError]] = {
     "unknown_category": UnknownCategoryError,
     "bad_value": BadValueError,
     "empty_frame": EmptyFrameError,
+    "tensor_shape": TensorShapeError,
     "row_count": RowCountError,
 }

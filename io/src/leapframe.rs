@@ -190,6 +190,11 @@ fn mleap_type(f: &Field) -> String {
         DType::I32 => "integer",
         DType::Bool => "boolean",
         DType::Utf8 => "string",
+        // MLeap's tensor base types for the 1.1 tensor elements (bf16 has none: it travels as
+        // f32 in Arrow and as float here).
+        DType::F16 | DType::Bf16 => "float",
+        DType::I8 => "byte",
+        DType::U8 => "short",
         // MLeap's list type of strings (its `ListType(BasicType.String)`).
         DType::ListUtf8 => {
             return if f.nullable {

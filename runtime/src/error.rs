@@ -119,6 +119,21 @@ pub enum Error {
     /// A frame with no rows.
     #[error("the input frame has no rows")]
     EmptyFrame,
+    /// A tensor of the wrong shape: an input row that does not fit its column's declared shape,
+    /// or tensors an op cannot combine (a matrix product of mismatched sizes).
+    #[error("{}column `{column}`: expected shape {expected}, found {found}{}", row.map(|r| format!("row {r}, ")).unwrap_or_default(), if node.is_empty() { String::new() } else { format!(" (in {node})") })]
+    TensorShape {
+        /// The input column, or the node's input the op read.
+        column: String,
+        /// Row index when the error is about one row.
+        row: Option<usize>,
+        /// The shape expected.
+        expected: String,
+        /// The shape found.
+        found: String,
+        /// The node that refused it (empty for the input schema).
+        node: String,
+    },
     /// The input's columns disagree on the number of rows.
     #[error("input column `{column}` has {found} rows, expected {expected}")]
     RowCount {
@@ -149,6 +164,7 @@ impl Error {
         "unknown_category",
         "bad_value",
         "empty_frame",
+        "tensor_shape",
         "row_count",
     ];
 
@@ -170,6 +186,7 @@ impl Error {
             Error::UnknownCategory { .. } => "unknown_category",
             Error::BadValue { .. } => "bad_value",
             Error::EmptyFrame => "empty_frame",
+            Error::TensorShape { .. } => "tensor_shape",
             Error::RowCount { .. } => "row_count",
         }
     }
@@ -184,6 +201,7 @@ impl Error {
             | Error::NonFinite { column, .. }
             | Error::UnknownCategory { column, .. }
             | Error::BadValue { column, .. }
+            | Error::TensorShape { column, .. }
             | Error::RowCount { column, .. } => Some(column),
             _ => None,
         }
@@ -196,6 +214,7 @@ impl Error {
             | Error::NonFinite { row, .. }
             | Error::UnknownCategory { row, .. }
             | Error::BadValue { row, .. } => Some(*row),
+            Error::TensorShape { row, .. } => *row,
             _ => None,
         }
     }
@@ -207,6 +226,7 @@ impl Error {
             Error::Missing { node, .. }
             | Error::NonFinite { node, .. }
             | Error::UnknownCategory { node, .. }
+            | Error::TensorShape { node, .. }
                 if node.is_empty() =>
             {
                 *node = name.to_string();
@@ -223,6 +243,7 @@ impl Error {
             | Error::NonFinite { row, .. }
             | Error::UnknownCategory { row, .. }
             | Error::BadValue { row, .. } => *row += by,
+            Error::TensorShape { row: Some(row), .. } => *row += by,
             _ => {}
         }
         self
@@ -288,6 +309,13 @@ mod tests {
                 message: s(),
             },
             Error::EmptyFrame,
+            Error::TensorShape {
+                column: "c".into(),
+                row: Some(3),
+                expected: s(),
+                found: s(),
+                node: s(),
+            },
             Error::RowCount {
                 column: "c".into(),
                 expected: 1,

@@ -16,6 +16,8 @@ mod model;
 pub mod op;
 mod ops;
 pub mod registry;
+pub mod tensor;
+mod tensor_arrow;
 pub mod tolerance;
 pub mod value;
 
@@ -29,6 +31,7 @@ pub use op::{BuildCtx, Built, Kernel};
 /// syntax, refusing what it cannot translate exactly. Public so that an importer checks a
 /// pattern with the very translator the op uses, and the two cannot disagree.
 pub use ops::spark::text::java::java_regex;
+pub use tensor::{Dim, Tensor, TensorData, TensorType};
 pub use value::{ColInfo, ColType, DENSIFY_LIMIT, Matrix, SparseMatrix, Value};
 
 // Scoring state is shared across threads; keep that a compile-time fact.

@@ -5,6 +5,8 @@
 use crate::backend::{Backend, Cpu};
 use crate::error::Error;
 use crate::op::{BuildCtx, Kernel};
+use crate::tensor::Tensor;
+use crate::tensor_arrow;
 use crate::value::{ColInfo, ColType, DENSIFY_LIMIT, Matrix, Value};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -64,6 +66,8 @@ struct Output {
     /// Vector outputs are returned as fixed-size lists; a width-1 feature block declared as a
     /// scalar is returned as a plain f64 column.
     as_list: Option<i32>,
+    /// Tensor outputs are returned as tensor columns (see `tensor_arrow`).
+    tensor: bool,
 }
 
 /// A planned bundle, ready to score. `Send + Sync`: share one across threads.
@@ -83,6 +87,7 @@ pub struct Model {
 
 fn arrow_type(f: &Field) -> DataType {
     let scalar = match f.dtype {
+        _ if f.is_tensor() => return tensor_arrow::arrow_field(f).data_type().clone(),
         DType::F64 => DataType::Float64,
         DType::F32 => DataType::Float32,
         DType::I64 => DataType::Int64,
@@ -90,6 +95,8 @@ fn arrow_type(f: &Field) -> DataType {
         DType::Bool => DataType::Boolean,
         DType::Utf8 => DataType::Utf8,
         DType::ListUtf8 => return str_list_type(),
+        // Tensor-only types: caught by `is_tensor` above (the reader refuses them elsewhere).
+        other => tensor_arrow::element_type(other),
     };
     match f.shape.as_slice() {
         [n] => DataType::FixedSizeList(
@@ -113,7 +120,13 @@ pub fn arrow_schema(fields: &[Field]) -> SchemaRef {
     Arc::new(Schema::new(
         fields
             .iter()
-            .map(|f| ArrowField::new(&f.name, arrow_type(f), f.nullable))
+            .map(|f| {
+                if f.is_tensor() {
+                    tensor_arrow::arrow_field(f)
+                } else {
+                    ArrowField::new(&f.name, arrow_type(f), f.nullable)
+                }
+            })
             .collect::<Vec<_>>(),
     ))
 }
@@ -128,6 +141,37 @@ struct Planner<'a> {
     dense: HashMap<usize, (usize, ColInfo)>,
     steps: Vec<Step>,
     used: Vec<&'static str>,
+    /// Tensor slot -> the slot of its flattened feature-block copy (for ops that read features).
+    flat: HashMap<usize, (usize, ColInfo)>,
+    /// Columns whose value is known at load (weights, folded shapes), by name.
+    constants: HashMap<String, Tensor>,
+}
+
+/// The step the planner inserts before an op that reads features from a tensor column: axis
+/// 0 stays the rows, the other axes are flattened.
+#[derive(Debug)]
+struct FlattenTensor;
+
+impl Kernel for FlattenTensor {
+    fn eval(&self, inputs: &[&Value], _rows: usize) -> Result<Vec<Value>, Error> {
+        Ok(inputs
+            .iter()
+            .map(|v| match v {
+                Value::Tensor(t) => Value::Matrix(t.clone().into_matrix()),
+                other => (*other).clone(),
+            })
+            .collect())
+    }
+}
+
+/// The kernel of a node whose outputs were computed at load (every input was a constant).
+#[derive(Debug)]
+struct Folded(Vec<Value>);
+
+impl Kernel for Folded {
+    fn eval(&self, _inputs: &[&Value], _rows: usize) -> Result<Vec<Value>, Error> {
+        Ok(self.0.clone())
+    }
 }
 
 /// The step the planner inserts before an op that reads dense features from a sparse block.
@@ -187,6 +231,50 @@ impl Planner<'_> {
         Ok((out, info))
     }
 
+    /// The feature-block copy of tensor column `col` (slot `slot`) for `node`, an op that
+    /// reads features: made by a `FlattenTensor` step the first time. The block's width must be
+    /// known at load.
+    fn flattened(
+        &mut self,
+        node: &Node,
+        col: &str,
+        slot: usize,
+        info: &ColInfo,
+    ) -> Result<(usize, ColInfo), Error> {
+        if let Some(d) = self.flat.get(&slot) {
+            return Ok(d.clone());
+        }
+        let ColType::Tensor(t) = &info.ty else {
+            return Ok((slot, info.clone()));
+        };
+        let width = t
+            .shape
+            .iter()
+            .skip(1)
+            .map(|d| d.known())
+            .try_fold(1usize, |a, d| d.and_then(|d| a.checked_mul(d)));
+        let width = width
+            .filter(|&w| w as u64 <= MAX_INPUT_WIDTH)
+            .ok_or_else(|| Error::Plan {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                message: format!(
+                    "reads `{col}`, a tensor {t}, as features; that needs every dimension after \
+                 the batch known at load and at most {MAX_INPUT_WIDTH} features"
+                ),
+            })?;
+        let info = ColInfo::vector((0..width).map(|j| format!("{col}[{j}]")).collect());
+        let out = self.alloc();
+        self.steps.push(Step {
+            node: format!("{} (flatten `{col}`)", node.name),
+            kernel: Box::new(FlattenTensor),
+            inputs: vec![slot],
+            outputs: vec![out],
+        });
+        self.flat.insert(slot, (out, info.clone()));
+        Ok((out, info))
+    }
+
     fn plan(&mut self, node: &Node) -> Result<(), Error> {
         if node.op == "pipeline" {
             for c in &node.children {
@@ -194,8 +282,14 @@ impl Planner<'_> {
             }
             return Ok(());
         }
+        let entry = crate::registry::get(&node.op);
+        if let Some(e) = entry {
+            crate::registry::check_attrs(e, node)?;
+        }
+        let takes_tensors = entry.is_some_and(|e| e.tensor_input);
         let mut inputs = Vec::new();
         let mut in_slots = Vec::new();
+        let mut in_cols = Vec::new();
         let takes_sparse = crate::registry::takes_sparse(&node.op);
         for b in &node.inputs {
             let mut cols = Vec::new();
@@ -207,17 +301,45 @@ impl Planner<'_> {
                 })?;
                 let (slot, info) = match info.ty {
                     ColType::Sparse(w) if !takes_sparse => self.densified(node, c, slot, w)?,
+                    ColType::Tensor(_) if !takes_tensors => self.flattened(node, c, slot, &info)?,
                     _ => (slot, info),
                 };
                 in_slots.push(slot);
+                in_cols.push(c.clone());
                 cols.push((c.clone(), info));
             }
             inputs.push((b.port.clone(), cols));
         }
+        // The context borrows the constants while the planner records new ones below: take
+        // the map out for the node's planning and put it back after.
+        let mut constants = std::mem::take(&mut self.constants);
+        let result = self.plan_op(
+            node,
+            inputs,
+            in_slots,
+            &in_cols,
+            takes_tensors,
+            &mut constants,
+        );
+        self.constants = constants;
+        result
+    }
+
+    fn plan_op(
+        &mut self,
+        node: &Node,
+        inputs: Vec<(String, Vec<(String, ColInfo)>)>,
+        in_slots: Vec<usize>,
+        in_cols: &[String],
+        takes_tensors: bool,
+        constants: &mut HashMap<String, Tensor>,
+    ) -> Result<(), Error> {
+        let mut new_constants: Vec<(String, Tensor)> = Vec::new();
         let ctx = BuildCtx {
             node,
             bundle: self.bundle,
             inputs,
+            constants,
         };
         let mut built = None;
         for b in self
@@ -246,20 +368,51 @@ impl Planner<'_> {
                 built.outputs.len()
             )));
         }
+        // A network op whose inputs are all known at load is computed now, once (weights
+        // reshaped or transposed in the graph, shape arithmetic): scoring then only copies
+        // reference counts.
+        let mut kernel = built.kernel;
+        let mut folded: Option<Vec<Tensor>> = None;
+        if takes_tensors && in_cols.iter().all(|c| ctx.constants.contains_key(c)) {
+            let values: Vec<Value> = in_cols
+                .iter()
+                .filter_map(|c| ctx.constants.get(c).cloned().map(Value::Tensor))
+                .collect();
+            let refs: Vec<&Value> = values.iter().collect();
+            let outs = kernel.eval(&refs, 1).map_err(|e| match e {
+                e @ Error::Plan { .. } => e,
+                other => ctx.err(format!("cannot be computed at load: {other}")),
+            })?;
+            let tensors: Option<Vec<Tensor>> = outs
+                .iter()
+                .map(|v| match v {
+                    Value::Tensor(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(t) = tensors {
+                kernel = Box::new(Folded(outs));
+                folded = Some(t);
+            }
+        }
         let mut out_slots = Vec::new();
-        for (name, info) in out_cols.into_iter().zip(built.outputs) {
+        for (k, (name, info)) in out_cols.into_iter().zip(built.outputs).enumerate() {
             let slot = self.alloc();
             if self.slots.insert(name.clone(), (slot, info)).is_some() {
                 return Err(ctx.err(format!("column `{name}` is written twice")));
+            }
+            if let Some(t) = folded.as_ref().and_then(|f| f.get(k)) {
+                new_constants.push((name.clone(), t.clone()));
             }
             out_slots.push(slot);
         }
         self.steps.push(Step {
             node: node.name.clone(),
-            kernel: built.kernel,
+            kernel,
             inputs: in_slots,
             outputs: out_slots,
         });
+        constants.extend(new_constants);
         Ok(())
     }
 }
@@ -287,10 +440,13 @@ impl Model {
             dense: HashMap::new(),
             steps: Vec::new(),
             used: Vec::new(),
+            flat: HashMap::new(),
+            constants: HashMap::new(),
         };
         let mut inputs = Vec::new();
         for f in &manifest.inputs {
             let ty = match f.shape.as_slice() {
+                _ if f.is_tensor() => ColType::Tensor(tensor_arrow::field_type(f)),
                 [] if f.dtype == DType::ListUtf8 => ColType::StrList,
                 [] => ColType::Scalar(f.dtype),
                 // Feature names are materialised per element at plan time, so the width is capped
@@ -339,6 +495,29 @@ impl Model {
                     f.name, f.dtype, f.shape, info.ty
                 ))
             };
+            if f.is_tensor() {
+                let want = tensor_arrow::field_type(f);
+                let fits =
+                    match &info.ty {
+                        ColType::Tensor(t) => {
+                            t.dtype == want.dtype
+                                && t.rank() == want.rank()
+                                && t.shape.iter().zip(&want.shape).skip(1).all(|(a, b)| {
+                                    a.known().is_none() || b.known().is_none() || a == b
+                                })
+                        }
+                        _ => false,
+                    };
+                if !fits {
+                    return Err(mismatch());
+                }
+                outputs.push(Output {
+                    slot: *slot,
+                    as_list: None,
+                    tensor: true,
+                });
+                continue;
+            }
             let as_list = match (&info.ty, f.shape.as_slice()) {
                 (ColType::Scalar(d), []) if *d == f.dtype => None,
                 (ColType::StrList, []) if f.dtype == DType::ListUtf8 => None,
@@ -346,6 +525,15 @@ impl Model {
                     Some(i32::try_from(*w).map_err(|_| mismatch())?)
                 }
                 (ColType::Vector(1), []) if f.dtype == DType::F64 => None,
+                // An f64 tensor [batch, n] is a feature block of width n.
+                (ColType::Tensor(t), [n])
+                    if f.dtype == DType::F64
+                        && t.dtype == DType::F64
+                        && t.rank() == 2
+                        && t.shape[1] == crate::tensor::Dim::Known(*n as usize) =>
+                {
+                    Some(i32::try_from(*n).map_err(|_| mismatch())?)
+                }
                 // A sparse block is returned dense, so only up to the densify bound.
                 (ColType::Sparse(w), [n])
                     if *w as u64 == *n && f.dtype == DType::F64 && *w <= DENSIFY_LIMIT =>
@@ -364,6 +552,7 @@ impl Model {
             outputs.push(Output {
                 slot: *slot,
                 as_list,
+                tensor: false,
             });
         }
         let used = planner.used.clone();
@@ -499,7 +688,13 @@ impl Model {
                 op: String::new(),
                 message: format!("output `{}` was not produced", field.name),
             })?;
-            columns.push(to_arrow(v, out.as_list, &field.name)?);
+            columns.push(match v {
+                Value::Tensor(t) if out.tensor => tensor_arrow::to_arrow(t, field)?,
+                Value::Matrix(m) if out.tensor => {
+                    tensor_arrow::to_arrow(Tensor::from_matrix(m), field)?
+                }
+                v => to_arrow(v, out.as_list, &field.name)?,
+            });
         }
         RecordBatch::try_new(self.output_schema.clone(), columns).map_err(|e| Error::Plan {
             node: self.graph.name.clone(),
@@ -529,6 +724,9 @@ fn admit(field: &Field, col: &ArrayRef) -> Result<Value, Error> {
             row,
             node: "the input schema (column not nullable)".into(),
         });
+    }
+    if field.is_tensor() {
+        return tensor_arrow::admit(field, col).map(Value::Tensor);
     }
     if let [n] = field.shape.as_slice() {
         let DataType::FixedSizeList(_, w) = col.data_type() else {
@@ -580,6 +778,8 @@ fn admit(field: &Field, col: &ArrayRef) -> Result<Value, Error> {
         DType::Bool => matches!(dt, DataType::Boolean),
         DType::Utf8 => matches!(dt, DataType::Utf8),
         DType::ListUtf8 => return admit_str_list(col).map(Value::Array).ok_or_else(type_err),
+        // Tensor-only types never reach here (a field of them is a tensor field).
+        DType::F16 | DType::Bf16 | DType::I8 | DType::U8 => return Err(type_err()),
     };
     if ok {
         return Ok(Value::Array(col.clone()));
@@ -596,7 +796,7 @@ fn admit(field: &Field, col: &ArrayRef) -> Result<Value, Error> {
             };
             Ok(Value::Array(Arc::new(s)))
         }
-        DType::Bool | DType::ListUtf8 => Err(type_err()),
+        _ => Err(type_err()),
     }
 }
 
@@ -667,5 +867,6 @@ fn to_arrow(v: Value, as_list: Option<i32>, name: &str) -> Result<ArrayRef, Erro
         }
         (Value::Matrix(m), None) => Ok(Arc::new(Float64Array::from(m.data))),
         (Value::Sparse(m), as_list) => to_arrow(Value::Matrix(m.to_dense()), as_list, name),
+        (Value::Tensor(t), as_list) => to_arrow(Value::Matrix(t.into_matrix()), as_list, name),
     }
 }

@@ -9,6 +9,7 @@
 //! See `docs/ops.md` for the anatomy of an op and the list of ops.
 
 use crate::error::Error;
+use crate::tensor::{Tensor, TensorData};
 use crate::value::{ColInfo, ColType, Value};
 use keel_bundle::{Attr, Bundle, DType, Node, TensorView};
 
@@ -44,6 +45,8 @@ pub struct BuildCtx<'a> {
     pub(crate) bundle: &'a Bundle,
     /// For each input binding: the port and its columns with their planned types.
     pub(crate) inputs: Vec<(String, Vec<(String, ColInfo)>)>,
+    /// Columns whose values are known at load (constant weights, folded results), by name.
+    pub(crate) constants: &'a std::collections::HashMap<String, Tensor>,
 }
 
 impl<'a> BuildCtx<'a> {
@@ -235,6 +238,46 @@ impl<'a> BuildCtx<'a> {
             Attr::Tensor(t) => Ok(self.bundle.tensor(t)?.to_i64_any()?),
             other => Err(self.kind_err(key, "an integer array", other)),
         }
+    }
+
+    /// The value of the column bound to port `port` when it is known at load (a constant
+    /// weight, or computed from constants): what lets an op pre-pack its weights.
+    pub fn constant_input(&self, port: &str) -> Option<&'a Tensor> {
+        match self.input(port).ok()? {
+            [(col, _)] => self.constants.get(col),
+            _ => None,
+        }
+    }
+
+    /// A tensor attribute read into a runtime [`Tensor`] (any bundle tensor dtype).
+    pub fn tensor_value(&self, key: &str) -> Result<Tensor, Error> {
+        let v = self.tensor(key)?;
+        let shape = v.shape.to_vec();
+        let bytes = v.data;
+        fn le<const N: usize, T>(bytes: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
+            bytes
+                .chunks_exact(N)
+                .map(|c| {
+                    let mut b = [0u8; N];
+                    b.copy_from_slice(c);
+                    f(b)
+                })
+                .collect()
+        }
+        use keel_bundle::TensorDType as T;
+        use std::sync::Arc;
+        let data = match v.dtype {
+            T::F64 => TensorData::F64(Arc::new(le(bytes, f64::from_le_bytes))),
+            T::F32 => TensorData::F32(Arc::new(le(bytes, f32::from_le_bytes))),
+            T::F16 => TensorData::F16(Arc::new(le(bytes, half::f16::from_le_bytes))),
+            T::Bf16 => TensorData::Bf16(Arc::new(le(bytes, half::bf16::from_le_bytes))),
+            T::I64 => TensorData::I64(Arc::new(le(bytes, i64::from_le_bytes))),
+            T::I32 => TensorData::I32(Arc::new(le(bytes, i32::from_le_bytes))),
+            T::I8 => TensorData::I8(Arc::new(bytes.iter().map(|&b| b as i8).collect())),
+            T::U8 => TensorData::U8(Arc::new(bytes.to_vec())),
+            T::Bool => TensorData::Bool(Arc::new(bytes.iter().map(|&b| b != 0).collect())),
+        };
+        Tensor::from_data(shape, data).map_err(|e| self.err(format!("attribute `{key}`: {e}")))
     }
 
     /// A tensor attribute, with its shape.

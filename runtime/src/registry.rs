@@ -34,6 +34,14 @@ pub struct OpEntry {
     pub sparse_input: bool,
     /// The backends that can run the op. The CPU reference is always among them.
     pub backends: &'static [BackendKind],
+    /// Whether the op reads tensors (`Value::Tensor`) as they are: the `nn.*` ops. Every other
+    /// op reads a tensor column as a feature block (axis 0 the rows, the other axes flattened),
+    /// which the planner makes once per column.
+    pub tensor_input: bool,
+    /// For `nn.*` ops: every attribute the op reads. The planner refuses a node with any other
+    /// attribute, naming them all, and the ONNX importer lists a model's unsupported attributes
+    /// from the same table before it writes anything. Empty (and unchecked) for other ops.
+    pub attrs: &'static [&'static str],
 }
 
 impl OpEntry {
@@ -44,6 +52,21 @@ impl OpEntry {
             build,
             sparse_input: false,
             backends: CPU,
+            tensor_input: false,
+            attrs: &[],
+        }
+    }
+
+    /// A network op (`nn.*`): run by the CPU reference, reading tensors, with the attributes
+    /// it accepts.
+    const fn nn(name: &'static str, build: BuildFn, attrs: &'static [&'static str]) -> OpEntry {
+        OpEntry {
+            name,
+            build,
+            sparse_input: false,
+            backends: CPU,
+            tensor_input: true,
+            attrs,
         }
     }
 
@@ -64,6 +87,7 @@ impl OpEntry {
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(
@@ -211,6 +235,45 @@ pub fn get(name: &str) -> Option<&'static OpEntry> {
 /// planner refuses anyway).
 pub fn takes_sparse(op: &str) -> bool {
     get(op).is_some_and(|e| e.sparse_input)
+}
+
+/// Refuses a node of a network op that carries attributes the op does not read, naming them
+/// all (other ops check their own attributes as they read them).
+pub fn check_attrs(e: &OpEntry, node: &keel_bundle::Node) -> Result<(), crate::Error> {
+    if !e.tensor_input {
+        return Ok(());
+    }
+    let quoted = |ks: &mut dyn Iterator<Item = &str>| {
+        ks.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    };
+    let unknown: Vec<&str> = node
+        .attrs
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !e.attrs.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(crate::Error::Plan {
+        node: node.name.clone(),
+        op: node.op.clone(),
+        message: format!(
+            "unsupported attribute{} {} (the op reads {})",
+            if unknown.len() > 1 { "s" } else { "" },
+            quoted(&mut unknown.iter().copied()),
+            if e.attrs.is_empty() {
+                "none".to_string()
+            } else {
+                quoted(&mut e.attrs.iter().copied())
+            }
+        ),
+    })
+}
+
+/// Whether `op` reads tensors as they are (the `nn.*` ops).
+pub fn takes_tensors(op: &str) -> bool {
+    get(op).is_some_and(|e| e.tensor_input)
 }
 
 /// The build function of `op`, if known.

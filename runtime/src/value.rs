@@ -7,11 +7,15 @@
 //! by default in Spark's `HashingTF`, is far too wide to densify). Row-major because every
 //! model kernel (dot products, tree walks, MLP layers) reads one row at a time.
 //!
+//! Networks pass N-d [`Tensor`]s (`Value::Tensor`), whose axis 0 is the batch; an op that
+//! reads features from a tensor sees it flattened to one row per index of axis 0.
+//!
 //! Only ops that declare it (`OpEntry::sparse_input` in the registry) ever see a sparse value:
 //! for every other op the planner inserts a densifying step when the block is at most
 //! [`DENSIFY_LIMIT`] wide and refuses the graph, naming the column, when it is wider.
 
 use crate::error::Error;
+use crate::tensor::{Tensor, TensorType};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, BooleanArray, StringArray};
@@ -161,6 +165,8 @@ pub enum Value {
     Matrix(Matrix),
     /// A sparse feature block.
     Sparse(SparseMatrix),
+    /// An N-d tensor (networks); axis 0 is the batch.
+    Tensor(Tensor),
 }
 
 impl Value {
@@ -170,6 +176,7 @@ impl Value {
             Value::Array(a) => a.len(),
             Value::Matrix(m) => m.rows,
             Value::Sparse(m) => m.rows,
+            Value::Tensor(t) => t.shape.first().copied().unwrap_or(1),
         }
     }
 
@@ -179,6 +186,7 @@ impl Value {
             Value::Array(_) => 1,
             Value::Matrix(m) => m.cols,
             Value::Sparse(m) => m.cols,
+            Value::Tensor(t) => t.shape.iter().skip(1).product(),
         }
     }
 }
@@ -197,6 +205,9 @@ pub enum ColType {
     /// A list of strings per row (Arrow `List<Utf8>`): the tokens Spark's text stages pass
     /// along, and what a bundle declares as a `list<utf8>` input or output.
     StrList,
+    /// An N-d tensor (`Value::Tensor`). Ops that read features see it flattened after axis 0;
+    /// its width is then the product of the other dimensions, when they are known.
+    Tensor(TensorType),
 }
 
 impl ColType {
@@ -205,6 +216,12 @@ impl ColType {
         match self {
             ColType::Scalar(_) | ColType::StrList => 1,
             ColType::Vector(w) | ColType::Sparse(w) => *w,
+            ColType::Tensor(t) => t
+                .shape
+                .iter()
+                .skip(1)
+                .map(|d| d.known().unwrap_or(0))
+                .product(),
         }
     }
 
@@ -214,6 +231,9 @@ impl ColType {
             ColType::Scalar(d) => d.is_numeric() || *d == keel_bundle::DType::Bool,
             ColType::Vector(_) | ColType::Sparse(_) => true,
             ColType::StrList => false,
+            // A tensor feeds a feature block only when every dimension after the batch is
+            // known (the block's width is fixed at load).
+            ColType::Tensor(t) => t.shape.iter().skip(1).all(|d| d.known().is_some()),
         }
     }
 }
@@ -326,6 +346,9 @@ pub fn features<'a>(inputs: &[&'a Value]) -> Vec<Feature<'a>> {
             }),
             Value::Matrix(m) => out.extend((0..m.cols).map(|j| Feature::MatCol(m, j))),
             Value::Sparse(m) => out.extend((0..m.cols).map(|j| Feature::SparseCol(m, j))),
+            // Never reached: the planner gives ops that read features a flattened copy of a
+            // tensor (a `Value::Matrix`), as it densifies sparse blocks.
+            Value::Tensor(_) => {}
         }
     }
     out
@@ -364,6 +387,8 @@ pub fn gather<'a>(inputs: &[&'a Value]) -> Cow<'a, Matrix> {
                 fill_column(a.as_ref(), &mut data, cols, off);
                 off += 1;
             }
+            // Never reached (see `features`); skipped rather than trusted.
+            Value::Tensor(t) => off += t.shape.iter().skip(1).product::<usize>(),
         }
     }
     Cow::Owned(Matrix { rows, cols, data })

@@ -212,7 +212,7 @@ fn to_u64(n: usize) -> u64 {
 pub fn runtime_status(code: &str) -> StatusCode {
     match code {
         "missing_column" | "extra_column" | "column_type" | "missing_value" | "non_finite"
-        | "unknown_category" | "bad_value" | "empty_frame" | "row_count" => {
+        | "unknown_category" | "bad_value" | "empty_frame" | "tensor_shape" | "row_count" => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         _ => StatusCode::INTERNAL_SERVER_ERROR,

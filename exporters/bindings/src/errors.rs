@@ -84,6 +84,19 @@ fn build(py: Python<'_>, e: &Error, origin: Option<&str>) -> PyResult<PyErr> {
             kw.set_item("column", column)?;
             kw.set_item("row", row)?;
         }
+        Error::TensorShape {
+            column,
+            row,
+            expected,
+            found,
+            node,
+        } => {
+            kw.set_item("column", column)?;
+            kw.set_item("row", row)?;
+            kw.set_item("expected", expected)?;
+            kw.set_item("found", found)?;
+            kw.set_item("node", node)?;
+        }
         Error::RowCount {
             column,
             expected,

@@ -40,6 +40,12 @@ pub(crate) struct RowCodec {
 }
 
 fn row_type(f: &Field) -> DataType {
+    if f.is_tensor() {
+        return keel_runtime::arrow_schema(std::slice::from_ref(f))
+            .field(0)
+            .data_type()
+            .clone();
+    }
     match (f.dtype, f.shape.as_slice()) {
         (_, [n]) => DataType::FixedSizeList(
             Arc::new(ArrowField::new("item", DataType::Float64, true)),
@@ -50,6 +56,8 @@ fn row_type(f: &Field) -> DataType {
         (DType::Bool, _) => DataType::Boolean,
         (DType::Utf8, _) => DataType::Utf8,
         (DType::ListUtf8, _) => keel_runtime::str_list_type(),
+        // Tensor-only element types are tensor fields, handled above.
+        (DType::F16 | DType::Bf16 | DType::I8 | DType::U8, _) => DataType::Null,
     }
 }
 
@@ -182,6 +190,17 @@ fn cell(field: &Field, v: &Bound<'_, PyAny>) -> PyResult<Result<ArrayRef, Error>
         found: type_name(v),
     };
     let none = v.is_none();
+    if field.is_tensor() {
+        // One row of a tensor column is read by the batch path (numpy arrays), not here.
+        return Ok(Err(Error::ColumnType {
+            column: field.name.clone(),
+            expected: format!(
+                "a tensor {}{:?} (pass a batch: a numpy array per column)",
+                field.dtype, field.shape
+            ),
+            found: type_name(v),
+        }));
+    }
     if let [n] = field.shape.as_slice() {
         let width = i32::try_from(*n).unwrap_or(i32::MAX);
         let mut b = FixedSizeListBuilder::with_capacity(Float64Builder::new(), width, 1)
@@ -213,6 +232,7 @@ fn cell(field: &Field, v: &Bound<'_, PyAny>) -> PyResult<Result<ArrayRef, Error>
         return Ok(Ok(Arc::new(b.finish())));
     }
     let array: ArrayRef = match field.dtype {
+        DType::F16 | DType::Bf16 | DType::I8 | DType::U8 => return Ok(Err(wrong())),
         DType::F64 | DType::F32 => {
             let x = if none {
                 None

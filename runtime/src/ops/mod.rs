@@ -23,6 +23,7 @@
 
 pub(crate) mod categories;
 pub(crate) mod core;
+pub(crate) mod nn;
 pub(crate) mod sklearn;
 pub(crate) mod spark;
 #[cfg(test)]

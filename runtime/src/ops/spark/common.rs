@@ -59,7 +59,7 @@ pub fn scalar_inputs(ctx: &BuildCtx<'_>, numeric: bool) -> Result<Vec<(String, D
             ColType::Scalar(d) => {
                 return Err(ctx.err(format!("column `{col}` is {d}, but this op reads numbers")));
             }
-            ColType::Vector(_) | ColType::Sparse(_) | ColType::StrList => {
+            ColType::Vector(_) | ColType::Sparse(_) | ColType::StrList | ColType::Tensor(_) => {
                 return Err(ctx.err(format!(
                     "column `{col}` is {:?}, but this op reads scalar columns",
                     info.ty

@@ -90,12 +90,12 @@ impl Kernel for Binarizer {
                     }
                     Value::Matrix(m)
                 }
-                // The planner densifies sparse blocks for this op.
-                Value::Sparse(_) => {
+                // The planner densifies sparse blocks and flattens tensors for this op.
+                Value::Sparse(_) | Value::Tensor(_) => {
                     return Err(Error::Plan {
                         node: String::new(),
                         op: "spark.binarizer".into(),
-                        message: "received a sparse block (planner bug)".into(),
+                        message: "received a sparse block or a tensor (planner bug)".into(),
                     });
                 }
             });

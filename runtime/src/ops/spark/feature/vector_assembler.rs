@@ -127,6 +127,8 @@ fn assemble_sparse(inputs: &[&Value], rows: usize, width: usize) -> SparseMatrix
                     let (idx, val) = s.row(row);
                     idx.iter().zip(val).for_each(|(&j, &x)| put(j as usize, x));
                 }
+                // The planner gives this op tensors flattened to feature blocks.
+                Value::Tensor(_) => {}
             }
             off += v.width();
         }
