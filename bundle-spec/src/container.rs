@@ -131,7 +131,10 @@ impl Bundle {
         let manifest_path = format!("manifest.{}", encoding.ext());
         let graph_path = format!("graph.{}", encoding.ext());
         let manifest_bytes = contents.remove(&manifest_path).unwrap_or_default();
-        let manifest = decode_manifest(&manifest_bytes, encoding, &manifest_path)?;
+        let mut manifest = decode_manifest(&manifest_bytes, encoding, &manifest_path)?;
+        manifest
+            .dims_from_metadata()
+            .map_err(|m| BundleError::malformed(&manifest_path, m))?;
         check_manifest(&manifest, &manifest_path, limits)?;
 
         // Every entry listed, every listed entry present, every digest right.
@@ -362,6 +365,7 @@ impl Bundle {
         }
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         manifest.entries = entries;
+        manifest.dims_to_metadata();
         let manifest_bytes = encode_manifest(&manifest, encoding)?;
 
         let w = |e: zip::result::ZipError| BundleError::Write(e.to_string());

@@ -24,8 +24,8 @@ pub use container::{Bundle, Encoding};
 pub use error::BundleError;
 pub use limits::Limits;
 pub use model::{
-    Attr, Binding, DType, Entry, FORMAT_NAME, FORMAT_VERSION, Field, MAX_RANK, Manifest, Node,
-    Producer, TensorRef,
+    Attr, Binding, DIMS_METADATA, DType, Entry, FORMAT_NAME, FORMAT_VERSION, Field, MAX_RANK,
+    Manifest, Node, Producer, TensorRef,
 };
 pub use tensor::{TensorDType, TensorFile, TensorView, TensorWriter};
 

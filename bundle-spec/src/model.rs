@@ -178,6 +178,55 @@ impl fmt::Display for DType {
     }
 }
 
+/// The metadata key under which a manifest's symbolic dimensions travel (SPEC.md section 2):
+/// a JSON object from field name to its [`Field::dims`].
+pub const DIMS_METADATA: &str = "keel.dims";
+
+impl Manifest {
+    /// Moves the fields' symbolic dimensions into the metadata entry [`DIMS_METADATA`] (for
+    /// writing); the entry is removed when no field has one.
+    pub fn dims_to_metadata(&mut self) {
+        let dims: BTreeMap<&str, &Vec<String>> = self
+            .inputs
+            .iter()
+            .chain(&self.outputs)
+            .filter(|f| !f.dims.is_empty())
+            .map(|f| (f.name.as_str(), &f.dims))
+            .collect();
+        if dims.is_empty() {
+            self.metadata.remove(DIMS_METADATA);
+        } else if let Ok(json) = serde_json::to_string(&dims) {
+            self.metadata.insert(DIMS_METADATA.into(), json);
+        }
+    }
+
+    /// Moves the metadata entry [`DIMS_METADATA`] into the fields (after decoding). An entry
+    /// that is not an object of string lists, or names no field, is an error message.
+    pub fn dims_from_metadata(&mut self) -> Result<(), String> {
+        let Some(json) = self.metadata.remove(DIMS_METADATA) else {
+            return Ok(());
+        };
+        let dims: BTreeMap<String, Vec<String>> = serde_json::from_str(&json).map_err(|e| {
+            format!("metadata `{DIMS_METADATA}` is not an object of string lists: {e}")
+        })?;
+        for (name, d) in dims {
+            let mut found = false;
+            for f in self.inputs.iter_mut().chain(self.outputs.iter_mut()) {
+                if f.name == name {
+                    f.dims = d.clone();
+                    found = true;
+                }
+            }
+            if !found {
+                return Err(format!(
+                    "metadata `{DIMS_METADATA}` names `{name}`, which is no field"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The highest rank of a field's per-row shape (format 1.1 tensors).
 pub const MAX_RANK: usize = 8;
 
@@ -196,8 +245,10 @@ pub struct Field {
     pub shape: Vec<u64>,
     /// Format 1.1: one entry per dimension of `shape`, empty for a fixed dimension and a name
     /// (`seq`, `height`) for a symbolic one, which may take any size from 1 to its bound and
-    /// differ from batch to batch. Empty when every dimension is fixed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// differ from batch to batch. Empty when every dimension is fixed. A minor version may
+    /// not add fields, so the encodings carry it in the manifest's metadata entry
+    /// [`DIMS_METADATA`], which the reader moves here (and the writer back).
+    #[serde(skip)]
     pub dims: Vec<String>,
     /// Whether nulls are accepted (inputs) or may appear (outputs).
     pub nullable: bool,

@@ -763,7 +763,6 @@ fn manifest_field_rules_are_enforced() {
     assert_limit(&err, "manifest.json", "field elements per row");
     for bad in [
         json!({"shape": [1, 1, 1, 1, 1, 1, 1, 1, 1]}),
-        json!({"shape": [2, 3], "dims": ["seq"]}),
         json!({"dtype": "f16"}),
         json!({"dtype": "utf8", "shape": [2, 2]}),
         json!({"shape": [2, 0]}),
@@ -776,12 +775,23 @@ fn manifest_field_rules_are_enforced() {
         assert_kind(&err, "Malformed", "manifest.json");
     }
     // Format 1.1 tensors of any rank, with a symbolic dimension, are accepted.
-    Bundle::from_bytes(&with_manifest(|m| {
+    let b = Bundle::from_bytes(&with_manifest(|m| {
         m["inputs"][0]["shape"] = json!([3, 8]);
-        m["inputs"][0]["dims"] = json!(["", "seq"]);
         m["inputs"][0]["dtype"] = json!("f32");
+        m["metadata"] = json!({"keel.dims": r#"{"x0":["","seq"]}"#});
     }))
     .expect("a tensor field");
+    assert_eq!(b.manifest.inputs[0].dims, ["", "seq"]);
+    // Symbolic dimensions ride in the metadata (a minor version adds no fields): a name that is
+    // no field, a malformed entry, or a count that does not match the rank are refused.
+    for dims in [r#"{"zzz":["seq"]}"#, r#"["seq"]"#, r#"{"x0":["seq"]}"#] {
+        let err = refuse(&with_manifest(|m| {
+            m["inputs"][0]["shape"] = json!([3, 8]);
+            m["inputs"][0]["dtype"] = json!("f32");
+            m["metadata"] = json!({"keel.dims": dims});
+        }));
+        assert_kind(&err, "Malformed", "manifest.json");
+    }
     let err = refuse(&with_manifest(|m| {
         m["outputs"][0]["shape"] = json!([2]);
         m["outputs"][0]["names"] = json!(["a", "b", "c"]);
