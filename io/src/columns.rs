@@ -13,6 +13,8 @@
 //! - lists of strings (`list<utf8>`): in JSON an array whose items are strings or `null`; in
 //!   CSV a field holding that JSON array as text (`["a","b"]`), an empty field being a null
 //!   list.
+//! - tensors (format 1.1): nested JSON arrays in the field's shape (see `tensor_json.rs`); in
+//!   CSV a field holding that array as text.
 
 use arrow_array::builder::{
     BooleanBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder, Int32Builder,
@@ -126,6 +128,8 @@ enum Builder {
     Vector(FixedSizeListBuilder<Float64Builder>, usize),
     /// A list of strings per row (`list<utf8>`).
     StrList(ListBuilder<StringBuilder>),
+    /// A tensor per row (format 1.1 tensor fields).
+    Tensor(crate::tensor_json::TensorBuilder),
 }
 
 /// A typed column of the input being assembled, one row at a time.
@@ -143,6 +147,9 @@ impl ColumnBuilder {
     /// A builder for `field`. Fails for vector fields of a type the runtime cannot take.
     pub fn new(field: &Field) -> Result<Self, String> {
         let builder = match (field.shape.as_slice(), field.dtype) {
+            _ if field.is_tensor() => {
+                Builder::Tensor(crate::tensor_json::TensorBuilder::new(field))
+            }
             ([], DType::F64) => Builder::F64(Float64Builder::new()),
             ([], DType::F32) => Builder::F32(Float32Builder::new()),
             ([], DType::I64) => Builder::I64(Int64Builder::new()),
@@ -192,6 +199,16 @@ impl ColumnBuilder {
             Builder::Bool(b) => b.append_option(parse_bool(t)?),
             Builder::Utf8(b) => b.append_option((!t.is_empty()).then_some(t)),
             Builder::Vector(..) => return Err("a vector needs one value per element".into()),
+            Builder::Tensor(b) => {
+                if t.trim_ascii().is_empty() {
+                    b.append_null();
+                } else {
+                    let raw: &RawValue = serde_json::from_str(t).map_err(|_| {
+                        format!("expected a tensor as a JSON array, found {}", shown(t))
+                    })?;
+                    b.append_json(raw)?;
+                }
+            }
             Builder::StrList(b) => {
                 if t.trim_ascii().is_empty() {
                     b.append_null();
@@ -279,6 +296,10 @@ impl ColumnBuilder {
                 })?;
                 append_str_list(b, &items)?;
             }
+            Builder::Tensor(b) => {
+                let v: &RawValue = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+                b.append_json(v)?;
+            }
         }
         Ok(())
     }
@@ -330,12 +351,19 @@ impl ColumnBuilder {
                 b.append(false);
             }
             Builder::StrList(b) => b.append_null(),
+            Builder::Tensor(b) => b.append_null(),
         }
     }
 
     /// The rows appended since the last call, as one array; the builder starts over empty.
     pub fn finish(&mut self) -> ArrayRef {
         match &mut self.builder {
+            // A tensor builder's rows were checked as they came: assembling them fails only past
+            // Arrow's 2^31 list offsets. The empty null column put there instead does not fit
+            // the schema, so `BatchBuilder::finish` reports the batch as an error.
+            Builder::Tensor(b) => b
+                .finish()
+                .unwrap_or_else(|_| arrow_array::new_null_array(&DataType::Null, 0)),
             Builder::F64(b) => Arc::new(b.finish()),
             Builder::F32(b) => Arc::new(b.finish()),
             Builder::I64(b) => Arc::new(b.finish()),

@@ -5,7 +5,7 @@
 //!
 //! - [`format`](mod@format): the formats (CSV, JSON lines, Arrow IPC file and stream) and how one is chosen;
 //! - [`input`]: readers that turn each format into Arrow batches typed by the bundle's inputs;
-//! - [`columns`]: parsing text and JSON values by the declared types;
+//! - [`columns`]: parsing text and JSON values by the declared types (tensors: `tensor_json.rs`);
 //! - [`output`]: writers for scored batches in each format;
 //! - [`json_doc`]: whole JSON request and answer documents (`{"rows": ...}`,
 //!   `{"columns": ...}`), as the REST server's `predict` reads and writes them;
@@ -23,6 +23,7 @@ mod ipc_check;
 pub mod json_doc;
 pub mod leapframe;
 pub mod output;
+mod tensor_json;
 
 pub use error::{Error, offset_rows};
 pub use format::Format;
