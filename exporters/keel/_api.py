@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Union
 
-from keel.errors import BadValueError, ColumnTypeError, ExtraColumnError, MissingColumnError, RowCountError
+from keel.errors import (
+    BadValueError,
+    ColumnTypeError,
+    ExtraColumnError,
+    MissingColumnError,
+    RowCountError,
+    TensorShapeError,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,10 +55,13 @@ def _native_module():
 class Field:
     """One column of a bundle's input or output schema.
 
-    ``dtype`` is one of ``f64 f32 i64 i32 bool utf8 list<utf8>``; ``shape`` is ``()`` for one
-    value per row and ``(n,)`` for a vector of n values per row; ``names`` names a vector's
-    elements (the class labels of a probability vector), empty otherwise. ``list<utf8>`` holds
-    a list of strings per row (tokens; Spark's ``array<string>``), always with shape ``()``.
+    ``dtype`` is one of ``f64 f32 i64 i32 bool utf8 list<utf8>`` (and, for tensors, ``f16
+    bf16 i8 u8``); ``shape`` is ``()`` for one value per row, ``(n,)`` for a vector of n values
+    per row, and any rank for a tensor per row (:attr:`is_tensor`), where ``dims`` names the
+    symbolic dimensions (``""`` for a fixed one; a named one's ``shape`` entry is its upper
+    bound); ``names`` names a vector's elements (the class labels of a probability vector),
+    empty otherwise. ``list<utf8>`` holds a list of strings per row (tokens; Spark's
+    ``array<string>``), always with shape ``()``.
     """
 
     name: str
@@ -60,14 +70,22 @@ class Field:
     nullable: bool = False
     names: tuple[str, ...] = ()
     doc: str = ""
+    dims: tuple[str, ...] = ()
+
+    @property
+    def is_tensor(self) -> bool:
+        """Whether each row holds a tensor (format 1.1): rank 2 or more, a symbolic dimension,
+        or a rank-1 shape of another dtype than ``f64``."""
+        return (len(self.shape) > 1 or any(self.dims)
+                or (len(self.shape) == 1 and self.dtype != "f64"))
 
     @property
     def is_vector(self) -> bool:
-        """Whether each row holds a vector of ``shape[0]`` values."""
-        return len(self.shape) == 1
+        """Whether each row holds an ``f64`` vector of ``shape[0]`` values (a feature vector)."""
+        return len(self.shape) == 1 and not self.is_tensor
 
     @classmethod
-    def _from_manifest(cls, f: Mapping[str, Any]) -> Field:
+    def _from_manifest(cls, f: Mapping[str, Any], dims: Mapping[str, Any] | None = None) -> Field:
         return cls(
             name=f["name"],
             dtype=f["dtype"],
@@ -75,6 +93,7 @@ class Field:
             nullable=bool(f.get("nullable", False)),
             names=tuple(f.get("names", ())),
             doc=f.get("doc", ""),
+            dims=tuple((dims or {}).get(f["name"], ())),
         )
 
 
@@ -170,9 +189,13 @@ class Bundle:
     def schema(self) -> Schema:
         """The input and output columns: name, dtype, shape, nullability, element names."""
         m = self.manifest
+        try:
+            dims = json.loads(m.get("metadata", {}).get("keel.dims", "{}"))
+        except ValueError:
+            dims = {}
         return Schema(
-            inputs=tuple(Field._from_manifest(f) for f in m["inputs"]),
-            outputs=tuple(Field._from_manifest(f) for f in m["outputs"]),
+            inputs=tuple(Field._from_manifest(f, dims) for f in m["inputs"]),
+            outputs=tuple(Field._from_manifest(f, dims) for f in m["outputs"]),
         )
 
     @cached_property
@@ -341,6 +364,8 @@ def _arrow_column(pa: Any, values: Any, field: Field) -> Any:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     try:
+        if field.is_tensor:
+            return _tensor_column(pa, values, field)
         if field.is_vector:
             return _vector_column(pa, values, field)
         if field.dtype == "list<utf8>":
@@ -380,6 +405,74 @@ def _vector_column(pa: Any, values: Any, field: Field) -> Any:
     return pa.array(list(values), type=pa.list_(pa.float64(), width))
 
 
+#: numpy dtypes of the tensor element types (bf16 travels as f32 in Arrow).
+_NUMPY_DTYPES = {"f64": "float64", "f32": "float32", "bf16": "float32", "f16": "float16",
+                 "i64": "int64", "i32": "int32", "i8": "int8", "u8": "uint8", "bool": "bool"}
+
+
+def _tensor_column(pa: Any, values: Any, field: Field) -> Any:
+    """A tensor column from an array of shape ``(rows, *shape)`` (or anything numpy makes one
+    of): a flat fixed-size list for fixed shapes, nested lists where a dimension is symbolic.
+    The runtime checks every row's shape against the declared one, naming the row."""
+    import numpy as np
+
+    want = np.dtype(_NUMPY_DTYPES[field.dtype])
+    arr = np.asarray(values)
+    if arr.dtype == object:
+        raise ColumnTypeError(
+            f"input column `{field.name}`: expected a tensor {field.dtype}{list(field.shape)} per "
+            "row, found ragged or mixed rows",
+            column=field.name, expected=f"{field.dtype}{list(field.shape)}", found="object",
+        )
+    if arr.ndim != 1 + len(field.shape):
+        raise TensorShapeError(
+            f"input column `{field.name}`: expected an array of shape (rows, "
+            f"{', '.join(str(n) for n in field.shape)}), found {arr.shape}",
+            column=field.name, expected=str(list(field.shape)), found=str(list(arr.shape[1:])),
+        )
+    if want.kind in "iub" and arr.dtype.kind == "f":
+        raise ColumnTypeError(
+            f"input column `{field.name}`: expected {field.dtype} elements, found {arr.dtype}",
+            column=field.name, expected=field.dtype, found=str(arr.dtype),
+        )
+    flat = pa.array(np.ascontiguousarray(arr, dtype=want).ravel())
+    if not any(field.dims):
+        return pa.FixedSizeListArray.from_arrays(flat, int(np.prod(arr.shape[1:])))
+    out = flat
+    for level in range(arr.ndim - 1, 0, -1):
+        count = int(np.prod(arr.shape[:level]))
+        offsets = pa.array(np.arange(count + 1, dtype=np.int32) * arr.shape[level], pa.int32())
+        out = pa.ListArray.from_arrays(offsets, out)
+    return out
+
+
+def _tensor_to_numpy(pa: Any, field: Any, col: Any) -> Any:
+    """A tensor output column as one array of shape ``(rows, *shape)``."""
+    import json
+
+    import numpy as np
+
+    if hasattr(col, "to_numpy_ndarray"):  # pyarrow's FixedShapeTensorArray
+        return col.to_numpy_ndarray()
+    meta = field.metadata or {}
+    if meta.get(b"ARROW:extension:name") == b"arrow.fixed_shape_tensor":
+        shape = json.loads(meta[b"ARROW:extension:metadata"])["shape"]
+        return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), *shape)
+    # Nested lists of one size per level (the runtime writes them so).
+    shape, level = [len(col)], col
+    while pa.types.is_list(level.type) or pa.types.is_large_list(level.type):
+        inner = level.flatten()
+        shape.append(len(inner) // max(len(level), 1))
+        level = inner
+    return np.asarray(level.to_numpy(zero_copy_only=False)).reshape(shape)
+
+
+def _is_tensor_type(pa: Any, field: Any) -> bool:
+    meta = field.metadata or {}
+    return (hasattr(pa, "FixedShapeTensorType") and isinstance(field.type, pa.FixedShapeTensorType)) or (
+        meta.get(b"ARROW:extension:name") == b"arrow.fixed_shape_tensor")
+
+
 def _is_str_list(pa: Any, t: Any) -> bool:
     return (pa.types.is_list(t) or pa.types.is_large_list(t)) and (
         pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)
@@ -414,6 +507,8 @@ def _str_list_column(pa: Any, values: Any, field: Field) -> Any:
 
 
 def _declared(field: Field) -> str:
+    if field.is_tensor:
+        return f"{field.dtype}{list(field.shape)}"
     return f"{field.dtype}[{field.shape[0]}]" if field.is_vector else field.dtype
 
 
@@ -442,7 +537,10 @@ def _to_numpy(batch: Any) -> dict[str, Any]:
     pa = _pyarrow()
     out: dict[str, Any] = {}
     for field, col in zip(batch.schema, batch.columns):
-        if pa.types.is_fixed_size_list(field.type):
+        if _is_tensor_type(pa, field) or (
+                pa.types.is_list(field.type) and not _is_str_list(pa, field.type)):
+            out[field.name] = _tensor_to_numpy(pa, field, col)
+        elif pa.types.is_fixed_size_list(field.type):
             width = field.type.list_size
             out[field.name] = col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), width)
         elif _is_str_list(pa, field.type):

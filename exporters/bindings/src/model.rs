@@ -53,7 +53,11 @@ impl PyModel {
         let model = py
             .detach(|| keel_import::load::read_model(data, &opts))
             .map_err(|e| to_py(py, &e, origin))?;
-        let manifest_json = serde_json::to_string(model.manifest())
+        // The JSON encoding carries symbolic dimensions in the metadata (SPEC.md section 2.1),
+        // as the bundle file does.
+        let mut manifest = model.manifest().clone();
+        manifest.dims_to_metadata();
+        let manifest_json = serde_json::to_string(&manifest)
             .map_err(|e| PyValueError::new_err(format!("cannot encode the manifest: {e}")))?;
         let row = RowCodec::new(py, &model.manifest().inputs, &model.manifest().outputs);
         Ok(PyModel {
