@@ -158,6 +158,50 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// Writes the value at row `i` of `col` as JSON.
 pub fn write_cell(out: &mut Vec<u8>, col: &ArrayRef, i: usize, vectors: VectorStyle) {
+    write_cell_shaped(out, col, i, vectors, None);
+}
+
+/// The per-row shape of a column of Arrow's fixed-shape tensor type (from its field metadata,
+/// as the runtime writes tensor outputs), or `None` for any other column.
+pub fn tensor_shape(field: &arrow_schema::Field) -> Option<Vec<usize>> {
+    let md = field.metadata();
+    if md.get("ARROW:extension:name").map(String::as_str) != Some("arrow.fixed_shape_tensor") {
+        return None;
+    }
+    let meta: serde_json::Value = serde_json::from_str(md.get("ARROW:extension:metadata")?).ok()?;
+    meta.get("shape")?
+        .as_array()?
+        .iter()
+        .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+        .collect()
+}
+
+/// Writes elements `start..start + prod(shape)` of `values` as nested JSON arrays of `shape`.
+fn write_nested(out: &mut Vec<u8>, values: &ArrayRef, start: usize, shape: &[usize]) {
+    let Some((&n, rest)) = shape.split_first() else {
+        write_cell(out, values, start, VectorStyle::Array);
+        return;
+    };
+    let inner: usize = rest.iter().product();
+    out.push(b'[');
+    for j in 0..n {
+        if j > 0 {
+            out.push(b',');
+        }
+        write_nested(out, values, start + j * inner, rest);
+    }
+    out.push(b']');
+}
+
+/// [`write_cell`] for a column whose rows are tensors of `shape` (see [`tensor_shape`]):
+/// written as nested arrays rather than flat.
+pub fn write_cell_shaped(
+    out: &mut Vec<u8>,
+    col: &ArrayRef,
+    i: usize,
+    vectors: VectorStyle,
+    shape: Option<&[usize]>,
+) {
     if col.is_null(i) {
         out.extend_from_slice(b"null");
         return;
@@ -178,11 +222,43 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ArrayRef, i: usize, vectors: VectorSt
         DataType::Int32 => {
             let _ = serde_json::to_writer(&mut *out, &col.as_primitive::<Int32Type>().value(i));
         }
+        DataType::Int8 => {
+            let v = col.as_primitive::<arrow_array::types::Int8Type>().value(i);
+            let _ = serde_json::to_writer(&mut *out, &v);
+        }
+        DataType::UInt8 => {
+            let v = col.as_primitive::<arrow_array::types::UInt8Type>().value(i);
+            let _ = serde_json::to_writer(&mut *out, &v);
+        }
+        DataType::Float16 => {
+            let v = col
+                .as_primitive::<arrow_array::types::Float16Type>()
+                .value(i)
+                .to_f64();
+            write_f64(out, v);
+        }
         DataType::Boolean => {
             let v = col.as_boolean().value(i);
             out.extend_from_slice(if v { b"true" } else { b"false" });
         }
         DataType::Utf8 => write_str(out, col.as_string::<i32>().value(i)),
+        DataType::FixedSizeList(_, w)
+            if shape.is_some()
+                || !matches!(
+                    col.as_fixed_size_list().values().data_type(),
+                    DataType::Float64
+                ) =>
+        {
+            // A tensor: nested in its shape when known, else flat; elements of any type.
+            let list = col.as_fixed_size_list();
+            let start = list.value_offset_at(i);
+            let width = usize::try_from(*w).unwrap_or(0);
+            let flat = [width];
+            let shape = shape
+                .filter(|s| s.iter().product::<usize>() == width)
+                .unwrap_or(&flat);
+            write_nested(out, list.values(), start, shape);
+        }
         DataType::FixedSizeList(_, w) => {
             let list = col.as_fixed_size_list();
             let start = list.value_offset_at(i);
@@ -205,6 +281,18 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ArrayRef, i: usize, vectors: VectorSt
             if vectors == VectorStyle::MleapTensor {
                 out.extend_from_slice(format!(",\"dimensions\":[{width}]}}").as_bytes());
             }
+        }
+        DataType::List(f) if !matches!(f.data_type(), DataType::Utf8) => {
+            // Nested lists (a tensor with a symbolic dimension): arrays of arrays.
+            let value = col.as_list::<i32>().value(i);
+            out.push(b'[');
+            for j in 0..value.len() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                write_cell(out, &value, j, VectorStyle::Array);
+            }
+            out.push(b']');
         }
         DataType::List(_) => {
             // A list of strings (`list<utf8>`): a JSON array, null elements as `null`.
@@ -255,6 +343,7 @@ pub fn encode(
             n
         })
         .collect();
+    let shapes: Vec<Option<Vec<usize>>> = schema.fields().iter().map(|f| tensor_shape(f)).collect();
     match layout {
         Layout::Rows => {
             out.extend_from_slice(b"\"rows\":[");
@@ -271,7 +360,8 @@ pub fn encode(
                             out.push(b',');
                         }
                         out.extend_from_slice(name);
-                        write_cell(&mut out, col, i, VectorStyle::Array);
+                        let shape = shapes.get(c).and_then(Option::as_deref);
+                        write_cell_shaped(&mut out, col, i, VectorStyle::Array, shape);
                     }
                     out.push(b'}');
                 }
@@ -296,7 +386,8 @@ pub fn encode(
                             out.push(b',');
                         }
                         first = false;
-                        write_cell(&mut out, col, i, VectorStyle::Array);
+                        let shape = shapes.get(c).and_then(Option::as_deref);
+                        write_cell_shaped(&mut out, col, i, VectorStyle::Array, shape);
                     }
                 }
                 out.push(b']');
@@ -443,5 +534,31 @@ mod tests {
         let mut cell = Vec::new();
         write_cell(&mut cell, &v, 0, VectorStyle::MleapTensor);
         assert_eq!(cell, br#"{"values":[1.0,2.0],"dimensions":[2]}"#);
+    }
+
+    #[test]
+    fn tensor_columns_go_in_and_come_out_as_nested_arrays() {
+        let f = Field::tensor("img", DType::F32, vec![2, 2]);
+        let doc = parse(
+            br#"{"rows": [{"img": [[1, 2], [3, 4]]}, {"img": [[5, 6], [7, 8.5]]}]}"#,
+            std::slice::from_ref(&f),
+            Extra::Reject,
+        )
+        .unwrap();
+        let schema = keel_runtime::arrow_schema(std::slice::from_ref(&f));
+        assert_eq!(tensor_shape(schema.field(0)), Some(vec![2, 2]));
+        let batch = RecordBatch::try_new(schema.clone(), doc.batch.columns().to_vec()).unwrap();
+        let rows = encode(Layout::Rows, "m", 1, &schema, &[batch]);
+        assert_eq!(
+            String::from_utf8(rows).unwrap(),
+            r#"{"model":"m","version":1,"rows":[{"img":[[1.0,2.0],[3.0,4.0]]},{"img":[[5.0,6.0],[7.0,8.5]]}]}"#
+        );
+        let e = parse(
+            br#"{"rows": [{"img": [[1, 2], [3]]}]}"#,
+            std::slice::from_ref(&f),
+            Extra::Reject,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("element [1]"), "{e}");
     }
 }

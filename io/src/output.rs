@@ -47,6 +47,7 @@ fn flat_schema(schema: &Schema, fields: &[Field]) -> SchemaRef {
     let mut out = Vec::new();
     for (f, declared) in schema.fields().iter().zip(fields) {
         match f.data_type() {
+            _ if is_tensor_column(f) => out.push(ArrowField::new(f.name(), DataType::Utf8, true)),
             DataType::FixedSizeList(_, w) => {
                 let width = usize::try_from(*w).unwrap_or(0);
                 for name in element_names(declared, width) {
@@ -64,7 +65,28 @@ fn flat_schema(schema: &Schema, fields: &[Field]) -> SchemaRef {
 /// [`flat_schema`]).
 fn flatten(batch: &RecordBatch, flat: &SchemaRef) -> Result<RecordBatch, Error> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(flat.fields().len());
-    for col in batch.columns() {
+    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+        if is_tensor_column(field) {
+            // A tensor per row does not spread into columns: its cell is the JSON array.
+            let shape = crate::json_doc::tensor_shape(field);
+            let texts: arrow_array::StringArray = (0..col.len())
+                .map(|i| {
+                    (!col.is_null(i)).then(|| {
+                        let mut cell = Vec::new();
+                        crate::json_doc::write_cell_shaped(
+                            &mut cell,
+                            col,
+                            i,
+                            crate::json_doc::VectorStyle::Array,
+                            shape.as_deref(),
+                        );
+                        String::from_utf8_lossy(&cell).into_owned()
+                    })
+                })
+                .collect();
+            columns.push(Arc::new(texts));
+            continue;
+        }
         if let Some(lists) = col.as_list_opt::<i32>() {
             columns.push(Arc::new(json_texts(lists)));
             continue;
@@ -89,6 +111,13 @@ fn flatten(batch: &RecordBatch, flat: &SchemaRef) -> Result<RecordBatch, Error> 
         }
     }
     RecordBatch::try_new(flat.clone(), columns).map_err(write_err)
+}
+
+/// Whether an output column holds tensors (format 1.1): Arrow's fixed-shape tensor type, or
+/// nested lists of anything but strings.
+fn is_tensor_column(f: &ArrowField) -> bool {
+    crate::json_doc::tensor_shape(f).is_some()
+        || matches!(f.data_type(), DataType::List(item) if item.data_type() != &DataType::Utf8)
 }
 
 /// Each row of a list-of-strings column as the text of a JSON array (null rows stay null).
