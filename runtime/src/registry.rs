@@ -87,6 +87,8 @@ impl OpEntry {
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::nn("nn.binary", ops::nn::binary::build, &["fmod", "fn"]),
+    OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),

@@ -17,6 +17,8 @@
 //! - **Constants fold.** When every input of a node is known at load the planner computes it
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
+pub(crate) mod binary;
+pub(crate) mod cast;
 pub(crate) mod constant;
 #[cfg(test)]
 pub(crate) mod testing;
