@@ -22,6 +22,7 @@ pub(crate) mod cast;
 pub(crate) mod constant;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod unary;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
