@@ -89,6 +89,7 @@ pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
     OpEntry::nn("nn.binary", ops::nn::binary::build, &["fmod", "fn"]),
     OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
+    OpEntry::nn("nn.clip", ops::nn::clip::build, &[]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
     OpEntry::nn(
         "nn.unary",
@@ -103,6 +104,8 @@ pub static OPS: &[OpEntry] = &[
             "gamma",
         ],
     ),
+    OpEntry::nn("nn.variadic", ops::nn::variadic::build, &["fn"]),
+    OpEntry::nn("nn.where", ops::nn::where_::build, &[]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(

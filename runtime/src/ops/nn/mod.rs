@@ -19,10 +19,13 @@
 
 pub(crate) mod binary;
 pub(crate) mod cast;
+pub(crate) mod clip;
 pub(crate) mod constant;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod unary;
+pub(crate) mod variadic;
+pub(crate) mod where_;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
