@@ -91,6 +91,7 @@ pub static OPS: &[OpEntry] = &[
     OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
     OpEntry::nn("nn.clip", ops::nn::clip::build, &[]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
+    OpEntry::nn("nn.softmax", ops::nn::softmax::build, &["axis", "fn"]),
     OpEntry::nn(
         "nn.unary",
         ops::nn::unary::build,

@@ -21,6 +21,7 @@ pub(crate) mod binary;
 pub(crate) mod cast;
 pub(crate) mod clip;
 pub(crate) mod constant;
+pub(crate) mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod unary;
