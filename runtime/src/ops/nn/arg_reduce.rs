@@ -121,7 +121,9 @@ mod tests {
             ("keepdims", Attr::I64(keep)),
             ("select_last_index", Attr::I64(last)),
         ];
-        run("nn.arg_reduce", attrs, &[x.clone()]).unwrap().remove(0)
+        run("nn.arg_reduce", attrs, std::slice::from_ref(x))
+            .unwrap()
+            .remove(0)
     }
 
     #[test]
