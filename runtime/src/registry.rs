@@ -87,7 +87,36 @@ impl OpEntry {
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::nn(
+        "nn.arg_reduce",
+        ops::nn::arg_reduce::build,
+        &["axis", "fn", "keepdims", "select_last_index"],
+    ),
+    OpEntry::nn("nn.binary", ops::nn::binary::build, &["fmod", "fn"]),
+    OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
+    OpEntry::nn("nn.clip", ops::nn::clip::build, &[]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
+    OpEntry::nn(
+        "nn.reduce",
+        ops::nn::reduce::build,
+        &["fn", "keepdims", "noop_with_empty_axes"],
+    ),
+    OpEntry::nn("nn.softmax", ops::nn::softmax::build, &["axis", "fn"]),
+    OpEntry::nn(
+        "nn.unary",
+        ops::nn::unary::build,
+        &[
+            "alpha",
+            "approximate",
+            "beta",
+            "detect_negative",
+            "detect_positive",
+            "fn",
+            "gamma",
+        ],
+    ),
+    OpEntry::nn("nn.variadic", ops::nn::variadic::build, &["fn"]),
+    OpEntry::nn("nn.where", ops::nn::where_::build, &[]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(

@@ -17,9 +17,18 @@
 //! - **Constants fold.** When every input of a node is known at load the planner computes it
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
+pub(crate) mod arg_reduce;
+pub(crate) mod binary;
+pub(crate) mod cast;
+pub(crate) mod clip;
 pub(crate) mod constant;
+pub(crate) mod reduce;
+pub(crate) mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod unary;
+pub(crate) mod variadic;
+pub(crate) mod where_;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
