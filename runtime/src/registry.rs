@@ -88,6 +88,10 @@ impl OpEntry {
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
+    OpEntry::nn("nn.identity", ops::nn::identity::build, &[]),
+    OpEntry::nn("nn.reshape", ops::nn::reshape::build, &["allowzero"]),
+    OpEntry::nn("nn.squeeze", ops::nn::squeeze::build, &[]),
+    OpEntry::nn("nn.unsqueeze", ops::nn::unsqueeze::build, &[]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(

@@ -18,8 +18,13 @@
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
 pub(crate) mod constant;
+pub(crate) mod identity;
+pub(crate) mod layout;
+pub(crate) mod reshape;
+pub(crate) mod squeeze;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod unsqueeze;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
