@@ -87,10 +87,14 @@ impl OpEntry {
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::nn("nn.concat", ops::nn::concat::build, &["axis"]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
+    OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),
     OpEntry::nn("nn.identity", ops::nn::identity::build, &[]),
     OpEntry::nn("nn.reshape", ops::nn::reshape::build, &["allowzero"]),
+    OpEntry::nn("nn.split", ops::nn::split::build, &["axis", "num_outputs"]),
     OpEntry::nn("nn.squeeze", ops::nn::squeeze::build, &[]),
+    OpEntry::nn("nn.transpose", ops::nn::transpose::build, &["perm"]),
     OpEntry::nn("nn.unsqueeze", ops::nn::unsqueeze::build, &[]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),

@@ -17,13 +17,17 @@
 //! - **Constants fold.** When every input of a node is known at load the planner computes it
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
+pub(crate) mod concat;
 pub(crate) mod constant;
+pub(crate) mod flatten;
 pub(crate) mod identity;
 pub(crate) mod layout;
 pub(crate) mod reshape;
+pub(crate) mod split;
 pub(crate) mod squeeze;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod transpose;
 pub(crate) mod unsqueeze;
 
 use crate::error::Error;
