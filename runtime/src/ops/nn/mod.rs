@@ -19,10 +19,14 @@
 
 pub(crate) mod concat;
 pub(crate) mod constant;
+pub(crate) mod expand;
 pub(crate) mod flatten;
+pub(crate) mod gather;
+pub(crate) mod gather_elements;
 pub(crate) mod identity;
 pub(crate) mod layout;
 pub(crate) mod reshape;
+pub(crate) mod slice;
 pub(crate) mod split;
 pub(crate) mod squeeze;
 #[cfg(test)]
