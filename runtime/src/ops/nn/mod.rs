@@ -19,18 +19,23 @@
 
 pub(crate) mod concat;
 pub(crate) mod constant;
+pub(crate) mod constant_of_shape;
 pub(crate) mod expand;
 pub(crate) mod flatten;
 pub(crate) mod gather;
 pub(crate) mod gather_elements;
 pub(crate) mod identity;
 pub(crate) mod layout;
+pub(crate) mod range;
 pub(crate) mod reshape;
+pub(crate) mod shape;
+pub(crate) mod size;
 pub(crate) mod slice;
 pub(crate) mod split;
 pub(crate) mod squeeze;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod tile;
 pub(crate) mod transpose;
 pub(crate) mod unsqueeze;
 
