@@ -103,6 +103,7 @@ pub static OPS: &[OpEntry] = &[
         &["axis"],
     ),
     OpEntry::nn("nn.identity", ops::nn::identity::build, &[]),
+    OpEntry::nn("nn.pad", ops::nn::pad::build, &["mode"]),
     OpEntry::nn("nn.range", ops::nn::range::build, &[]),
     OpEntry::nn("nn.reshape", ops::nn::reshape::build, &["allowzero"]),
     OpEntry::nn("nn.shape", ops::nn::shape::build, &["end", "start"]),

@@ -26,6 +26,7 @@ pub(crate) mod gather;
 pub(crate) mod gather_elements;
 pub(crate) mod identity;
 pub(crate) mod layout;
+pub(crate) mod pad;
 pub(crate) mod range;
 pub(crate) mod reshape;
 pub(crate) mod shape;
