@@ -61,11 +61,11 @@ mod tests {
     #[test]
     fn the_shape_and_a_window_of_it() {
         let x = f32s(&[3, 4, 5], &[0.; 60]);
-        let out = run("nn.shape", vec![], &[x.clone()]).unwrap();
+        let out = run("nn.shape", vec![], std::slice::from_ref(&x)).unwrap();
         assert_eq!(out[0], i64s(&[3], &[3, 4, 5]));
         let w = vec![("start", Attr::I64(-2)), ("end", Attr::I64(10))];
         assert_eq!(
-            run("nn.shape", w, &[x.clone()]).unwrap()[0],
+            run("nn.shape", w, std::slice::from_ref(&x)).unwrap()[0],
             i64s(&[2], &[4, 5])
         );
         let w = vec![("start", Attr::I64(2)), ("end", Attr::I64(1))];
