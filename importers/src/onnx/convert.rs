@@ -4,13 +4,12 @@
 
 use super::proto::{AttributeProto, GraphProto, ModelProto, ValueInfoProto, attr_type};
 use super::tensor::{decode, keel_dtype, to_le_bytes};
-use super::{Error, Limits, SYMBOLIC_DIM_BOUND, Unsupported};
+use super::{Error, INTERFACE_KEY, Limits, SYMBOLIC_DIM_BOUND, Unsupported};
 use crate::emit::Emitter;
 use keel_bundle::{Attr, Binding, Bundle, DType, Field, Manifest, Producer};
-use keel_runtime::{Tensor, TensorData};
+use keel_runtime::Tensor;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::sync::Arc;
 
 const TENSOR_FILE: &str = "tensors/onnx.safetensors";
 
@@ -602,6 +601,21 @@ pub(crate) fn convert(
             });
         }
     }
+    if fixed {
+        // The one-row form needs the runtime's squeeze and unsqueeze.
+        let missing: Vec<Unsupported> = ["nn.squeeze", "nn.unsqueeze"]
+            .iter()
+            .filter(|op| keel_runtime::registry::get(op).is_none())
+            .map(|op| Unsupported {
+                op_type: format!("({op}, for the one-row interface)"),
+                node: String::new(),
+                detail: None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Unsupported(missing));
+        }
+    }
     let all_names: HashSet<&str> = g
         .node
         .iter()
@@ -792,6 +806,11 @@ pub(crate) fn convert(
     manifest
         .metadata
         .insert("onnx.opset".into(), opset.to_string());
-    let _ = TensorData::Bool(Arc::new(Vec::new()));
+    // Says how a caller lays out rows: `one_row` (each field holds a whole ONNX tensor) or
+    // `batch` (the first ONNX dimension is the rows).
+    manifest.metadata.insert(
+        INTERFACE_KEY.into(),
+        if fixed { "one_row" } else { "batch" }.into(),
+    );
     Ok(Bundle::new(manifest, graph, tensors)?)
 }

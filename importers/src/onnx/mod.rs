@@ -32,6 +32,9 @@ use std::path::{Path, PathBuf};
 /// element count stays within the bundle's tensor limit for ranks up to 2.
 pub const SYMBOLIC_DIM_BOUND: u64 = 65_536;
 
+/// The manifest metadata key saying how rows are laid out: `one_row` or `batch`.
+pub const INTERFACE_KEY: &str = "onnx.interface";
+
 /// Bounds on what an ONNX file may make the importer allocate.
 #[derive(Debug, Clone)]
 pub struct Limits {
