@@ -87,7 +87,22 @@ impl OpEntry {
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::nn("nn.binary", ops::nn::binary::build, &["fmod", "fn"]),
+    OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
+    OpEntry::nn(
+        "nn.unary",
+        ops::nn::unary::build,
+        &[
+            "alpha",
+            "approximate",
+            "beta",
+            "detect_negative",
+            "detect_positive",
+            "fn",
+            "gamma",
+        ],
+    ),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(

@@ -17,9 +17,12 @@
 //! - **Constants fold.** When every input of a node is known at load the planner computes it
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
+pub(crate) mod binary;
+pub(crate) mod cast;
 pub(crate) mod constant;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod unary;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
