@@ -86,10 +86,18 @@ impl OpEntry {
 
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
+    OpEntry::cpu("spark.word2vec", ops::spark::text::word2vec::build),
     OpEntry::cpu("concat", ops::core::concat::build),
     OpEntry::nn("nn.binary", ops::nn::binary::build, &["fmod", "fn"]),
     OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
+    OpEntry::nn("nn.concat", ops::nn::concat::build, &["axis"]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
+    OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),
+    OpEntry::nn("nn.identity", ops::nn::identity::build, &[]),
+    OpEntry::nn("nn.reshape", ops::nn::reshape::build, &["allowzero"]),
+    OpEntry::nn("nn.split", ops::nn::split::build, &["axis", "num_outputs"]),
+    OpEntry::nn("nn.squeeze", ops::nn::squeeze::build, &[]),
+    OpEntry::nn("nn.transpose", ops::nn::transpose::build, &["perm"]),
     OpEntry::nn(
         "nn.unary",
         ops::nn::unary::build,
@@ -103,6 +111,7 @@ pub static OPS: &[OpEntry] = &[
             "gamma",
         ],
     ),
+    OpEntry::nn("nn.unsqueeze", ops::nn::unsqueeze::build, &[]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(
@@ -236,7 +245,6 @@ pub static OPS: &[OpEntry] = &[
         "spark.vector_indexer",
         ops::spark::feature::vector_indexer::build,
     ),
-    OpEntry::cpu("spark.word2vec", ops::spark::text::word2vec::build),
 ];
 
 /// The entry of op `name`, if known.

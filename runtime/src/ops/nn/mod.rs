@@ -19,10 +19,19 @@
 
 pub(crate) mod binary;
 pub(crate) mod cast;
+pub(crate) mod concat;
 pub(crate) mod constant;
+pub(crate) mod flatten;
+pub(crate) mod identity;
+pub(crate) mod layout;
+pub(crate) mod reshape;
+pub(crate) mod split;
+pub(crate) mod squeeze;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod unary;
+pub(crate) mod transpose;
+pub(crate) mod unsqueeze;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
