@@ -88,6 +88,11 @@ impl OpEntry {
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
+    OpEntry::nn(
+        "nn.gemm",
+        ops::nn::gemm::build,
+        &["alpha", "beta", "transA", "transB"],
+    ),
     OpEntry::nn("nn.matmul", ops::nn::matmul::build, &[]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),

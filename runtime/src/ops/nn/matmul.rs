@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::nn::linalg::{MatRef, Real, is_float, matmul, real_slice, real_tensor};
 use crate::ops::nn::{Inputs, broadcast_dims, broadcast_shape, shape_error, strides, tensor_out};
-use crate::tensor::{Dim, Tensor, TensorType, checked_elements};
+use crate::tensor::{Tensor, TensorType, checked_elements};
 use crate::value::Value;
 use keel_bundle::DType;
 

@@ -18,6 +18,7 @@
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
 pub(crate) mod constant;
+pub(crate) mod gemm;
 pub(crate) mod linalg;
 pub(crate) mod matmul;
 #[cfg(test)]
