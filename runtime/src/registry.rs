@@ -89,6 +89,18 @@ pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
     OpEntry::nn(
+        "nn.conv",
+        ops::nn::conv::build,
+        &[
+            "auto_pad",
+            "dilations",
+            "group",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ],
+    ),
+    OpEntry::nn(
         "nn.gemm",
         ops::nn::gemm::build,
         &["alpha", "beta", "transA", "transB"],

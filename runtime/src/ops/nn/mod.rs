@@ -18,11 +18,13 @@
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
 pub(crate) mod constant;
+pub(crate) mod conv;
 pub(crate) mod gemm;
 pub(crate) mod linalg;
 pub(crate) mod matmul;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod window;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
