@@ -87,6 +87,19 @@ impl OpEntry {
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::nn(
+        "nn.average_pool",
+        ops::nn::average_pool::build,
+        &[
+            "auto_pad",
+            "ceil_mode",
+            "count_include_pad",
+            "dilations",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ],
+    ),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
     OpEntry::nn(
         "nn.conv",
@@ -106,6 +119,19 @@ pub static OPS: &[OpEntry] = &[
         &["alpha", "beta", "transA", "transB"],
     ),
     OpEntry::nn("nn.matmul", ops::nn::matmul::build, &[]),
+    OpEntry::nn(
+        "nn.max_pool",
+        ops::nn::max_pool::build,
+        &[
+            "auto_pad",
+            "ceil_mode",
+            "dilations",
+            "kernel_shape",
+            "pads",
+            "storage_order",
+            "strides",
+        ],
+    ),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(

@@ -17,11 +17,13 @@
 //! - **Constants fold.** When every input of a node is known at load the planner computes it
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
+pub(crate) mod average_pool;
 pub(crate) mod constant;
 pub(crate) mod conv;
 pub(crate) mod gemm;
 pub(crate) mod linalg;
 pub(crate) mod matmul;
+pub(crate) mod max_pool;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod window;

@@ -195,6 +195,53 @@ impl Window {
         Ok(p)
     }
 
+    /// Visits every window of one channel plane of spatial sizes `input` placed as `p`, in
+    /// output order: `f(out_index, taps, padded)` gets the flat offsets of the window's taps
+    /// inside the plane and how many of its taps fall inside the padded input (pads included,
+    /// what lies past the end pad, which rounding up can reach, excluded).
+    pub fn each_window(
+        &self,
+        input: &[usize],
+        p: &Placement,
+        mut f: impl FnMut(usize, &[usize], usize),
+    ) {
+        let r = input.len();
+        let st = crate::ops::nn::strides(input);
+        let out_size: usize = p.out.iter().product();
+        let ksize: usize = self.kernel.iter().product();
+        let mut taps = Vec::with_capacity(ksize);
+        let mut o = vec![0usize; r];
+        let mut k = vec![0usize; r];
+        for oi in 0..out_size {
+            taps.clear();
+            let mut padded = 0;
+            k.iter_mut().for_each(|x| *x = 0);
+            for _ in 0..ksize {
+                let mut off = Some(0usize);
+                let mut in_pad = true;
+                for ax in 0..r {
+                    let i = (o[ax] * self.strides[ax] + k[ax] * self.dilations[ax]) as isize
+                        - p.begin[ax] as isize;
+                    if i >= (input[ax] + p.end[ax]) as isize {
+                        in_pad = false;
+                    }
+                    if i < 0 || i as usize >= input[ax] {
+                        off = None;
+                    } else {
+                        off = off.map(|b| b + i as usize * st[ax]);
+                    }
+                }
+                padded += usize::from(in_pad);
+                if let Some(off) = off {
+                    taps.push(off);
+                }
+                crate::ops::nn::conv::next_index(&mut k, &self.kernel);
+            }
+            f(oi, &taps, padded);
+            crate::ops::nn::conv::next_index(&mut o, &p.out);
+        }
+    }
+
     /// The output's spatial dims for planned input dims (unknown where an input dim is).
     pub fn dims(&self, input: &[Dim]) -> Result<Vec<Dim>, Error> {
         match input.iter().map(Dim::known).collect::<Option<Vec<_>>>() {
@@ -202,6 +249,42 @@ impl Window {
             None => Ok(vec![Dim::unknown(); input.len()]),
         }
     }
+}
+
+/// What pooling ops share at load: the one input `0` X `[N, C, spatial...]`, the window, and
+/// the output type `[N, C, out...]` with X's dtype.
+pub(crate) fn pool_plan(
+    ctx: &BuildCtx<'_>,
+) -> Result<(crate::ops::nn::Inputs, Window, crate::tensor::TensorType), Error> {
+    let inputs = crate::ops::nn::Inputs::read(ctx, 1, 1)?;
+    let x = inputs.ty(0);
+    if x.rank() < 3 {
+        return Err(ctx.err(format!("takes X [N, C, spatial...], got {x}")));
+    }
+    let window = Window::read(ctx, x.rank() - 2, None)?;
+    let mut shape = x.shape[..2].to_vec();
+    shape.extend(window.dims(&x.shape[2..])?);
+    let ty = crate::tensor::TensorType {
+        dtype: x.dtype,
+        shape,
+    };
+    Ok((inputs, window, ty))
+}
+
+/// What pooling kernels share at score time: X's planes, the placement and Y's shape.
+pub(crate) fn pool_shape(w: &Window, x: &[usize]) -> Result<(Placement, Vec<usize>), Error> {
+    if x.len() != w.kernel.len() + 2 {
+        return Err(shape_error(
+            "X",
+            format!("rank {}", w.kernel.len() + 2),
+            format!("{x:?}"),
+        ));
+    }
+    let p = w.place(&x[2..])?;
+    let mut shape = x[..2].to_vec();
+    shape.extend(&p.out);
+    crate::tensor::checked_elements(&shape, "Y")?;
+    Ok((p, shape))
 }
 
 #[cfg(test)]
