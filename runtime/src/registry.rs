@@ -86,18 +86,54 @@ impl OpEntry {
 
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
-    OpEntry::cpu("spark.word2vec", ops::spark::text::word2vec::build),
     OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::nn(
+        "nn.average_pool",
+        ops::nn::average_pool::build,
+        &[
+            "auto_pad",
+            "ceil_mode",
+            "count_include_pad",
+            "dilations",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ],
+    ),
     OpEntry::nn("nn.binary", ops::nn::binary::build, &["fmod", "fn"]),
     OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
-    OpEntry::nn("nn.concat", ops::nn::concat::build, &["axis"]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
-    OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),
-    OpEntry::nn("nn.identity", ops::nn::identity::build, &[]),
-    OpEntry::nn("nn.reshape", ops::nn::reshape::build, &["allowzero"]),
-    OpEntry::nn("nn.split", ops::nn::split::build, &["axis", "num_outputs"]),
-    OpEntry::nn("nn.squeeze", ops::nn::squeeze::build, &[]),
-    OpEntry::nn("nn.transpose", ops::nn::transpose::build, &["perm"]),
+    OpEntry::nn(
+        "nn.conv",
+        ops::nn::conv::build,
+        &[
+            "auto_pad",
+            "dilations",
+            "group",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ],
+    ),
+    OpEntry::nn(
+        "nn.gemm",
+        ops::nn::gemm::build,
+        &["alpha", "beta", "transA", "transB"],
+    ),
+    OpEntry::nn("nn.matmul", ops::nn::matmul::build, &[]),
+    OpEntry::nn(
+        "nn.max_pool",
+        ops::nn::max_pool::build,
+        &[
+            "auto_pad",
+            "ceil_mode",
+            "dilations",
+            "kernel_shape",
+            "pads",
+            "storage_order",
+            "strides",
+        ],
+    ),
     OpEntry::nn(
         "nn.unary",
         ops::nn::unary::build,
@@ -111,7 +147,6 @@ pub static OPS: &[OpEntry] = &[
             "gamma",
         ],
     ),
-    OpEntry::nn("nn.unsqueeze", ops::nn::unsqueeze::build, &[]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(
@@ -245,6 +280,7 @@ pub static OPS: &[OpEntry] = &[
         "spark.vector_indexer",
         ops::spark::feature::vector_indexer::build,
     ),
+    OpEntry::cpu("spark.word2vec", ops::spark::text::word2vec::build),
 ];
 
 /// The entry of op `name`, if known.

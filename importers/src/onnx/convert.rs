@@ -199,7 +199,8 @@ fn attr_value(a: &AttributeProto, what: &str, limits: &Limits) -> Result<Option<
             0
         }
     });
-    let utf8 = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "a non-UTF-8 string".to_string());
+    let utf8 =
+        |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "a non-UTF-8 string".to_string());
     Ok(Some(match ty {
         attr_type::FLOAT => Value::Inline(Attr::F64(f64::from(a.f.unwrap_or(0.0)))),
         attr_type::INT => Value::Inline(Attr::I64(a.i.unwrap_or(0))),
@@ -209,13 +210,20 @@ fn attr_value(a: &AttributeProto, what: &str, limits: &Limits) -> Result<Option<
         }
         attr_type::INTS => Value::Inline(Attr::I64s(a.ints.clone())),
         attr_type::STRINGS => Value::Inline(Attr::Strs(
-            a.strings.iter().map(|s| utf8(s)).collect::<Result<_, _>>()?,
+            a.strings
+                .iter()
+                .map(|s| utf8(s))
+                .collect::<Result<_, _>>()?,
         )),
         attr_type::TENSOR => {
             let t = a.t.as_ref().ok_or("a tensor attribute without a tensor")?;
             Value::Tensor(decode(t, what, None, limits).map_err(|e| e.to_string())?)
         }
-        other => return Err(format!("an attribute of type {other} (graphs, sparse tensors and type protos are not supported)")),
+        other => {
+            return Err(format!(
+                "an attribute of type {other} (graphs, sparse tensors and type protos are not supported)"
+            ));
+        }
     }))
 }
 
@@ -240,7 +248,8 @@ fn constant_value(attrs: &mut BTreeMap<String, Value>) -> Result<Tensor, String>
         ("value", Value::Tensor(t)) => t,
         ("value_float", Value::Inline(Attr::F64(f))) => Tensor::scalar(f as f32),
         ("value_floats", Value::Inline(Attr::F64s(f))) => {
-            Tensor::new(vec![f.len()], f.iter().map(|&x| x as f32).collect()).map_err(|e| e.to_string())?
+            Tensor::new(vec![f.len()], f.iter().map(|&x| x as f32).collect())
+                .map_err(|e| e.to_string())?
         }
         ("value_int", Value::Inline(Attr::I64(i))) => Tensor::scalar(i),
         ("value_ints", Value::Inline(Attr::I64s(v))) => {
@@ -365,7 +374,9 @@ fn value_type(v: &ValueInfoProto) -> Result<(DType, Option<Vec<Option<(u64, Stri
         .r#type
         .as_ref()
         .and_then(|t| t.tensor_type.as_ref())
-        .ok_or_else(|| bad("is not a tensor (sequences, maps, optionals and sparse tensors are not supported)"))?;
+        .ok_or_else(|| {
+            bad("is not a tensor (sequences, maps, optionals and sparse tensors are not supported)")
+        })?;
     let code = tt.elem_type.unwrap_or(0);
     let dtype = keel_dtype(code).ok_or_else(|| Error::UnsupportedType {
         what: name.clone(),
@@ -396,7 +407,11 @@ fn field(name: &str, dtype: DType, dims: &[Option<(u64, String)>]) -> Result<Fie
         message,
     };
     if dims.len() > keel_bundle::MAX_RANK {
-        return Err(bad(format!("rank {} is above keel's {}", dims.len(), keel_bundle::MAX_RANK)));
+        return Err(bad(format!(
+            "rank {} is above keel's {}",
+            dims.len(),
+            keel_bundle::MAX_RANK
+        )));
     }
     let mut shape = Vec::new();
     let mut names = Vec::new();
@@ -419,7 +434,9 @@ fn field(name: &str, dtype: DType, dims: &[Option<(u64, String)>]) -> Result<Fie
     let symbolic = names.iter().any(|n| !n.is_empty());
     if shape.is_empty() {
         if dtype.is_tensor_only() {
-            return Err(bad(format!("a scalar of {dtype} (keel's {dtype} values are tensors of rank >= 1)")));
+            return Err(bad(format!(
+                "a scalar of {dtype} (keel's {dtype} values are tensors of rank >= 1)"
+            )));
         }
         return Ok(Field::scalar(name, dtype, false));
     }
@@ -493,7 +510,9 @@ pub(crate) fn convert(
     limits: &Limits,
 ) -> Result<Bundle, Error> {
     if !model.functions.is_empty() {
-        return Err(Error::Feature("model-local functions are not supported".into()));
+        return Err(Error::Feature(
+            "model-local functions are not supported".into(),
+        ));
     }
     if !model.training_info.is_empty() {
         return Err(Error::Feature("training info is not supported".into()));
@@ -503,7 +522,9 @@ pub(crate) fn convert(
         .as_ref()
         .ok_or_else(|| Error::Decode("the model has no graph".into()))?;
     if !g.sparse_initializer.is_empty() {
-        return Err(Error::Feature("sparse initializers are not supported".into()));
+        return Err(Error::Feature(
+            "sparse initializers are not supported".into(),
+        ));
     }
     if g.node.len() > limits.max_nodes {
         return Err(Error::Limit {
@@ -591,13 +612,15 @@ pub(crate) fn convert(
         .iter()
         .all(|(_, _, d)| d.iter().all(|x| matches!(x, Some((_, p)) if p.is_empty())));
     if !fixed {
-        if let Some((name, _, _)) = in_types
-            .iter()
-            .find(|(_, _, d)| !matches!(d.first(), Some(None) | Some(Some((_, _)))) || matches!(d.first(), Some(Some((_, p))) if p.is_empty()))
-        {
+        if let Some((name, _, _)) = in_types.iter().find(|(_, _, d)| {
+            !matches!(d.first(), Some(None) | Some(Some((_, _))))
+                || matches!(d.first(), Some(Some((_, p))) if p.is_empty())
+        }) {
             return Err(Error::Interface {
                 name: name.clone(),
-                message: "some inputs have a symbolic first dimension (the batch) and this one does not".into(),
+                message:
+                    "some inputs have a symbolic first dimension (the batch) and this one does not"
+                        .into(),
             });
         }
     }
@@ -746,7 +769,14 @@ pub(crate) fn convert(
             };
             attrs.insert(k, a);
         }
-        emit.node(node_name, p.op, bindings, outputs, attrs, format!("ONNX {}", p.op_type));
+        emit.node(
+            node_name,
+            p.op,
+            bindings,
+            outputs,
+            attrs,
+            format!("ONNX {}", p.op_type),
+        );
     }
     let mut fields_out = Vec::new();
     for v in &g.output {
@@ -780,7 +810,11 @@ pub(crate) fn convert(
             fields_out.push(field(&name, dtype, &dims[1..])?);
         }
     }
-    let graph_name = g.name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| default_name.to_string());
+    let graph_name = g
+        .name
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| default_name.to_string());
     let root = emit.unique(&format!("{graph_name}#pipeline"));
     let reads = emit.reads().to_vec();
     let (graph, tensors) = emit.finish(root.clone(), reads, "ONNX graph".into())?;
@@ -800,7 +834,11 @@ pub(crate) fn convert(
     manifest.producer = Producer {
         name: "keel-import.onnx".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        framework: model.producer_name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "onnx".into()),
+        framework: model
+            .producer_name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "onnx".into()),
         framework_version: model.producer_version.clone().unwrap_or_default(),
     };
     manifest

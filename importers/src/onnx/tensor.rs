@@ -74,7 +74,12 @@ pub(crate) fn decode(
     } else {
         t.raw_data.clone()
     };
-    let count_err = |found: usize| bad(format!("dims {:?} declare {n} elements, found {found}", t.dims));
+    let count_err = |found: usize| {
+        bad(format!(
+            "dims {:?} declare {n} elements, found {found}",
+            t.dims
+        ))
+    };
     let data = if let Some(raw) = raw {
         let size = elem_size(dtype);
         if raw.len() != n * size {
@@ -109,10 +114,16 @@ pub(crate) fn decode(
                 TensorData::Bool(Arc::new(t.int32_data.iter().map(|&v| v != 0).collect()))
             }
             DType::F16 => TensorData::F16(Arc::new(
-                t.int32_data.iter().map(|&v| f16::from_bits(v as u16)).collect(),
+                t.int32_data
+                    .iter()
+                    .map(|&v| f16::from_bits(v as u16))
+                    .collect(),
             )),
             DType::Bf16 => TensorData::Bf16(Arc::new(
-                t.int32_data.iter().map(|&v| bf16::from_bits(v as u16)).collect(),
+                t.int32_data
+                    .iter()
+                    .map(|&v| bf16::from_bits(v as u16))
+                    .collect(),
             )),
             DType::Utf8 | DType::ListUtf8 => return Err(bad("string tensors".into())),
         }
@@ -177,8 +188,12 @@ fn read_external(
     for e in &t.external_data {
         let v = e.value.as_deref().unwrap_or("");
         let num = || {
-            v.parse::<u64>()
-                .map_err(|_| bad(format!("external data `{}` is not a number: `{v}`", e.key())))
+            v.parse::<u64>().map_err(|_| {
+                bad(format!(
+                    "external data `{}` is not a number: `{v}`",
+                    e.key()
+                ))
+            })
         };
         match e.key.as_deref().unwrap_or("") {
             "location" => location = Some(v.to_string()),
@@ -198,14 +213,22 @@ fn read_external(
         path: rel.to_path_buf(),
         reason: reason.to_string(),
     };
-    if location.is_empty() || rel.is_absolute() || location.starts_with('/') || location.contains('\\') {
-        return Err(unsafe_path("external data must be a relative path beside the model"));
+    if location.is_empty()
+        || rel.is_absolute()
+        || location.starts_with('/')
+        || location.contains('\\')
+    {
+        return Err(unsafe_path(
+            "external data must be a relative path beside the model",
+        ));
     }
     if rel
         .components()
         .any(|c| !matches!(c, std::path::Component::Normal(_)))
     {
-        return Err(unsafe_path("external data path may not contain `..` or `.`"));
+        return Err(unsafe_path(
+            "external data path may not contain `..` or `.`",
+        ));
     }
     let io = |path: &Path, source| Error::Io {
         path: path.to_path_buf(),
@@ -215,12 +238,16 @@ fn read_external(
     let full = dir.join(rel);
     let canon = full.canonicalize().map_err(|e| io(&full, e))?;
     if !canon.starts_with(&root) {
-        return Err(unsafe_path("external data resolves outside the model's folder"));
+        return Err(unsafe_path(
+            "external data resolves outside the model's folder",
+        ));
     }
     if let Some(l) = length
         && l != len as u64
     {
-        return Err(bad(format!("external data length {l}, the dims need {len} bytes")));
+        return Err(bad(format!(
+            "external data length {l}, the dims need {len} bytes"
+        )));
     }
     if len as u64 > limits.max_model_bytes {
         return Err(Error::Limit {
@@ -251,8 +278,14 @@ pub(crate) fn to_le_bytes(t: &Tensor) -> (TensorDType, Vec<u8>) {
     match &t.data {
         TensorData::F32(v) => (TensorDType::F32, flat(v, f32::to_le_bytes)),
         TensorData::F64(v) => (TensorDType::F64, flat(v, f64::to_le_bytes)),
-        TensorData::F16(v) => (TensorDType::F16, flat(v, |x: f16| x.to_bits().to_le_bytes())),
-        TensorData::Bf16(v) => (TensorDType::Bf16, flat(v, |x: bf16| x.to_bits().to_le_bytes())),
+        TensorData::F16(v) => (
+            TensorDType::F16,
+            flat(v, |x: f16| x.to_bits().to_le_bytes()),
+        ),
+        TensorData::Bf16(v) => (
+            TensorDType::Bf16,
+            flat(v, |x: bf16| x.to_bits().to_le_bytes()),
+        ),
         TensorData::I64(v) => (TensorDType::I64, flat(v, i64::to_le_bytes)),
         TensorData::I32(v) => (TensorDType::I32, flat(v, i32::to_le_bytes)),
         TensorData::I8(v) => (TensorDType::I8, flat(v, i8::to_le_bytes)),

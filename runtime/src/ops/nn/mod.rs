@@ -17,21 +17,28 @@
 //! - **Constants fold.** When every input of a node is known at load the planner computes it
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
+pub(crate) mod average_pool;
 pub(crate) mod binary;
 pub(crate) mod cast;
 pub(crate) mod concat;
 pub(crate) mod constant;
+pub(crate) mod conv;
 pub(crate) mod flatten;
+pub(crate) mod gemm;
 pub(crate) mod identity;
 pub(crate) mod layout;
+pub(crate) mod linalg;
+pub(crate) mod matmul;
+pub(crate) mod max_pool;
 pub(crate) mod reshape;
 pub(crate) mod split;
 pub(crate) mod squeeze;
 #[cfg(test)]
 pub(crate) mod testing;
-pub(crate) mod unary;
 pub(crate) mod transpose;
+pub(crate) mod unary;
 pub(crate) mod unsqueeze;
+pub(crate) mod window;
 
 use crate::error::Error;
 use crate::op::BuildCtx;

@@ -44,7 +44,9 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
                         out.push(u);
                     }
                     _ => {
-                        return Err(ctx.err(format!("perm {p:?} is not a permutation of 0..{rank}")));
+                        return Err(
+                            ctx.err(format!("perm {p:?} is not a permutation of 0..{rank}"))
+                        );
                     }
                 }
             }
