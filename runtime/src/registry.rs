@@ -102,6 +102,8 @@ pub static OPS: &[OpEntry] = &[
     ),
     OpEntry::nn("nn.binary", ops::nn::binary::build, &["fmod", "fn"]),
     OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
+    OpEntry::nn("nn.clip", ops::nn::clip::build, &[]),
+    OpEntry::nn("nn.concat", ops::nn::concat::build, &["axis"]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
     OpEntry::nn(
         "nn.conv",
@@ -115,11 +117,20 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn("nn.expand", ops::nn::expand::build, &[]),
+    OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),
+    OpEntry::nn("nn.gather", ops::nn::gather::build, &["axis"]),
+    OpEntry::nn(
+        "nn.gather_elements",
+        ops::nn::gather_elements::build,
+        &["axis"],
+    ),
     OpEntry::nn(
         "nn.gemm",
         ops::nn::gemm::build,
         &["alpha", "beta", "transA", "transB"],
     ),
+    OpEntry::nn("nn.identity", ops::nn::identity::build, &[]),
     OpEntry::nn("nn.matmul", ops::nn::matmul::build, &[]),
     OpEntry::nn(
         "nn.max_pool",
@@ -134,6 +145,12 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn("nn.reshape", ops::nn::reshape::build, &["allowzero"]),
+    OpEntry::nn("nn.slice", ops::nn::slice::build, &[]),
+    OpEntry::nn("nn.softmax", ops::nn::softmax::build, &["axis", "fn"]),
+    OpEntry::nn("nn.split", ops::nn::split::build, &["axis", "num_outputs"]),
+    OpEntry::nn("nn.squeeze", ops::nn::squeeze::build, &[]),
+    OpEntry::nn("nn.transpose", ops::nn::transpose::build, &["perm"]),
     OpEntry::nn(
         "nn.unary",
         ops::nn::unary::build,
@@ -147,6 +164,9 @@ pub static OPS: &[OpEntry] = &[
             "gamma",
         ],
     ),
+    OpEntry::nn("nn.unsqueeze", ops::nn::unsqueeze::build, &[]),
+    OpEntry::nn("nn.variadic", ops::nn::variadic::build, &["fn"]),
+    OpEntry::nn("nn.where", ops::nn::where_::build, &[]),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),
     OpEntry::cpu(

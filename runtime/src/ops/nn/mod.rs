@@ -33,12 +33,16 @@ pub(crate) mod max_pool;
 pub(crate) mod reshape;
 pub(crate) mod split;
 pub(crate) mod squeeze;
+pub(crate) mod clip;
+pub(crate) mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod transpose;
 pub(crate) mod unary;
 pub(crate) mod unsqueeze;
 pub(crate) mod window;
+pub(crate) mod variadic;
+pub(crate) mod where_;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
