@@ -20,14 +20,15 @@
 pub(crate) mod average_pool;
 pub(crate) mod binary;
 pub(crate) mod cast;
+pub(crate) mod clip;
 pub(crate) mod concat;
 pub(crate) mod constant;
 pub(crate) mod conv;
-pub(crate) mod flatten;
-pub(crate) mod gemm;
 pub(crate) mod expand;
+pub(crate) mod flatten;
 pub(crate) mod gather;
 pub(crate) mod gather_elements;
+pub(crate) mod gemm;
 pub(crate) mod identity;
 pub(crate) mod layout;
 pub(crate) mod linalg;
@@ -35,18 +36,17 @@ pub(crate) mod matmul;
 pub(crate) mod max_pool;
 pub(crate) mod reshape;
 pub(crate) mod slice;
+pub(crate) mod softmax;
 pub(crate) mod split;
 pub(crate) mod squeeze;
-pub(crate) mod clip;
-pub(crate) mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod transpose;
 pub(crate) mod unary;
 pub(crate) mod unsqueeze;
-pub(crate) mod window;
 pub(crate) mod variadic;
 pub(crate) mod where_;
+pub(crate) mod window;
 
 use crate::error::Error;
 use crate::op::BuildCtx;
