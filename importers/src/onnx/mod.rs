@@ -222,3 +222,6 @@ pub fn convert_bytes(
     let model = decode_model(bytes, limits)?;
     convert::convert(&model, bytes, name, dir, limits)
 }
+
+#[cfg(test)]
+mod tests;
