@@ -74,7 +74,7 @@ impl FromArg {
                 keel_import::onnx::convert_file(path, &keel_import::onnx::Limits::default())
                     .map_err(|source| Error::Onnx {
                         path: path.to_path_buf(),
-                        source,
+                        source: Box::new(source),
                     })
             }
             FromArg::Mleap => {

@@ -76,8 +76,8 @@ pub enum Error {
     Onnx {
         /// The model file.
         path: PathBuf,
-        /// The importer's error.
-        source: keel_import::onnx::Error,
+        /// The importer's error (boxed: it is large and rare).
+        source: Box<keel_import::onnx::Error>,
     },
     /// The REST server could not start or stop (an address in use, a bad option).
     #[error(transparent)]

@@ -328,8 +328,10 @@ fn plan(
             Err(m) => problems.push(unsupported(Some(m))),
         }
     }
-    if op_type == "Cast" {
-        if let Some(Value::Inline(Attr::I64(to))) = attrs.get("to") {
+    if op_type == "Cast"
+        && let Some(Value::Inline(Attr::I64(to))) = attrs.get("to")
+    {
+        {
             let to = i32::try_from(*to).unwrap_or(0);
             match keel_dtype(to) {
                 Some(d) => {
@@ -364,7 +366,10 @@ fn plan(
 }
 
 /// A graph input's or output's ONNX type: keel dtype and dims (`None` per symbolic dim).
-fn value_type(v: &ValueInfoProto) -> Result<(DType, Option<Vec<Option<(u64, String)>>>), Error> {
+/// Per dimension: `Some((n, ""))` fixed, `Some((0, param))` symbolic, `None` unknown.
+type Dims = Vec<Option<(u64, String)>>;
+
+fn value_type(v: &ValueInfoProto) -> Result<(DType, Option<Dims>), Error> {
     let name = v.name.clone().unwrap_or_default();
     let bad = |message: &str| Error::Interface {
         name: name.clone(),
@@ -611,18 +616,20 @@ pub(crate) fn convert(
     let fixed = in_types
         .iter()
         .all(|(_, _, d)| d.iter().all(|x| matches!(x, Some((_, p)) if p.is_empty())));
-    if !fixed {
-        if let Some((name, _, _)) = in_types.iter().find(|(_, _, d)| {
-            !matches!(d.first(), Some(None) | Some(Some((_, _))))
-                || matches!(d.first(), Some(Some((_, p))) if p.is_empty())
-        }) {
-            return Err(Error::Interface {
-                name: name.clone(),
-                message:
-                    "some inputs have a symbolic first dimension (the batch) and this one does not"
-                        .into(),
-            });
-        }
+    // A batched graph: every input's first dimension is the batch (symbolic or unknown).
+    let is_batch_dim = |d: Option<&Option<(u64, String)>>| match d {
+        Some(None) => true,
+        Some(Some((_, p))) => !p.is_empty(),
+        None => false,
+    };
+    if !fixed && let Some((name, _, _)) = in_types.iter().find(|(_, _, d)| !is_batch_dim(d.first()))
+    {
+        return Err(Error::Interface {
+            name: name.clone(),
+            message:
+                "some inputs have a symbolic first dimension (the batch) and this one does not"
+                    .into(),
+        });
     }
     if fixed {
         // The one-row form needs the runtime's squeeze and unsqueeze.
@@ -801,7 +808,7 @@ pub(crate) fn convert(
                 "the one-row form: the field holds the whole ONNX tensor".into(),
             );
         } else {
-            if matches!(dims.first(), Some(Some((_, p))) if p.is_empty()) || dims.is_empty() {
+            if !is_batch_dim(dims.first()) {
                 return Err(Error::Interface {
                     name,
                     message: "an output of a batched graph needs a symbolic first dimension".into(),

@@ -2,6 +2,8 @@
 //! schema of record is onnx/onnx.proto in the `onnx` package). Fields keel refuses (graph
 //! attributes, sparse initializers, functions, training info) are decoded as opaque bytes so
 //! that their presence is seen and refused rather than silently dropped.
+// The fields are onnx.proto's, named and numbered as there; its comments are their documentation.
+#![allow(missing_docs)]
 
 /// `ModelProto`.
 #[derive(Clone, PartialEq, prost::Message)]
