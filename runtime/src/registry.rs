@@ -88,6 +88,11 @@ impl OpEntry {
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
     OpEntry::nn(
+        "nn.arg_reduce",
+        ops::nn::arg_reduce::build,
+        &["axis", "fn", "keepdims", "select_last_index"],
+    ),
+    OpEntry::nn(
         "nn.average_pool",
         ops::nn::average_pool::build,
         &[
@@ -100,11 +105,21 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn(
+        "nn.batch_norm",
+        ops::nn::batch_norm::build,
+        &["epsilon", "momentum", "training_mode"],
+    ),
     OpEntry::nn("nn.binary", ops::nn::binary::build, &["fmod", "fn"]),
     OpEntry::nn("nn.cast", ops::nn::cast::build, &["saturate", "to"]),
     OpEntry::nn("nn.clip", ops::nn::clip::build, &[]),
     OpEntry::nn("nn.concat", ops::nn::concat::build, &["axis"]),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
+    OpEntry::nn(
+        "nn.constant_of_shape",
+        ops::nn::constant_of_shape::build,
+        &["value"],
+    ),
     OpEntry::nn(
         "nn.conv",
         ops::nn::conv::build,
@@ -130,7 +145,23 @@ pub static OPS: &[OpEntry] = &[
         ops::nn::gemm::build,
         &["alpha", "beta", "transA", "transB"],
     ),
+    OpEntry::nn("nn.global_pool", ops::nn::global_pool::build, &["fn"]),
+    OpEntry::nn(
+        "nn.group_norm",
+        ops::nn::group_norm::build,
+        &["epsilon", "num_groups", "stash_type"],
+    ),
     OpEntry::nn("nn.identity", ops::nn::identity::build, &[]),
+    OpEntry::nn(
+        "nn.instance_norm",
+        ops::nn::instance_norm::build,
+        &["epsilon"],
+    ),
+    OpEntry::nn(
+        "nn.layer_norm",
+        ops::nn::layer_norm::build,
+        &["axis", "epsilon", "stash_type"],
+    ),
     OpEntry::nn("nn.matmul", ops::nn::matmul::build, &[]),
     OpEntry::nn(
         "nn.max_pool",
@@ -145,11 +176,26 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn("nn.pad", ops::nn::pad::build, &["mode"]),
+    OpEntry::nn("nn.range", ops::nn::range::build, &[]),
+    OpEntry::nn(
+        "nn.reduce",
+        ops::nn::reduce::build,
+        &["fn", "keepdims", "noop_with_empty_axes"],
+    ),
     OpEntry::nn("nn.reshape", ops::nn::reshape::build, &["allowzero"]),
+    OpEntry::nn(
+        "nn.rms_norm",
+        ops::nn::rms_norm::build,
+        &["axis", "epsilon", "stash_type"],
+    ),
+    OpEntry::nn("nn.shape", ops::nn::shape::build, &["end", "start"]),
+    OpEntry::nn("nn.size", ops::nn::size::build, &[]),
     OpEntry::nn("nn.slice", ops::nn::slice::build, &[]),
     OpEntry::nn("nn.softmax", ops::nn::softmax::build, &["axis", "fn"]),
     OpEntry::nn("nn.split", ops::nn::split::build, &["axis", "num_outputs"]),
     OpEntry::nn("nn.squeeze", ops::nn::squeeze::build, &[]),
+    OpEntry::nn("nn.tile", ops::nn::tile::build, &[]),
     OpEntry::nn("nn.transpose", ops::nn::transpose::build, &["perm"]),
     OpEntry::nn(
         "nn.unary",

@@ -35,8 +35,6 @@ pub(crate) trait Num: Element + PartialOrd {
     fn rem(self, b: Self, fmod: bool) -> Self;
     /// `self` to the power `e`.
     fn pow(self, e: f64) -> Self;
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
     fn is_nan(self) -> bool;
     fn zero() -> Self;
     /// The smaller; NaN when either is NaN (NumPy's `minimum`).
@@ -98,8 +96,6 @@ macro_rules! int_num {
                     (self as f64).powf(e) as $t
                 }
             }
-            fn to_f64(self) -> f64 { self as f64 }
-            fn from_f64(v: f64) -> Self { v as $t }
             fn is_nan(self) -> bool { false }
             fn zero() -> Self { 0 }
         }
@@ -119,8 +115,6 @@ macro_rules! float_num {
                 if !fmod && r != 0.0 && ((r < 0.0) != (b < 0.0)) { r + b } else { r }
             }
             fn pow(self, e: f64) -> Self { (f64::from(self)).powf(e) as $t }
-            fn to_f64(self) -> f64 { f64::from(self) }
-            fn from_f64(v: f64) -> Self { v as $t }
             fn is_nan(self) -> bool { <$t>::is_nan(self) }
             fn zero() -> Self { 0.0 }
         }
@@ -323,7 +317,7 @@ pub(crate) fn eval_binary(f: BinFn, fmod: bool, a: &Tensor, b: &Tensor) -> Resul
     if f == BinFn::Pow {
         let e = exponents(b);
         return with_num!(&a.data,
-            x => Ok(tensor(zip_map((x, &a.shape), (&e, &b.shape), |x, e| Num::pow(x, e))?)),
+            x => Ok(tensor(zip_map((x, &a.shape), (&e, &b.shape), Num::pow)?)),
             o => Err(dtype_error("A", "numeric", o.dtype())));
     }
     if a.dtype() != b.dtype() {

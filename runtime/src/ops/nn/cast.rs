@@ -195,9 +195,13 @@ mod tests {
     use keel_bundle::Attr;
 
     fn cast(t: &Tensor, to: &str) -> Tensor {
-        run("nn.cast", vec![("to", Attr::Str(to.into()))], &[t.clone()])
-            .unwrap()
-            .remove(0)
+        run(
+            "nn.cast",
+            vec![("to", Attr::Str(to.into()))],
+            std::slice::from_ref(t),
+        )
+        .unwrap()
+        .remove(0)
     }
 
     #[test]

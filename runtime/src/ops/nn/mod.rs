@@ -17,6 +17,7 @@
 //! - **Constants fold.** When every input of a node is known at load the planner computes it
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
+pub(crate) mod arg_reduce;
 pub(crate) mod average_pool;
 pub(crate) mod binary;
 pub(crate) mod cast;
@@ -34,6 +35,7 @@ pub(crate) mod layout;
 pub(crate) mod linalg;
 pub(crate) mod matmul;
 pub(crate) mod max_pool;
+pub(crate) mod reduce;
 pub(crate) mod reshape;
 pub(crate) mod slice;
 pub(crate) mod softmax;

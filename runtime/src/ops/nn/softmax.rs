@@ -124,7 +124,9 @@ mod tests {
 
     fn sm(f: &str, axis: i64, x: &crate::tensor::Tensor) -> crate::tensor::Tensor {
         let attrs = vec![("fn", Attr::Str(f.into())), ("axis", Attr::I64(axis))];
-        run("nn.softmax", attrs, &[x.clone()]).unwrap().remove(0)
+        run("nn.softmax", attrs, std::slice::from_ref(x))
+            .unwrap()
+            .remove(0)
     }
 
     #[test]

@@ -360,7 +360,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     }
     let (alpha0, beta0) = match f {
         UnFn::LeakyRelu => (0.01, 0.0),
-        UnFn::Selu => (1.673_263_192_176_818_847_656_25, 0.0),
+        UnFn::Selu => (f64::from(1.673_263_2_f32), 0.0),
         UnFn::HardSigmoid => (0.2, 0.5),
         _ => (1.0, 0.0),
     };
@@ -376,7 +376,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let p = Params {
         alpha: attr_f64(ctx, "alpha", alpha0)?,
         beta: attr_f64(ctx, "beta", beta0)?,
-        gamma: attr_f64(ctx, "gamma", 1.050_701_022_148_132_324_218_75)?,
+        gamma: attr_f64(ctx, "gamma", f64::from(1.050_701_f32))?,
         gelu_tanh,
         detect_pos: attr_i64(ctx, "detect_positive", 1)? != 0,
         detect_neg: attr_i64(ctx, "detect_negative", 1)? != 0,
@@ -417,7 +417,7 @@ mod tests {
     fn un(f: &str, attrs: Vec<(&str, Attr)>, x: &Tensor) -> Result<Tensor, Error> {
         let mut a = vec![("fn", Attr::Str(f.into()))];
         a.extend(attrs);
-        run("nn.unary", a, &[x.clone()]).map(|mut v| v.remove(0))
+        run("nn.unary", a, std::slice::from_ref(x)).map(|mut v| v.remove(0))
     }
 
     fn f(name: &str, xs: &[f32]) -> Vec<f32> {

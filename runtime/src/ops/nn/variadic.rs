@@ -128,7 +128,9 @@ mod tests {
             &[3.0, 3.0, 4.0]
         );
         assert_eq!(
-            var("min", &[a.clone()]).as_slice::<f32>().unwrap(),
+            var("min", std::slice::from_ref(&a))
+                .as_slice::<f32>()
+                .unwrap(),
             &[3.0, 0.0, 2.0]
         );
         let i = var("min", &[i64s(&[2], &[1, 5]), i64s(&[], &[3])]);
