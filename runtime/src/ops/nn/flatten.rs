@@ -59,7 +59,12 @@ mod tests {
     fn axes_before_and_after_the_split_multiply() {
         let x = f32s(&[2, 3, 4], &[0.; 24]);
         let shape = |axis: i64| {
-            run("nn.flatten", vec![("axis", Attr::I64(axis))], &[x.clone()]).unwrap()[0]
+            run(
+                "nn.flatten",
+                vec![("axis", Attr::I64(axis))],
+                std::slice::from_ref(&x),
+            )
+            .unwrap()[0]
                 .shape
                 .clone()
         };

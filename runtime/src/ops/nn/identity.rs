@@ -31,6 +31,9 @@ mod tests {
     #[test]
     fn the_output_is_the_input() {
         let x = i64s(&[2, 2], &[1, 2, 3, 4]);
-        assert_eq!(run("nn.identity", vec![], &[x.clone()]).unwrap(), vec![x]);
+        assert_eq!(
+            run("nn.identity", vec![], std::slice::from_ref(&x)).unwrap(),
+            vec![x]
+        );
     }
 }

@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn equal_parts_and_given_sizes() {
         let x = f32s(&[6], &[1., 2., 3., 4., 5., 6.]);
-        let out = run_n("nn.split", vec![], &[x.clone()], 3).unwrap();
+        let out = run_n("nn.split", vec![], std::slice::from_ref(&x), 3).unwrap();
         assert_eq!(out[1], f32s(&[2], &[3., 4.]));
         let s = i64s(&[2], &[2, 4]);
         let out = run_n("nn.split", vec![], &[x.clone(), s], 2).unwrap();

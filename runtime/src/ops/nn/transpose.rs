@@ -90,7 +90,7 @@ mod tests {
         let out = run(
             "nn.transpose",
             vec![("perm", Attr::I64s(vec![2, 0, 1]))],
-            &[x.clone()],
+            std::slice::from_ref(&x),
         );
         assert_eq!(out.unwrap()[0], i64s(&[3, 2, 1], &[0, 100, 1, 101, 2, 102]));
         for bad in [vec![0, 1], vec![0, 0, 1], vec![0, 1, 3]] {
@@ -98,7 +98,7 @@ mod tests {
                 run(
                     "nn.transpose",
                     vec![("perm", Attr::I64s(bad))],
-                    &[x.clone()]
+                    std::slice::from_ref(&x)
                 )
                 .is_err()
             );
