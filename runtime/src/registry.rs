@@ -100,6 +100,11 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn(
+        "nn.batch_norm",
+        ops::nn::batch_norm::build,
+        &["epsilon", "momentum", "training_mode"],
+    ),
     OpEntry::nn("nn.constant", ops::nn::constant::build, &["value"]),
     OpEntry::nn(
         "nn.conv",
@@ -118,6 +123,22 @@ pub static OPS: &[OpEntry] = &[
         ops::nn::gemm::build,
         &["alpha", "beta", "transA", "transB"],
     ),
+    OpEntry::nn("nn.global_pool", ops::nn::global_pool::build, &["fn"]),
+    OpEntry::nn(
+        "nn.group_norm",
+        ops::nn::group_norm::build,
+        &["epsilon", "num_groups", "stash_type"],
+    ),
+    OpEntry::nn(
+        "nn.instance_norm",
+        ops::nn::instance_norm::build,
+        &["epsilon"],
+    ),
+    OpEntry::nn(
+        "nn.layer_norm",
+        ops::nn::layer_norm::build,
+        &["axis", "epsilon", "stash_type"],
+    ),
     OpEntry::nn("nn.matmul", ops::nn::matmul::build, &[]),
     OpEntry::nn(
         "nn.max_pool",
@@ -131,6 +152,11 @@ pub static OPS: &[OpEntry] = &[
             "storage_order",
             "strides",
         ],
+    ),
+    OpEntry::nn(
+        "nn.rms_norm",
+        ops::nn::rms_norm::build,
+        &["axis", "epsilon", "stash_type"],
     ),
     OpEntry::cpu("select", ops::core::select::build),
     OpEntry::cpu("sklearn.binarizer", ops::sklearn::feature::binarizer::build),

@@ -48,7 +48,10 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         return Err(ctx.err(format!("`group` must be positive, got {group}")));
     }
     let group = group as usize;
-    let kernel = w.shape[2..].iter().map(Dim::known).collect::<Option<Vec<_>>>();
+    let kernel = w.shape[2..]
+        .iter()
+        .map(Dim::known)
+        .collect::<Option<Vec<_>>>();
     if kernel.is_none() && ctx.opt_attr("kernel_shape").is_none() {
         return Err(ctx.err("W's spatial sizes must be known at load (or `kernel_shape` given)"));
     }
@@ -78,7 +81,10 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let weight = match ctx.constant_input("1") {
         Some(t) if t.dtype() == DType::F16 || t.dtype() == DType::Bf16 => {
             let v: Vec<f32> = t.data.to_f64_vec().into_iter().map(|x| x as f32).collect();
-            Some(Tensor::from_data(t.shape.clone(), TensorData::F32(v.into()))?)
+            Some(Tensor::from_data(
+                t.shape.clone(),
+                TensorData::F32(v.into()),
+            )?)
         }
         Some(t) => Some(t.clone()),
         None => None,
@@ -219,14 +225,7 @@ pub(crate) fn next_index(idx: &mut [usize], dims: &[usize]) -> bool {
 /// Lays out the patches of `cg` channel planes of spatial size `input` as a
 /// `[cg * prod(kernel), prod(out)]` matrix: row `(c, k)` holds, for every output position, the
 /// input element tap `k` of the window reads there (zero in the pads).
-fn im2col<T: Real>(
-    x: &[T],
-    input: &[usize],
-    p: &Placement,
-    w: &Window,
-    cg: usize,
-    col: &mut [T],
-) {
+fn im2col<T: Real>(x: &[T], input: &[usize], p: &Placement, w: &Window, cg: usize, col: &mut [T]) {
     let r = input.len();
     let in_size: usize = input.iter().product();
     let out_size: usize = p.out.iter().product();

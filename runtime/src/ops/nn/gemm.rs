@@ -101,7 +101,12 @@ impl Kernel for Gemm {
 }
 
 impl Gemm {
-    fn product<T: Real>(&self, a: &Tensor, b: &Tensor, c: Option<&Tensor>) -> Result<Tensor, Error> {
+    fn product<T: Real>(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        c: Option<&Tensor>,
+    ) -> Result<Tensor, Error> {
         let (&[a0, a1], &[b0, b1]) = (a.shape.as_slice(), b.shape.as_slice()) else {
             return Err(shape_error("A", "matrices", format!("{:?}", a.shape)));
         };

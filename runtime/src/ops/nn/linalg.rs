@@ -118,6 +118,41 @@ pub(crate) fn real_tensor<T: Real>(
     Tensor::from_data(shape, data)
 }
 
+/// The mean and population variance of `xs`, accumulated in f64 over two passes (what the
+/// normalisation ops divide by; one-pass formulas lose digits when the mean is large).
+pub(crate) fn moments<T: Real>(xs: &[T]) -> (f64, f64) {
+    if xs.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().map(|&x| x.to_f64()).sum::<f64>() / n;
+    let var = xs
+        .iter()
+        .map(|&x| {
+            let d = x.to_f64() - mean;
+            d * d
+        })
+        .sum::<f64>()
+        / n;
+    (mean, var)
+}
+
+/// Reads a per-channel parameter (`what`, e.g. a scale) that must be `[c]`.
+pub(crate) fn channel_param<'a, T: Real>(
+    t: &'a Tensor,
+    c: usize,
+    what: &str,
+) -> Result<std::borrow::Cow<'a, [T]>, Error> {
+    if t.shape != [c] {
+        return Err(shape_error(
+            what,
+            format!("[{c}]"),
+            format!("{:?}", t.shape),
+        ));
+    }
+    real_slice::<T>(t, what)
+}
+
 /// A row-major-or-strided matrix operand: `rows x cols` elements of `data`, element `(i, j)` at
 /// `i * rs + j * cs`.
 #[derive(Clone, Copy)]
@@ -154,9 +189,11 @@ impl<'a, T> MatRef<'a, T> {
         if rows == 0 || cols == 0 {
             return true;
         }
-        let last = (rows - 1)
-            .checked_mul(self.rs)
-            .and_then(|r| (cols - 1).checked_mul(self.cs).and_then(|c| r.checked_add(c)));
+        let last = (rows - 1).checked_mul(self.rs).and_then(|r| {
+            (cols - 1)
+                .checked_mul(self.cs)
+                .and_then(|c| r.checked_add(c))
+        });
         last.is_some_and(|l| l < self.data.len())
             && isize::try_from(self.rs).is_ok()
             && isize::try_from(self.cs).is_ok()

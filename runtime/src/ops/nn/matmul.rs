@@ -127,7 +127,10 @@ fn product<T: Real>(a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor, Erro
         return real_tensor(dtype, shape, out);
     }
     let nb: usize = batch.iter().product();
-    let (sa, sb) = (batch_offsets(a_batch, &batch), batch_offsets(b_batch, &batch));
+    let (sa, sb) = (
+        batch_offsets(a_batch, &batch),
+        batch_offsets(b_batch, &batch),
+    );
     let (ma, mb) = (m * k, k * n);
     for (i, chunk) in out.chunks_mut((m * n).max(1)).enumerate().take(nb) {
         let (oa, ob) = (sa[i] * ma, sb[i] * mb);

@@ -92,7 +92,10 @@ mod tests {
     #[test]
     fn windows_strides_and_pads() {
         // 4x4 of 0..16, 2x2 windows, stride 2: the bottom-right of each block.
-        let x = f32s(&[1, 1, 4, 4], &(0..16).map(|v| v as f32).collect::<Vec<_>>());
+        let x = f32s(
+            &[1, 1, 4, 4],
+            &(0..16).map(|v| v as f32).collect::<Vec<_>>(),
+        );
         let y = run(
             "nn.max_pool",
             vec![

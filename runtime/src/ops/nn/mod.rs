@@ -18,12 +18,18 @@
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
 pub(crate) mod average_pool;
+pub(crate) mod batch_norm;
 pub(crate) mod constant;
 pub(crate) mod conv;
 pub(crate) mod gemm;
+pub(crate) mod global_pool;
+pub(crate) mod group_norm;
+pub(crate) mod instance_norm;
+pub(crate) mod layer_norm;
 pub(crate) mod linalg;
 pub(crate) mod matmul;
 pub(crate) mod max_pool;
+pub(crate) mod rms_norm;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod window;

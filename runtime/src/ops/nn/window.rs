@@ -52,7 +52,11 @@ pub(crate) struct Placement {
 impl Window {
     /// Reads the attributes for `rank` spatial axes. `kernel` is the window size when it comes
     /// from elsewhere (a convolution's weight); pooling requires `kernel_shape`.
-    pub fn read(ctx: &BuildCtx<'_>, rank: usize, kernel: Option<Vec<usize>>) -> Result<Window, Error> {
+    pub fn read(
+        ctx: &BuildCtx<'_>,
+        rank: usize,
+        kernel: Option<Vec<usize>>,
+    ) -> Result<Window, Error> {
         let list = |key: &str, default: usize, min: i64| -> Result<Vec<usize>, Error> {
             let v = attr_i64s(ctx, key)?;
             if v.is_empty() {
@@ -245,7 +249,12 @@ impl Window {
     /// The output's spatial dims for planned input dims (unknown where an input dim is).
     pub fn dims(&self, input: &[Dim]) -> Result<Vec<Dim>, Error> {
         match input.iter().map(Dim::known).collect::<Option<Vec<_>>>() {
-            Some(sizes) => Ok(self.place(&sizes)?.out.into_iter().map(Dim::Known).collect()),
+            Some(sizes) => Ok(self
+                .place(&sizes)?
+                .out
+                .into_iter()
+                .map(Dim::Known)
+                .collect()),
             None => Ok(vec![Dim::unknown(); input.len()]),
         }
     }
@@ -291,7 +300,13 @@ pub(crate) fn pool_shape(w: &Window, x: &[usize]) -> Result<(Placement, Vec<usiz
 mod tests {
     use super::*;
 
-    fn window(kernel: usize, stride: usize, pads: [usize; 2], auto_pad: AutoPad, ceil: bool) -> Window {
+    fn window(
+        kernel: usize,
+        stride: usize,
+        pads: [usize; 2],
+        auto_pad: AutoPad,
+        ceil: bool,
+    ) -> Window {
         Window {
             kernel: vec![kernel],
             strides: vec![stride],
@@ -308,14 +323,34 @@ mod tests {
         let w = window(3, 2, [1, 1], AutoPad::NotSet, false);
         assert_eq!(w.place(&[5]).unwrap().out, vec![3]);
         // ceil((4 - 3) / 2) + 1 = 2; floor gives 1.
-        assert_eq!(window(3, 2, [0, 0], AutoPad::NotSet, true).place(&[4]).unwrap().out, vec![2]);
-        assert_eq!(window(3, 2, [0, 0], AutoPad::NotSet, false).place(&[4]).unwrap().out, vec![1]);
+        assert_eq!(
+            window(3, 2, [0, 0], AutoPad::NotSet, true)
+                .place(&[4])
+                .unwrap()
+                .out,
+            vec![2]
+        );
+        assert_eq!(
+            window(3, 2, [0, 0], AutoPad::NotSet, false)
+                .place(&[4])
+                .unwrap()
+                .out,
+            vec![1]
+        );
         // SAME_UPPER on 5 with stride 2, kernel 3: out 3, total pad (3-1)*2+3-5 = 2 -> 1, 1.
-        let p = window(3, 2, [0, 0], AutoPad::SameUpper, false).place(&[5]).unwrap();
+        let p = window(3, 2, [0, 0], AutoPad::SameUpper, false)
+            .place(&[5])
+            .unwrap();
         assert_eq!((p.out, p.begin, p.end), (vec![3], vec![1], vec![1]));
         // kernel 2 stride 1 on 4: total 1, SAME_LOWER puts it first.
-        let p = window(2, 1, [0, 0], AutoPad::SameLower, false).place(&[4]).unwrap();
+        let p = window(2, 1, [0, 0], AutoPad::SameLower, false)
+            .place(&[4])
+            .unwrap();
         assert_eq!((p.out, p.begin, p.end), (vec![4], vec![1], vec![0]));
-        assert!(window(3, 1, [0, 0], AutoPad::Valid, false).place(&[2]).is_err());
+        assert!(
+            window(3, 1, [0, 0], AutoPad::Valid, false)
+                .place(&[2])
+                .is_err()
+        );
     }
 }
