@@ -92,7 +92,7 @@ mod tests {
         let y = run(
             "nn.global_pool",
             vec![("fn", Attr::Str("average".into()))],
-            &[x.clone()],
+            std::slice::from_ref(&x),
         )
         .unwrap();
         assert_close(&y[0], &f32s(&[1, 2, 1, 1], &[3., -2.5]), 0.0);

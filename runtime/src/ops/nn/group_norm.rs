@@ -95,7 +95,7 @@ impl GroupNorm {
         }
         let c = x.shape[1];
         let groups = if self.groups == 0 { c } else { self.groups };
-        if groups == 0 || c % groups != 0 {
+        if groups == 0 || !c.is_multiple_of(groups) {
             return Err(shape_error(
                 "X",
                 format!("channels divisible by {groups}"),

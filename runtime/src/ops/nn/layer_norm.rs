@@ -143,7 +143,7 @@ impl LayerNorm {
         let scale = Self::param::<T>(s, inner, "Scale")?;
         let bias = b.map(|b| Self::param::<T>(b, inner, "B")).transpose()?;
         let mut out = real_slice::<T>(x, "X")?.into_owned();
-        let rows = if len == 0 { 0 } else { out.len() / len };
+        let rows = out.len().checked_div(len).unwrap_or(0);
         let (mut means, mut invs) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
         if len > 0 {
             for row in out.chunks_mut(len) {

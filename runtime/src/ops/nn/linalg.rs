@@ -31,8 +31,6 @@ pub(crate) trait Real:
     fn from_usize(v: usize) -> Self;
     /// To f64.
     fn to_f64(self) -> f64;
-    /// Square root.
-    fn sqrt(self) -> Self;
     /// Whether NaN.
     fn is_nan(self) -> bool;
 }
@@ -51,9 +49,6 @@ macro_rules! real {
             }
             fn to_f64(self) -> f64 {
                 self as f64
-            }
-            fn sqrt(self) -> Self {
-                <$t>::sqrt(self)
             }
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
