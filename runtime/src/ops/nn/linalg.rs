@@ -64,6 +64,23 @@ pub(crate) fn is_float(d: DType) -> bool {
     matches!(d, DType::F32 | DType::F64 | DType::F16 | DType::Bf16)
 }
 
+/// A constant operand (known at load) in the dtype a kernel computes in: f16 and bf16 widened
+/// to f32 once, so that no batch converts it again; other dtypes as they are (a reference
+/// count, no copy).
+pub(crate) fn constant_operand(t: Option<&Tensor>) -> Result<Option<Tensor>, Error> {
+    match t {
+        Some(t) if t.dtype() == DType::F16 || t.dtype() == DType::Bf16 => {
+            let v: Vec<f32> = t.data.to_f64_vec().into_iter().map(|x| x as f32).collect();
+            Ok(Some(Tensor::from_data(
+                t.shape.clone(),
+                TensorData::F32(v.into()),
+            )?))
+        }
+        Some(t) => Ok(Some(t.clone())),
+        None => Ok(None),
+    }
+}
+
 /// f32 results narrowed back to `dtype` (f32, f16 or bf16).
 pub(crate) fn from_f32(dtype: DType, v: Vec<f32>) -> TensorData {
     match dtype {
