@@ -94,7 +94,7 @@ mod tests {
                 ("count_include_pad", Attr::I64(inc)),
             ]
         };
-        let y = run("nn.average_pool", attrs(0), &[x.clone()]).unwrap();
+        let y = run("nn.average_pool", attrs(0), std::slice::from_ref(&x)).unwrap();
         assert_close(&y[0], &f32s(&[1, 1, 4], &[1., 1.5, 2.5, 3.]), 0.0);
         let y = run("nn.average_pool", attrs(1), &[x]).unwrap();
         assert_close(&y[0], &f32s(&[1, 1, 4], &[0.5, 1.5, 2.5, 1.5]), 0.0);

@@ -10,10 +10,12 @@
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::nn::linalg::{MatRef, Real, is_float, matmul, real_slice, real_tensor};
+use crate::ops::nn::linalg::{
+    MatRef, Real, constant_operand, is_float, matmul, real_slice, real_tensor,
+};
 use crate::ops::nn::window::{Placement, Window};
 use crate::ops::nn::{Inputs, attr_i64, shape_error, tensor_out};
-use crate::tensor::{Dim, Tensor, TensorData, TensorType, checked_elements};
+use crate::tensor::{Dim, Tensor, TensorType, checked_elements};
 use crate::value::Value;
 use keel_bundle::DType;
 
@@ -78,6 +80,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     shape.extend(window.dims(&x.shape[2..])?);
     let out = tensor_out(ctx, "0", TensorType { dtype, shape })?;
     // A constant W is converted once to the dtype the kernel computes in.
+<<<<<<< HEAD
     let weight = match ctx.constant_input("1") {
         Some(t) if t.dtype() == DType::F16 || t.dtype() == DType::Bf16 => {
             let v: Vec<f32> = t.data.to_f64_vec().into_iter().map(|x| x as f32).collect();
@@ -89,6 +92,9 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         Some(t) => Some(t.clone()),
         None => None,
     };
+=======
+    let weight = constant_operand(ctx.constant_input("1"))?;
+>>>>>>> nn-linalg
     Ok(Built {
         kernel: Box::new(Conv {
             inputs,
@@ -344,6 +350,13 @@ mod tests {
         )
         .unwrap();
         assert_close(&y[0], &f32s(&[1, 1, 5], &[10., 21., 32., 43., 4.]), 0.0);
+    }
+
+    #[test]
+    fn empty_windows_are_refused() {
+        let x = f32s(&[1, 1, 2], &[1., 2.]);
+        let w = f32s(&[1, 1, 0], &[]);
+        assert!(run("nn.conv", vec![], &[x, w]).is_err());
     }
 
     #[test]

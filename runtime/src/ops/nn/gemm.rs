@@ -3,11 +3,13 @@
 //!
 //! A' is A `[M, K]` (or A transposed when `transA` is 1, A being `[K, M]`), B' likewise
 //! `[K, N]`; C broadcasts to `[M, N]` (unidirectionally). Floats only (f32, f64; f16 and bf16
-//! computed in f32).
+//! computed in f32; a constant B is converted once, at load).
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::nn::linalg::{MatRef, Real, is_float, matmul, real_slice, real_tensor};
+use crate::ops::nn::linalg::{
+    MatRef, Real, constant_operand, is_float, matmul, real_slice, real_tensor,
+};
 use crate::ops::nn::{
     Inputs, attr_f64, attr_i64, broadcast_dims, broadcast_index, shape_error, tensor_out,
 };
@@ -23,6 +25,8 @@ struct Gemm {
     beta: f64,
     trans_a: bool,
     trans_b: bool,
+    /// B in the computing dtype when it is known at load (a layer's weight).
+    b: Option<Tensor>,
 }
 
 pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -82,6 +86,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             beta: attr_f64(ctx, "beta", 1.0)?,
             trans_a,
             trans_b,
+            b: constant_operand(ctx.constant_input("1"))?,
         }),
         outputs: vec![out],
     })
@@ -90,11 +95,18 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
 impl Kernel for Gemm {
     fn eval(&self, inputs: &[&Value], _rows: usize) -> Result<Vec<Value>, Error> {
         let a = self.inputs.req(inputs, 0)?;
-        let b = self.inputs.req(inputs, 1)?;
+        let b_in;
+        let b = match &self.b {
+            Some(b) => b,
+            None => {
+                b_in = self.inputs.req(inputs, 1)?;
+                &*b_in
+            }
+        };
         let c = self.inputs.get(inputs, 2)?;
         let y = match self.dtype {
-            DType::F64 => self.product::<f64>(&a, &b, c.as_deref())?,
-            _ => self.product::<f32>(&a, &b, c.as_deref())?,
+            DType::F64 => self.product::<f64>(&a, b, c.as_deref())?,
+            _ => self.product::<f32>(&a, b, c.as_deref())?,
         };
         Ok(vec![Value::Tensor(y)])
     }

@@ -31,8 +31,6 @@ pub(crate) trait Real:
     fn from_usize(v: usize) -> Self;
     /// To f64.
     fn to_f64(self) -> f64;
-    /// Square root.
-    fn sqrt(self) -> Self;
     /// Whether NaN.
     fn is_nan(self) -> bool;
 }
@@ -52,9 +50,6 @@ macro_rules! real {
             fn to_f64(self) -> f64 {
                 self as f64
             }
-            fn sqrt(self) -> Self {
-                <$t>::sqrt(self)
-            }
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
@@ -67,6 +62,23 @@ real!(f64);
 /// Whether `d` is a float dtype these ops compute (f32, f64, and f16/bf16 through f32).
 pub(crate) fn is_float(d: DType) -> bool {
     matches!(d, DType::F32 | DType::F64 | DType::F16 | DType::Bf16)
+}
+
+/// A constant operand (known at load) in the dtype a kernel computes in: f16 and bf16 widened
+/// to f32 once, so that no batch converts it again; other dtypes as they are (a reference
+/// count, no copy).
+pub(crate) fn constant_operand(t: Option<&Tensor>) -> Result<Option<Tensor>, Error> {
+    match t {
+        Some(t) if t.dtype() == DType::F16 || t.dtype() == DType::Bf16 => {
+            let v: Vec<f32> = t.data.to_f64_vec().into_iter().map(|x| x as f32).collect();
+            Ok(Some(Tensor::from_data(
+                t.shape.clone(),
+                TensorData::F32(v.into()),
+            )?))
+        }
+        Some(t) => Ok(Some(t.clone())),
+        None => Ok(None),
+    }
 }
 
 /// f32 results narrowed back to `dtype` (f32, f16 or bf16).
@@ -116,6 +128,41 @@ pub(crate) fn real_tensor<T: Real>(
         ),
     };
     Tensor::from_data(shape, data)
+}
+
+/// The mean and population variance of `xs`, accumulated in f64 over two passes (what the
+/// normalisation ops divide by; one-pass formulas lose digits when the mean is large).
+pub(crate) fn moments<T: Real>(xs: &[T]) -> (f64, f64) {
+    if xs.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().map(|&x| x.to_f64()).sum::<f64>() / n;
+    let var = xs
+        .iter()
+        .map(|&x| {
+            let d = x.to_f64() - mean;
+            d * d
+        })
+        .sum::<f64>()
+        / n;
+    (mean, var)
+}
+
+/// Reads a per-channel parameter (`what`, e.g. a scale) that must be `[c]`.
+pub(crate) fn channel_param<'a, T: Real>(
+    t: &'a Tensor,
+    c: usize,
+    what: &str,
+) -> Result<std::borrow::Cow<'a, [T]>, Error> {
+    if t.shape != [c] {
+        return Err(shape_error(
+            what,
+            format!("[{c}]"),
+            format!("{:?}", t.shape),
+        ));
+    }
+    real_slice::<T>(t, what)
 }
 
 /// A row-major-or-strided matrix operand: `rows x cols` elements of `data`, element `(i, j)` at

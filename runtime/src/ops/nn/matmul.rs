@@ -3,11 +3,13 @@
 //!
 //! A 1-D A is a row `[1, K]` and a 1-D B a column `[K, 1]`, and the added axis is dropped from the
 //! result; the axes before the last two are batch axes and broadcast. Floats only (f32, f64;
-//! f16 and bf16 computed in f32).
+//! f16 and bf16 computed in f32; a constant B is converted once, at load).
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::nn::linalg::{MatRef, Real, is_float, matmul, real_slice, real_tensor};
+use crate::ops::nn::linalg::{
+    MatRef, Real, constant_operand, is_float, matmul, real_slice, real_tensor,
+};
 use crate::ops::nn::{Inputs, broadcast_dims, broadcast_shape, shape_error, strides, tensor_out};
 use crate::tensor::{Tensor, TensorType, checked_elements};
 use crate::value::Value;
@@ -17,6 +19,8 @@ use keel_bundle::DType;
 struct MatMul {
     inputs: Inputs,
     dtype: DType,
+    /// B in the computing dtype when it is known at load (a layer's weight).
+    b: Option<Tensor>,
 }
 
 pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -57,7 +61,11 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     )?;
     let dtype = a.dtype;
     Ok(Built {
-        kernel: Box::new(MatMul { inputs, dtype }),
+        kernel: Box::new(MatMul {
+            inputs,
+            dtype,
+            b: constant_operand(ctx.constant_input("1"))?,
+        }),
         outputs: vec![out],
     })
 }
@@ -65,10 +73,17 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
 impl Kernel for MatMul {
     fn eval(&self, inputs: &[&Value], _rows: usize) -> Result<Vec<Value>, Error> {
         let a = self.inputs.req(inputs, 0)?;
-        let b = self.inputs.req(inputs, 1)?;
+        let b_in;
+        let b = match &self.b {
+            Some(b) => b,
+            None => {
+                b_in = self.inputs.req(inputs, 1)?;
+                &*b_in
+            }
+        };
         let y = match self.dtype {
-            DType::F64 => product::<f64>(&a, &b, self.dtype)?,
-            _ => product::<f32>(&a, &b, self.dtype)?,
+            DType::F64 => product::<f64>(&a, b, self.dtype)?,
+            _ => product::<f32>(&a, b, self.dtype)?,
         };
         Ok(vec![Value::Tensor(y)])
     }

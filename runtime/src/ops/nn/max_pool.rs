@@ -102,7 +102,7 @@ mod tests {
                 ("kernel_shape", Attr::I64s(vec![2, 2])),
                 ("strides", Attr::I64s(vec![2, 2])),
             ],
-            &[x.clone()],
+            std::slice::from_ref(&x),
         )
         .unwrap();
         assert_close(&y[0], &f32s(&[1, 1, 2, 2], &[5., 7., 13., 15.]), 0.0);

@@ -93,6 +93,9 @@ impl Window {
             (None, false) => list("kernel_shape", 1, 1)?,
             (None, true) => return Err(ctx.err("`kernel_shape` is required")),
         };
+        if let Some(bad) = kernel.iter().find(|&&k| k == 0 || k > 1 << 20) {
+            return Err(ctx.err(format!("window size {bad} is out of range")));
+        }
         let strides = list("strides", 1, 1)?;
         let dilations = list("dilations", 1, 1)?;
         let pads = {
@@ -153,7 +156,11 @@ impl Window {
         for ax in 0..rank {
             let (n, s) = (input[ax], self.strides[ax]);
             // The extent the window covers, taps and gaps.
-            let span = (self.kernel[ax] - 1) * self.dilations[ax] + 1;
+            // (Saturating: sizes are bounded at load, but usize is 32 bits on wasm32.)
+            let span = self.kernel[ax]
+                .saturating_sub(1)
+                .saturating_mul(self.dilations[ax])
+                .saturating_add(1);
             let (out, b, e) = match self.auto_pad {
                 AutoPad::NotSet | AutoPad::Valid => {
                     let (b, e) = if self.auto_pad == AutoPad::Valid {
@@ -161,7 +168,7 @@ impl Window {
                     } else {
                         (self.pads[ax], self.pads[ax + rank])
                     };
-                    let padded = n + b + e;
+                    let padded = n.saturating_add(b).saturating_add(e);
                     if padded < span {
                         return Err(shape_error(
                             "X",
@@ -183,7 +190,8 @@ impl Window {
                 }
                 AutoPad::SameUpper | AutoPad::SameLower => {
                     let out = n.div_ceil(s);
-                    let total = ((out.max(1) - 1) * s + span).saturating_sub(n);
+                    let total =
+                        ((out.max(1) - 1).saturating_mul(s).saturating_add(span)).saturating_sub(n);
                     let small = total / 2;
                     if self.auto_pad == AutoPad::SameUpper {
                         (out, small, total - small)
