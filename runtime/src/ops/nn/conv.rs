@@ -80,21 +80,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     shape.extend(window.dims(&x.shape[2..])?);
     let out = tensor_out(ctx, "0", TensorType { dtype, shape })?;
     // A constant W is converted once to the dtype the kernel computes in.
-<<<<<<< HEAD
-    let weight = match ctx.constant_input("1") {
-        Some(t) if t.dtype() == DType::F16 || t.dtype() == DType::Bf16 => {
-            let v: Vec<f32> = t.data.to_f64_vec().into_iter().map(|x| x as f32).collect();
-            Some(Tensor::from_data(
-                t.shape.clone(),
-                TensorData::F32(v.into()),
-            )?)
-        }
-        Some(t) => Some(t.clone()),
-        None => None,
-    };
-=======
     let weight = constant_operand(ctx.constant_input("1"))?;
->>>>>>> nn-linalg
     Ok(Built {
         kernel: Box::new(Conv {
             inputs,
