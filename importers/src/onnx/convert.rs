@@ -438,12 +438,9 @@ fn field(name: &str, dtype: DType, dims: &[Option<(u64, String)>]) -> Result<Fie
     }
     let symbolic = names.iter().any(|n| !n.is_empty());
     if shape.is_empty() {
-        if dtype.is_tensor_only() {
-            return Err(bad(format!(
-                "a scalar of {dtype} (keel's {dtype} values are tensors of rank >= 1)"
-            )));
-        }
-        return Ok(Field::scalar(name, dtype, false));
+        // A scalar travels as a tensor of one element (see `scalar_axes`): keel's scalar
+        // columns are not tensors, and f16/bf16/i8/u8 exist only in tensors.
+        return Ok(Field::tensor(name, dtype, vec![1]));
     }
     Ok(Field {
         dims: if symbolic { names } else { Vec::new() },
@@ -701,14 +698,25 @@ pub(crate) fn convert(
         column
     };
     let mut fields_in = Vec::new();
+    // The axes squeezed off an input and unsqueezed onto an output in the one-row form: the
+    // batch axis, and for a rank-0 ONNX value also the axis of its one-element field.
     let axes0 = Tensor::new(vec![1], vec![0i64]).map_err(|e| Error::Feature(e.to_string()))?;
+    let scalar_axes =
+        Tensor::new(vec![2], vec![0i64, 1]).map_err(|e| Error::Feature(e.to_string()))?;
     let mut axes_col = None;
+    let mut scalar_axes_col = None;
     for (name, dtype, dims) in &in_types {
         if fixed {
             fields_in.push(field(name, *dtype, dims)?);
-            let axes = axes_col
-                .get_or_insert_with(|| constant(&mut emit, "batch_axis", &axes0))
-                .clone();
+            let axes = if dims.is_empty() {
+                scalar_axes_col
+                    .get_or_insert_with(|| constant(&mut emit, "scalar_axes", &scalar_axes))
+                    .clone()
+            } else {
+                axes_col
+                    .get_or_insert_with(|| constant(&mut emit, "batch_axis", &axes0))
+                    .clone()
+            };
             let node = emit.unique(&format!("{name}#squeeze"));
             emit.node(
                 node,
@@ -795,9 +803,15 @@ pub(crate) fn convert(
         })?;
         if fixed {
             fields_out.push(field(&name, dtype, &dims)?);
-            let axes = axes_col
-                .get_or_insert_with(|| constant(&mut emit, "batch_axis", &axes0))
-                .clone();
+            let axes = if dims.is_empty() {
+                scalar_axes_col
+                    .get_or_insert_with(|| constant(&mut emit, "scalar_axes", &scalar_axes))
+                    .clone()
+            } else {
+                axes_col
+                    .get_or_insert_with(|| constant(&mut emit, "batch_axis", &axes0))
+                    .clone()
+            };
             let node = emit.unique(&format!("{name}#unsqueeze"));
             emit.node(
                 node,

@@ -7,7 +7,8 @@
 //!
 //! The interface: a graph whose inputs all have fixed shapes is scored as **one row** holding
 //! each whole tensor (each field's shape is the full ONNX shape; the importer squeezes axis 0
-//! off every input and unsqueezes it back onto every output). A graph whose inputs all have a
+//! off every input and unsqueezes it back onto every output; a rank-0 ONNX value is a field of
+//! shape `[1]`). A graph whose inputs all have a
 //! symbolic first dimension (a `dim_param`, or no size) is scored row by row: that dimension is
 //! the batch, and the field's shape is the other dimensions; a symbolic one among them gets its
 //! name in `Field::dims` with the bound [`SYMBOLIC_DIM_BOUND`].
