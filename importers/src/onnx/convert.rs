@@ -610,24 +610,14 @@ pub(crate) fn convert(
         })?;
         in_types.push((name, dtype, dims));
     }
-    let fixed = in_types
-        .iter()
-        .all(|(_, _, d)| d.iter().all(|x| matches!(x, Some((_, p)) if p.is_empty())));
     // A batched graph: every input's first dimension is the batch (symbolic or unknown).
+    // Any other graph is scored as one row (its fields may still have symbolic dimensions).
     let is_batch_dim = |d: Option<&Option<(u64, String)>>| match d {
         Some(None) => true,
         Some(Some((_, p))) => !p.is_empty(),
         None => false,
     };
-    if !fixed && let Some((name, _, _)) = in_types.iter().find(|(_, _, d)| !is_batch_dim(d.first()))
-    {
-        return Err(Error::Interface {
-            name: name.clone(),
-            message:
-                "some inputs have a symbolic first dimension (the batch) and this one does not"
-                    .into(),
-        });
-    }
+    let fixed = in_types.is_empty() || !in_types.iter().all(|(_, _, d)| is_batch_dim(d.first()));
     if fixed {
         // The one-row form needs the runtime's squeeze and unsqueeze.
         let missing: Vec<Unsupported> = ["nn.squeeze", "nn.unsqueeze"]

@@ -5,7 +5,8 @@
 //! (default domain, opsets 13 and later, plus the attribute forms of older opsets, which become
 //! constant inputs).
 //!
-//! The interface: a graph whose inputs all have fixed shapes is scored as **one row** holding
+//! The interface: a graph whose inputs do not all have a symbolic first dimension (in
+//! particular one whose inputs all have fixed shapes) is scored as **one row** holding
 //! each whole tensor (each field's shape is the full ONNX shape; the importer squeezes axis 0
 //! off every input and unsqueezes it back onto every output; a rank-0 ONNX value is a field of
 //! shape `[1]`). A graph whose inputs all have a
