@@ -54,6 +54,8 @@ pub enum FromArg {
     Mleap,
     /// A Spark ML saved `PipelineModel` folder (`model.write().save(dir)`), read without a JVM.
     SparkMl,
+    /// An ONNX model (`model.onnx`; external data only from files beside it).
+    Onnx,
 }
 
 impl FromArg {
@@ -67,6 +69,13 @@ impl FromArg {
                     name: None,
                 };
                 Ok(keel_import::spark_ml::convert(path, &options)?)
+            }
+            FromArg::Onnx => {
+                keel_import::onnx::convert_file(path, &keel_import::onnx::Limits::default())
+                    .map_err(|source| Error::Onnx {
+                        path: path.to_path_buf(),
+                        source: Box::new(source),
+                    })
             }
             FromArg::Mleap => {
                 let bytes = keel_import::load::read_file(path).map_err(|e| Error::load(path, e))?;

@@ -70,6 +70,15 @@ pub enum Error {
     /// error names the path and, for a refused stage, its class).
     #[error("spark-ml: {0}")]
     SparkMl(#[from] keel_import::spark_ml::Error),
+    /// `keel convert --from onnx`: the model could not be read or converted (the error names
+    /// the tensor, node or value, and lists every unsupported op type and attribute at once).
+    #[error("onnx: `{path}`: {source}")]
+    Onnx {
+        /// The model file.
+        path: PathBuf,
+        /// The importer's error (boxed: it is large and rare).
+        source: Box<keel_import::onnx::Error>,
+    },
     /// The REST server could not start or stop (an address in use, a bad option).
     #[error(transparent)]
     Serve(#[from] keel_server::ServeError),

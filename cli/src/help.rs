@@ -116,6 +116,10 @@ pub const PAGES: &[Page] = &[
                 "keel convert --from spark-ml saved_pipeline/ model.keel",
                 "import a Spark ML saved PipelineModel, without a JVM",
             ),
+            (
+                "keel convert --from onnx model.onnx model.keel",
+                "import an ONNX model (nn ops; external data only from its folder)",
+            ),
         ],
         exit_status: "  0  written (an existing file is replaced only once the new one is complete)
   1  nothing written: the message names the file, entry or stage that was refused",

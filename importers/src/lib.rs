@@ -10,4 +10,5 @@
 mod emit;
 pub mod load;
 pub mod mleap;
+pub mod onnx;
 pub mod spark_ml;

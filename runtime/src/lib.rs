@@ -17,7 +17,7 @@ pub mod op;
 mod ops;
 pub mod registry;
 pub mod tensor;
-mod tensor_arrow;
+pub mod tensor_arrow;
 pub mod tolerance;
 pub mod value;
 

@@ -18,22 +18,34 @@
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
 pub(crate) mod arg_reduce;
+pub(crate) mod average_pool;
+pub(crate) mod batch_norm;
 pub(crate) mod binary;
 pub(crate) mod cast;
 pub(crate) mod clip;
 pub(crate) mod concat;
 pub(crate) mod constant;
 pub(crate) mod constant_of_shape;
+pub(crate) mod conv;
 pub(crate) mod expand;
 pub(crate) mod flatten;
 pub(crate) mod gather;
 pub(crate) mod gather_elements;
+pub(crate) mod gemm;
+pub(crate) mod global_pool;
+pub(crate) mod group_norm;
 pub(crate) mod identity;
+pub(crate) mod instance_norm;
+pub(crate) mod layer_norm;
 pub(crate) mod layout;
+pub(crate) mod linalg;
+pub(crate) mod matmul;
+pub(crate) mod max_pool;
 pub(crate) mod pad;
 pub(crate) mod range;
 pub(crate) mod reduce;
 pub(crate) mod reshape;
+pub(crate) mod rms_norm;
 pub(crate) mod shape;
 pub(crate) mod size;
 pub(crate) mod slice;
@@ -48,6 +60,7 @@ pub(crate) mod unary;
 pub(crate) mod unsqueeze;
 pub(crate) mod variadic;
 pub(crate) mod where_;
+pub(crate) mod window;
 
 use crate::error::Error;
 use crate::op::BuildCtx;

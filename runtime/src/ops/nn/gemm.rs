@@ -1,0 +1,230 @@
+//! `nn.gemm`: ONNX Gemm, `Y = alpha * A' · B' + beta * C`. Ports: `0` A, `1` B, optional `2` C
+//! -> `0` Y. Attributes: `alpha` (1.0), `beta` (1.0), `transA` (0), `transB` (0).
+//!
+//! A' is A `[M, K]` (or A transposed when `transA` is 1, A being `[K, M]`), B' likewise
+//! `[K, N]`; C broadcasts to `[M, N]` (unidirectionally). Floats only (f32, f64; f16 and bf16
+//! computed in f32; a constant B is converted once, at load).
+
+use crate::error::Error;
+use crate::op::{BuildCtx, Built, Kernel};
+use crate::ops::nn::linalg::{
+    MatRef, Real, constant_operand, is_float, matmul, real_slice, real_tensor,
+};
+use crate::ops::nn::{
+    Inputs, attr_f64, attr_i64, broadcast_dims, broadcast_index, shape_error, tensor_out,
+};
+use crate::tensor::{Tensor, TensorType, checked_elements};
+use crate::value::Value;
+use keel_bundle::DType;
+
+#[derive(Debug)]
+struct Gemm {
+    inputs: Inputs,
+    dtype: DType,
+    alpha: f64,
+    beta: f64,
+    trans_a: bool,
+    trans_b: bool,
+    /// B in the computing dtype when it is known at load (a layer's weight).
+    b: Option<Tensor>,
+}
+
+pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let inputs = Inputs::read(ctx, 2, 3)?;
+    let (a, b) = (inputs.ty(0), inputs.ty(1));
+    let dtype = a.dtype;
+    if b.dtype != dtype || !is_float(dtype) || inputs.opt(2).is_some_and(|c| c.dtype != dtype) {
+        return Err(ctx.err(format!(
+            "takes tensors of one float dtype, got {} and {}",
+            a.dtype, b.dtype
+        )));
+    }
+    if a.rank() != 2 || b.rank() != 2 {
+        return Err(ctx.err(format!("takes matrices, got {a} and {b}")));
+    }
+    let flag = |key: &str| -> Result<bool, Error> {
+        match attr_i64(ctx, key, 0)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(ctx.err(format!("`{key}` must be 0 or 1, got {v}"))),
+        }
+    };
+    let (trans_a, trans_b) = (flag("transA")?, flag("transB")?);
+    let (m, ka) = if trans_a {
+        (&a.shape[1], &a.shape[0])
+    } else {
+        (&a.shape[0], &a.shape[1])
+    };
+    let (kb, n) = if trans_b {
+        (&b.shape[1], &b.shape[0])
+    } else {
+        (&b.shape[0], &b.shape[1])
+    };
+    if let (Some(x), Some(y)) = (ka.known(), kb.known())
+        && x != y
+    {
+        return Err(ctx.err(format!("A' has {x} columns but B' has {y} rows")));
+    }
+    let shape = vec![m.clone(), n.clone()];
+    if let Some(c) = inputs.opt(2) {
+        let ok = c.rank() <= 2
+            && broadcast_dims(&c.shape, &shape).is_some_and(|d| {
+                d.iter()
+                    .zip(&shape)
+                    .all(|(x, y)| x == y || x.known().is_none())
+            });
+        if !ok {
+            return Err(ctx.err(format!("C {c} does not broadcast to [{m}, {n}]")));
+        }
+    }
+    let out = tensor_out(ctx, "0", TensorType { dtype, shape })?;
+    Ok(Built {
+        kernel: Box::new(Gemm {
+            inputs,
+            dtype,
+            alpha: attr_f64(ctx, "alpha", 1.0)?,
+            beta: attr_f64(ctx, "beta", 1.0)?,
+            trans_a,
+            trans_b,
+            b: constant_operand(ctx.constant_input("1"))?,
+        }),
+        outputs: vec![out],
+    })
+}
+
+impl Kernel for Gemm {
+    fn eval(&self, inputs: &[&Value], _rows: usize) -> Result<Vec<Value>, Error> {
+        let a = self.inputs.req(inputs, 0)?;
+        let b_in;
+        let b = match &self.b {
+            Some(b) => b,
+            None => {
+                b_in = self.inputs.req(inputs, 1)?;
+                &*b_in
+            }
+        };
+        let c = self.inputs.get(inputs, 2)?;
+        let y = match self.dtype {
+            DType::F64 => self.product::<f64>(&a, b, c.as_deref())?,
+            _ => self.product::<f32>(&a, b, c.as_deref())?,
+        };
+        Ok(vec![Value::Tensor(y)])
+    }
+}
+
+impl Gemm {
+    fn product<T: Real>(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        c: Option<&Tensor>,
+    ) -> Result<Tensor, Error> {
+        let (&[a0, a1], &[b0, b1]) = (a.shape.as_slice(), b.shape.as_slice()) else {
+            return Err(shape_error("A", "matrices", format!("{:?}", a.shape)));
+        };
+        let (m, k) = if self.trans_a { (a1, a0) } else { (a0, a1) };
+        let (kb, n) = if self.trans_b { (b1, b0) } else { (b0, b1) };
+        if k != kb {
+            return Err(shape_error(
+                "B",
+                format!("{k} rows after transB"),
+                format!("{:?}", b.shape),
+            ));
+        }
+        let total = checked_elements(&[m, n], "Y")?;
+        let av = real_slice::<T>(a, "A")?;
+        let bv = real_slice::<T>(b, "B")?;
+        let mut out = vec![T::ZERO; total];
+        let beta = T::from_f64(self.beta);
+        let mut accumulate = T::ZERO;
+        if let Some(c) = c
+            && self.beta != 0.0
+        {
+            let cv = real_slice::<T>(c, "C")?;
+            let fits = c.rank() <= 2
+                && c.shape
+                    .iter()
+                    .rev()
+                    .zip([n, m])
+                    .all(|(&d, want)| d == want || d == 1);
+            if !fits {
+                return Err(shape_error(
+                    "C",
+                    format!("a shape that broadcasts to [{m}, {n}]"),
+                    format!("{:?}", c.shape),
+                ));
+            }
+            if cv.len() == total {
+                for (o, &x) in out.iter_mut().zip(cv.iter()) {
+                    *o = beta * x;
+                }
+            } else {
+                for (o, i) in out.iter_mut().zip(broadcast_index(&c.shape, &[m, n])) {
+                    *o = beta * cv[i];
+                }
+            }
+            accumulate = T::ONE;
+        }
+        let am = if self.trans_a {
+            MatRef::transposed(&av, a1)
+        } else {
+            MatRef::rows(&av, a1)
+        };
+        let bm = if self.trans_b {
+            MatRef::transposed(&bv, b1)
+        } else {
+            MatRef::rows(&bv, b1)
+        };
+        matmul(
+            m,
+            n,
+            k,
+            am,
+            bm,
+            &mut out,
+            T::from_f64(self.alpha),
+            accumulate,
+        )?;
+        real_tensor(self.dtype, vec![m, n], out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::nn::testing::{assert_close, f32s, run, run_opt};
+    use keel_bundle::Attr;
+
+    #[test]
+    fn transposes_scales_and_bias() {
+        // A' = A^T = [[1, 3], [2, 4]], B' = B^T = [[1, 0], [1, 1]] (B = [[1, 1], [0, 1]]).
+        let a = f32s(&[2, 2], &[1., 2., 3., 4.]);
+        let b = f32s(&[2, 2], &[1., 1., 0., 1.]);
+        let c = f32s(&[2], &[10., 20.]);
+        let y = run(
+            "nn.gemm",
+            vec![
+                ("transA", Attr::I64(1)),
+                ("transB", Attr::I64(1)),
+                ("alpha", Attr::F64(2.0)),
+                ("beta", Attr::F64(0.5)),
+            ],
+            &[a, b, c],
+        )
+        .unwrap();
+        // A'B' = [[1+3, 3], [2+4, 4]] = [[4, 3], [6, 4]]; *2 + [5, 10].
+        assert_close(&y[0], &f32s(&[2, 2], &[13., 16., 17., 18.]), 0.0);
+    }
+
+    #[test]
+    fn without_c_and_with_a_scalar_c() {
+        let a = f32s(&[1, 3], &[1., 2., 3.]);
+        let b = f32s(&[3, 1], &[1., 1., 1.]);
+        let y = run_opt("nn.gemm", vec![], &[Some(&a), Some(&b), None], 1).unwrap();
+        assert_close(&y[0], &f32s(&[1, 1], &[6.]), 0.0);
+        let c = f32s(&[], &[1.]);
+        let y = run("nn.gemm", vec![], &[a.clone(), b, c]).unwrap();
+        assert_close(&y[0], &f32s(&[1, 1], &[7.]), 0.0);
+        let bad = f32s(&[2, 1], &[1., 1.]);
+        assert!(run("nn.gemm", vec![], &[a, bad]).is_err());
+    }
+}
