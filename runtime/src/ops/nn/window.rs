@@ -219,35 +219,48 @@ impl Window {
     ) {
         let r = input.len();
         let st = crate::ops::nn::strides(input);
+        // Per axis and output index: the offsets (coordinate x stride) of the taps inside the
+        // input, and how many taps lie inside the padded input. A window is the product of its
+        // axes' taps, so the per-tap work below is one addition.
+        let mut axes: Vec<Vec<(Vec<usize>, usize)>> = Vec::with_capacity(r);
+        for ax in 0..r {
+            let n = input[ax] as isize;
+            let end = n + p.end[ax] as isize;
+            axes.push(
+                (0..p.out[ax])
+                    .map(|o| {
+                        let mut offs = Vec::with_capacity(self.kernel[ax]);
+                        let mut padded = 0;
+                        for k in 0..self.kernel[ax] {
+                            let i = (o * self.strides[ax] + k * self.dilations[ax]) as isize
+                                - p.begin[ax] as isize;
+                            if i < end {
+                                padded += 1;
+                            }
+                            if i >= 0 && i < n {
+                                offs.push(i as usize * st[ax]);
+                            }
+                        }
+                        (offs, padded)
+                    })
+                    .collect(),
+            );
+        }
         let out_size: usize = p.out.iter().product();
-        let ksize: usize = self.kernel.iter().product();
-        let mut taps = Vec::with_capacity(ksize);
+        let (mut taps, mut next) = (Vec::new(), Vec::new());
         let mut o = vec![0usize; r];
-        let mut k = vec![0usize; r];
         for oi in 0..out_size {
             taps.clear();
-            let mut padded = 0;
-            k.iter_mut().for_each(|x| *x = 0);
-            for _ in 0..ksize {
-                let mut off = Some(0usize);
-                let mut in_pad = true;
-                for ax in 0..r {
-                    let i = (o[ax] * self.strides[ax] + k[ax] * self.dilations[ax]) as isize
-                        - p.begin[ax] as isize;
-                    if i >= (input[ax] + p.end[ax]) as isize {
-                        in_pad = false;
-                    }
-                    if i < 0 || i as usize >= input[ax] {
-                        off = None;
-                    } else {
-                        off = off.map(|b| b + i as usize * st[ax]);
-                    }
+            taps.push(0usize);
+            let mut padded = 1;
+            for ax in 0..r {
+                let (offs, pc) = &axes[ax][o[ax]];
+                padded *= pc;
+                next.clear();
+                for &t in &taps {
+                    next.extend(offs.iter().map(|&d| t + d));
                 }
-                padded += usize::from(in_pad);
-                if let Some(off) = off {
-                    taps.push(off);
-                }
-                crate::ops::nn::conv::next_index(&mut k, &self.kernel);
+                std::mem::swap(&mut taps, &mut next);
             }
             f(oi, &taps, padded);
             crate::ops::nn::conv::next_index(&mut o, &p.out);
