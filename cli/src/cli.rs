@@ -207,7 +207,7 @@ fn load_bundle(path: &Path) -> Result<Loaded, Error> {
 fn plan(path: &Path, bundle: &Bundle) -> Result<Model, Error> {
     Model::from_bundle(bundle, &Options::default()).map_err(|source| Error::Plan {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -51,7 +51,7 @@ pub enum Error {
         /// The bundle file.
         path: PathBuf,
         /// The planner's error, naming the node.
-        source: keel_runtime::Error,
+        source: Box<keel_runtime::Error>,
     },
     /// The file is not something keel scores (the message says what it looks like and what
     /// keel reads), or is too large to be a bundle.
