@@ -244,6 +244,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     m.entries.len() + 1,
                 ),
                 Origin::Mleap => "an MLeap Bundle.ML zip, imported".to_string(),
+                Origin::Onnx => "an ONNX model, imported".to_string(),
             };
             stdout_line(&format!(
                 "ok: `{}`: {} ({read_as}), {} steps planned on {}\n",

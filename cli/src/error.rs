@@ -96,6 +96,7 @@ impl Error {
             LoadError::Read { path, source } => Error::ReadFile { path, source },
             LoadError::Bundle(source) => Error::Bundle { path, source },
             LoadError::Mleap(source) => Error::Import { path, source },
+            LoadError::Onnx(source) => Error::Onnx { path, source },
             other => Error::Unrecognised {
                 path,
                 message: other.to_string(),

@@ -1,5 +1,5 @@
-//! Reading whatever keel scores: a keel bundle or an MLeap Bundle.ML zip, told apart by content
-//! (never by file name, since both are zips and users rename files). Every entry point (the
+//! Reading whatever keel scores: a keel bundle, an MLeap Bundle.ML zip or an ONNX model, told
+//! apart by content (never by file name, since users rename files). Every entry point (the
 //! command line's `score`, `validate`, `inspect`, the REST server, Python's `keel.load`, the
 //! Spark JVM engine) reads through [`read_bytes`], so they accept the same files and refuse the
 //! others with the same message, which says what was found and what keel reads.
@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 /// What keel reads, for messages.
 const WHAT_KEEL_READS: &str = "keel reads keel bundles (a zip with `manifest.json` or \
-`manifest.pb`) and MLeap Bundle.ML zips (a zip with `bundle.json`); convert other formats with \
-`keel convert --from spark-ml`";
+`manifest.pb`), MLeap Bundle.ML zips (a zip with `bundle.json`) and ONNX models; convert Spark \
+ML saved models with `keel convert --from spark-ml`";
 
 /// Which format a bundle was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub enum Origin {
     Keel,
     /// An MLeap Bundle.ML zip, converted on reading (`keel_import::mleap`).
     Mleap,
+    /// An ONNX model, converted on reading (`keel_import::onnx`).
+    Onnx,
 }
 
 /// A bundle read by [`read_bytes`], with where it came from.
@@ -43,6 +45,10 @@ pub enum LoadError {
     /// An MLeap Bundle.ML zip that could not be converted (the error names the entry or node).
     #[error("MLeap bundle: {0}")]
     Mleap(#[from] ImportError),
+    /// An ONNX model that could not be converted (the error names the node or tensor, and lists
+    /// every unsupported op at once).
+    #[error("ONNX model: {0}")]
+    Onnx(#[from] Box<crate::onnx::Error>),
     /// Neither a keel bundle nor an MLeap zip; the message says what the bytes look like.
     #[error("{found}: {WHAT_KEEL_READS}")]
     Unrecognised {
@@ -73,12 +79,13 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// A stable code for the kind of failure (`bundle`, `mleap`, `unrecognised`, `read`,
-    /// `too_large`), for front ends that map errors to their own classes or statuses.
+    /// A stable code for the kind of failure (`bundle`, `mleap`, `onnx`, `unrecognised`,
+    /// `read`, `too_large`), for front ends that map errors to their own classes or statuses.
     pub fn code(&self) -> &'static str {
         match self {
             LoadError::Bundle(_) => "bundle",
             LoadError::Mleap(_) => "mleap",
+            LoadError::Onnx(_) => "onnx",
             LoadError::Unrecognised { .. } => "unrecognised",
             LoadError::Read { .. } => "read",
             LoadError::TooLarge { .. } => "too_large",
@@ -91,8 +98,26 @@ pub fn read_bytes(bytes: &[u8]) -> Result<Loaded, LoadError> {
     read_bytes_with(bytes, &Limits::default())
 }
 
-/// [`read_bytes`] with explicit resource limits (applied to either format).
+/// [`read_bytes`] with explicit resource limits (applied to every format). An ONNX model read
+/// from bytes alone may not use external data (there is no folder to read it from).
 pub fn read_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Loaded, LoadError> {
+    read_any(bytes, limits, None, "onnx")
+}
+
+fn read_any(
+    bytes: &[u8],
+    limits: &Limits,
+    dir: Option<&Path>,
+    name: &str,
+) -> Result<Loaded, LoadError> {
+    if !is_zip(bytes) && looks_like_onnx(bytes) {
+        let bundle = crate::onnx::convert_bytes(bytes, name, dir, &crate::onnx::Limits::default())
+            .map_err(Box::new)?;
+        return Ok(Loaded {
+            bundle,
+            origin: Origin::Onnx,
+        });
+    }
     if !is_zip(bytes) {
         return Err(LoadError::Unrecognised {
             found: format!("not a zip archive ({})", sniff(bytes)),
@@ -168,9 +193,30 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
     Ok(bytes)
 }
 
-/// Reads a bundle file of either format: [`read_file`] then [`read_bytes`].
+/// Reads a bundle file of any format: [`read_file`] then [`read_bytes`]; an ONNX model's
+/// external data is read from the file's folder.
 pub fn read_path(path: &Path) -> Result<Loaded, LoadError> {
-    read_bytes(&read_file(path)?)
+    let bytes = read_file(path)?;
+    let dir = path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("onnx");
+    read_any(&bytes, &Limits::default(), dir, name)
+}
+
+/// Whether the bytes start like an ONNX `ModelProto`: its first field is `ir_version` (field 1,
+/// a varint, tag byte 0x08) with a plausible value, as every ONNX writer puts it first. A
+/// wrong guess is harmless: decoding then fails with the ONNX reader's error.
+fn looks_like_onnx(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x08, v, ..] if (1..=32).contains(v))
 }
 
 /// Whether the bytes start like a zip archive (a local file header, or the end record of an
@@ -226,6 +272,8 @@ fn sniff(bytes: &[u8]) -> String {
         "a gzip file"
     } else if starts(b"\x93NUMPY") {
         "a NumPy array file"
+    } else if starts(b"\x08") {
+        "a protocol buffer that is not an ONNX model"
     } else if starts(b"\x80") {
         "a Python pickle (scikit-learn's joblib files are pickles: export with keel.sklearn)"
     } else if let Some(t) = text {

@@ -65,6 +65,9 @@ impl Tolerance {
     /// Sums over many trees or layers (`f64_accumulated`).
     pub const F64_ACCUMULATED: Named = Named("f64_accumulated");
 
+    /// f32 networks against ONNX Runtime and PyTorch (`onnx_f32`).
+    pub const ONNX_F32: Named = Named("onnx_f32");
+
     /// Whether `a` (keel) matches `b` (reference). NaN matches NaN.
     pub fn accepts(&self, a: f64, b: f64) -> bool {
         if a.is_nan() || b.is_nan() {
@@ -155,6 +158,7 @@ mod tests {
             Tolerance::F64_LINEAR,
             Tolerance::PROBABILITY,
             Tolerance::F64_ACCUMULATED,
+            Tolerance::ONNX_F32,
         ] {
             assert!(
                 matches!(named.tolerance(), Some(Tolerance::Close { .. })),
