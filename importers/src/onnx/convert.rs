@@ -59,6 +59,8 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "HardSigmoid" => unary("hard_sigmoid"),
         "ThresholdedRelu" => unary("thresholded_relu"),
         "BitwiseNot" => unary("bitwise_not"),
+        "Shrink" => unary("shrink"),
+        "Swish" => unary("swish"),
         "Add" => binary("add"),
         "Sub" => binary("sub"),
         "Mul" => binary("mul"),
@@ -77,13 +79,15 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "BitwiseOr" => binary("bitwise_or"),
         "BitwiseXor" => binary("bitwise_xor"),
         "PRelu" => binary("prelu"),
+        // The direction attribute picks the fn (see `plan`).
+        "BitShift" => Some(("nn.binary", None)),
         "Sum" => Some(("nn.variadic", Some("sum"))),
         "Mean" => Some(("nn.variadic", Some("mean"))),
         "Min" => Some(("nn.variadic", Some("min"))),
         "Max" => Some(("nn.variadic", Some("max"))),
         "Where" => Some(("nn.where", None)),
         "Clip" => Some(("nn.clip", None)),
-        "Cast" => Some(("nn.cast", None)),
+        "Cast" | "CastLike" => Some(("nn.cast", None)),
         "Softmax" => Some(("nn.softmax", Some("softmax"))),
         "LogSoftmax" => Some(("nn.softmax", Some("log_softmax"))),
         "Hardmax" => Some(("nn.softmax", Some("hardmax"))),
@@ -342,6 +346,21 @@ fn plan(
                     super::proto::data_type::name(to)
                 )))),
             }
+        }
+    }
+    if op_type == "BitShift" {
+        let f = match attrs.remove("direction") {
+            Some(Value::Inline(Attr::Str(d))) if d == "LEFT" => Some("bit_shift_left"),
+            Some(Value::Inline(Attr::Str(d))) if d == "RIGHT" => Some("bit_shift_right"),
+            _ => None,
+        };
+        match f {
+            Some(f) => {
+                attrs.insert("fn".into(), Value::Inline(Attr::Str(f.into())));
+            }
+            None => problems.push(unsupported(Some(
+                "direction must be LEFT or RIGHT".into(),
+            ))),
         }
     }
     if let Some(f) = fixed_fn {
