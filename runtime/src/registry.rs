@@ -132,6 +132,12 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn(
+        "nn.cumulative",
+        ops::nn::cumulative::build,
+        &["exclusive", "fn", "reverse"],
+    ),
+    OpEntry::nn("nn.dropout", ops::nn::dropout::build, &["ratio", "seed"]),
     OpEntry::nn("nn.expand", ops::nn::expand::build, &[]),
     OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),
     OpEntry::nn("nn.gather", ops::nn::gather::build, &["axis"]),
@@ -196,7 +202,13 @@ pub static OPS: &[OpEntry] = &[
     OpEntry::nn("nn.split", ops::nn::split::build, &["axis", "num_outputs"]),
     OpEntry::nn("nn.squeeze", ops::nn::squeeze::build, &[]),
     OpEntry::nn("nn.tile", ops::nn::tile::build, &[]),
+    OpEntry::nn(
+        "nn.top_k",
+        ops::nn::top_k::build,
+        &["axis", "largest", "sorted"],
+    ),
     OpEntry::nn("nn.transpose", ops::nn::transpose::build, &["perm"]),
+    OpEntry::nn("nn.trilu", ops::nn::trilu::build, &["upper"]),
     OpEntry::nn(
         "nn.unary",
         ops::nn::unary::build,

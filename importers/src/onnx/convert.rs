@@ -134,6 +134,11 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "InstanceNormalization" => Some(("nn.instance_norm", None)),
         "RMSNormalization" => Some(("nn.rms_norm", None)),
         "Constant" => Some(("nn.constant", None)),
+        "Dropout" => Some(("nn.dropout", None)),
+        "Trilu" => Some(("nn.trilu", None)),
+        "CumSum" => Some(("nn.cumulative", Some("sum"))),
+        "CumProd" => Some(("nn.cumulative", Some("prod"))),
+        "TopK" => Some(("nn.top_k", None)),
         _ => None,
     }
 }
@@ -153,6 +158,7 @@ fn attr_input(op_type: &str, attr: &str) -> Option<(usize, DType)> {
         ("Pad", "value") => (2, DType::F32),
         ("Clip", "min") => (1, DType::F32),
         ("Clip", "max") => (2, DType::F32),
+        ("TopK", "k") => (1, DType::I64),
         _ => return None,
     })
 }
@@ -237,6 +243,7 @@ fn attr_tensor(v: &Value, dtype: DType) -> Option<Tensor> {
     match (a, dtype) {
         (Attr::I64s(v), DType::I64) => Tensor::new(vec![v.len()], v.clone()).ok(),
         (Attr::F64(f), DType::F32) => Some(Tensor::scalar(*f as f32)),
+        (Attr::I64(v), DType::I64) => Tensor::new(vec![1], vec![*v]).ok(),
         _ => None,
     }
 }

@@ -27,6 +27,8 @@ pub(crate) mod concat;
 pub(crate) mod constant;
 pub(crate) mod constant_of_shape;
 pub(crate) mod conv;
+pub(crate) mod cumulative;
+pub(crate) mod dropout;
 pub(crate) mod expand;
 pub(crate) mod flatten;
 pub(crate) mod gather;
@@ -55,7 +57,9 @@ pub(crate) mod squeeze;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod tile;
+pub(crate) mod top_k;
 pub(crate) mod transpose;
+pub(crate) mod trilu;
 pub(crate) mod unary;
 pub(crate) mod unsqueeze;
 pub(crate) mod variadic;
