@@ -137,6 +137,11 @@ pub static OPS: &[OpEntry] = &[
         ops::nn::cumulative::build,
         &["exclusive", "fn", "reverse"],
     ),
+    OpEntry::nn(
+        "nn.depth_to_space",
+        ops::nn::depth_to_space::build,
+        &["blocksize", "fn", "mode"],
+    ),
     OpEntry::nn("nn.dropout", ops::nn::dropout::build, &["ratio", "seed"]),
     OpEntry::nn("nn.expand", ops::nn::expand::build, &[]),
     OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),
@@ -146,6 +151,7 @@ pub static OPS: &[OpEntry] = &[
         ops::nn::gather_elements::build,
         &["axis"],
     ),
+    OpEntry::nn("nn.gather_nd", ops::nn::gather_nd::build, &["batch_dims"]),
     OpEntry::nn(
         "nn.gemm",
         ops::nn::gemm::build,
@@ -182,6 +188,8 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn("nn.non_zero", ops::nn::non_zero::build, &[]),
+    OpEntry::nn("nn.one_hot", ops::nn::one_hot::build, &["axis"]),
     OpEntry::nn("nn.pad", ops::nn::pad::build, &["mode"]),
     OpEntry::nn("nn.range", ops::nn::range::build, &[]),
     OpEntry::nn(
@@ -195,6 +203,12 @@ pub static OPS: &[OpEntry] = &[
         ops::nn::rms_norm::build,
         &["axis", "epsilon", "stash_type"],
     ),
+    OpEntry::nn(
+        "nn.scatter_elements",
+        ops::nn::scatter_elements::build,
+        &["axis", "reduction"],
+    ),
+    OpEntry::nn("nn.scatter_nd", ops::nn::scatter_nd::build, &["reduction"]),
     OpEntry::nn("nn.shape", ops::nn::shape::build, &["end", "start"]),
     OpEntry::nn("nn.size", ops::nn::size::build, &[]),
     OpEntry::nn("nn.slice", ops::nn::slice::build, &[]),

@@ -139,6 +139,14 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "CumSum" => Some(("nn.cumulative", Some("sum"))),
         "CumProd" => Some(("nn.cumulative", Some("prod"))),
         "TopK" => Some(("nn.top_k", None)),
+        "GatherND" => Some(("nn.gather_nd", None)),
+        // Scatter (opsets 9-10) is ScatterElements without reductions.
+        "ScatterElements" | "Scatter" => Some(("nn.scatter_elements", None)),
+        "ScatterND" => Some(("nn.scatter_nd", None)),
+        "OneHot" => Some(("nn.one_hot", None)),
+        "NonZero" => Some(("nn.non_zero", None)),
+        "DepthToSpace" => Some(("nn.depth_to_space", Some("depth_to_space"))),
+        "SpaceToDepth" => Some(("nn.depth_to_space", Some("space_to_depth"))),
         _ => None,
     }
 }
