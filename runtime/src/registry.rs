@@ -188,6 +188,11 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn(
+        "nn.mean_variance_norm",
+        ops::nn::mean_variance_norm::build,
+        &["axes"],
+    ),
     OpEntry::nn("nn.non_zero", ops::nn::non_zero::build, &[]),
     OpEntry::nn("nn.one_hot", ops::nn::one_hot::build, &["axis"]),
     OpEntry::nn("nn.pad", ops::nn::pad::build, &["mode"]),

@@ -145,6 +145,7 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "ScatterND" => Some(("nn.scatter_nd", None)),
         "OneHot" => Some(("nn.one_hot", None)),
         "NonZero" => Some(("nn.non_zero", None)),
+        "MeanVarianceNormalization" => Some(("nn.mean_variance_norm", None)),
         "DepthToSpace" => Some(("nn.depth_to_space", Some("depth_to_space"))),
         "SpaceToDepth" => Some(("nn.depth_to_space", Some("space_to_depth"))),
         _ => None,

@@ -45,6 +45,7 @@ pub(crate) mod layout;
 pub(crate) mod linalg;
 pub(crate) mod matmul;
 pub(crate) mod max_pool;
+pub(crate) mod mean_variance_norm;
 pub(crate) mod non_zero;
 pub(crate) mod one_hot;
 pub(crate) mod pad;
