@@ -374,9 +374,7 @@ fn plan(
             Some(f) => {
                 attrs.insert("fn".into(), Value::Inline(Attr::Str(f.into())));
             }
-            None => problems.push(unsupported(Some(
-                "direction must be LEFT or RIGHT".into(),
-            ))),
+            None => problems.push(unsupported(Some("direction must be LEFT or RIGHT".into()))),
         }
     }
     if let Some(f) = fixed_fn {

@@ -369,9 +369,7 @@ pub(crate) fn eval_binary(f: BinFn, fmod: bool, a: &Tensor, b: &Tensor) -> Resul
                 r.unwrap_or(0)
             })?))
         }
-        (BinFn::ShiftLeft | BinFn::ShiftRight, _, _) => {
-            Err(dtype_error("A", DType::U8, a.dtype()))
-        }
+        (BinFn::ShiftLeft | BinFn::ShiftRight, _, _) => Err(dtype_error("A", DType::U8, a.dtype())),
         (BinFn::And | BinFn::Or | BinFn::Xor, _, _) => {
             Err(dtype_error("A", DType::Bool, a.dtype()))
         }

@@ -94,7 +94,9 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let inputs = Inputs::read(ctx, 2, 2)?;
     let x = inputs.ty(0).clone();
     if !x.dtype.is_tensor_element() || x.dtype == DType::Bool || x.rank() == 0 {
-        return Err(ctx.err(format!("x must be a numeric tensor of rank >= 1, found {x}")));
+        return Err(ctx.err(format!(
+            "x must be a numeric tensor of rank >= 1, found {x}"
+        )));
     }
     if int_input(ctx, inputs.ty(1), "axis")? != Some(1) {
         return Err(ctx.err(format!("axis must be one integer, found {}", inputs.ty(1))));
@@ -136,14 +138,23 @@ mod tests {
     fn sums_and_products_with_flags() {
         let x = f32s(&[4], &[1., 2., 3., 4.]);
         assert_eq!(cum("sum", &[], &x, 0), f32s(&[4], &[1., 3., 6., 10.]));
-        assert_eq!(cum("sum", &["exclusive"], &x, 0), f32s(&[4], &[0., 1., 3., 6.]));
-        assert_eq!(cum("sum", &["reverse"], &x, 0), f32s(&[4], &[10., 9., 7., 4.]));
+        assert_eq!(
+            cum("sum", &["exclusive"], &x, 0),
+            f32s(&[4], &[0., 1., 3., 6.])
+        );
+        assert_eq!(
+            cum("sum", &["reverse"], &x, 0),
+            f32s(&[4], &[10., 9., 7., 4.])
+        );
         assert_eq!(
             cum("sum", &["exclusive", "reverse"], &x, 0),
             f32s(&[4], &[9., 7., 4., 0.])
         );
         assert_eq!(cum("prod", &[], &x, 0), f32s(&[4], &[1., 2., 6., 24.]));
-        assert_eq!(cum("prod", &["exclusive"], &x, -1), f32s(&[4], &[1., 1., 2., 6.]));
+        assert_eq!(
+            cum("prod", &["exclusive"], &x, -1),
+            f32s(&[4], &[1., 1., 2., 6.])
+        );
         // 2-D, along axis 0 and axis 1: [[1 2 3], [4 5 6]].
         let m = i64s(&[2, 3], &[1, 2, 3, 4, 5, 6]);
         assert_eq!(cum("sum", &[], &m, 0), i64s(&[2, 3], &[1, 2, 3, 5, 7, 9]));

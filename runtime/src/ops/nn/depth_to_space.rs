@@ -29,23 +29,39 @@ struct DepthToSpace {
 }
 
 /// The 6-D view of the input, the transpose, and the 4-D output shape, for `[n, c, h, w]`.
-fn plan(mode: Mode, b: usize, [n, c, h, w]: [usize; 4]) -> Option<([usize; 6], [usize; 6], [usize; 4])> {
+fn plan(
+    mode: Mode,
+    b: usize,
+    [n, c, h, w]: [usize; 4],
+) -> Option<([usize; 6], [usize; 6], [usize; 4])> {
     let bb = b.checked_mul(b)?;
     Some(match mode {
         Mode::Dcr => {
             (c % bb == 0).then_some(())?;
             let c2 = c / bb;
-            ([n, b, b, c2, h, w], [0, 3, 4, 1, 5, 2], [n, c2, h.checked_mul(b)?, w.checked_mul(b)?])
+            (
+                [n, b, b, c2, h, w],
+                [0, 3, 4, 1, 5, 2],
+                [n, c2, h.checked_mul(b)?, w.checked_mul(b)?],
+            )
         }
         Mode::Crd => {
             (c % bb == 0).then_some(())?;
             let c2 = c / bb;
-            ([n, c2, b, b, h, w], [0, 1, 4, 2, 5, 3], [n, c2, h.checked_mul(b)?, w.checked_mul(b)?])
+            (
+                [n, c2, b, b, h, w],
+                [0, 1, 4, 2, 5, 3],
+                [n, c2, h.checked_mul(b)?, w.checked_mul(b)?],
+            )
         }
         Mode::ToDepth => {
             (h % b == 0 && w % b == 0).then_some(())?;
             let (h2, w2) = (h / b, w / b);
-            ([n, c, h2, b, w2, b], [0, 3, 5, 1, 2, 4], [n, c.checked_mul(bb)?, h2, w2])
+            (
+                [n, c, h2, b, w2, b],
+                [0, 3, 5, 1, 2, 4],
+                [n, c.checked_mul(bb)?, h2, w2],
+            )
         }
     })
 }
@@ -58,7 +74,10 @@ impl Kernel for DepthToSpace {
         let (view, perm, out) = plan(self.mode, self.b, dims).ok_or_else(|| {
             shape_error(
                 "input",
-                format!("sizes divisible by blocksize {} (squared for channels)", self.b),
+                format!(
+                    "sizes divisible by blocksize {} (squared for channels)",
+                    self.b
+                ),
                 format!("{:?}", x.shape),
             )
         })?;
@@ -80,7 +99,10 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         .ok()
         .filter(|&b| b >= 1)
         .ok_or_else(|| ctx.err("blocksize must be >= 1"))?;
-    let mode = match (ctx.str("fn")?, ctx.opt_attr("mode").map(|_| ctx.str("mode")).transpose()?) {
+    let mode = match (
+        ctx.str("fn")?,
+        ctx.opt_attr("mode").map(|_| ctx.str("mode")).transpose()?,
+    ) {
         ("depth_to_space", None | Some("DCR")) => Mode::Dcr,
         ("depth_to_space", Some("CRD")) => Mode::Crd,
         ("space_to_depth", None) => Mode::ToDepth,
@@ -127,7 +149,9 @@ mod tests {
         if let Some(m) = mode {
             a.push(("mode", Attr::Str(m.into())));
         }
-        run("nn.depth_to_space", a, std::slice::from_ref(x)).unwrap().remove(0)
+        run("nn.depth_to_space", a, std::slice::from_ref(x))
+            .unwrap()
+            .remove(0)
     }
 
     #[test]
@@ -135,7 +159,10 @@ mod tests {
         // Four channels of one pixel each, values = channel number.
         let x = i64s(&[1, 4, 1, 1], &[0, 1, 2, 3]);
         // DCR: channel k goes to (k / 2, k % 2).
-        assert_eq!(d2s("depth_to_space", None, &x), i64s(&[1, 1, 2, 2], &[0, 1, 2, 3]));
+        assert_eq!(
+            d2s("depth_to_space", None, &x),
+            i64s(&[1, 1, 2, 2], &[0, 1, 2, 3])
+        );
         // CRD with 8 channels = 2 output channels: channel c*4 + k goes to (c, k / 2, k % 2);
         // DCR instead interleaves: channel k*2 + c.
         let x8 = i64s(&[1, 8, 1, 1], &[0, 1, 2, 3, 4, 5, 6, 7]);
@@ -149,11 +176,17 @@ mod tests {
         );
         // space_to_depth inverts DCR.
         let s = i64s(&[1, 1, 2, 2], &[0, 1, 2, 3]);
-        assert_eq!(d2s("space_to_depth", None, &s), i64s(&[1, 4, 1, 1], &[0, 1, 2, 3]));
+        assert_eq!(
+            d2s("space_to_depth", None, &s),
+            i64s(&[1, 4, 1, 1], &[0, 1, 2, 3])
+        );
         let bad = i64s(&[1, 3, 1, 1], &[0, 1, 2]);
         let e = run(
             "nn.depth_to_space",
-            vec![("fn", Attr::Str("depth_to_space".into())), ("blocksize", Attr::I64(2))],
+            vec![
+                ("fn", Attr::Str("depth_to_space".into())),
+                ("blocksize", Attr::I64(2)),
+            ],
             &[bad],
         );
         assert!(e.is_err());

@@ -96,7 +96,12 @@ mod tests {
             out[1],
             Tensor::new(vec![2, 2], vec![true, true, true, true]).unwrap()
         );
-        let one = run("nn.dropout", vec![("seed", Attr::I64(3))], &[x.clone()]).unwrap();
+        let one = run(
+            "nn.dropout",
+            vec![("seed", Attr::I64(3))],
+            std::slice::from_ref(&x),
+        )
+        .unwrap();
         assert_eq!(one, vec![x]);
     }
 

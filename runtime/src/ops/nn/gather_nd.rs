@@ -27,7 +27,11 @@ pub(crate) fn tuple_offsets(
     if q == 0 || q <= b || b + k > data.len() || indices.shape[..b] != data[..b] {
         return Err(shape_error(
             "indices",
-            format!("rank >= {} with the batch axes of data {data:?} and tuples of <= {} axes", b + 1, data.len().saturating_sub(b)),
+            format!(
+                "rank >= {} with the batch axes of data {data:?} and tuples of <= {} axes",
+                b + 1,
+                data.len().saturating_sub(b)
+            ),
             format!("{:?}", indices.shape),
         ));
     }
@@ -38,7 +42,11 @@ pub(crate) fn tuple_offsets(
     let st = strides(data);
     let ks = indices.data.to_i64_vec();
     if ks.len() != tuples * k {
-        return Err(shape_error("indices", format!("{} elements", tuples * k), ks.len().to_string()));
+        return Err(shape_error(
+            "indices",
+            format!("{} elements", tuples * k),
+            ks.len().to_string(),
+        ));
     }
     let mut offs = Vec::with_capacity(tuples);
     for t in 0..tuples {
@@ -125,9 +133,17 @@ mod tests {
     fn tuples_pick_elements_and_slices() {
         // data [[0 1], [2 3]]: tuples [0 0], [1 1] pick elements; [1] picks row 1.
         let x = i64s(&[2, 2], &[0, 1, 2, 3]);
-        let out = run("nn.gather_nd", vec![], &[x.clone(), i64s(&[2, 2], &[0, 0, 1, 1])]);
+        let out = run(
+            "nn.gather_nd",
+            vec![],
+            &[x.clone(), i64s(&[2, 2], &[0, 0, 1, 1])],
+        );
         assert_eq!(out.unwrap()[0], i64s(&[2], &[0, 3]));
-        let out = run("nn.gather_nd", vec![], &[x.clone(), i64s(&[2, 1], &[1, -2])]);
+        let out = run(
+            "nn.gather_nd",
+            vec![],
+            &[x.clone(), i64s(&[2, 1], &[1, -2])],
+        );
         assert_eq!(out.unwrap()[0], i64s(&[2, 2], &[2, 3, 0, 1]));
         // batch_dims 1: batch 0 takes its row 1, batch 1 its row 0.
         let d = i64s(&[2, 2, 2], &[0, 1, 2, 3, 4, 5, 6, 7]);

@@ -51,7 +51,8 @@ impl Kernel for Mvn {
                 .sum()
         };
         let groups: usize = kept.iter().product();
-        let (mut sum, mut sq, mut count) = (vec![0.0; groups], vec![0.0; groups], vec![0usize; groups]);
+        let (mut sum, mut sq, mut count) =
+            (vec![0.0; groups], vec![0.0; groups], vec![0usize; groups]);
         let gs: Vec<usize> = (0..n).map(group).collect();
         for (p, &g) in gs.iter().enumerate() {
             sum[g] += v[p];
@@ -116,12 +117,24 @@ mod tests {
     fn normalises_over_the_axes() {
         // Rows [1 3] and [2 2 ] over axis 1: means 2 and 2, stds 1 and 0.
         let x = f32s(&[2, 2], &[1., 3., 2., 2.]);
-        let out = run("nn.mean_variance_norm", vec![("axes", Attr::I64s(vec![1]))], &[x.clone()]);
+        let out = run(
+            "nn.mean_variance_norm",
+            vec![("axes", Attr::I64s(vec![1]))],
+            std::slice::from_ref(&x),
+        );
         assert_close(&out.unwrap()[0], &f32s(&[2, 2], &[-1., 1., 0., 0.]), 1e-6);
         // Over both axes: mean 2, std sqrt(0.5).
-        let out = run("nn.mean_variance_norm", vec![("axes", Attr::I64s(vec![0, -1]))], &[x.clone()]);
+        let out = run(
+            "nn.mean_variance_norm",
+            vec![("axes", Attr::I64s(vec![0, -1]))],
+            std::slice::from_ref(&x),
+        );
         let s = 0.5f32.sqrt();
-        assert_close(&out.unwrap()[0], &f32s(&[2, 2], &[-1. / s, 1. / s, 0., 0.]), 1e-6);
+        assert_close(
+            &out.unwrap()[0],
+            &f32s(&[2, 2], &[-1. / s, 1. / s, 0., 0.]),
+            1e-6,
+        );
         // The default axes [0, 2, 3] need rank 4.
         assert!(run("nn.mean_variance_norm", vec![], &[x]).is_err());
     }

@@ -23,9 +23,17 @@ impl Kernel for NonZero {
             // NaN is non-zero, as in NumPy.
             d => d.to_f64_vec().iter().map(|&v| v != 0.0).collect(),
         };
-        let shape = if x.rank() == 0 { vec![1] } else { x.shape.clone() };
+        let shape = if x.rank() == 0 {
+            vec![1]
+        } else {
+            x.shape.clone()
+        };
         if checked_elements(&shape, "X")? != nz.len() {
-            return Err(shape_error("X", format!("shape {shape:?}"), format!("{} elements", nz.len())));
+            return Err(shape_error(
+                "X",
+                format!("shape {shape:?}"),
+                format!("{} elements", nz.len()),
+            ));
         }
         let hits: Vec<usize> = (0..nz.len()).filter(|&p| nz[p]).collect();
         let (rank, st) = (shape.len(), strides(&shape));

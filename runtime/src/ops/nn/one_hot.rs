@@ -34,10 +34,20 @@ impl Kernel for OneHot {
         }
         let depth = match depth_t.data.to_i64_vec().as_slice() {
             [d] if *d > 0 => *d as usize,
-            other => return Err(shape_error("depth", "one positive number", format!("{other:?}"))),
+            other => {
+                return Err(shape_error(
+                    "depth",
+                    "one positive number",
+                    format!("{other:?}"),
+                ));
+            }
         };
         if vals.len() != 2 {
-            return Err(shape_error("values", "two elements", format!("{:?}", vals.shape)));
+            return Err(shape_error(
+                "values",
+                "two elements",
+                format!("{:?}", vals.shape),
+            ));
         }
         let mut shape = ind.shape.clone();
         shape.insert(self.axis, depth);
@@ -71,7 +81,9 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         }
     }
     if !vals.dtype.is_tensor_element() || vals.rank() != 1 {
-        return Err(ctx.err(format!("values must be a 1-D [off, on] tensor, found {vals}")));
+        return Err(ctx.err(format!(
+            "values must be a 1-D [off, on] tensor, found {vals}"
+        )));
     }
     let r = ind.rank() as i64;
     let axis = attr_i64(ctx, "axis", -1)?;
@@ -115,13 +127,21 @@ mod tests {
         let depth = i64s(&[], &[3]);
         let vals = f32s(&[2], &[-1., 2.]);
         // Default axis -1: rows; -1 is the last class; 5 is out of range (all off).
-        let out = run("nn.one_hot", vec![], &[ind.clone(), depth.clone(), vals.clone()]);
+        let out = run(
+            "nn.one_hot",
+            vec![],
+            &[ind.clone(), depth.clone(), vals.clone()],
+        );
         assert_eq!(
             out.unwrap()[0],
             f32s(&[3, 3], &[2., -1., -1., -1., -1., 2., -1., -1., -1.])
         );
         // Axis 0: the transpose.
-        let out = run("nn.one_hot", vec![("axis", Attr::I64(0))], &[ind, depth, vals]);
+        let out = run(
+            "nn.one_hot",
+            vec![("axis", Attr::I64(0))],
+            &[ind, depth, vals],
+        );
         assert_eq!(
             out.unwrap()[0],
             f32s(&[3, 3], &[2., -1., -1., -1., -1., -1., -1., 2., -1.])

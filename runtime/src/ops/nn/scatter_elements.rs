@@ -89,7 +89,13 @@ pub(crate) fn scatter(
     if updates.dtype() != data.dtype() {
         return Err(dtype_error("updates", data.dtype(), updates.dtype()));
     }
-    let bug = || shape_error("indices", "positions within data and updates", "one past them");
+    let bug = || {
+        shape_error(
+            "indices",
+            "positions within data and updates",
+            "one past them",
+        )
+    };
     if r == Reduction::None {
         let out = crate::with_data!(&data.data, v => assign(v, &updates.data, pairs));
         return Tensor::from_data(data.shape.clone(), out.ok_or_else(bug)?);
@@ -203,14 +209,20 @@ mod tests {
         let i = i64s(&[1, 2], &[1, -4]);
         let out = run(
             "nn.scatter_elements",
-            vec![("axis", Attr::I64(1)), ("reduction", Attr::Str("add".into()))],
+            vec![
+                ("axis", Attr::I64(1)),
+                ("reduction", Attr::Str("add".into())),
+            ],
             &[x.clone(), i.clone(), u.clone()],
         )
         .unwrap();
         assert_eq!(out[0], f32s(&[1, 5], &[1., 2. + 1.1 + 2.1, 3., 4., 5.]));
         let out = run(
             "nn.scatter_elements",
-            vec![("axis", Attr::I64(1)), ("reduction", Attr::Str("max".into()))],
+            vec![
+                ("axis", Attr::I64(1)),
+                ("reduction", Attr::Str("max".into())),
+            ],
             &[x.clone(), i, u.clone()],
         )
         .unwrap();

@@ -50,10 +50,14 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let x = inputs.ty(0).clone();
     let (ind, upd) = (inputs.ty(1), inputs.ty(2));
     if !matches!(ind.dtype, DType::I64 | DType::I32) || ind.rank() == 0 {
-        return Err(ctx.err(format!("indices must be i64 or i32 of rank >= 1, found {ind}")));
+        return Err(ctx.err(format!(
+            "indices must be i64 or i32 of rank >= 1, found {ind}"
+        )));
     }
     if x.rank() == 0 || upd.dtype != x.dtype {
-        return Err(ctx.err(format!("data {x} needs rank >= 1 and updates {upd} its dtype")));
+        return Err(ctx.err(format!(
+            "data {x} needs rank >= 1 and updates {upd} its dtype"
+        )));
     }
     let r = reduction(ctx, x.dtype)?;
     let out = tensor_out(ctx, "0", x)?;
@@ -82,7 +86,11 @@ mod tests {
         let out = run(
             "nn.scatter_nd",
             vec![("reduction", Attr::Str("mul".into()))],
-            &[m.clone(), i64s(&[2, 1], &[0, -2]), i64s(&[2, 2], &[2, 2, 3, 3])],
+            &[
+                m.clone(),
+                i64s(&[2, 1], &[0, -2]),
+                i64s(&[2, 2], &[2, 2, 3, 3]),
+            ],
         )
         .unwrap();
         assert_eq!(out[0], i64s(&[2, 2], &[6, 12, 3, 4]));

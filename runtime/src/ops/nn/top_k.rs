@@ -53,7 +53,11 @@ impl Kernel for TopK {
             .ok_or_else(|| shape_error("K", format!("0..={n}"), k.to_string()))?;
         let total = checked_elements(&x.shape, "X")?;
         if total != x.len() {
-            return Err(shape_error("X", format!("{total} elements"), x.len().to_string()));
+            return Err(shape_error(
+                "X",
+                format!("{total} elements"),
+                x.len().to_string(),
+            ));
         }
         let inner: usize = x.shape[self.axis + 1..].iter().product();
         let outer: usize = x.shape[..self.axis].iter().product();
@@ -112,7 +116,9 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let inputs = Inputs::read(ctx, 2, 2)?;
     let x = inputs.ty(0).clone();
     if !x.dtype.is_tensor_element() || x.dtype == DType::Bool || x.rank() == 0 {
-        return Err(ctx.err(format!("X must be a numeric tensor of rank >= 1, found {x}")));
+        return Err(ctx.err(format!(
+            "X must be a numeric tensor of rank >= 1, found {x}"
+        )));
     }
     if int_input(ctx, inputs.ty(1), "K")? != Some(1) {
         return Err(ctx.err(format!("K must be one integer, found {}", inputs.ty(1))));
