@@ -59,6 +59,8 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "HardSigmoid" => unary("hard_sigmoid"),
         "ThresholdedRelu" => unary("thresholded_relu"),
         "BitwiseNot" => unary("bitwise_not"),
+        "Shrink" => unary("shrink"),
+        "Swish" => unary("swish"),
         "Add" => binary("add"),
         "Sub" => binary("sub"),
         "Mul" => binary("mul"),
@@ -77,13 +79,15 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "BitwiseOr" => binary("bitwise_or"),
         "BitwiseXor" => binary("bitwise_xor"),
         "PRelu" => binary("prelu"),
+        // The direction attribute picks the fn (see `plan`).
+        "BitShift" => Some(("nn.binary", None)),
         "Sum" => Some(("nn.variadic", Some("sum"))),
         "Mean" => Some(("nn.variadic", Some("mean"))),
         "Min" => Some(("nn.variadic", Some("min"))),
         "Max" => Some(("nn.variadic", Some("max"))),
         "Where" => Some(("nn.where", None)),
         "Clip" => Some(("nn.clip", None)),
-        "Cast" => Some(("nn.cast", None)),
+        "Cast" | "CastLike" => Some(("nn.cast", None)),
         "Softmax" => Some(("nn.softmax", Some("softmax"))),
         "LogSoftmax" => Some(("nn.softmax", Some("log_softmax"))),
         "Hardmax" => Some(("nn.softmax", Some("hardmax"))),
@@ -130,6 +134,20 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "InstanceNormalization" => Some(("nn.instance_norm", None)),
         "RMSNormalization" => Some(("nn.rms_norm", None)),
         "Constant" => Some(("nn.constant", None)),
+        "Dropout" => Some(("nn.dropout", None)),
+        "Trilu" => Some(("nn.trilu", None)),
+        "CumSum" => Some(("nn.cumulative", Some("sum"))),
+        "CumProd" => Some(("nn.cumulative", Some("prod"))),
+        "TopK" => Some(("nn.top_k", None)),
+        "GatherND" => Some(("nn.gather_nd", None)),
+        // Scatter (opsets 9-10) is ScatterElements without reductions.
+        "ScatterElements" | "Scatter" => Some(("nn.scatter_elements", None)),
+        "ScatterND" => Some(("nn.scatter_nd", None)),
+        "OneHot" => Some(("nn.one_hot", None)),
+        "NonZero" => Some(("nn.non_zero", None)),
+        "MeanVarianceNormalization" => Some(("nn.mean_variance_norm", None)),
+        "DepthToSpace" => Some(("nn.depth_to_space", Some("depth_to_space"))),
+        "SpaceToDepth" => Some(("nn.depth_to_space", Some("space_to_depth"))),
         _ => None,
     }
 }
@@ -149,6 +167,7 @@ fn attr_input(op_type: &str, attr: &str) -> Option<(usize, DType)> {
         ("Pad", "value") => (2, DType::F32),
         ("Clip", "min") => (1, DType::F32),
         ("Clip", "max") => (2, DType::F32),
+        ("TopK", "k") => (1, DType::I64),
         _ => return None,
     })
 }
@@ -233,6 +252,7 @@ fn attr_tensor(v: &Value, dtype: DType) -> Option<Tensor> {
     match (a, dtype) {
         (Attr::I64s(v), DType::I64) => Tensor::new(vec![v.len()], v.clone()).ok(),
         (Attr::F64(f), DType::F32) => Some(Tensor::scalar(*f as f32)),
+        (Attr::I64(v), DType::I64) => Tensor::new(vec![1], vec![*v]).ok(),
         _ => None,
     }
 }
@@ -342,6 +362,19 @@ fn plan(
                     super::proto::data_type::name(to)
                 )))),
             }
+        }
+    }
+    if op_type == "BitShift" {
+        let f = match attrs.remove("direction") {
+            Some(Value::Inline(Attr::Str(d))) if d == "LEFT" => Some("bit_shift_left"),
+            Some(Value::Inline(Attr::Str(d))) if d == "RIGHT" => Some("bit_shift_right"),
+            _ => None,
+        };
+        match f {
+            Some(f) => {
+                attrs.insert("fn".into(), Value::Inline(Attr::Str(f.into())));
+            }
+            None => problems.push(unsupported(Some("direction must be LEFT or RIGHT".into()))),
         }
     }
     if let Some(f) = fixed_fn {

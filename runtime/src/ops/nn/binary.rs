@@ -1,15 +1,19 @@
 //! `nn.binary`: an elementwise function of two tensors with NumPy broadcasting (ONNX `Add`,
 //! `Sub`, `Mul`, `Div`, `Pow`, `Mod`, `Equal`, `Less`, `LessOrEqual`, `Greater`,
-//! `GreaterOrEqual`, `And`, `Or`, `Xor`, `BitwiseAnd`, `BitwiseOr`, `BitwiseXor`, `PRelu`).
+//! `GreaterOrEqual`, `And`, `Or`, `Xor`, `BitwiseAnd`, `BitwiseOr`, `BitwiseXor`, `PRelu`,
+//! `BitShift`).
 //! Ports: `0` (A), `1` (B) in; `0` out.
 //!
 //! Attributes: `fn` (str), one of `add sub mul div pow mod min max equal less less_or_equal
-//! greater greater_or_equal and or xor bitwise_and bitwise_or bitwise_xor prelu`; `fmod` (i64,
+//! greater greater_or_equal and or xor bitwise_and bitwise_or bitwise_xor prelu bit_shift_left
+//! bit_shift_right`; `fmod` (i64,
 //! for `mod`: 0 takes the divisor's sign as Python's `%`, 1 the dividend's as C's `fmod`).
 //!
 //! Dtypes: arithmetic on f32, f64, f16, bf16 (computed in f32), i64, i32, i8, u8, both operands
 //! of one dtype; `pow`'s exponent may have any numeric dtype (the result has the base's);
-//! comparisons output bool (and accept bool); `and or xor` take bool; bitwise ops integers.
+//! comparisons output bool (and accept bool); `and or xor` take bool; bitwise ops integers;
+//! the shifts u8 only (ONNX defines them on unsigned types, and u8 is keel's one), a shift by
+//! 8 or more giving 0 as NumPy's.
 //! Integer division truncates toward zero as ONNX's (C's); integer division or modulo by zero
 //! gives 0 instead of trapping, and integer overflow wraps.
 //!
@@ -218,6 +222,8 @@ pub(crate) enum BinFn {
     BitOr,
     BitXor,
     Prelu,
+    ShiftLeft,
+    ShiftRight,
 }
 
 impl BinFn {
@@ -244,6 +250,8 @@ impl BinFn {
             "bitwise_or" => BitOr,
             "bitwise_xor" => BitXor,
             "prelu" => Prelu,
+            "bit_shift_left" => ShiftLeft,
+            "bit_shift_right" => ShiftRight,
             _ => return None,
         })
     }
@@ -349,6 +357,19 @@ pub(crate) fn eval_binary(f: BinFn, fmod: bool, a: &Tensor, b: &Tensor) -> Resul
             }
             _ => Err(dtype_error("A", "an integer dtype", a.dtype())),
         },
+        (BinFn::ShiftLeft | BinFn::ShiftRight, TensorData::U8(x), TensorData::U8(y)) => {
+            // `checked_sh*` is `None` for a shift of 8 or more: every bit is shifted out.
+            let left = f == BinFn::ShiftLeft;
+            Ok(tensor(zip_map((x, sa), (y, sb), |x: u8, y: u8| {
+                let r = if left {
+                    x.checked_shl(u32::from(y))
+                } else {
+                    x.checked_shr(u32::from(y))
+                };
+                r.unwrap_or(0)
+            })?))
+        }
+        (BinFn::ShiftLeft | BinFn::ShiftRight, _, _) => Err(dtype_error("A", DType::U8, a.dtype())),
         (BinFn::And | BinFn::Or | BinFn::Xor, _, _) => {
             Err(dtype_error("A", DType::Bool, a.dtype()))
         }
@@ -423,6 +444,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         _ if da != db => false,
         BinFn::And | BinFn::Or | BinFn::Xor => da == DType::Bool,
         BinFn::BitAnd | BinFn::BitOr | BinFn::BitXor => is_int(da),
+        BinFn::ShiftLeft | BinFn::ShiftRight => da == DType::U8,
         _ if f.is_comparison() => da.is_tensor_element(),
         _ => is_numeric(da),
     };
@@ -457,6 +479,18 @@ mod tests {
             &[a.clone(), b.clone()],
         )
         .map(|mut v| v.remove(0))
+    }
+
+    #[test]
+    fn shifts_on_u8() {
+        let a = Tensor::new(vec![4], vec![16u8, 4, 1, 255]).unwrap();
+        let b = Tensor::new(vec![4], vec![1u8, 2, 8, 4]).unwrap();
+        let l = bin("bit_shift_left", &a, &b).unwrap();
+        // 255 << 4 keeps the low 8 bits: 0b1111_0000; a shift by 8 leaves nothing.
+        assert_eq!(l.as_slice::<u8>().unwrap(), &[32, 16, 0, 240]);
+        let r = bin("bit_shift_right", &a, &b).unwrap();
+        assert_eq!(r.as_slice::<u8>().unwrap(), &[8, 1, 0, 15]);
+        assert!(bin("bit_shift_left", &i64s(&[1], &[1]), &i64s(&[1], &[1])).is_err());
     }
 
     #[test]

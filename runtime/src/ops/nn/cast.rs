@@ -1,5 +1,7 @@
-//! `nn.cast`: converts a tensor's elements to another dtype (ONNX `Cast`). Ports: `0` in,
-//! `0` out. Attributes: `to` (str, a keel dtype: f32 f64 f16 bf16 i64 i32 i8 u8 bool);
+//! `nn.cast`: converts a tensor's elements to another dtype (ONNX `Cast`, `CastLike`). Ports:
+//! `0` in, optional `1` target_type (CastLike: only its planned dtype is read, never its
+//! values) -> `0`. Attributes: `to` (str, a keel dtype: f32 f64 f16 bf16 i64 i32 i8 u8 bool),
+//! required without port `1` and refused with it (the target would be said twice);
 //! `saturate` (i64) is accepted and ignored, as it only matters for float8 targets.
 //!
 //! Floats become integers by truncation toward zero, saturating at the target's range (NaN
@@ -172,11 +174,21 @@ impl Kernel for Cast {
 }
 
 pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let inputs = Inputs::read(ctx, 1, 1)?;
-    let to_s = ctx.str("to")?;
-    let to = DType::parse(to_s)
-        .filter(|d| d.is_tensor_element())
-        .ok_or_else(|| ctx.err(format!("cannot cast to `{to_s}`")))?;
+    let inputs = Inputs::read(ctx, 1, 2)?;
+    let to = match inputs.opt(1) {
+        Some(like) => {
+            if ctx.opt_attr("to").is_some() {
+                return Err(ctx.err("`to` and a target_type input (port 1) are exclusive"));
+            }
+            like.dtype
+        }
+        None => {
+            let to_s = ctx.str("to")?;
+            DType::parse(to_s)
+                .filter(|d| d.is_tensor_element())
+                .ok_or_else(|| ctx.err(format!("cannot cast to `{to_s}`")))?
+        }
+    };
     let ty = TensorType {
         dtype: to,
         shape: inputs.ty(0).shape.clone(),
@@ -258,6 +270,22 @@ mod tests {
         assert_eq!(b.as_slice::<bf16>().unwrap()[0].to_f32(), 1.0);
         let f = cast(&h, "f32");
         assert_eq!(f.as_slice::<f32>().unwrap()[0], 1.0);
+    }
+
+    #[test]
+    fn cast_like_takes_the_dtype_of_port_1() {
+        // CastLike: the target's values are never read, only its dtype.
+        let x = f32s(&[2], &[2.9, -0.5]);
+        let like = i64s(&[1], &[7]);
+        let out = run("nn.cast", vec![], &[x.clone(), like.clone()]).unwrap();
+        assert_eq!(out[0], i64s(&[2], &[2, 0]));
+        let both = run(
+            "nn.cast",
+            vec![("to", Attr::Str("f64".into()))],
+            &[x.clone(), like],
+        );
+        assert!(both.unwrap_err().to_string().contains("exclusive"));
+        assert!(run("nn.cast", vec![], &[x]).is_err());
     }
 
     #[test]

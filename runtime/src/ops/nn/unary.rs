@@ -4,9 +4,10 @@
 //! Attributes: `fn` (str), one of `abs neg exp log sqrt reciprocal floor ceil round sign sin
 //! cos tan asin acos atan sinh cosh asinh acosh atanh erf not isnan isinf relu sigmoid tanh
 //! softplus softsign identity hard_swish mish gelu leaky_relu elu selu celu hard_sigmoid
-//! thresholded_relu bitwise_not`; `alpha`, `beta`, `gamma` (f64, with ONNX's defaults per
-//! function: LeakyRelu alpha 0.01, Elu 1, Selu alpha 1.6732632 gamma 1.0507010, Celu 1,
-//! HardSigmoid alpha 0.2 beta 0.5, ThresholdedRelu 1); `approximate` (str, gelu: `none` or
+//! thresholded_relu bitwise_not shrink swish`; `alpha`, `beta`, `gamma` (f64, with ONNX's
+//! defaults per function: LeakyRelu alpha 0.01, Elu 1, Selu alpha 1.6732632 gamma 1.0507010,
+//! Celu 1, HardSigmoid alpha 0.2 beta 0.5, ThresholdedRelu 1, Swish 1); `bias`, `lambd`
+//! (f64, shrink: defaults 0 and 0.5); `approximate` (str, gelu: `none` or
 //! `tanh`); `detect_positive`, `detect_negative` (i64, isinf, default 1).
 //!
 //! Dtypes: the math on f32, f64 (each element computed in f64) and f16/bf16 (through f32);
@@ -66,6 +67,8 @@ enum UnFn {
     HardSigmoid,
     ThresholdedRelu,
     BitwiseNot,
+    Shrink,
+    Swish,
 }
 
 const NAMES: &[(&str, UnFn)] = &[
@@ -110,6 +113,8 @@ const NAMES: &[(&str, UnFn)] = &[
     ("hard_sigmoid", UnFn::HardSigmoid),
     ("thresholded_relu", UnFn::ThresholdedRelu),
     ("bitwise_not", UnFn::BitwiseNot),
+    ("shrink", UnFn::Shrink),
+    ("swish", UnFn::Swish),
 ];
 
 /// The error function, to about 1e-15: `2/sqrt(pi) * exp(-x^2) * sum 2^n x^(2n+1) / (2n+1)!!`.
@@ -161,6 +166,8 @@ struct Params {
     alpha: f64,
     beta: f64,
     gamma: f64,
+    bias: f64,
+    lambd: f64,
     gelu_tanh: bool,
     detect_pos: bool,
     detect_neg: bool,
@@ -249,6 +256,16 @@ impl UnFn {
                     0.0
                 }
             }
+            Shrink => {
+                if x < -p.lambd {
+                    x + p.bias
+                } else if x > p.lambd {
+                    x - p.bias
+                } else {
+                    0.0
+                }
+            }
+            Swish => x * sigmoid(p.alpha * x),
             Identity | Not | IsNan | IsInf | BitwiseNot => x,
         }
     }
@@ -377,6 +394,8 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         alpha: attr_f64(ctx, "alpha", alpha0)?,
         beta: attr_f64(ctx, "beta", beta0)?,
         gamma: attr_f64(ctx, "gamma", f64::from(1.050_701_f32))?,
+        bias: attr_f64(ctx, "bias", 0.0)?,
+        lambd: attr_f64(ctx, "lambd", 0.5)?,
         gelu_tanh,
         detect_pos: attr_i64(ctx, "detect_positive", 1)? != 0,
         detect_neg: attr_i64(ctx, "detect_negative", 1)? != 0,
@@ -457,6 +476,32 @@ mod tests {
         assert_eq!(f("sqrt", &[9.0]), vec![3.0]);
         assert_eq!(f("neg", &[1.0]), vec![-1.0]);
         assert!(f("log", &[-1.0])[0].is_nan());
+    }
+
+    #[test]
+    fn shrink_and_swish() {
+        let x = f32s(&[5], &[-2.0, -0.5, 0.0, 0.5, 2.0]);
+        // Shrink with lambd 1, bias 0.5: |x| <= 1 -> 0, else x moved toward 0 by 0.5.
+        let s = un(
+            "shrink",
+            vec![("lambd", Attr::F64(1.0)), ("bias", Attr::F64(0.5))],
+            &x,
+        )
+        .unwrap();
+        assert_eq!(s, f32s(&[5], &[-1.5, 0.0, 0.0, 0.0, 1.5]));
+        // Defaults lambd 0.5 (strict inequality keeps +-0.5 at 0), bias 0.
+        let s = un("shrink", vec![], &x).unwrap();
+        assert_eq!(s, f32s(&[5], &[-2.0, 0.0, 0.0, 0.0, 2.0]));
+        // Swish with alpha 2: x * sigmoid(2x); sigmoid(4) = 0.98201379, sigmoid(1) = 0.73105858.
+        let w = un("swish", vec![("alpha", Attr::F64(2.0))], &x).unwrap();
+        let want = [
+            -2.0 * (1.0 - 0.982_013_8),
+            -0.5 * (1.0 - 0.731_058_6),
+            0.0,
+            0.5 * 0.731_058_6,
+            2.0 * 0.982_013_8,
+        ];
+        assert_close(&w, &f32s(&[5], &want), 1e-6);
     }
 
     #[test]
