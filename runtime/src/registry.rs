@@ -185,6 +185,21 @@ pub static OPS: &[OpEntry] = &[
     ),
     OpEntry::nn("nn.reshape", ops::nn::reshape::build, &["allowzero"]),
     OpEntry::nn(
+        "nn.resize",
+        ops::nn::resize::build,
+        &[
+            "antialias",
+            "axes",
+            "coordinate_transformation_mode",
+            "cubic_coeff_a",
+            "exclude_outside",
+            "extrapolation_value",
+            "keep_aspect_ratio_policy",
+            "mode",
+            "nearest_mode",
+        ],
+    ),
+    OpEntry::nn(
         "nn.rms_norm",
         ops::nn::rms_norm::build,
         &["axis", "epsilon", "stash_type"],

@@ -124,6 +124,7 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "AveragePool" => Some(("nn.average_pool", None)),
         "GlobalAveragePool" => Some(("nn.global_pool", Some("average"))),
         "GlobalMaxPool" => Some(("nn.global_pool", Some("max"))),
+        "Resize" | "Upsample" => Some(("nn.resize", None)),
         "BatchNormalization" => Some(("nn.batch_norm", None)),
         "LayerNormalization" => Some(("nn.layer_norm", None)),
         "GroupNormalization" => Some(("nn.group_norm", None)),
@@ -149,6 +150,7 @@ fn attr_input(op_type: &str, attr: &str) -> Option<(usize, DType)> {
         ("Pad", "value") => (2, DType::F32),
         ("Clip", "min") => (1, DType::F32),
         ("Clip", "max") => (2, DType::F32),
+        ("Upsample", "scales") => (2, DType::F32),
         _ => return None,
     })
 }
@@ -233,6 +235,9 @@ fn attr_tensor(v: &Value, dtype: DType) -> Option<Tensor> {
     match (a, dtype) {
         (Attr::I64s(v), DType::I64) => Tensor::new(vec![v.len()], v.clone()).ok(),
         (Attr::F64(f), DType::F32) => Some(Tensor::scalar(*f as f32)),
+        (Attr::F64s(v), DType::F32) => {
+            Tensor::new(vec![v.len()], v.iter().map(|&x| x as f32).collect()).ok()
+        }
         _ => None,
     }
 }
@@ -342,6 +347,23 @@ fn plan(
                     super::proto::data_type::name(to)
                 )))),
             }
+        }
+    }
+    if op_type == "Upsample" || (op_type == "Resize" && opset < 11) {
+        // Upsample and opset 10's Resize take (X, scales) and map output positions back by
+        // `y / scale` (asymmetric), taking the element at or before (floor) in nearest mode:
+        // keel's Resize with scales on port 2 and those modes spelled out.
+        if op_type == "Resize" || opset >= 9 {
+            if let Some(scales) = inputs.get_mut(1).map(Option::take) {
+                inputs.resize_with(3, || None);
+                inputs[2] = scales;
+            }
+        }
+        for (key, v) in [
+            ("coordinate_transformation_mode", "asymmetric"),
+            ("nearest_mode", "floor"),
+        ] {
+            attrs.insert(key.into(), Value::Inline(Attr::Str(v.into())));
         }
     }
     if let Some(f) = fixed_fn {

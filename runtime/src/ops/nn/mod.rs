@@ -45,6 +45,7 @@ pub(crate) mod pad;
 pub(crate) mod range;
 pub(crate) mod reduce;
 pub(crate) mod reshape;
+pub(crate) mod resize;
 pub(crate) mod rms_norm;
 pub(crate) mod shape;
 pub(crate) mod size;
