@@ -120,6 +120,7 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "MatMul" => Some(("nn.matmul", None)),
         "Gemm" => Some(("nn.gemm", None)),
         "Conv" => Some(("nn.conv", None)),
+        "ConvTranspose" => Some(("nn.conv_transpose", None)),
         "MaxPool" => Some(("nn.max_pool", None)),
         "AveragePool" => Some(("nn.average_pool", None)),
         "GlobalAveragePool" => Some(("nn.global_pool", Some("average"))),

@@ -27,6 +27,7 @@ pub(crate) mod concat;
 pub(crate) mod constant;
 pub(crate) mod constant_of_shape;
 pub(crate) mod conv;
+pub(crate) mod conv_transpose;
 pub(crate) mod expand;
 pub(crate) mod flatten;
 pub(crate) mod gather;
