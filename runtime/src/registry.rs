@@ -159,7 +159,7 @@ pub static OPS: &[OpEntry] = &[
         ops::nn::gemm::build,
         &["alpha", "beta", "transA", "transB"],
     ),
-    OpEntry::nn("nn.global_pool", ops::nn::global_pool::build, &["fn"]),
+    OpEntry::nn("nn.global_pool", ops::nn::global_pool::build, &["fn", "p"]),
     OpEntry::nn(
         "nn.group_norm",
         ops::nn::group_norm::build,
@@ -175,6 +175,24 @@ pub static OPS: &[OpEntry] = &[
         "nn.layer_norm",
         ops::nn::layer_norm::build,
         &["axis", "epsilon", "stash_type"],
+    ),
+    OpEntry::nn(
+        "nn.lp_pool",
+        ops::nn::lp_pool::build,
+        &[
+            "auto_pad",
+            "ceil_mode",
+            "dilations",
+            "kernel_shape",
+            "p",
+            "pads",
+            "strides",
+        ],
+    ),
+    OpEntry::nn(
+        "nn.lrn",
+        ops::nn::lrn::build,
+        &["alpha", "beta", "bias", "size"],
     ),
     OpEntry::nn("nn.matmul", ops::nn::matmul::build, &[]),
     OpEntry::nn(

@@ -40,6 +40,8 @@ pub(crate) mod instance_norm;
 pub(crate) mod layer_norm;
 pub(crate) mod layout;
 pub(crate) mod linalg;
+pub(crate) mod lp_pool;
+pub(crate) mod lrn;
 pub(crate) mod matmul;
 pub(crate) mod max_pool;
 pub(crate) mod pad;
