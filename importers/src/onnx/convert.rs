@@ -357,11 +357,12 @@ fn plan(
         // Upsample and opset 10's Resize take (X, scales) and map output positions back by
         // `y / scale` (asymmetric), taking the element at or before (floor) in nearest mode:
         // keel's Resize with scales on port 2 and those modes spelled out.
-        if op_type == "Resize" || opset >= 9 {
-            if let Some(scales) = inputs.get_mut(1).map(Option::take) {
-                inputs.resize_with(3, || None);
-                inputs[2] = scales;
-            }
+        // (Upsample before opset 9 has a `scales` attribute instead, already on port 2.)
+        if (op_type == "Resize" || opset >= 9)
+            && let Some(scales) = inputs.get_mut(1).map(Option::take)
+        {
+            inputs.resize_with(3, || None);
+            inputs[2] = scales;
         }
         for (key, v) in [
             ("coordinate_transformation_mode", "asymmetric"),

@@ -112,7 +112,7 @@ mod tests {
                 ("pads", Attr::I64s(vec![1, 0])),
                 ("strides", Attr::I64s(vec![2])),
             ],
-            &[x.clone()],
+            std::slice::from_ref(&x),
         )
         .unwrap();
         assert_close(&y[0], &f32s(&[1, 1, 2], &[3., 1792f32.cbrt()]), 1e-5);

@@ -707,7 +707,7 @@ mod tests {
         )]));
         assert!(bad(vec![("antialias", Attr::I64(1))]));
         // Neither scales nor sizes.
-        assert!(run("nn.resize", vec![], &[x.clone()]).is_err());
+        assert!(run("nn.resize", vec![], std::slice::from_ref(&x)).is_err());
         // A negative scale is a shape error at score time.
         let neg = f32s(&[1], &[-1.]);
         assert!(run_opt("nn.resize", vec![], &[Some(&x), None, Some(&neg)], 1).is_err());
