@@ -124,10 +124,15 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "MatMul" => Some(("nn.matmul", None)),
         "Gemm" => Some(("nn.gemm", None)),
         "Conv" => Some(("nn.conv", None)),
+        "ConvTranspose" => Some(("nn.conv_transpose", None)),
         "MaxPool" => Some(("nn.max_pool", None)),
         "AveragePool" => Some(("nn.average_pool", None)),
         "GlobalAveragePool" => Some(("nn.global_pool", Some("average"))),
         "GlobalMaxPool" => Some(("nn.global_pool", Some("max"))),
+        "GlobalLpPool" => Some(("nn.global_pool", Some("lp"))),
+        "LpPool" => Some(("nn.lp_pool", None)),
+        "LRN" => Some(("nn.lrn", None)),
+        "Resize" | "Upsample" => Some(("nn.resize", None)),
         "BatchNormalization" => Some(("nn.batch_norm", None)),
         "LayerNormalization" => Some(("nn.layer_norm", None)),
         "GroupNormalization" => Some(("nn.group_norm", None)),
@@ -168,6 +173,7 @@ fn attr_input(op_type: &str, attr: &str) -> Option<(usize, DType)> {
         ("Clip", "min") => (1, DType::F32),
         ("Clip", "max") => (2, DType::F32),
         ("TopK", "k") => (1, DType::I64),
+        ("Upsample", "scales") => (2, DType::F32),
         _ => return None,
     })
 }
@@ -253,6 +259,9 @@ fn attr_tensor(v: &Value, dtype: DType) -> Option<Tensor> {
         (Attr::I64s(v), DType::I64) => Tensor::new(vec![v.len()], v.clone()).ok(),
         (Attr::F64(f), DType::F32) => Some(Tensor::scalar(*f as f32)),
         (Attr::I64(v), DType::I64) => Tensor::new(vec![1], vec![*v]).ok(),
+        (Attr::F64s(v), DType::F32) => {
+            Tensor::new(vec![v.len()], v.iter().map(|&x| x as f32).collect()).ok()
+        }
         _ => None,
     }
 }
@@ -375,6 +384,24 @@ fn plan(
                 attrs.insert("fn".into(), Value::Inline(Attr::Str(f.into())));
             }
             None => problems.push(unsupported(Some("direction must be LEFT or RIGHT".into()))),
+        }
+    }
+    if op_type == "Upsample" || (op_type == "Resize" && opset < 11) {
+        // Upsample and opset 10's Resize take (X, scales) and map output positions back by
+        // `y / scale` (asymmetric), taking the element at or before (floor) in nearest mode:
+        // keel's Resize with scales on port 2 and those modes spelled out.
+        // (Upsample before opset 9 has a `scales` attribute instead, already on port 2.)
+        if (op_type == "Resize" || opset >= 9)
+            && let Some(scales) = inputs.get_mut(1).map(Option::take)
+        {
+            inputs.resize_with(3, || None);
+            inputs[2] = scales;
+        }
+        for (key, v) in [
+            ("coordinate_transformation_mode", "asymmetric"),
+            ("nearest_mode", "floor"),
+        ] {
+            attrs.insert(key.into(), Value::Inline(Attr::Str(v.into())));
         }
     }
     if let Some(f) = fixed_fn {

@@ -1,5 +1,6 @@
-//! `nn.global_pool`: ONNX GlobalAveragePool and GlobalMaxPool. Ports: `0` X `[N, C, D1, ...]`
-//! -> `0` Y `[N, C, 1, ...]`. Attribute `fn`: `average` or `max`. Floats: f32, f64; f16 and
+//! `nn.global_pool`: ONNX GlobalAveragePool, GlobalMaxPool and GlobalLpPool. Ports: `0` X
+//! `[N, C, D1, ...]` -> `0` Y `[N, C, 1, ...]`. Attributes: `fn` (`average`, `max` or `lp`),
+//! `p` (2, at least 1; `lp` only: `(sum |x|^p)^(1/p)`). Floats: f32, f64; f16 and
 //! bf16 computed in f32.
 
 use crate::error::Error;
@@ -14,7 +15,15 @@ use keel_bundle::DType;
 struct GlobalPool {
     inputs: Inputs,
     dtype: DType,
-    max: bool,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Average,
+    Max,
+    /// The p-norm with this p.
+    Lp(f64),
 }
 
 pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -23,17 +32,29 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     if !is_float(x.dtype) || x.rank() < 2 {
         return Err(ctx.err(format!("takes a float X [N, C, ...], got {x}")));
     }
-    let max = match ctx.str("fn")? {
-        "average" => false,
-        "max" => true,
-        other => return Err(ctx.err(format!("unknown `fn` {other:?} (average, max)"))),
+    let kind = match ctx.str("fn")? {
+        "average" => Kind::Average,
+        "max" => Kind::Max,
+        "lp" => Kind::Lp(0.0),
+        other => return Err(ctx.err(format!("unknown `fn` {other:?} (average, max, lp)"))),
+    };
+    let p = crate::ops::nn::attr_i64(ctx, "p", 2)?;
+    let kind = match kind {
+        Kind::Lp(_) if (1..=1 << 10).contains(&p) => Kind::Lp(p as f64),
+        Kind::Lp(_) => return Err(ctx.err(format!("`p` must be between 1 and 1024, got {p}"))),
+        _ if ctx.opt_attr("p").is_some() => return Err(ctx.err("`p` applies to `fn` lp only")),
+        other => other,
     };
     let mut shape = x.shape[..2].to_vec();
     shape.resize(x.rank(), Dim::Known(1));
     let dtype = x.dtype;
     let out = tensor_out(ctx, "0", TensorType { dtype, shape })?;
     Ok(Built {
-        kernel: Box::new(GlobalPool { inputs, dtype, max }),
+        kernel: Box::new(GlobalPool {
+            inputs,
+            dtype,
+            kind,
+        }),
         outputs: vec![out],
     })
 }
@@ -60,7 +81,9 @@ impl GlobalPool {
         let out: Vec<T> = (0..planes)
             .map(|p| {
                 let plane = &xv[p * size..(p + 1) * size];
-                if self.max {
+                if let Kind::Lp(p) = self.kind {
+                    T::from_f64(crate::ops::nn::lp_pool::lp_norm(plane.iter().copied(), p))
+                } else if self.kind == Kind::Max {
                     // NaN propagates, as in the reference's max.
                     plane.iter().fold(T::NEG_INF, |m, &v| {
                         if v > m || v.is_nan() || m.is_nan() {
@@ -99,9 +122,33 @@ mod tests {
         let y = run(
             "nn.global_pool",
             vec![("fn", Attr::Str("max".into()))],
-            &[x],
+            std::slice::from_ref(&x),
         )
         .unwrap();
         assert_close(&y[0], &f32s(&[1, 2, 1, 1], &[6., -1.]), 0.0);
+        // L2 of [1, 2, 3, 6] = sqrt(50); L1 of the second plane = 10.
+        let y = run(
+            "nn.global_pool",
+            vec![("fn", Attr::Str("lp".into()))],
+            std::slice::from_ref(&x),
+        )
+        .unwrap();
+        let v = y[0].as_slice::<f32>().unwrap();
+        assert!((v[0] - 50f32.sqrt()).abs() < 1e-6);
+        let y = run(
+            "nn.global_pool",
+            vec![("fn", Attr::Str("lp".into())), ("p", Attr::I64(1))],
+            std::slice::from_ref(&x),
+        )
+        .unwrap();
+        assert_close(&y[0], &f32s(&[1, 2, 1, 1], &[12., 10.]), 1e-6);
+        assert!(
+            run(
+                "nn.global_pool",
+                vec![("fn", Attr::Str("max".into())), ("p", Attr::I64(1))],
+                &[x],
+            )
+            .is_err()
+        );
     }
 }
