@@ -93,6 +93,19 @@ pub static OPS: &[OpEntry] = &[
         &["axis", "fn", "keepdims", "select_last_index"],
     ),
     OpEntry::nn(
+        "nn.attention",
+        ops::nn::attention::build,
+        &[
+            "is_causal",
+            "kv_num_heads",
+            "q_num_heads",
+            "qk_matmul_output_mode",
+            "scale",
+            "softcap",
+            "softmax_precision",
+        ],
+    ),
+    OpEntry::nn(
         "nn.average_pool",
         ops::nn::average_pool::build,
         &[

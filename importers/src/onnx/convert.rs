@@ -130,6 +130,7 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "InstanceNormalization" => Some(("nn.instance_norm", None)),
         "RMSNormalization" => Some(("nn.rms_norm", None)),
         "Constant" => Some(("nn.constant", None)),
+        "Attention" => Some(("nn.attention", None)),
         _ => None,
     }
 }

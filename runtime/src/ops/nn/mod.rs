@@ -18,6 +18,7 @@
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
 pub(crate) mod arg_reduce;
+pub(crate) mod attention;
 pub(crate) mod average_pool;
 pub(crate) mod batch_norm;
 pub(crate) mod binary;
