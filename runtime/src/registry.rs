@@ -145,6 +145,12 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn("nn.embedding", ops::nn::embedding::build, &["padding_idx"]),
+    OpEntry::nn(
+        "nn.embedding_bag",
+        ops::nn::embedding_bag::build,
+        &["include_last_offset", "mode", "padding_idx"],
+    ),
     OpEntry::nn("nn.expand", ops::nn::expand::build, &[]),
     OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),
     OpEntry::nn("nn.gather", ops::nn::gather::build, &["axis"]),

@@ -335,7 +335,7 @@ impl Attention {
         } else {
             let (nq, nkv) = (self.q_heads.unwrap_or(1), self.kv_heads.unwrap_or(1));
             let split = |hidden: usize, n: usize, what: &str| {
-                if hidden % n == 0 {
+                if hidden.is_multiple_of(n) {
                     Ok(hidden / n)
                 } else {
                     Err(shape_error(

@@ -28,6 +28,8 @@ pub(crate) mod concat;
 pub(crate) mod constant;
 pub(crate) mod constant_of_shape;
 pub(crate) mod conv;
+pub(crate) mod embedding;
+pub(crate) mod embedding_bag;
 pub(crate) mod expand;
 pub(crate) mod flatten;
 pub(crate) mod gather;
