@@ -208,6 +208,11 @@ pub static OPS: &[OpEntry] = &[
         ops::nn::rms_norm::build,
         &["axis", "epsilon", "stash_type"],
     ),
+    OpEntry::nn(
+        "nn.rotary_embedding",
+        ops::nn::rotary_embedding::build,
+        &["interleaved", "num_heads", "rotary_embedding_dim"],
+    ),
     OpEntry::nn("nn.shape", ops::nn::shape::build, &["end", "start"]),
     OpEntry::nn("nn.size", ops::nn::size::build, &[]),
     OpEntry::nn("nn.slice", ops::nn::slice::build, &[]),

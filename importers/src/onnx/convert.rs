@@ -131,6 +131,7 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "RMSNormalization" => Some(("nn.rms_norm", None)),
         "Constant" => Some(("nn.constant", None)),
         "Attention" => Some(("nn.attention", None)),
+        "RotaryEmbedding" => Some(("nn.rotary_embedding", None)),
         // keel's own custom domain: PyTorch modules with no ONNX op, same attribute names.
         "ai.keel:Embedding" => Some(("nn.embedding", None)),
         "ai.keel:EmbeddingBag" => Some(("nn.embedding_bag", None)),

@@ -49,6 +49,7 @@ pub(crate) mod range;
 pub(crate) mod reduce;
 pub(crate) mod reshape;
 pub(crate) mod rms_norm;
+pub(crate) mod rotary_embedding;
 pub(crate) mod shape;
 pub(crate) mod size;
 pub(crate) mod slice;
