@@ -19,7 +19,11 @@
 //! `c * tanh(x / c)` before the mask when above 0), `qk_matmul_output_mode` (0: the scaled
 //! product, 1: after the softcap, 2: after the mask, 3: after the softmax), `softmax_precision`
 //! (an ONNX float type code: 1, 10, 11 or 16; the softmax is computed in f64 whatever it
-//! says, which is at least that precise).
+//! says, which is at least that precise). Two places where keel follows the operator's text
+//! rather than onnx 1.22's reference (no node test covers either): mode 0 with a softcap gives
+//! the product before the softcap (the reference gives it after), and a bool mask with
+//! `is_causal` hides exactly the false and the causal positions (the reference computes
+//! `0 * -inf` for the kept ones and returns NaN).
 //!
 //! attn_mask: bool (false hides a position) or the dtype of Q (added to the scores); it
 //! broadcasts to `[batch, q_heads, q_seq, total]` from the right (rank 1 to 4), except that a
