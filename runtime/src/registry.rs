@@ -93,6 +93,19 @@ pub static OPS: &[OpEntry] = &[
         &["axis", "fn", "keepdims", "select_last_index"],
     ),
     OpEntry::nn(
+        "nn.attention",
+        ops::nn::attention::build,
+        &[
+            "is_causal",
+            "kv_num_heads",
+            "q_num_heads",
+            "qk_matmul_output_mode",
+            "scale",
+            "softcap",
+            "softmax_precision",
+        ],
+    ),
+    OpEntry::nn(
         "nn.average_pool",
         ops::nn::average_pool::build,
         &[
@@ -156,6 +169,12 @@ pub static OPS: &[OpEntry] = &[
         &["blocksize", "fn", "mode"],
     ),
     OpEntry::nn("nn.dropout", ops::nn::dropout::build, &["ratio", "seed"]),
+    OpEntry::nn("nn.embedding", ops::nn::embedding::build, &["padding_idx"]),
+    OpEntry::nn(
+        "nn.embedding_bag",
+        ops::nn::embedding_bag::build,
+        &["include_last_offset", "mode", "padding_idx"],
+    ),
     OpEntry::nn("nn.expand", ops::nn::expand::build, &[]),
     OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),
     OpEntry::nn("nn.gather", ops::nn::gather::build, &["axis"]),
@@ -255,6 +274,10 @@ pub static OPS: &[OpEntry] = &[
         &["axis", "epsilon", "stash_type"],
     ),
     OpEntry::nn(
+        "nn.rotary_embedding",
+        ops::nn::rotary_embedding::build,
+        &["interleaved", "num_heads", "rotary_embedding_dim"],
+    ),
         "nn.scatter_elements",
         ops::nn::scatter_elements::build,
         &["axis", "reduction"],

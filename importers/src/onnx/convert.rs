@@ -153,6 +153,11 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "MeanVarianceNormalization" => Some(("nn.mean_variance_norm", None)),
         "DepthToSpace" => Some(("nn.depth_to_space", Some("depth_to_space"))),
         "SpaceToDepth" => Some(("nn.depth_to_space", Some("space_to_depth"))),
+        "Attention" => Some(("nn.attention", None)),
+        "RotaryEmbedding" => Some(("nn.rotary_embedding", None)),
+        // keel's own custom domain: PyTorch modules with no ONNX op, same attribute names.
+        "ai.keel:Embedding" => Some(("nn.embedding", None)),
+        "ai.keel:EmbeddingBag" => Some(("nn.embedding_bag", None)),
         _ => None,
     }
 }

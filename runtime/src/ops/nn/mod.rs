@@ -18,6 +18,7 @@
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
 pub(crate) mod arg_reduce;
+pub(crate) mod attention;
 pub(crate) mod average_pool;
 pub(crate) mod batch_norm;
 pub(crate) mod binary;
@@ -31,6 +32,8 @@ pub(crate) mod conv_transpose;
 pub(crate) mod cumulative;
 pub(crate) mod depth_to_space;
 pub(crate) mod dropout;
+pub(crate) mod embedding;
+pub(crate) mod embedding_bag;
 pub(crate) mod expand;
 pub(crate) mod flatten;
 pub(crate) mod gather;
@@ -57,6 +60,7 @@ pub(crate) mod reduce;
 pub(crate) mod reshape;
 pub(crate) mod resize;
 pub(crate) mod rms_norm;
+pub(crate) mod rotary_embedding;
 pub(crate) mod scatter_elements;
 pub(crate) mod scatter_nd;
 pub(crate) mod shape;
