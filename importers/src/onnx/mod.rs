@@ -21,6 +21,7 @@
 //! are reported together in one [`Error::Unsupported`].
 
 mod convert;
+mod optimize;
 pub mod proto;
 mod tensor;
 
