@@ -565,13 +565,9 @@ pub(crate) fn convert_with(
         let tensor = decode(t, &name, dir, limits)?;
         initializers.insert(name, tensor);
     }
-    // Import-time rewrites (BatchNormalization folding, MatMul + Add into Gemm); they may add
-    // initializers.
-    let optimized = if optimize {
-        super::optimize::optimize(g, &mut initializers)
-    } else {
-        None
-    };
+    // Import-time rewrites (BatchNormalization folding, MatMul + Add into Gemm, opset 6's
+    // per-channel PRelu slopes); they may add initializers.
+    let optimized = super::optimize::optimize(g, &mut initializers, opset, optimize);
     let nodes: &[NodeProto] = optimized.as_deref().unwrap_or(&g.node);
 
     // Node names: ONNX's if unique and non-empty, else made unique.

@@ -10,6 +10,12 @@
 //!   axis) and `B' = (B - mean) * f + beta`. A Gemm's `C` is folded the same way and its `beta`
 //!   becomes 1.
 //!
+//!
+//! One rewrite is not an optimisation but opset 6's meaning, and always runs: **PRelu before
+//! opset 7** applies a 1-D slope of `C` elements per channel (axis 1), where later opsets
+//! broadcast it from the right; the slope initializer is reshaped to `[C, 1, ...]` when the
+//! input's rank is known (else the planner refuses the broadcast).
+//!
 //! Folded weights are new initializers with fresh names (the originals stay for any other
 //! reader); arithmetic is in f64, written back in the weight's dtype. Anything not matching
 //! exactly (another attribute, a training-mode BN, integer or half-precision weights, a shape
@@ -124,22 +130,78 @@ fn producers(nodes: &[Option<NodeProto>]) -> HashMap<String, usize> {
 
 /// The graph's nodes after the rewrites, or `None` when nothing changed. New initializers are
 /// added to `inits`.
+/// `fold` turns the optimisations on (off only in tests comparing answers).
 pub(crate) fn optimize(
     g: &GraphProto,
     inits: &mut BTreeMap<String, Tensor>,
+    opset: i64,
+    fold: bool,
 ) -> Option<Vec<NodeProto>> {
-    let candidate = g
-        .node
-        .iter()
-        .any(|n| op_is(n, "BatchNormalization") || op_is(n, "MatMul"));
+    let candidate = g.node.iter().any(|n| {
+        (fold && (op_is(n, "BatchNormalization") || op_is(n, "MatMul")))
+            || (opset < 7 && op_is(n, "PRelu"))
+    });
     if !candidate {
         return None;
     }
     let mut fresh = Fresh::new(g, &g.node, inits);
     let mut nodes: Vec<Option<NodeProto>> = g.node.iter().cloned().map(Some).collect();
-    let mut changed = fuse_matmul_add(g, &mut nodes, inits);
-    changed |= fold_batch_norms(g, &mut nodes, inits, &mut fresh);
+    let mut changed = false;
+    if opset < 7 {
+        changed |= prelu_channel_slopes(g, &mut nodes, inits, &mut fresh);
+    }
+    if fold {
+        changed |= fuse_matmul_add(g, &mut nodes, inits);
+        changed |= fold_batch_norms(g, &mut nodes, inits, &mut fresh);
+    }
     changed.then(|| nodes.into_iter().flatten().collect())
+}
+
+/// The declared rank of each graph input and `value_info` entry that has a shape.
+fn declared_ranks(g: &GraphProto) -> HashMap<String, usize> {
+    g.input
+        .iter()
+        .chain(&g.value_info)
+        .filter_map(|v| {
+            let s = v.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref()?;
+            Some((v.name.clone()?, s.dim.len()))
+        })
+        .collect()
+}
+
+/// PRelu before opset 7: a 1-D slope of `C > 1` elements is per channel (axis 1).
+fn prelu_channel_slopes(
+    g: &GraphProto,
+    nodes: &mut [Option<NodeProto>],
+    inits: &mut BTreeMap<String, Tensor>,
+    fresh: &mut Fresh,
+) -> bool {
+    let ranks = declared_ranks(g);
+    let mut changed = false;
+    for n in nodes.iter_mut().flatten() {
+        if !op_is(n, "PRelu") || n.input.len() != 2 {
+            continue;
+        }
+        let (Some(&rank), Some(slope)) = (ranks.get(&n.input[0]), inits.get(&n.input[1])) else {
+            continue;
+        };
+        let [c] = slope.shape.as_slice() else {
+            continue;
+        };
+        if *c <= 1 || rank < 2 {
+            continue;
+        }
+        let mut shape = vec![*c];
+        shape.resize(rank - 1, 1);
+        let Ok(t) = Tensor::from_data(shape, slope.data.clone()) else {
+            continue;
+        };
+        let name = fresh.name(&format!("{}#per_channel", n.input[1]));
+        inits.insert(name.clone(), t);
+        n.input[1] = name;
+        changed = true;
+    }
+    changed
 }
 
 /// The values known to be 2-D: graph inputs and `value_info` entries of rank 2, and the
@@ -582,5 +644,21 @@ mod tests {
         g.initializer = bn_params();
         g.initializer.push(f32_tensor("w", &[2, 1, 1, 1], &[3.0, -1.0]));
         assert!(ops(&bundle(&m, true)).contains(&"nn.batch_norm".to_string()));
+    }
+
+    #[test]
+    fn an_opset_6_prelu_slope_is_per_channel() {
+        let mut m = model(
+            vec![node("PRelu", "p", &["x", "slope"], &["y"])],
+            vec![vi("x", 1, &[Some(1), Some(2), Some(2)])],
+            vec![vi("y", 1, &[Some(1), Some(2), Some(2)])],
+        );
+        m.opset_import[0].version = Some(6);
+        let g = m.graph.as_mut().unwrap();
+        g.initializer = vec![f32_tensor("slope", &[2], &[0.5, 3.0])];
+        // Channel 0 scales negatives by 0.5, channel 1 by 3.
+        let x = Tensor::new(vec![1, 1, 2, 2], vec![-2f32, 4.0, -1.0, -3.0]).unwrap();
+        let got = score(&bundle(&m, false), x);
+        assert_close(&got, &[-1.0, 4.0, -3.0, -9.0]);
     }
 }
