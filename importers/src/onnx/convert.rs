@@ -391,7 +391,8 @@ fn value_type(v: &ValueInfoProto) -> Result<(DType, Option<Dims>), Error> {
         s.dim
             .iter()
             .map(|d| match (d.dim_value, &d.dim_param) {
-                (Some(n), _) if n > 0 => Some((n as u64, String::new())),
+                // 0 is an empty tensor (a fixed dimension); a negative size is unknown.
+                (Some(n), _) if n >= 0 => Some((n as u64, String::new())),
                 (_, Some(p)) if !p.is_empty() => Some((0, p.clone())),
                 _ => None,
             })
