@@ -537,11 +537,7 @@ fn check_shape(f: &crate::model::Field, entry: &str, limits: &Limits) -> Result<
     }
     // With a zero dimension the product says nothing about the others: bound each one too,
     // since a consumer may size a buffer from any single dimension.
-    if let Some(&d) = f
-        .shape
-        .iter()
-        .find(|&&d| d > limits.max_tensor_elements)
-    {
+    if let Some(&d) = f.shape.iter().find(|&&d| d > limits.max_tensor_elements) {
         return Err(BundleError::Limit {
             entry: entry.to_string(),
             what: "field elements per row",

@@ -86,7 +86,12 @@ impl Fresh {
                 .flat_map(|n| n.input.iter().chain(&n.output))
                 .cloned(),
         );
-        names.extend(g.input.iter().chain(&g.output).filter_map(|v| v.name.clone()));
+        names.extend(
+            g.input
+                .iter()
+                .chain(&g.output)
+                .filter_map(|v| v.name.clone()),
+        );
         Fresh(names)
     }
 
@@ -287,7 +292,6 @@ fn fuse_matmul_add(
             op_type: Some("Gemm".into()),
             domain: None,
             attribute: Vec::new(),
-            ..mm.clone()
         };
         nodes[mm_i] = Some(gemm);
         nodes[add_i] = None;
@@ -428,7 +432,11 @@ fn fold_conv(
     let w_t = with_dtype(dtype, w_shape, wv)?;
     let b_t = with_dtype(dtype, vec![c], b_new)?;
     let w_new = add_init(inits, fresh, w_name, w_t);
-    let b_base = conv.input.get(2).filter(|s| !s.is_empty()).unwrap_or(w_name);
+    let b_base = conv
+        .input
+        .get(2)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(w_name);
     let b_new = add_init(inits, fresh, b_base, b_t);
     let mut out = conv.clone();
     out.input = vec![conv.input[0].clone(), w_new, b_new];
@@ -450,14 +458,22 @@ fn fold_gemm(
     let w = inits.get(w_name)?;
     let trans_b = attr_i(gemm, "transB", 0) != 0;
     // The output's columns are B's columns (rows when transposed).
-    let n = if trans_b { w.shape.first() } else { w.shape.get(1) };
+    let n = if trans_b {
+        w.shape.first()
+    } else {
+        w.shape.get(1)
+    };
     if w.rank() != 2 || n != Some(&c) || c == 0 {
         return None;
     }
     let dtype = w.dtype();
     let mut wv = floats(w)?;
     for (i, x) in wv.iter_mut().enumerate() {
-        let col = if trans_b { i / w.shape[1].max(1) } else { i % c };
+        let col = if trans_b {
+            i / w.shape[1].max(1)
+        } else {
+            i % c
+        };
         *x *= f.get(col)?;
     }
     let w_shape = w.shape.clone();
@@ -481,7 +497,11 @@ fn fold_gemm(
     let w_t = with_dtype(dtype, w_shape, wv)?;
     let b_t = with_dtype(dtype, vec![c], b_new)?;
     let w_new = add_init(inits, fresh, w_name, w_t);
-    let b_base = gemm.input.get(2).filter(|s| !s.is_empty()).unwrap_or(w_name);
+    let b_base = gemm
+        .input
+        .get(2)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(w_name);
     let b_new = add_init(inits, fresh, b_base, b_t);
     let mut out = gemm.clone();
     out.input = vec![gemm.input[0].clone(), w_new, b_new];
@@ -568,7 +588,8 @@ mod tests {
         let g = m.graph.as_mut().unwrap();
         g.initializer = bn_params();
         // Two 1x1 filters: 3 and -1, biases 0.5 and 2.
-        g.initializer.push(f32_tensor("w", &[2, 1, 1, 1], &[3.0, -1.0]));
+        g.initializer
+            .push(f32_tensor("w", &[2, 1, 1, 1], &[3.0, -1.0]));
         g.initializer.push(f32_tensor("b", &[2], &[0.5, 2.0]));
         let folded = bundle(&m, true);
         let plain = bundle(&m, false);
@@ -606,17 +627,17 @@ mod tests {
         );
         let g = m.graph.as_mut().unwrap();
         g.initializer = bn_params();
-        g.initializer.push(f32_tensor(
-            "w",
-            &[3, 2],
-            &[1.0, 0.0, 0.5, -1.0, 2.0, 0.25],
-        ));
+        g.initializer
+            .push(f32_tensor("w", &[3, 2], &[1.0, 0.0, 0.5, -1.0, 2.0, 0.25]));
         g.initializer.push(f32_tensor("bias", &[2], &[1.0, -3.0]));
         let folded = bundle(&m, true);
         let plain = bundle(&m, false);
         let o = ops(&folded);
         assert!(o.contains(&"nn.gemm".to_string()), "{o:?}");
-        assert!(!o.iter().any(|op| op == "nn.batch_norm" || op == "nn.matmul"));
+        assert!(
+            !o.iter()
+                .any(|op| op == "nn.batch_norm" || op == "nn.matmul")
+        );
         assert!(!o.iter().any(|op| op == "nn.binary"), "{o:?}");
         let x = Tensor::new(vec![1, 2, 3], vec![1f32, 2.0, -1.0, 0.0, 0.5, 4.0]).unwrap();
         assert_close(&score(&folded, x.clone()), &score(&plain, x));
@@ -642,7 +663,8 @@ mod tests {
         );
         let g = m.graph.as_mut().unwrap();
         g.initializer = bn_params();
-        g.initializer.push(f32_tensor("w", &[2, 1, 1, 1], &[3.0, -1.0]));
+        g.initializer
+            .push(f32_tensor("w", &[2, 1, 1, 1], &[3.0, -1.0]));
         assert!(ops(&bundle(&m, true)).contains(&"nn.batch_norm".to_string()));
     }
 

@@ -23,8 +23,7 @@ impl Kernel for Size {
     }
 
     fn constant_outputs(&self) -> Option<Vec<Value>> {
-        self.known
-            .map(|n| vec![Value::Tensor(Tensor::scalar(n))])
+        self.known.map(|n| vec![Value::Tensor(Tensor::scalar(n))])
     }
 }
 
