@@ -3,7 +3,8 @@
 //! The protobuf messages are a hand-written subset of `onnx.proto` ([`proto`]); tensors are
 //! decoded by `tensor.rs`, and `convert.rs` holds the one table from ONNX op type to keel op
 //! (default domain, opsets 13 and later, plus the attribute forms of older opsets, which become
-//! constant inputs).
+//! constant inputs); `optimize.rs` rewrites the graph first (BatchNormalization folded into
+//! the Conv or Gemm before it, MatMul + Add fused into Gemm, opset 6's per-channel PRelu).
 //!
 //! The interface: a graph whose inputs do not all have a symbolic first dimension (in
 //! particular one whose inputs all have fixed shapes) is scored as **one row** holding
