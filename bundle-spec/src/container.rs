@@ -520,15 +520,30 @@ fn check_shape(f: &crate::model::Field, entry: &str, limits: &Limits) -> Result<
             f.shape.len()
         )));
     }
-    if f.is_tensor() && f.shape.contains(&0) {
-        return Err(bad(format!("shape {:?} has a zero dimension", f.shape)));
-    }
     if !f.dims.is_empty() && f.dims.len() != f.shape.len() {
         return Err(bad(format!(
             "{} dimension names for a shape of rank {}",
             f.dims.len(),
             f.shape.len()
         )));
+    }
+    // A fixed dimension may be 0 (an empty tensor per row); a symbolic one's bound is the
+    // largest size it takes, at least 1.
+    if let Some(i) = (0..f.dims.len()).find(|&i| !f.dims[i].is_empty() && f.shape[i] == 0) {
+        return Err(bad(format!(
+            "symbolic dimension `{}` has a bound of 0",
+            f.dims[i]
+        )));
+    }
+    // With a zero dimension the product says nothing about the others: bound each one too,
+    // since a consumer may size a buffer from any single dimension.
+    if let Some(&d) = f.shape.iter().find(|&&d| d > limits.max_tensor_elements) {
+        return Err(BundleError::Limit {
+            entry: entry.to_string(),
+            what: "field elements per row",
+            actual: d,
+            limit: limits.max_tensor_elements,
+        });
     }
     let elements = f
         .shape

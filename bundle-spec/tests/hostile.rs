@@ -751,8 +751,8 @@ fn unknown_dtypes_are_refused() {
 fn manifest_field_rules_are_enforced() {
     // A vector wider than any tensor may be (and a tensor whose dimensions multiply past it);
     // a name list that does not fit the width; a rank above the limit; dimension names that
-    // do not match the rank; a tensor-only dtype on a scalar, a string tensor, a zero
-    // dimension; an input declared twice; an output never written.
+    // do not match the rank; a tensor-only dtype on a scalar, a string tensor; an
+    // input declared twice; an output never written.
     let err = refuse(&with_manifest(|m| {
         m["outputs"][0]["shape"] = json!([u64::MAX]);
     }));
@@ -765,7 +765,6 @@ fn manifest_field_rules_are_enforced() {
         json!({"shape": [1, 1, 1, 1, 1, 1, 1, 1, 1]}),
         json!({"dtype": "f16"}),
         json!({"dtype": "utf8", "shape": [2, 2]}),
-        json!({"shape": [2, 0]}),
     ] {
         let err = refuse(&with_manifest(|m| {
             for (k, v) in bad.as_object().unwrap() {
@@ -774,6 +773,23 @@ fn manifest_field_rules_are_enforced() {
         }));
         assert_kind(&err, "Malformed", "manifest.json");
     }
+    // A fixed zero dimension is an empty tensor per row (accepted, shape still bounded per
+    // dimension); a symbolic dimension bounded by 0 is refused.
+    let b = Bundle::from_bytes(&with_manifest(|m| {
+        m["inputs"][0]["shape"] = json!([2, 0]);
+    }))
+    .expect("an empty tensor field");
+    assert_eq!(b.manifest.inputs[0].shape, [2, 0]);
+    let err = refuse(&with_manifest(|m| {
+        m["inputs"][0]["shape"] = json!([0, u64::MAX]);
+    }));
+    assert_limit(&err, "manifest.json", "field elements per row");
+    let err = refuse(&with_manifest(|m| {
+        m["inputs"][0]["shape"] = json!([0, 8]);
+        m["inputs"][0]["dtype"] = json!("f32");
+        m["metadata"] = json!({"keel.dims": r#"{"x0":["seq",""]}"#});
+    }));
+    assert_kind(&err, "Malformed", "manifest.json");
     // Format 1.1 tensors of any rank, with a symbolic dimension, are accepted.
     let b = Bundle::from_bytes(&with_manifest(|m| {
         m["inputs"][0]["shape"] = json!([3, 8]);

@@ -394,6 +394,20 @@ impl Planner<'_> {
                 kernel = Box::new(Folded(outs));
                 folded = Some(t);
             }
+        } else if takes_tensors && let Some(outs) = kernel.constant_outputs() {
+            // Known from the planned types alone (a shape of known dimensions): the same as a
+            // folded node from here on.
+            let tensors: Option<Vec<Tensor>> = outs
+                .iter()
+                .map(|v| match v {
+                    Value::Tensor(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(t) = tensors.filter(|t| t.len() == out_cols.len()) {
+                kernel = Box::new(Folded(outs));
+                folded = Some(t);
+            }
         }
         let mut out_slots = Vec::new();
         for (k, (name, info)) in out_cols.into_iter().zip(built.outputs).enumerate() {
@@ -868,5 +882,69 @@ fn to_arrow(v: Value, as_list: Option<i32>, name: &str) -> Result<ArrayRef, Erro
         (Value::Matrix(m), None) => Ok(Arc::new(Float64Array::from(m.data))),
         (Value::Sparse(m), as_list) => to_arrow(Value::Matrix(m.to_dense()), as_list, name),
         (Value::Tensor(t), as_list) => to_arrow(Value::Matrix(t.into_matrix()), as_list, name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_bundle::{Attr, Manifest};
+
+    /// x: f32[batch, 2, 3]; s = shape(x)[start..]; z = zeros(s); y = x + z.
+    fn shape_chain(start: i64) -> Result<Model, Error> {
+        let nodes = vec![
+            Node::new("shape", "nn.shape")
+                .with_input("0", ["x"])
+                .with_output("0", ["s"])
+                .with_attr("start", Attr::I64(start)),
+            Node::new("zeros", "nn.constant_of_shape")
+                .with_input("0", ["s"])
+                .with_output("0", ["z"]),
+            Node::new("add", "nn.binary")
+                .with_input("0", ["x"])
+                .with_input("1", ["z"])
+                .with_output("0", ["y"])
+                .with_attr("fn", Attr::Str("add".into())),
+        ];
+        let manifest = Manifest::new(
+            "t",
+            "root",
+            vec![Field::tensor("x", DType::F32, vec![2, 3])],
+            vec![Field::tensor("y", DType::F32, vec![2, 3])],
+        );
+        let bundle = Bundle::new(
+            manifest,
+            Node::pipeline("root", nodes),
+            Vec::<(String, Vec<u8>)>::new(),
+        )?;
+        Model::from_bundle(&bundle, &Options::default())
+    }
+
+    fn folded(m: &Model, node: &str) -> bool {
+        m.steps
+            .iter()
+            .any(|s| s.node == node && format!("{:?}", s.kernel).starts_with("Folded"))
+    }
+
+    #[test]
+    fn a_shape_of_known_dimensions_is_a_constant_and_what_reads_it_folds() {
+        let m = shape_chain(1).unwrap();
+        assert!(folded(&m, "shape"));
+        assert!(folded(&m, "zeros"));
+        assert!(!folded(&m, "add"));
+        // Scoring still adds the (folded) zeros to every row.
+        let x = Tensor::new(vec![2, 2, 3], (0..12).map(|i| i as f32).collect()).unwrap();
+        let col = tensor_arrow::to_arrow(x.clone(), &m.manifest.inputs[0]).unwrap();
+        let batch = RecordBatch::try_new(m.input_schema(), vec![col]).unwrap();
+        let out = m.score(&batch).unwrap();
+        let y = tensor_arrow::admit(&m.manifest.outputs[0], out.column(0)).unwrap();
+        assert_eq!(y, x);
+    }
+
+    #[test]
+    fn a_shape_including_the_batch_is_computed_per_batch() {
+        let m = shape_chain(0).unwrap();
+        assert!(!folded(&m, "shape"));
+        assert!(!folded(&m, "zeros"));
     }
 }

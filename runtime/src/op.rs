@@ -22,6 +22,14 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     ///
     /// Score-time errors leave `node` empty; the executor fills it in.
     fn eval(&self, inputs: &[&Value], rows: usize) -> Result<Vec<Value>, Error>;
+
+    /// The node's outputs when they are known at load although its inputs are not (the shape
+    /// of a tensor whose dimensions are all planned): the planner then records them as
+    /// constants, so later nodes fold and plan exact shapes, and scoring only copies them.
+    /// One value per output column, as [`Kernel::eval`] returns them.
+    fn constant_outputs(&self) -> Option<Vec<Value>> {
+        None
+    }
 }
 
 /// What an op's `build` returns.

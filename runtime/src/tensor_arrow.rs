@@ -368,11 +368,15 @@ pub fn to_arrow(t: Tensor, f: &Field) -> Result<ArrayRef, Error> {
         let n: usize = t.shape.iter().skip(1).product();
         let w = i32::try_from(n)
             .map_err(|_| Error::Interface(format!("output `{}`: {n} elements per row", f.name)))?;
-        let list = FixedSizeListArray::try_new(
+        // The row count is given, not derived from the values: a row of an empty tensor has
+        // no elements (a list of size 0), so the values cannot tell how many rows there are.
+        let rows = t.shape.first().copied().unwrap_or(1);
+        let list = FixedSizeListArray::try_new_with_length(
             Arc::new(ArrowField::new("item", item, false)),
             w,
             values,
             None,
+            rows,
         )
         .map_err(fail)?;
         return Ok(Arc::new(list));
@@ -406,6 +410,17 @@ mod tests {
             dims: dims.into_iter().map(String::from).collect(),
             ..Field::tensor("x", DType::F32, shape)
         }
+    }
+
+    #[test]
+    fn rows_of_empty_tensors_keep_their_row_count() {
+        // Three rows of a [2, 0] tensor: no elements at all, still three rows.
+        let f = field(vec![2, 0], vec![]);
+        let t = Tensor::new(vec![3, 2, 0], Vec::<f32>::new()).unwrap();
+        let col = to_arrow(t.clone(), &f).unwrap();
+        assert_eq!(col.len(), 3);
+        assert_eq!(col.data_type(), arrow_field(&f).data_type());
+        assert_eq!(admit(&f, &col).unwrap(), t);
     }
 
     #[test]

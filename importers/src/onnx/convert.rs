@@ -2,7 +2,7 @@
 //! older opsets turned into constant inputs, the interface, and the checks that run before
 //! anything is written.
 
-use super::proto::{AttributeProto, GraphProto, ModelProto, ValueInfoProto, attr_type};
+use super::proto::{AttributeProto, ModelProto, NodeProto, ValueInfoProto, attr_type};
 use super::tensor::{decode, keel_dtype, to_le_bytes};
 use super::{Error, INTERFACE_KEY, Limits, SYMBOLIC_DIM_BOUND, Unsupported};
 use crate::emit::Emitter;
@@ -456,7 +456,8 @@ fn value_type(v: &ValueInfoProto) -> Result<(DType, Option<Dims>), Error> {
         s.dim
             .iter()
             .map(|d| match (d.dim_value, &d.dim_param) {
-                (Some(n), _) if n > 0 => Some((n as u64, String::new())),
+                // 0 is an empty tensor (a fixed dimension); a negative size is unknown.
+                (Some(n), _) if n >= 0 => Some((n as u64, String::new())),
                 (_, Some(p)) if !p.is_empty() => Some((0, p.clone())),
                 _ => None,
             })
@@ -515,9 +516,13 @@ fn field(name: &str, dtype: DType, dims: &[Option<(u64, String)>]) -> Result<Fie
 
 /// Orders the nodes so every value is defined before it is read (ONNX requires topological
 /// order; a graph out of order is accepted, a cycle or an undefined input refused).
-fn order(g: &GraphProto, defined: &HashSet<String>, names: &[String]) -> Result<Vec<usize>, Error> {
+fn order(
+    nodes: &[NodeProto],
+    defined: &HashSet<String>,
+    names: &[String],
+) -> Result<Vec<usize>, Error> {
     let mut producer: HashMap<&str, usize> = HashMap::new();
-    for (i, n) in g.node.iter().enumerate() {
+    for (i, n) in nodes.iter().enumerate() {
         for o in n.output.iter().filter(|o| !o.is_empty()) {
             if defined.contains(o) || producer.insert(o.as_str(), i).is_some() {
                 return Err(Error::Graph {
@@ -527,9 +532,9 @@ fn order(g: &GraphProto, defined: &HashSet<String>, names: &[String]) -> Result<
             }
         }
     }
-    let mut waiting = vec![0usize; g.node.len()];
-    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); g.node.len()];
-    for (i, n) in g.node.iter().enumerate() {
+    let mut waiting = vec![0usize; nodes.len()];
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, n) in nodes.iter().enumerate() {
         for v in n.input.iter().filter(|v| !v.is_empty()) {
             if defined.contains(v) {
                 continue;
@@ -548,8 +553,8 @@ fn order(g: &GraphProto, defined: &HashSet<String>, names: &[String]) -> Result<
             }
         }
     }
-    let mut ready: VecDeque<usize> = (0..g.node.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut out = Vec::with_capacity(g.node.len());
+    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut out = Vec::with_capacity(nodes.len());
     while let Some(i) = ready.pop_front() {
         out.push(i);
         for &r in &readers[i] {
@@ -559,8 +564,8 @@ fn order(g: &GraphProto, defined: &HashSet<String>, names: &[String]) -> Result<
             }
         }
     }
-    if out.len() < g.node.len() {
-        let stuck = (0..g.node.len()).find(|&i| waiting[i] > 0).unwrap_or(0);
+    if out.len() < nodes.len() {
+        let stuck = (0..nodes.len()).find(|&i| waiting[i] > 0).unwrap_or(0);
         return Err(Error::Graph {
             node: names.get(stuck).cloned().unwrap_or_default(),
             message: "the graph has a cycle through this node".into(),
@@ -575,6 +580,19 @@ pub(crate) fn convert(
     default_name: &str,
     dir: Option<&Path>,
     limits: &Limits,
+) -> Result<Bundle, Error> {
+    convert_with(model, bytes, default_name, dir, limits, true)
+}
+
+/// [`convert`], with the import-time rewrites of `optimize.rs` on or off (off only to test
+/// that they change no answer).
+pub(crate) fn convert_with(
+    model: &ModelProto,
+    bytes: &[u8],
+    default_name: &str,
+    dir: Option<&Path>,
+    limits: &Limits,
+    optimize: bool,
 ) -> Result<Bundle, Error> {
     if !model.functions.is_empty() {
         return Err(Error::Feature(
@@ -607,10 +625,20 @@ pub(crate) fn convert(
         .and_then(|o| o.version)
         .ok_or_else(|| Error::Feature("the model imports no default-domain opset".into()))?;
 
+    let mut initializers: BTreeMap<String, Tensor> = BTreeMap::new();
+    for t in &g.initializer {
+        let name = t.name.clone().unwrap_or_default();
+        let tensor = decode(t, &name, dir, limits)?;
+        initializers.insert(name, tensor);
+    }
+    // Import-time rewrites (BatchNormalization folding, MatMul + Add into Gemm, opset 6's
+    // per-channel PRelu slopes); they may add initializers.
+    let optimized = super::optimize::optimize(g, &mut initializers, opset, optimize);
+    let nodes: &[NodeProto] = optimized.as_deref().unwrap_or(&g.node);
+
     // Node names: ONNX's if unique and non-empty, else made unique.
     let mut taken = HashSet::new();
-    let names: Vec<String> = g
-        .node
+    let names: Vec<String> = nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
@@ -628,12 +656,6 @@ pub(crate) fn convert(
         })
         .collect();
 
-    let mut initializers: BTreeMap<String, Tensor> = BTreeMap::new();
-    for t in &g.initializer {
-        let name = t.name.clone().unwrap_or_default();
-        let tensor = decode(t, &name, dir, limits)?;
-        initializers.insert(name, tensor);
-    }
     let inputs: Vec<&ValueInfoProto> = g
         .input
         .iter()
@@ -649,13 +671,13 @@ pub(crate) fn convert(
             });
         }
     }
-    let sequence = order(g, &defined, &names)?;
+    let sequence = order(nodes, &defined, &names)?;
 
     // Check every node before writing anything; report all that is unsupported at once.
-    let mut planned = Vec::with_capacity(g.node.len());
+    let mut planned = Vec::with_capacity(nodes.len());
     let mut unsupported = Vec::new();
     for &i in &sequence {
-        match plan(&g.node[i], &names[i], opset, limits) {
+        match plan(&nodes[i], &names[i], opset, limits) {
             Ok(p) => planned.push(p),
             Err(mut u) => unsupported.append(&mut u),
         }
@@ -698,8 +720,7 @@ pub(crate) fn convert(
             return Err(Error::Unsupported(missing));
         }
     }
-    let all_names: HashSet<&str> = g
-        .node
+    let all_names: HashSet<&str> = nodes
         .iter()
         .flat_map(|n| n.input.iter().chain(&n.output))
         .map(String::as_str)
@@ -785,8 +806,7 @@ pub(crate) fn convert(
             fields_in.push(field(name, *dtype, &dims[1..])?);
         }
     }
-    let used: HashSet<&str> = g
-        .node
+    let used: HashSet<&str> = nodes
         .iter()
         .flat_map(|n| n.input.iter())
         .chain(output_names.iter())

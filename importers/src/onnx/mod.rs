@@ -4,7 +4,9 @@
 //! decoded by `tensor.rs`, and `convert.rs` holds the one table from ONNX op type to keel op
 //! (default domain, opsets 13 and later, plus the attribute forms of older opsets, which become
 //! constant inputs; and keel's own domain `ai.keel` for PyTorch modules ONNX has no op for,
-//! `Embedding` and `EmbeddingBag`, whose attributes are the keel op's).
+//! `Embedding` and `EmbeddingBag`, whose attributes are the keel op's); `optimize.rs` rewrites
+//! the graph first (BatchNormalization folded into the Conv or Gemm before it, MatMul + Add
+//! fused into Gemm, opset 6's per-channel PRelu).
 //!
 //! The interface: a graph whose inputs do not all have a symbolic first dimension (in
 //! particular one whose inputs all have fixed shapes) is scored as **one row** holding
@@ -22,6 +24,7 @@
 //! are reported together in one [`Error::Unsupported`].
 
 mod convert;
+mod optimize;
 pub mod proto;
 mod tensor;
 

@@ -4,7 +4,7 @@ use super::proto::*;
 use super::*;
 use keel_runtime::{Model, Options};
 
-fn vi(name: &str, elem: i32, dims: &[Option<i64>]) -> ValueInfoProto {
+pub(super) fn vi(name: &str, elem: i32, dims: &[Option<i64>]) -> ValueInfoProto {
     ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
@@ -25,7 +25,7 @@ fn vi(name: &str, elem: i32, dims: &[Option<i64>]) -> ValueInfoProto {
     }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+pub(super) fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: outputs.iter().map(|s| s.to_string()).collect(),
@@ -35,7 +35,7 @@ fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
     }
 }
 
-fn model(
+pub(super) fn model(
     nodes: Vec<NodeProto>,
     inputs: Vec<ValueInfoProto>,
     outputs: Vec<ValueInfoProto>,
@@ -61,7 +61,7 @@ fn convert(m: &ModelProto) -> Result<Bundle, Error> {
     convert_bytes(&m.encode_to_vec(), "m", None, &Limits::default())
 }
 
-fn f32_tensor(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
+pub(super) fn f32_tensor(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
     TensorProto {
         dims: dims.to_vec(),
         data_type: Some(data_type::FLOAT),

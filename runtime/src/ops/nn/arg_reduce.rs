@@ -43,7 +43,8 @@ impl Kernel for ArgReduce {
         let inner: usize = x.shape[axis + 1..].iter().product();
         let v = x.data.to_f64_vec();
         let mut out = Vec::with_capacity(v.len() / len);
-        for block in v.chunks(len * inner) {
+        // An empty inner extent means no elements at all (and no answers to give).
+        for block in v.chunks((len * inner).max(1)) {
             for i in 0..inner {
                 let mut best = 0;
                 for k in 1..len {

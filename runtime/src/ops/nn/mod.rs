@@ -456,3 +456,97 @@ mod tests {
         assert!(broadcast_dims(&[Dim::Known(2)], &[Dim::Known(3)]).is_none());
     }
 }
+
+#[cfg(test)]
+mod empty_tests {
+    use crate::ops::nn::testing::{f32s, i64s, run_n};
+    use keel_bundle::Attr;
+
+    /// Every op on empty tensors (a zero dimension in each place): an answer or a typed error,
+    /// never a panic or a division by zero.
+    #[test]
+    fn empty_tensors_never_panic() {
+        let s = |v: &str| Attr::Str(v.into());
+        let shapes: [&[usize]; 4] = [&[0, 3, 4, 4], &[2, 0, 4, 4], &[2, 3, 0, 4], &[0]];
+        for shape in shapes {
+            let x = f32s(shape, &[]);
+            let w = f32s(&[3, 3, 1, 1], &[0.5; 9]);
+            let c3 = f32s(&[3], &[1.0; 3]);
+            type Case<'a> = (&'a str, Vec<(&'a str, Attr)>, Vec<crate::tensor::Tensor>);
+            let cases: Vec<Case> = vec![
+                ("nn.unary", vec![("fn", s("relu"))], vec![x.clone()]),
+                (
+                    "nn.binary",
+                    vec![("fn", s("div"))],
+                    vec![x.clone(), x.clone()],
+                ),
+                (
+                    "nn.softmax",
+                    vec![("fn", s("softmax")), ("axis", Attr::I64(0))],
+                    vec![x.clone()],
+                ),
+                ("nn.reduce", vec![("fn", s("mean"))], vec![x.clone()]),
+                ("nn.reduce", vec![("fn", s("max"))], vec![x.clone()]),
+                ("nn.arg_reduce", vec![("fn", s("max"))], vec![x.clone()]),
+                ("nn.flatten", vec![], vec![x.clone()]),
+                ("nn.transpose", vec![], vec![x.clone()]),
+                ("nn.shape", vec![], vec![x.clone()]),
+                ("nn.size", vec![], vec![x.clone()]),
+                (
+                    "nn.concat",
+                    vec![("axis", Attr::I64(0))],
+                    vec![x.clone(), x.clone()],
+                ),
+                (
+                    "nn.tile",
+                    vec![],
+                    vec![x.clone(), i64s(&[shape.len()], &vec![2; shape.len()])],
+                ),
+                (
+                    "nn.global_pool",
+                    vec![("fn", s("average"))],
+                    vec![x.clone()],
+                ),
+                ("nn.global_pool", vec![("fn", s("max"))], vec![x.clone()]),
+                (
+                    "nn.max_pool",
+                    vec![("kernel_shape", Attr::I64s(vec![1, 1]))],
+                    vec![x.clone()],
+                ),
+                (
+                    "nn.average_pool",
+                    vec![("kernel_shape", Attr::I64s(vec![1, 1]))],
+                    vec![x.clone()],
+                ),
+                ("nn.conv", vec![], vec![x.clone(), w.clone()]),
+                (
+                    "nn.batch_norm",
+                    vec![],
+                    vec![x.clone(), c3.clone(), c3.clone(), c3.clone(), c3.clone()],
+                ),
+                (
+                    "nn.instance_norm",
+                    vec![],
+                    vec![x.clone(), c3.clone(), c3.clone()],
+                ),
+                ("nn.layer_norm", vec![], vec![x.clone()]),
+                (
+                    "nn.matmul",
+                    vec![],
+                    vec![x.clone(), f32s(&[4, 2], &[1.0; 8])],
+                ),
+                (
+                    "nn.variadic",
+                    vec![("fn", s("mean"))],
+                    vec![x.clone(), x.clone()],
+                ),
+                ("nn.identity", vec![], vec![x.clone()]),
+                ("nn.cast", vec![("to", s("i64"))], vec![x.clone()]),
+            ];
+            for (op, attrs, inputs) in cases {
+                let r = std::panic::catch_unwind(|| run_n(op, attrs, &inputs, 1));
+                assert!(r.is_ok(), "{op} panicked on shape {shape:?}");
+            }
+        }
+    }
+}

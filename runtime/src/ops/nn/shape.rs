@@ -1,6 +1,8 @@
 //! `nn.shape` (ONNX Shape, opset 15+): a tensor's shape as an i64 vector. Ports: `0` data ->
 //! `0` (i64 1-D). Attributes `start` (i64, default 0), `end` (i64, default the rank): the
-//! axes returned, negative counting from the end, clamped to `0..=rank`.
+//! axes returned, negative counting from the end, clamped to `0..=rank`. When every returned
+//! dimension is known at load the output is a constant ([`Kernel::constant_outputs`]), so
+//! Shape -> Gather -> Concat -> Reshape chains plan exact shapes.
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
@@ -16,6 +18,8 @@ struct Shape {
     rank: usize,
     start: usize,
     end: usize,
+    /// The returned dimensions when all are known at load.
+    known: Option<Vec<i64>>,
 }
 
 impl Kernel for Shape {
@@ -27,6 +31,13 @@ impl Kernel for Shape {
             .map(|&d| d as i64)
             .collect();
         Ok(vec![tensor_value(vec![dims.len()], i64::wrap(dims))?])
+    }
+
+    fn constant_outputs(&self) -> Option<Vec<Value>> {
+        let dims = self.known.clone()?;
+        tensor_value(vec![dims.len()], i64::wrap(dims))
+            .ok()
+            .map(|v| vec![v])
     }
 }
 
@@ -42,12 +53,17 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let start = clamp(attr_i64(ctx, "start", 0)?, rank);
     let end = clamp(attr_i64(ctx, "end", rank as i64)?, rank).max(start);
     let out = tensor_out(ctx, "0", TensorType::known(DType::I64, &[end - start]))?;
+    let known = inputs.ty(0).shape[start..end]
+        .iter()
+        .map(|d| d.known().and_then(|n| i64::try_from(n).ok()))
+        .collect();
     Ok(Built {
         kernel: Box::new(Shape {
             inputs,
             rank,
             start,
             end,
+            known,
         }),
         outputs: vec![out],
     })
