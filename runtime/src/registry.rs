@@ -93,6 +93,19 @@ pub static OPS: &[OpEntry] = &[
         &["axis", "fn", "keepdims", "select_last_index"],
     ),
     OpEntry::nn(
+        "nn.attention",
+        ops::nn::attention::build,
+        &[
+            "is_causal",
+            "kv_num_heads",
+            "q_num_heads",
+            "qk_matmul_output_mode",
+            "scale",
+            "softcap",
+            "softmax_precision",
+        ],
+    ),
+    OpEntry::nn(
         "nn.average_pool",
         ops::nn::average_pool::build,
         &[
@@ -131,6 +144,12 @@ pub static OPS: &[OpEntry] = &[
             "pads",
             "strides",
         ],
+    ),
+    OpEntry::nn("nn.embedding", ops::nn::embedding::build, &["padding_idx"]),
+    OpEntry::nn(
+        "nn.embedding_bag",
+        ops::nn::embedding_bag::build,
+        &["include_last_offset", "mode", "padding_idx"],
     ),
     OpEntry::nn("nn.expand", ops::nn::expand::build, &[]),
     OpEntry::nn("nn.flatten", ops::nn::flatten::build, &["axis"]),

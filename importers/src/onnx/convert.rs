@@ -130,6 +130,10 @@ fn lookup(op_type: &str) -> Option<(&'static str, Option<&'static str>)> {
         "InstanceNormalization" => Some(("nn.instance_norm", None)),
         "RMSNormalization" => Some(("nn.rms_norm", None)),
         "Constant" => Some(("nn.constant", None)),
+        "Attention" => Some(("nn.attention", None)),
+        // keel's own custom domain: PyTorch modules with no ONNX op, same attribute names.
+        "ai.keel:Embedding" => Some(("nn.embedding", None)),
+        "ai.keel:EmbeddingBag" => Some(("nn.embedding_bag", None)),
         _ => None,
     }
 }

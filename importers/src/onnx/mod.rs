@@ -3,7 +3,8 @@
 //! The protobuf messages are a hand-written subset of `onnx.proto` ([`proto`]); tensors are
 //! decoded by `tensor.rs`, and `convert.rs` holds the one table from ONNX op type to keel op
 //! (default domain, opsets 13 and later, plus the attribute forms of older opsets, which become
-//! constant inputs).
+//! constant inputs; and keel's own domain `ai.keel` for PyTorch modules ONNX has no op for,
+//! `Embedding` and `EmbeddingBag`, whose attributes are the keel op's).
 //!
 //! The interface: a graph whose inputs do not all have a symbolic first dimension (in
 //! particular one whose inputs all have fixed shapes) is scored as **one row** holding

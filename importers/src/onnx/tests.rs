@@ -368,3 +368,80 @@ fn the_interface_is_one_row_or_a_batch() {
         .unwrap();
     assert_eq!(v.values().to_vec(), vec![0.0, 0.0, 2.0]);
 }
+
+#[test]
+fn keel_domain_embeddings_import_and_score() {
+    use arrow_array::Array;
+    use std::sync::Arc;
+    let custom = |op: &str, name: &str, inputs: &[&str], out: &str| NodeProto {
+        domain: Some("ai.keel".into()),
+        ..node(op, name, inputs, &[out])
+    };
+    let mut bag = custom("EmbeddingBag", "bag", &["bags", "", "w"], "pooled");
+    bag.attribute.push(AttributeProto {
+        name: Some("mode".into()),
+        r#type: Some(attr_type::STRING),
+        s: Some(b"sum".to_vec()),
+        ..Default::default()
+    });
+    let mut m = model(
+        vec![custom("Embedding", "emb", &["ids", "w"], "rows"), bag],
+        vec![
+            vi("ids", 7, &[None, Some(1)]),
+            vi("bags", 7, &[None, Some(2)]),
+        ],
+        vec![
+            vi("rows", 1, &[None, Some(1), Some(2)]),
+            vi("pooled", 1, &[None, Some(2)]),
+        ],
+    );
+    if let Some(g) = m.graph.as_mut() {
+        g.initializer
+            .push(f32_tensor("w", &[3, 2], &[1., 2., 3., 4., 5., 6.]));
+    }
+    let b = convert(&m).unwrap();
+    let ops: Vec<&str> = b.graph.children.iter().map(|n| n.op.as_str()).collect();
+    assert!(
+        ops.contains(&"nn.embedding") && ops.contains(&"nn.embedding_bag"),
+        "{ops:?}"
+    );
+    let model = Model::from_bundle(&b, &Options::default()).unwrap();
+    // Row 0: id 2, bag [0, 1]; row 1: id 0, bag [2, 2].
+    let list = |width: i32, v: Vec<i64>| {
+        Arc::new(
+            arrow_array::FixedSizeListArray::try_new(
+                Arc::new(arrow_schema::Field::new(
+                    "item",
+                    arrow_schema::DataType::Int64,
+                    false,
+                )),
+                width,
+                Arc::new(arrow_array::Int64Array::from(v)),
+                None,
+            )
+            .unwrap(),
+        )
+    };
+    let batch = arrow_array::RecordBatch::try_new(
+        model.input_schema(),
+        vec![list(1, vec![2, 0]), list(2, vec![0, 1, 2, 2])],
+    )
+    .unwrap();
+    let out = model.score(&batch).unwrap();
+    // Every leaf of a (possibly nested) fixed-size list column, in order.
+    fn leaves(a: &dyn Array) -> Vec<f32> {
+        match a.as_any().downcast_ref::<arrow_array::FixedSizeListArray>() {
+            Some(l) => leaves(l.values().as_ref()),
+            None => a
+                .as_any()
+                .downcast_ref::<arrow_array::Float32Array>()
+                .unwrap()
+                .values()
+                .to_vec(),
+        }
+    }
+    let values = |i: usize| leaves(out.column(i).as_ref());
+    assert_eq!(values(0), vec![5., 6., 1., 2.]);
+    // Sums: [1,2] + [3,4]; [5,6] + [5,6].
+    assert_eq!(values(1), vec![4., 6., 10., 12.]);
+}

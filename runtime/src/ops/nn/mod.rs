@@ -18,6 +18,7 @@
 //!   once; a kernel may also pre-pack a constant input it reads ([`BuildCtx::constant_input`]).
 
 pub(crate) mod arg_reduce;
+pub(crate) mod attention;
 pub(crate) mod average_pool;
 pub(crate) mod batch_norm;
 pub(crate) mod binary;
@@ -27,6 +28,8 @@ pub(crate) mod concat;
 pub(crate) mod constant;
 pub(crate) mod constant_of_shape;
 pub(crate) mod conv;
+pub(crate) mod embedding;
+pub(crate) mod embedding_bag;
 pub(crate) mod expand;
 pub(crate) mod flatten;
 pub(crate) mod gather;
