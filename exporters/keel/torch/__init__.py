@@ -15,9 +15,10 @@ bundles in pure Python).
 ``nn.EmbeddingBag`` becomes keel's fused ``nn.embedding_bag`` op rather than the ONNX ``Loop``
 torch's own translation emits: ``aten::embedding_bag`` (and ``_embedding_bag``) is translated
 to a node ``ai.keel::EmbeddingBag`` (inputs indices, offsets, weight, optional
-per_sample_weights; attributes ``mode`` = ``sum``/``mean``/``max`` and ``include_last_offset``)
+per_sample_weights; attributes ``mode`` = ``sum``/``mean``/``max``, ``include_last_offset`` and
+``padding_idx``)
 through the exporter's custom translation table, and the importer maps that domain onto the
-runtime op. An ``EmbeddingBag`` with ``padding_idx`` is refused (keel's op has none).
+runtime op (``padding_idx`` becomes the op's attribute of that name).
 
 Errors: ops or attributes keel lacks raise :class:`keel.UnsupportedError`, listing every one
 (the importer's message); a model torch cannot export raises ``UnsupportedError`` with torch's
@@ -67,6 +68,7 @@ def _register_schemas() -> None:
         attributes=[
             S.Attribute("mode", S.AttrType.STRING, "sum, mean or max"),
             S.Attribute("include_last_offset", S.AttrType.INT, "offsets end with the total count"),
+            S.Attribute("padding_idx", S.AttrType.INT, "an index left out of its bag", required=False),
         ],
     ))
 
@@ -81,17 +83,18 @@ def _keel_translations() -> dict[Any, Any]:
 
     def embedding_bag(weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
                       per_sample_weights=None, include_last_offset=False, padding_idx=None):
-        # `_embedding_bag` spells "no padding index" as -1, `embedding_bag.padding_idx` as None.
-        if padding_idx is not None and padding_idx >= 0:
-            raise UnsupportedError(f"EmbeddingBag padding_idx={padding_idx}",
-                                   hint="keel's nn.embedding_bag has no padding index")
         if mode not in _MODES:
             raise UnsupportedError(f"EmbeddingBag mode={mode!r}")
         inputs = [indices, offsets, weight]
         if per_sample_weights is not None:
             inputs.append(per_sample_weights)
-        out = keel_embedding_bag(*inputs, mode=_MODES[mode],
-                                 include_last_offset=int(bool(include_last_offset)))
+        attrs: dict[str, Any] = {"mode": _MODES[mode],
+                                 "include_last_offset": int(bool(include_last_offset))}
+        # `_embedding_bag` spells "no padding index" as -1, `embedding_bag.padding_idx` as
+        # None; nn.EmbeddingBag has already made a negative one positive.
+        if padding_idx is not None and padding_idx >= 0:
+            attrs["padding_idx"] = int(padding_idx)
+        out = keel_embedding_bag(*inputs, **attrs)
         # aten returns (output, offset2bag, bag_size, max_indices); the three bookkeeping
         # tensors only serve the backward pass, nothing reads them in inference, and the
         # exporter's optimiser drops what nothing reads.
@@ -105,18 +108,6 @@ def _keel_translations() -> dict[Any, Any]:
     if hasattr(torch.ops.aten, "_embedding_bag"):
         table[torch.ops.aten._embedding_bag.default] = embedding_bag
     return table
-
-
-def _check_module(module: Any) -> None:
-    """Refusals known before exporting (so the message names the submodule)."""
-    import torch
-
-    for path, sub in module.named_modules():
-        if isinstance(sub, torch.nn.EmbeddingBag) and sub.padding_idx is not None:
-            raise UnsupportedError(
-                f"EmbeddingBag padding_idx={sub.padding_idx}", path=path or type(module).__name__,
-                hint="keel's nn.embedding_bag has no padding index",
-            )
 
 
 def _as_tuple(sample: Any) -> tuple[Any, ...]:
@@ -135,7 +126,6 @@ def onnx_bytes(module: Any, sample: Any, *, input_names: Sequence[str] | None = 
     ``torch.onnx.export(dynamo=True)`` with keel's translations, serialised in memory."""
     import torch
 
-    _check_module(module)
     args = _as_tuple(sample)
     if dynamic_batch:
         small = [i for i, t in enumerate(args) if t.dim() == 0 or t.shape[0] < 2]
