@@ -120,8 +120,37 @@ def _as_tuple(sample: Any) -> tuple[Any, ...]:
     raise TypeError("sample must be a torch.Tensor or a tuple of tensors (the forward's inputs)")
 
 
+def _dynamic_shapes(args, input_names, dynamic_batch, dynamic_dims):
+    """torch.export's ``dynamic_shapes``: the batch (axis 0 of every input, one shared Dim, as
+    rows share it) and the caller's other symbolic dimensions."""
+    import torch
+
+    shapes: list[dict[int, Any]] = [{} for _ in args]
+    if dynamic_batch:
+        batch = torch.export.Dim("batch")
+        for s in shapes:
+            s[0] = batch
+    names = list(input_names or [])
+    made: dict[str, Any] = {}  # one Dim per name, so inputs that share a name share the size
+    for key, axes in (dynamic_dims or {}).items():
+        if isinstance(key, str):
+            if key not in names:
+                raise ValueError(f"dynamic_dims names input {key!r}, not one of input_names {names}")
+            key = names.index(key)
+        if not 0 <= key < len(args):
+            raise ValueError(f"dynamic_dims: no input at position {key}")
+        for axis, dim in axes.items():
+            if axis == 0 and dynamic_batch:
+                raise ValueError("dynamic_dims: axis 0 is the batch already")
+            if isinstance(dim, str):
+                dim = made.setdefault(dim, torch.export.Dim(dim))
+            shapes[key][axis] = dim
+    return tuple(s or None for s in shapes) if any(shapes) else None
+
+
 def onnx_bytes(module: Any, sample: Any, *, input_names: Sequence[str] | None = None,
-               output_names: Sequence[str] | None = None, dynamic_batch: bool = True) -> bytes:
+               output_names: Sequence[str] | None = None, dynamic_batch: bool = True,
+               dynamic_dims: Mapping[int | str, Mapping[int, Any]] | None = None) -> bytes:
     """The ONNX model ``export`` converts: ``module`` in eval mode, exported by
     ``torch.onnx.export(dynamo=True)`` with keel's translations, serialised in memory."""
     import torch
@@ -134,11 +163,7 @@ def onnx_bytes(module: Any, sample: Any, *, input_names: Sequence[str] | None = 
             raise ValueError(f"sample input(s) {small} need a batch (first) dimension of at least "
                              "2 rows to export a dynamic batch; or pass dynamic_batch=False")
     module.eval()
-    dynamic_shapes = None
-    if dynamic_batch:
-        batch = torch.export.Dim("batch")
-        # One Dim object for every input: they share the batch, as rows do.
-        dynamic_shapes = tuple({0: batch} for _ in args)
+    dynamic_shapes = _dynamic_shapes(args, input_names, dynamic_batch, dynamic_dims)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -175,7 +200,8 @@ def onnx_bytes(module: Any, sample: Any, *, input_names: Sequence[str] | None = 
 
 def export(module: Any, path: str | os.PathLike, sample: Any, name: str | None = None,
            input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None,
-           dynamic_batch: bool = True, metadata: Mapping[str, str] | None = None) -> None:
+           dynamic_batch: bool = True, metadata: Mapping[str, str] | None = None,
+           dynamic_dims: Mapping[int | str, Mapping[int, Any]] | None = None) -> None:
     """Writes ``module`` as a keel bundle at ``path``.
 
     ``sample``: the forward's inputs (a tensor or a tuple of tensors), whose first dimension is
@@ -183,7 +209,9 @@ def export(module: Any, path: str | os.PathLike, sample: Any, name: str | None =
     the bundle's input fields. ``input_names`` / ``output_names`` name the bundle's columns
     (default: the forward's parameter names; ``output``, or ``output_0``, ``output_1``...).
     ``dynamic_batch=False`` exports fixed shapes: the bundle then scores one row holding each
-    whole sample tensor. ``name`` names the bundle (default: the module's class name).
+    whole sample tensor. ``dynamic_dims`` makes other axes symbolic: ``{"ids": {1: "seq"}}`` (an
+    input by name or position -> axis -> a name, or a ``torch.export.Dim`` with bounds); the
+    bundle's field then takes any size there (``Field.dims`` names it). ``name`` names the bundle (default: the module's class name).
 
     Raises :class:`keel.UnsupportedError` listing every op or attribute keel lacks; nothing is
     written then.
@@ -196,7 +224,7 @@ def export(module: Any, path: str | os.PathLike, sample: Any, name: str | None =
         n = len(out) if isinstance(out, (tuple, list)) else 1
         output_names = ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
     model = onnx_bytes(module, sample, input_names=input_names, output_names=output_names,
-                       dynamic_batch=dynamic_batch)
+                       dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
     meta = {"torch.version": torch.__version__, **dict(metadata or {})}
     data = _native_module().convert_onnx(
         model, name=name or type(module).__name__, metadata=meta, producer="keel.torch",
