@@ -278,6 +278,12 @@ def write_bundle(
             if p.startswith("tensors/"):
                 put(p, docs[p], zipfile.ZIP_STORED)
 
+    write_atomic(path, buf.getvalue())
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to a temporary file beside ``path``, then renames it over ``path``, so
+    a failure never leaves a half-written bundle behind."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".keel-", suffix=".tmp", dir=directory)
@@ -287,7 +293,7 @@ def write_bundle(
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -8,6 +8,16 @@ import pyarrow as pa
 
 RUNTIME_VERSION: str
 
+def convert_onnx(
+    data: bytes,
+    *,
+    name: str | None = None,
+    metadata: dict[str, str] | None = None,
+    producer: str | None = None,
+) -> bytes:
+    """An ONNX model to keel bundle bytes through keel_import::onnx, planned before returning;
+    raises ``keel.UnsupportedError`` listing unsupported ops, ``keel.BundleError`` otherwise."""
+
 @final
 class Model:
     """A planned bundle (``keel_runtime::Model``); immutable and shareable across threads."""

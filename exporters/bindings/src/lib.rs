@@ -9,8 +9,11 @@
 //! - one row as a Python dict, turned into a one-row batch here, without pyarrow
 //!   (the `row` module), for the latency of a single prediction;
 //! - errors become the exception classes of `keel/errors.py`, one per runtime error kind, with
-//!   the column, row and value as attributes.
+//!   the column, row and value as attributes;
+//! - `convert_onnx`: ONNX bytes to bundle bytes through `keel_import::onnx`, for
+//!   `keel.torch.export` (the `convert` module).
 
+mod convert;
 mod errors;
 mod model;
 mod row;
@@ -21,6 +24,7 @@ use pyo3::prelude::*;
 /// Adds the native classes to the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyModel>()?;
+    m.add_function(wrap_pyfunction!(convert::convert_onnx, m)?)?;
     m.add("RUNTIME_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
