@@ -159,6 +159,7 @@ pub static OPS: &[OpEntry] = &[
             "strides",
         ],
     ),
+    OpEntry::nn(
         "nn.cumulative",
         ops::nn::cumulative::build,
         &["exclusive", "fn", "reverse"],
@@ -278,6 +279,7 @@ pub static OPS: &[OpEntry] = &[
         ops::nn::rotary_embedding::build,
         &["interleaved", "num_heads", "rotary_embedding_dim"],
     ),
+    OpEntry::nn(
         "nn.scatter_elements",
         ops::nn::scatter_elements::build,
         &["axis", "reduction"],
