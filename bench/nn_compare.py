@@ -221,8 +221,11 @@ def measure(name, model, feed, batch, keel_bench, keel_bin, calls):
     try:
         import tract
 
-        tm = tract.onnx().model_for_path(onnx_path)
-        runnable = tm.into_optimized().into_runnable()
+        onnx_loader = tract.onnx()
+        if hasattr(onnx_loader, "model_for_path"):  # tract 0.x
+            runnable = onnx_loader.model_for_path(onnx_path).into_optimized().into_runnable()
+        else:  # tract 1.x: `into_model` declutters and optimises
+            runnable = onnx_loader.load(onnx_path).into_model().into_runnable()
         order = [i.name for i in model.graph.input]
         r["tract_single_s"] = per_call(lambda f: runnable.run([f[k] for k in order]), singles, calls)
         r["tract_batch_s"] = best_of(lambda: runnable.run([big[k] for k in order]))

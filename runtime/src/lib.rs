@@ -24,7 +24,8 @@ pub mod value;
 pub use backend::{Backend, Cpu};
 pub use error::Error;
 pub use model::{
-    CHUNK_ROWS, ExtraColumns, MAX_INPUT_WIDTH, Model, Options, arrow_schema, str_list_type,
+    CHUNK_ROWS, ExtraColumns, MAX_INPUT_WIDTH, Model, Options, ROWS_PER_CALL_METADATA,
+    TENSOR_CHUNK_ELEMENTS, arrow_schema, str_list_type,
 };
 pub use op::{BuildCtx, Built, Kernel};
 /// Translates a `java.util.regex` pattern (Spark's `RegexTokenizer`) into the `regex` crate's

@@ -22,6 +22,17 @@ use std::sync::Arc;
 /// f64 features is a few hundred KiB per intermediate block: inside L2 on current CPUs.
 pub const CHUNK_ROWS: usize = 1024;
 
+/// Input elements per chunk when a bundle takes tensors: a chunk of a network's batch is cut
+/// so its inputs hold about this many elements (1 MiB of f32), which keeps the activations
+/// between layers in cache and their buffers reused, rather than one 1,024-row chunk of
+/// images whose intermediate tensors run to tens of megabytes each.
+pub const TENSOR_CHUNK_ELEMENTS: usize = 1 << 18;
+
+/// The manifest metadata key by which a bundle says its graph computes at most this many rows
+/// per call (SPEC.md section 2): `"1"` for a network with fixed input shapes (each row holds
+/// one whole tensor), which the runtime then scores row by row, whatever the frame's size.
+pub const ROWS_PER_CALL_METADATA: &str = "keel.rows_per_call";
+
 /// The widest vector input a bundle may declare (elements per row).
 pub const MAX_INPUT_WIDTH: u64 = 1 << 20;
 
@@ -83,6 +94,8 @@ pub struct Model {
     output_schema: SchemaRef,
     extra_columns: ExtraColumns,
     backends: Vec<&'static str>,
+    /// Rows per chunk (see [`Model::score`]): [`CHUNK_ROWS`], or fewer for large tensor rows.
+    chunk_rows: usize,
 }
 
 fn arrow_type(f: &Field) -> DataType {
@@ -570,6 +583,36 @@ impl Model {
             });
         }
         let used = planner.used.clone();
+        // A symbolic dimension counts at its bound, capped: a sequence bounded by 65,536 is
+        // usually far shorter.
+        let per_row = manifest
+            .inputs
+            .iter()
+            .filter(|f| f.is_tensor())
+            .map(|f| {
+                f.shape
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| match f.dims.get(i).filter(|s| !s.is_empty()) {
+                        Some(_) => d.min(512),
+                        None => d,
+                    })
+                    .fold(1u64, u64::saturating_mul)
+            })
+            .max()
+            .unwrap_or(0);
+        let mut chunk_rows = match usize::try_from(per_row) {
+            Ok(0) | Err(_) => CHUNK_ROWS,
+            Ok(n) => (TENSOR_CHUNK_ELEMENTS / n).clamp(1, CHUNK_ROWS),
+        };
+        if let Some(v) = manifest.metadata.get(ROWS_PER_CALL_METADATA) {
+            let n: usize = v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                Error::Interface(format!(
+                    "metadata `{ROWS_PER_CALL_METADATA}` is `{v}`, not a positive integer"
+                ))
+            })?;
+            chunk_rows = chunk_rows.min(n);
+        }
         Ok(Model {
             manifest: manifest.clone(),
             graph: bundle.graph.clone(),
@@ -581,6 +624,7 @@ impl Model {
             output_schema: arrow_schema(&manifest.outputs),
             extra_columns: opts.extra_columns,
             backends: used,
+            chunk_rows,
         })
     }
 
@@ -622,7 +666,8 @@ impl Model {
     /// Scores a batch: checks it against the input schema, runs every step, and returns the
     /// output columns in the order of the output schema.
     ///
-    /// Batches larger than [`CHUNK_ROWS`] are scored chunk by chunk (zero-copy slices) and the
+    /// Batches larger than [`CHUNK_ROWS`] (fewer for a network whose rows are large tensors,
+    /// see [`TENSOR_CHUNK_ELEMENTS`]) are scored chunk by chunk (zero-copy slices) and the
     /// outputs concatenated: every stage then works on a block that stays in cache, which
     /// more than doubles batch throughput over materialising each stage for the whole batch.
     /// Row numbers in errors are positions in `batch`, whatever the chunking.
@@ -641,12 +686,13 @@ impl Model {
                 }
             }
         }
-        if rows <= CHUNK_ROWS {
+        let chunk = self.chunk_rows;
+        if rows <= chunk {
             return self.score_chunk(batch);
         }
-        let mut parts = Vec::with_capacity(rows.div_ceil(CHUNK_ROWS));
-        for start in (0..rows).step_by(CHUNK_ROWS) {
-            let len = CHUNK_ROWS.min(rows - start);
+        let mut parts = Vec::with_capacity(rows.div_ceil(chunk));
+        for start in (0..rows).step_by(chunk) {
+            let len = chunk.min(rows - start);
             let part = self
                 .score_chunk(&batch.slice(start, len))
                 .map_err(|e| e.offset_rows(start))?;

@@ -118,8 +118,48 @@ fn shape_err(f: &Field, row: Option<usize>, found: String) -> Error {
     }
 }
 
+/// The common case read without per-element bookkeeping: a flat fixed-size list of exactly the
+/// field's element type, with every dimension fixed and no nulls, whose values are copied in
+/// one slice. `None` when any of that does not hold (the general path then reads it).
+fn admit_flat(f: &Field, col: &ArrayRef) -> Option<Tensor> {
+    if is_symbolic(f) || col.null_count() > 0 {
+        return None;
+    }
+    let list = col.as_fixed_size_list_opt()?;
+    let width = usize::try_from(list.value_length()).ok()?;
+    let want: u64 = f.shape.iter().product();
+    if width as u64 != want || list.values().null_count() > 0 {
+        return None;
+    }
+    let rows = list.len();
+    let start = list.value_offset(0).max(0) as usize;
+    let n = rows.checked_mul(width)?;
+    macro_rules! copy {
+        ($t:ty, $variant:ident) => {{
+            let v = list.values().as_primitive_opt::<$t>()?.values();
+            TensorData::$variant(Arc::new(v.get(start..start + n)?.to_vec()))
+        }};
+    }
+    let data = match (f.dtype, list.values().data_type()) {
+        (DType::F32, DataType::Float32) => copy!(Float32Type, F32),
+        (DType::F64, DataType::Float64) => copy!(Float64Type, F64),
+        (DType::F16, DataType::Float16) => copy!(Float16Type, F16),
+        (DType::I64, DataType::Int64) => copy!(Int64Type, I64),
+        (DType::I32, DataType::Int32) => copy!(Int32Type, I32),
+        (DType::I8, DataType::Int8) => copy!(Int8Type, I8),
+        (DType::U8, DataType::UInt8) => copy!(UInt8Type, U8),
+        _ => return None,
+    };
+    let mut shape = vec![rows];
+    shape.extend(f.shape.iter().map(|&d| d as usize));
+    Tensor::from_data(shape, data).ok()
+}
+
 /// Reads a tensor column into a tensor of shape `[rows, shape...]`.
 pub fn admit(f: &Field, col: &ArrayRef) -> Result<Tensor, Error> {
+    if let Some(t) = admit_flat(f, col) {
+        return Ok(t);
+    }
     let rows = col.len();
     let rank = f.shape.len();
     // Count list levels to tell the flat form (one level) from the nested one (one per dim).

@@ -946,5 +946,11 @@ pub(crate) fn convert_with(
         INTERFACE_KEY.into(),
         if fixed { "one_row" } else { "batch" }.into(),
     );
+    if fixed {
+        // The graph computes one row per call: the runtime scores a larger frame row by row.
+        manifest
+            .metadata
+            .insert(keel_runtime::ROWS_PER_CALL_METADATA.into(), "1".into());
+    }
     Ok(Bundle::new(manifest, graph, tensors)?)
 }

@@ -23,7 +23,8 @@ use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::nn::cast::{narrow, widen};
 use crate::ops::nn::{
-    Inputs, attr_i64, broadcast_dims, broadcast_index, broadcast_shape, shape_error, tensor_out,
+    Inputs, attr_i64, broadcast_dims, broadcast_index, broadcast_run, broadcast_shape, shape_error,
+    tensor_out,
 };
 use crate::tensor::{Element, Tensor, TensorData, TensorType, checked_elements};
 use crate::value::Value;
@@ -189,6 +190,29 @@ pub(crate) fn zip_map<A: Copy, B: Copy, O>(
     } else if a.len() == 1 && shape.as_slice() == bsh {
         let x = a[0];
         b.iter().map(|&y| f(x, y)).collect()
+    } else if let Some(run) = (shape.as_slice() == ash)
+        .then(|| broadcast_run(bsh, &shape))
+        .flatten()
+        .filter(|_| !b.is_empty())
+    {
+        // `b` repeats in runs (a bias, a per-channel scale): no index tables.
+        let mut out = Vec::with_capacity(a.len());
+        for (k, chunk) in a.chunks(run.max(1)).enumerate() {
+            let y = b[k % b.len()];
+            out.extend(chunk.iter().map(|&x| f(x, y)));
+        }
+        out
+    } else if let Some(run) = (shape.as_slice() == bsh)
+        .then(|| broadcast_run(ash, &shape))
+        .flatten()
+        .filter(|_| !a.is_empty())
+    {
+        let mut out = Vec::with_capacity(b.len());
+        for (k, chunk) in b.chunks(run.max(1)).enumerate() {
+            let x = a[k % a.len()];
+            out.extend(chunk.iter().map(|&y| f(x, y)));
+        }
+        out
     } else {
         // The index tables hold in-range positions of `a` and `b`: their lengths were checked
         // against their shapes above.
@@ -374,12 +398,24 @@ pub(crate) fn eval_binary(f: BinFn, fmod: bool, a: &Tensor, b: &Tensor) -> Resul
             Err(dtype_error("A", DType::Bool, a.dtype()))
         }
         _ => {
+            // The four arithmetic functions get a closure each, so the loop over elements
+            // has no dispatch in it and vectorises; the rest share `arith`.
             macro_rules! go {
                 ($x:expr, $y:expr) => {
-                    if f.is_comparison() {
-                        Ok(tensor(zip_map(($x, sa), ($y, sb), compare(f))?))
-                    } else {
-                        Ok(tensor(zip_map(($x, sa), ($y, sb), arith(f, fmod))?))
+                    match f {
+                        _ if f.is_comparison() => {
+                            Ok(tensor(zip_map(($x, sa), ($y, sb), compare(f))?))
+                        }
+                        BinFn::Add => {
+                            Ok(tensor(zip_map(($x, sa), ($y, sb), |p, q| Num::add(p, q))?))
+                        }
+                        BinFn::Sub => {
+                            Ok(tensor(zip_map(($x, sa), ($y, sb), |p, q| Num::sub(p, q))?))
+                        }
+                        BinFn::Mul => {
+                            Ok(tensor(zip_map(($x, sa), ($y, sb), |p, q| Num::mul(p, q))?))
+                        }
+                        _ => Ok(tensor(zip_map(($x, sa), ($y, sb), arith(f, fmod))?)),
                     }
                 };
             }

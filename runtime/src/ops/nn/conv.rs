@@ -251,18 +251,36 @@ fn im2col<T: Real>(x: &[T], input: &[usize], p: &Placement, w: &Window, cg: usiz
                 match base {
                     None => dst.fill(T::ZERO),
                     Some(b) => {
-                        let (s, off) = (
-                            w.strides[last] as isize,
-                            (k[last] * w.dilations[last]) as isize - p.begin[last] as isize,
-                        );
+                        let s = w.strides[last].max(1);
+                        let off = (k[last] * w.dilations[last]) as isize - p.begin[last] as isize;
                         let n = input[last] as isize;
-                        for (ol, d) in dst.iter_mut().enumerate() {
-                            let i = ol as isize * s + off;
-                            *d = if i >= 0 && i < n {
-                                plane[b + i as usize]
-                            } else {
-                                T::ZERO
-                            };
+                        // Output positions `lo..hi` read inside the row (`0 <= ol*s + off <
+                        // n`); the ones before and after read padding. Inside, a stride of 1
+                        // is one slice copy.
+                        let lo = if off >= 0 {
+                            0
+                        } else {
+                            (off.unsigned_abs()).div_ceil(s)
+                        };
+                        let hi = if n - off <= 0 {
+                            0
+                        } else {
+                            ((n - off) as usize).div_ceil(s)
+                        }
+                        .min(dst.len());
+                        let lo = lo.min(hi);
+                        dst[..lo].fill(T::ZERO);
+                        dst[hi..].fill(T::ZERO);
+                        let first = b as isize + lo as isize * s as isize + off;
+                        if hi == lo {
+                            // Every tap of this row falls in the padding.
+                        } else if s == 1 {
+                            let from = first as usize;
+                            dst[lo..hi].copy_from_slice(&plane[from..from + (hi - lo)]);
+                        } else {
+                            for (j, d) in dst[lo..hi].iter_mut().enumerate() {
+                                *d = plane[first as usize + j * s];
+                            }
                         }
                     }
                 }

@@ -11,7 +11,8 @@ use crate::ops::nn::linalg::{
     MatRef, Real, constant_operand, is_float, matmul, real_slice, real_tensor,
 };
 use crate::ops::nn::{
-    Inputs, attr_f64, attr_i64, broadcast_dims, broadcast_index, shape_error, tensor_out,
+    Inputs, attr_f64, attr_i64, broadcast_dims, broadcast_index, broadcast_run, shape_error,
+    tensor_out,
 };
 use crate::tensor::{Tensor, TensorType, checked_elements};
 use crate::value::Value;
@@ -78,6 +79,14 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         }
     }
     let out = tensor_out(ctx, "0", TensorType { dtype, shape })?;
+    let mut b = constant_operand(ctx.constant_input("1"))?;
+    let mut trans_b = trans_b;
+    if trans_b && let Some(t) = b.take() {
+        // A constant B' = B^T is stored transposed once, at load: the product then reads B
+        // row by row, as the packing routine streams it, on every batch.
+        b = Some(transposed(&t)?);
+        trans_b = false;
+    }
     Ok(Built {
         kernel: Box::new(Gemm {
             inputs,
@@ -86,7 +95,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             beta: attr_f64(ctx, "beta", 1.0)?,
             trans_a,
             trans_b,
-            b: constant_operand(ctx.constant_input("1"))?,
+            b,
         }),
         outputs: vec![out],
     })
@@ -110,6 +119,23 @@ impl Kernel for Gemm {
         };
         Ok(vec![Value::Tensor(y)])
     }
+}
+
+/// The transpose of a matrix (rank 2), any dtype.
+fn transposed(t: &Tensor) -> Result<Tensor, Error> {
+    let &[r, c] = t.shape.as_slice() else {
+        return Err(shape_error("B", "a matrix", format!("{:?}", t.shape)));
+    };
+    let data = crate::with_data!(&t.data, v => {
+        let mut out = Vec::with_capacity(v.len());
+        for j in 0..c {
+            for i in 0..r {
+                out.push(v[i * c + j]);
+            }
+        }
+        crate::tensor::Element::wrap(out)
+    });
+    Tensor::from_data(vec![c, r], data)
 }
 
 impl Gemm {
@@ -157,6 +183,11 @@ impl Gemm {
             if cv.len() == total {
                 for (o, &x) in out.iter_mut().zip(cv.iter()) {
                     *o = beta * x;
+                }
+            } else if let Some(run) = broadcast_run(&c.shape, &[m, n]).filter(|_| !cv.is_empty()) {
+                // A bias row (or column, or scalar): repeated in runs, no index table.
+                for (k, chunk) in out.chunks_mut(run.max(1)).enumerate() {
+                    chunk.fill(beta * cv[k % cv.len()]);
                 }
             } else {
                 for (o, i) in out.iter_mut().zip(broadcast_index(&c.shape, &[m, n])) {

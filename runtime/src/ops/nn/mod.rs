@@ -409,6 +409,30 @@ pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
+/// When a tensor of `shape` broadcasts to `out` by repeating runs, the run length: its
+/// dimensions that are not 1 form one block of consecutive axes equal to `out`'s there (a
+/// bias `[n]` over `[m, n]`, a per-channel `[c, 1, 1]` over `[b, c, h, w]`), so output element
+/// `i` reads element `(i / run) % len`. `None` for any other broadcast, and for an empty `out`.
+pub(crate) fn broadcast_run(shape: &[usize], out: &[usize]) -> Option<usize> {
+    if shape.len() > out.len() || out.contains(&0) {
+        return None;
+    }
+    let pad = out.len() - shape.len();
+    let full: Vec<usize> = std::iter::repeat_n(1, pad)
+        .chain(shape.iter().copied())
+        .collect();
+    let first = full.iter().position(|&d| d != 1);
+    let Some(first) = first else {
+        // All ones: one element repeated over everything.
+        return Some(out.iter().product());
+    };
+    let last = full.iter().rposition(|&d| d != 1).unwrap_or(first);
+    if (first..=last).any(|i| full[i] != out[i]) {
+        return None;
+    }
+    Some(out[last + 1..].iter().product())
+}
+
 /// For a tensor of `shape` broadcast to `out`: for every output element in order, the index of
 /// the element it reads. Callers use it when operand shapes differ; equal shapes take a plain
 /// zip instead.
@@ -451,6 +475,11 @@ mod tests {
         assert!(broadcast_shape(&[2, 3], &[4]).is_err());
         assert_eq!(broadcast_index(&[3], &[2, 3]), vec![0, 1, 2, 0, 1, 2]);
         assert_eq!(broadcast_index(&[2, 1], &[2, 3]), vec![0, 0, 0, 1, 1, 1]);
+        assert_eq!(broadcast_run(&[3], &[2, 3]), Some(1));
+        assert_eq!(broadcast_run(&[4, 1, 1], &[2, 4, 5, 5]), Some(25));
+        assert_eq!(broadcast_run(&[1], &[2, 3]), Some(6));
+        assert_eq!(broadcast_run(&[2, 1, 3], &[2, 4, 3]), None);
+        assert_eq!(broadcast_run(&[3], &[0, 3]), None);
         let d = broadcast_dims(&[Dim::batch(), Dim::Known(3)], &[Dim::Known(3)]).unwrap();
         assert_eq!(d, vec![Dim::batch(), Dim::Known(3)]);
         assert!(broadcast_dims(&[Dim::Known(2)], &[Dim::Known(3)]).is_none());

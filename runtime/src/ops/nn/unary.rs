@@ -322,6 +322,13 @@ impl Unary {
             (TensorData::F64(v), UnFn::IsNan | UnFn::IsInf) => {
                 bool::wrap(v.iter().map(|&x| f.float_pred(x, p)).collect())
             }
+            // The activations between layers, in f32 as they are (exact: no rounding involved),
+            // without the per-element dispatch of the general path.
+            (TensorData::F32(v), UnFn::Relu) => map_float(v, |x| if x < 0.0 { 0.0 } else { x }),
+            (TensorData::F32(v), UnFn::LeakyRelu) => {
+                let a = p.alpha as f32;
+                map_float(v, |x| if x < 0.0 { a * x } else { x })
+            }
             (TensorData::F32(v), _) => map_float(v, |x| f.float(f64::from(x), p) as f32),
             (TensorData::F64(v), _) => map_float(v, |x| f.float(x, p)),
             (TensorData::Bool(v), UnFn::Not) => bool::wrap(v.iter().map(|&x| !x).collect()),
