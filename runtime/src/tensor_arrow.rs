@@ -132,7 +132,7 @@ fn admit_flat(f: &Field, col: &ArrayRef) -> Option<Tensor> {
         return None;
     }
     let rows = list.len();
-    let start = list.value_offset(0).max(0) as usize;
+    let start = list.value_offset_at(0);
     let n = rows.checked_mul(width)?;
     macro_rules! copy {
         ($t:ty, $variant:ident) => {{
