@@ -1,9 +1,9 @@
 """PyTorch models through keel.
 
-(a) The golden models of fixtures/torch (an MLP, ResNet-18- and MobileNetV2-shaped CNNs, a
+(a) The golden models of fixtures/pytorch (an MLP, ResNet-18- and MobileNetV2-shaped CNNs, a
 MiniLM-shaped encoder, a DLRM-shaped net with EmbeddingBag, a TabTransformer-shaped net), each
 exported by ``keel.torch.export`` and checked in with the outputs PyTorch computed
-(fixtures/torch/generate.py): keel's scores must match PyTorch's within ``onnx_f32``. These
+(fixtures/pytorch/generate.py): keel's scores must match PyTorch's within ``onnx_f32``. These
 need no torch at test time. The max error per model is printed (``pytest -s``) and recorded as
 a test property (``record_property``, in pytest's JUnit XML).
 
@@ -26,7 +26,7 @@ from conftest import ROOT, assert_close
 
 import keel
 
-HERE = os.path.join(ROOT, "fixtures", "torch")
+HERE = os.path.join(ROOT, "fixtures", "pytorch")
 GOLDEN = sorted(
     d for d in os.listdir(HERE) if os.path.isfile(os.path.join(HERE, d, "io.json"))
 )
@@ -88,12 +88,16 @@ def test_the_golden_dlrm_uses_the_fused_embedding_bag():
 
 
 def _torch():
-    return pytest.importorskip(
+    torch = pytest.importorskip(
         "torch", reason="torch is not installed: the live keel.torch tests need it "
         "(pip install -r exporters/requirements-test.txt)",
         # A torch that is present but broken (a missing shared library) skips the same way.
         exc_type=ImportError,
     )
+    if not hasattr(torch, "__version__"):
+        # A folder named `torch` on the path (a namespace package) is not PyTorch.
+        pytest.skip(f"`import torch` found {torch!r}, not PyTorch: the live keel.torch tests need it")
+    return torch
 
 
 def test_live_mlp_export_scores_like_torch(tmp_path):

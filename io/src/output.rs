@@ -31,6 +31,15 @@ enum Kind<W: Write> {
         flat: SchemaRef,
     },
     Jsonl(arrow_json::LineDelimitedWriter<W>),
+    /// JSON lines written by keel's own cell writer: outputs with tensor columns, which go out
+    /// as nested arrays in their shape (arrow-json would write them flat).
+    JsonlTensors {
+        out: W,
+        /// Each column's name, escaped, with its colon.
+        names: Vec<Vec<u8>>,
+        /// Each column's per-row tensor shape, for tensor columns.
+        shapes: Vec<Option<Vec<usize>>>,
+    },
     File(arrow_ipc::writer::FileWriter<W>),
     Stream(arrow_ipc::writer::StreamWriter<W>),
 }
@@ -152,6 +161,25 @@ impl<W: Write> Sink<W> {
                 writer: arrow_csv::WriterBuilder::new().with_header(true).build(out),
                 flat: flat_schema(schema, fields),
             },
+            Format::Jsonl if schema.fields().iter().any(|f| is_tensor_column(f)) => {
+                Kind::JsonlTensors {
+                    out,
+                    names: schema
+                        .fields()
+                        .iter()
+                        .map(|f| {
+                            let mut n = serde_json::to_vec(f.name()).unwrap_or_default();
+                            n.push(b':');
+                            n
+                        })
+                        .collect(),
+                    shapes: schema
+                        .fields()
+                        .iter()
+                        .map(|f| crate::json_doc::tensor_shape(f))
+                        .collect(),
+                }
+            }
             Format::Jsonl => Kind::Jsonl(
                 arrow_json::WriterBuilder::new()
                     .with_explicit_nulls(true)
@@ -180,6 +208,29 @@ impl<W: Write> Sink<W> {
                 w.write(batch).map_err(write_err)?;
                 w.get_mut().flush().map_err(Error::WriteOutput)
             }
+            Kind::JsonlTensors { out, names, shapes } => {
+                let mut line = Vec::new();
+                for i in 0..batch.num_rows() {
+                    line.clear();
+                    line.push(b'{');
+                    for (c, (col, name)) in batch.columns().iter().zip(names.iter()).enumerate() {
+                        if c > 0 {
+                            line.push(b',');
+                        }
+                        line.extend_from_slice(name);
+                        crate::json_doc::write_cell_shaped(
+                            &mut line,
+                            col,
+                            i,
+                            crate::json_doc::VectorStyle::Array,
+                            shapes.get(c).and_then(Option::as_deref),
+                        );
+                    }
+                    line.extend_from_slice(b"}\n");
+                    out.write_all(&line).map_err(Error::WriteOutput)?;
+                }
+                out.flush().map_err(Error::WriteOutput)
+            }
             Kind::File(w) => {
                 w.write(batch).map_err(write_err)?;
                 w.flush().map_err(write_err)
@@ -207,6 +258,7 @@ impl<W: Write> Sink<W> {
                 w.finish().map_err(write_err)?;
                 w.get_mut().flush().map_err(Error::WriteOutput)
             }
+            Kind::JsonlTensors { out, .. } => out.flush().map_err(Error::WriteOutput),
             Kind::File(w) => {
                 w.finish().map_err(write_err)?;
                 w.flush().map_err(write_err)

@@ -78,9 +78,12 @@ pub struct Watcher {
     embedded_missing: Vec<String>,
 }
 
+/// Whether a file in a watched directory is a model to serve: a keel bundle, an MLeap zip or
+/// an ONNX model (converted on loading; external data is not read in a watched directory).
 fn is_bundle_name(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    !name.starts_with('.') && (name.ends_with(".keel") || is_zip_name(path))
+    !name.starts_with('.')
+        && (name.ends_with(".keel") || name.ends_with(".onnx") || is_zip_name(path))
 }
 
 fn is_zip_name(path: &Path) -> bool {
@@ -281,6 +284,18 @@ mod tests {
 
     const IRIS: &[u8] = include_bytes!("../../fixtures/sklearn/iris_logreg/model.keel");
     const DIABETES: &[u8] = include_bytes!("../../fixtures/sklearn/diabetes_ct_linreg/model.keel");
+    const CNN_ONNX: &[u8] = include_bytes!("../../fixtures/onnx/cnn.onnx");
+
+    #[test]
+    fn an_onnx_model_in_a_watched_directory_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Arc::new(Registry::new(Arc::new(Metrics::new())));
+        std::fs::write(dir.path().join("cnn.onnx"), CNN_ONNX).unwrap();
+        let mut w = Watcher::new(registry.clone(), vec![dir.path().to_path_buf()]);
+        w.initial();
+        assert!(registry.errors().is_empty(), "{:?}", registry.errors());
+        assert_eq!(versions(&registry, "cnn"), vec![1]);
+    }
 
     fn versions(r: &Registry, name: &str) -> Vec<u32> {
         r.snapshot()
