@@ -1155,3 +1155,83 @@ impl hyper::body::Body for ChannelBody {
             .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Networks
+
+/// The ONNX fixtures' cases (fixtures/onnx/cases.json): inputs and ONNX Runtime's outputs.
+fn onnx_case(name: &str) -> J {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/onnx/cases.json");
+    let cases: J = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    cases[name].clone()
+}
+
+fn flat(v: &J, out: &mut Vec<f64>) {
+    match v {
+        J::Array(items) => items.iter().for_each(|i| flat(i, out)),
+        other => out.push(other.as_f64().unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn an_onnx_model_takes_and_answers_nested_arrays() {
+    let s = state(Config::default());
+    let onnx = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/onnx/cnn.onnx"),
+    )
+    .unwrap();
+    install(&s, &onnx);
+    let router = app(s);
+    let case = onnx_case("cnn");
+    let images = case["inputs"]["x"].as_array().unwrap();
+    let rows: Vec<J> = images.iter().map(|x| json!({"x": x})).collect();
+    let a = send(
+        &router,
+        post_json("/v1/models/cnn/predict", &json!({"rows": rows})),
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    let answer = a.json();
+    let mut got = Vec::new();
+    for row in answer["rows"].as_array().unwrap() {
+        // Each row's score is a nested array in the output's shape ([2]).
+        assert_eq!(row["score"].as_array().unwrap().len(), 2);
+        flat(&row["score"], &mut got);
+    }
+    let mut want = Vec::new();
+    flat(&case["outputs"]["score"], &mut want);
+    let tol = keel_runtime::tolerance::Tolerance::ONNX_F32
+        .tolerance()
+        .unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!(tol.accepts(*g, *w), "keel {g} vs ONNX Runtime {w}");
+    }
+
+    // An image of the wrong shape is the client's 422, naming the column and row.
+    let mut bad = rows.clone();
+    bad[1] = json!({"x": [[[0.0, 1.0]]]});
+    let e = send(
+        &router,
+        post_json("/v1/models/cnn/predict", &json!({"rows": bad})),
+    )
+    .await
+    .error(422, "bad_value");
+    assert_eq!(
+        (e["column"].clone(), e["row"].clone()),
+        (json!("x"), json!(1)),
+        "{e}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected 6 elements on axis 1"),
+        "{e}"
+    );
+}
