@@ -197,18 +197,7 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
 /// external data is read from the file's folder.
 pub fn read_path(path: &Path) -> Result<Loaded, LoadError> {
     let bytes = read_file(path)?;
-    let dir = path.parent().map(|p| {
-        if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
-        }
-    });
-    let name = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .filter(|s| !s.is_empty())
-        .unwrap_or("onnx");
+    let (dir, name) = crate::onnx::dir_and_name(path);
     read_any(&bytes, &Limits::default(), dir, name)
 }
 

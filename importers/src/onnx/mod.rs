@@ -202,6 +202,13 @@ pub fn convert_file(path: &Path, limits: &Limits) -> Result<Bundle, Error> {
         });
     }
     let bytes = std::fs::read(path).map_err(io)?;
+    let (dir, name) = dir_and_name(path);
+    convert_bytes(&bytes, name, dir, limits)
+}
+
+/// The folder a model file's external data is read from, and the bundle name its file stem
+/// gives (`onnx` when it has none).
+pub(crate) fn dir_and_name(path: &Path) -> (Option<&Path>, &str) {
     let dir = path.parent().map(|p| {
         if p.as_os_str().is_empty() {
             Path::new(".")
@@ -214,7 +221,7 @@ pub fn convert_file(path: &Path, limits: &Limits) -> Result<Bundle, Error> {
         .and_then(|s| s.to_str())
         .filter(|s| !s.is_empty())
         .unwrap_or("onnx");
-    convert_bytes(&bytes, name, dir, limits)
+    (dir, name)
 }
 
 /// Converts an ONNX model held in memory; `dir` is the folder external data is read from

@@ -29,8 +29,18 @@ struct Conv {
     weight: Option<Tensor>,
 }
 
-pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let inputs = Inputs::read(ctx, 2, 3)?;
+/// What `nn.conv` and `nn.conv_transpose` read alike from X (port 0), W (port 1) and the
+/// optional B (port 2): one float dtype, the ranks, `group`, and the window (W's spatial sizes,
+/// or `kernel_shape` when they are unknown at load).
+pub(crate) struct Header {
+    pub dtype: DType,
+    pub spatial: usize,
+    pub group: usize,
+    pub window: Window,
+}
+
+/// Reads and checks the [`Header`] of a convolution node.
+pub(crate) fn header(ctx: &BuildCtx<'_>, inputs: &Inputs) -> Result<Header, Error> {
     let (x, w) = (inputs.ty(0), inputs.ty(1));
     let dtype = x.dtype;
     if w.dtype != dtype || !is_float(dtype) || inputs.opt(2).is_some_and(|b| b.dtype != dtype) {
@@ -49,7 +59,6 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     if !(1..=1 << 20).contains(&group) {
         return Err(ctx.err(format!("`group` must be positive, got {group}")));
     }
-    let group = group as usize;
     let kernel = w.shape[2..]
         .iter()
         .map(Dim::known)
@@ -57,7 +66,23 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     if kernel.is_none() && ctx.opt_attr("kernel_shape").is_none() {
         return Err(ctx.err("W's spatial sizes must be known at load (or `kernel_shape` given)"));
     }
-    let window = Window::read(ctx, spatial, kernel)?;
+    Ok(Header {
+        dtype,
+        spatial,
+        group: group as usize,
+        window: Window::read(ctx, spatial, kernel)?,
+    })
+}
+
+pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let inputs = Inputs::read(ctx, 2, 3)?;
+    let (x, w) = (inputs.ty(0), inputs.ty(1));
+    let Header {
+        dtype,
+        group,
+        window,
+        ..
+    } = header(ctx, &inputs)?;
     if let Some(m) = w.shape[0].known()
         && m % group != 0
     {

@@ -16,12 +16,10 @@
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::nn::conv::next_index;
-use crate::ops::nn::linalg::{
-    MatRef, Real, constant_operand, is_float, matmul, real_slice, real_tensor,
-};
+use crate::ops::nn::conv::{Header, header, next_index};
+use crate::ops::nn::linalg::{MatRef, Real, constant_operand, matmul, real_slice, real_tensor};
 use crate::ops::nn::window::{AutoPad, Window};
-use crate::ops::nn::{Inputs, attr_i64, attr_i64s, shape_error, tensor_out};
+use crate::ops::nn::{Inputs, attr_i64s, shape_error, tensor_out};
 use crate::tensor::{Dim, Tensor, TensorType, checked_elements};
 use crate::value::Value;
 use keel_bundle::DType;
@@ -41,32 +39,12 @@ struct ConvTranspose {
 pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let inputs = Inputs::read(ctx, 2, 3)?;
     let (x, w) = (inputs.ty(0).clone(), inputs.ty(1).clone());
-    let dtype = x.dtype;
-    if w.dtype != dtype || !is_float(dtype) || inputs.opt(2).is_some_and(|b| b.dtype != dtype) {
-        return Err(ctx.err(format!(
-            "takes tensors of one float dtype, got {} and {}",
-            x.dtype, w.dtype
-        )));
-    }
-    if x.rank() < 3 || w.rank() != x.rank() {
-        return Err(ctx.err(format!(
-            "takes X [N, C, spatial...] and W of the same rank, got {x} and {w}"
-        )));
-    }
-    let spatial = x.rank() - 2;
-    let group = attr_i64(ctx, "group", 1)?;
-    if !(1..=1 << 20).contains(&group) {
-        return Err(ctx.err(format!("`group` must be positive, got {group}")));
-    }
-    let group = group as usize;
-    let kernel = w.shape[2..]
-        .iter()
-        .map(Dim::known)
-        .collect::<Option<Vec<_>>>();
-    if kernel.is_none() && ctx.opt_attr("kernel_shape").is_none() {
-        return Err(ctx.err("W's spatial sizes must be known at load (or `kernel_shape` given)"));
-    }
-    let window = Window::read(ctx, spatial, kernel)?;
+    let Header {
+        dtype,
+        spatial,
+        group,
+        window,
+    } = header(ctx, &inputs)?;
     let bounded = |key: &str| -> Result<Vec<usize>, Error> {
         let v = attr_i64s(ctx, key)?;
         if !v.is_empty() && v.len() != spatial {
