@@ -7,6 +7,7 @@ use crate::files::write_atomic;
 use crate::score::{ScoreJob, score};
 use clap::{Parser, Subcommand, ValueEnum};
 use keel_bundle::{Bundle, Encoding};
+use keel_import::compose::{self, Connection};
 use keel_import::load::{Loaded, Origin};
 use keel_io::Error as IoError;
 use keel_io::describe as inspect;
@@ -188,6 +189,35 @@ pub enum Command {
         #[arg(long)]
         sample_schema: Option<String>,
     },
+    /// Join a feature pipeline and a network into one bundle.
+    ///
+    /// The network (a keel bundle or an ONNX model) reads columns the pipeline (a keel bundle
+    /// or an MLeap zip) writes; the result takes the pipeline's inputs and gives the network's
+    /// outputs. Feature blocks are cast to the network's dtype (f32), and several columns
+    /// (category indices for an embedding) are stacked; shapes must agree. The result must
+    /// plan, or nothing is written.
+    Compose {
+        /// The feature pipeline.
+        features: PathBuf,
+        /// The network; its first dimension must be the batch (dynamic).
+        network: PathBuf,
+        /// Where to write the composed bundle.
+        out: PathBuf,
+        /// What a network input reads: `INPUT=COLUMN[,COLUMN...]`, repeatable. Default: a
+        /// one-input network reads a one-output pipeline's output, or each network input the
+        /// pipeline output of its name.
+        #[arg(long, value_name = "INPUT=COLUMNS")]
+        connect: Vec<String>,
+        /// A pipeline output to keep beside the network's outputs (repeatable).
+        #[arg(long, value_name = "COLUMN")]
+        keep: Vec<String>,
+        /// The composed bundle's name (default: `FEATURES+NETWORK` by their names).
+        #[arg(long)]
+        name: Option<String>,
+        /// The encoding of the manifest and graph documents.
+        #[arg(long, value_enum, default_value_t = EncodingArg::Json)]
+        encoding: EncodingArg,
+    },
 }
 
 fn stdout_line(text: &str) -> Result<(), Error> {
@@ -340,7 +370,77 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 bytes.len()
             ))
         }
+        Command::Compose {
+            features,
+            network,
+            out,
+            connect,
+            keep,
+            name,
+            encoding,
+        } => {
+            let opts = compose::Options {
+                connect: connect
+                    .iter()
+                    .map(|c| parse_connection(c))
+                    .collect::<Result<_, _>>()?,
+                keep,
+                name,
+                ..compose::Options::default()
+            };
+            let feats = load_bundle(&features)?.bundle;
+            let net = load_bundle(&network)?.bundle;
+            let bundle =
+                compose::compose(&feats, &net, &opts).map_err(|source| Error::Compose {
+                    features: features.clone(),
+                    network: network.clone(),
+                    source: Box::new(source),
+                })?;
+            let bytes = bundle
+                .to_bytes(encoding.into())
+                .map_err(|source| Error::Bundle {
+                    path: out.clone(),
+                    source,
+                })?;
+            Bundle::from_bytes(&bytes).map_err(|source| Error::Bundle {
+                path: out.clone(),
+                source,
+            })?;
+            write_atomic(&out, &bytes)?;
+            let m = &bundle.manifest;
+            let fields = |f: &[keel_bundle::Field]| {
+                f.iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            stdout_line(&format!(
+                "ok: wrote `{}` ({} bytes): inputs {}; outputs {}\n",
+                out.display(),
+                bytes.len(),
+                fields(&m.inputs),
+                fields(&m.outputs)
+            ))
+        }
     }
+}
+
+/// Parses `--connect INPUT=COL[,COL...]`.
+fn parse_connection(text: &str) -> Result<Connection, Error> {
+    let usage = || {
+        Error::Usage(format!(
+            "compose: --connect `{text}` is not INPUT=COLUMN[,COLUMN...]"
+        ))
+    };
+    let (input, cols) = text.split_once('=').ok_or_else(usage)?;
+    let columns: Vec<String> = cols.split(',').map(|c| c.trim().to_string()).collect();
+    if input.trim().is_empty() || columns.iter().any(String::is_empty) {
+        return Err(usage());
+    }
+    Ok(Connection {
+        input: input.trim().to_string(),
+        columns,
+    })
 }
 
 /// Parses `--format`/`--output-format` values (names and aliases are `Format::from_name`'s).

@@ -79,6 +79,17 @@ pub enum Error {
         /// The importer's error (boxed: it is large and rare).
         source: Box<keel_import::onnx::Error>,
     },
+    /// `keel compose`: the two bundles do not join (the error names the network input and
+    /// the pipeline columns).
+    #[error("compose `{}` into `{}`: {source}", features.display(), network.display())]
+    Compose {
+        /// The feature pipeline.
+        features: PathBuf,
+        /// The network.
+        network: PathBuf,
+        /// Why (boxed: it is large and rare).
+        source: Box<keel_import::compose::Error>,
+    },
     /// The REST server could not start or stop (an address in use, a bad option).
     #[error(transparent)]
     Serve(#[from] keel_server::ServeError),

@@ -124,6 +124,26 @@ pub const PAGES: &[Page] = &[
         exit_status: "  0  written (an existing file is replaced only once the new one is complete)
   1  nothing written: the message names the file, entry or stage that was refused",
     },
+    Page {
+        name: "compose",
+        examples: &[
+            (
+                "keel compose prep.keel mlp.onnx model.keel",
+                "the pipeline's one output feeds the network's one input",
+            ),
+            (
+                "keel compose prep.keel net.keel model.keel --connect ids=city_idx,room_idx",
+                "two category-index columns stacked into an embedding's input",
+            ),
+            (
+                "keel compose prep.keel net.keel model.keel --connect x=features --keep id",
+                "keep the pipeline's `id` output beside the network's",
+            ),
+        ],
+        exit_status: "  0  written
+  1  nothing written: the message names the network input and the columns that do not fit
+  2  a malformed --connect",
+    },
 ];
 
 /// The text appended to a subcommand's help.

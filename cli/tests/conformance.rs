@@ -39,7 +39,7 @@ impl Cli {
     /// the bundle `keel convert --from spark-ml` writes.
     fn bundle(&self, case: &Case) -> Result<PathBuf, String> {
         match case.family {
-            Family::Sklearn | Family::Spark => Ok(case.dir.join("model.keel")),
+            Family::Sklearn | Family::Spark | Family::Compose => Ok(case.dir.join("model.keel")),
             Family::Mleap => Ok(case.dir.join("bundle.zip")),
             Family::SparkSaved => {
                 let out = self.scratch.join(format!("{}.keel", case.name));

@@ -2,16 +2,20 @@
 
 - ``keel.sklearn.export(pipeline, path, sample=...)`` writes a bundle from scikit-learn;
 - ``keel.load(path_or_bytes)`` reads and plans one, and ``Bundle.transform(frame)`` /
-  ``Bundle.transform_one(row)`` score with keel's Rust runtime, in process.
+  ``Bundle.transform_one(row)`` score with keel's Rust runtime, in process;
+- ``keel.compose(features, network, path)`` joins a feature pipeline's bundle and a network
+  (a bundle, an ONNX model, a PyTorch module) into one.
 
 A bundle is one zip file; see ``bundle-spec/SPEC.md`` in the repository.
 """
 
 from keel._api import Bundle, Field, Schema, load
+from keel._compose import compose
 from keel.errors import (
     BadValueError,
     BundleError,
     ColumnTypeError,
+    ComposeError,
     EmptyFrameError,
     ExtraColumnError,
     InputError,
@@ -33,6 +37,7 @@ __all__ = [
     "Bundle",
     "BundleError",
     "ColumnTypeError",
+    "ComposeError",
     "EmptyFrameError",
     "ExtraColumnError",
     "Field",
@@ -49,5 +54,6 @@ __all__ = [
     "UnknownOpError",
     "UnsupportedError",
     "__version__",
+    "compose",
     "load",
 ]

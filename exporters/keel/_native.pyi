@@ -18,6 +18,17 @@ def convert_onnx(
     """An ONNX model to keel bundle bytes through keel_import::onnx, planned before returning;
     raises ``keel.UnsupportedError`` listing unsupported ops, ``keel.BundleError`` otherwise."""
 
+def compose(
+    features: bytes,
+    network: bytes,
+    *,
+    connect: list[tuple[str, list[str]]] | None = None,
+    keep: list[str] | None = None,
+    name: str | None = None,
+) -> bytes:
+    """A feature pipeline's and a network's bundle bytes joined through keel_import::compose,
+    planned before returning; raises ``keel.ComposeError`` when they do not join."""
+
 @final
 class Model:
     """A planned bundle (``keel_runtime::Model``); immutable and shareable across threads."""

@@ -5,6 +5,7 @@ callers can catch as broadly or as narrowly as they need::
 
     KeelError
     ├── UnsupportedError          the exporter cannot express an estimator or parameter
+    ├── ComposeError              a pipeline and a network that do not join (keel.compose)
     ├── BundleError               the bundle is unreadable, corrupt or invalid   (.path)
     │   └── PlanError             a node's attributes or bindings are invalid   (.node, .op)
     │       └── UnknownOpError    the graph names an op this runtime lacks      (.node, .op)
@@ -60,6 +61,13 @@ class UnsupportedError(KeelError, ValueError):
         if hint:
             msg += f" ({hint})"
         super().__init__(msg)
+
+
+class ComposeError(KeelError, ValueError):
+    """A feature pipeline and a network that do not join (``keel.compose``, the exporters'
+    ``network=``): a network input left unconnected, a column that does not exist, a width or
+    dtype the input cannot take. The message names the network input and the columns; nothing
+    is written."""
 
 
 class BundleError(KeelError, ValueError):

@@ -30,7 +30,7 @@ fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
         .map(|m| m.bind(py))
 }
 
-fn raise(py: Python<'_>, class: &str, message: String) -> PyErr {
+pub(crate) fn raise(py: Python<'_>, class: &str, message: String) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let cls = errors_module(py)?.getattr(class)?;
         Ok(PyErr::from_value(cls.call1((message,))?))

@@ -11,8 +11,11 @@
 //! - errors become the exception classes of `keel/errors.py`, one per runtime error kind, with
 //!   the column, row and value as attributes;
 //! - `convert_onnx`: ONNX bytes to bundle bytes through `keel_import::onnx`, for
-//!   `keel.torch.export` (the `convert` module).
+//!   `keel.torch.export` (the `convert` module);
+//! - `compose`: a feature pipeline's and a network's bundle bytes joined into one through
+//!   `keel_import::compose`, for `keel.compose` (the `compose` module).
 
+mod compose;
 mod convert;
 mod errors;
 mod model;
@@ -25,6 +28,7 @@ use pyo3::prelude::*;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyModel>()?;
     m.add_function(wrap_pyfunction!(convert::convert_onnx, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::compose, m)?)?;
     m.add("RUNTIME_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

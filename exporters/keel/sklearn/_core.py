@@ -278,8 +278,19 @@ def export(
     name: str | None = None,
     metadata: dict[str, str] | None = None,
     missing_strings: dict[str, str] | None = None,
+    network: Any = None,
+    network_sample: Any = None,
+    connect: dict[str, Any] | None = None,
+    keep: list[str] | None = None,
 ) -> None:
     """Exports a fitted estimator or pipeline to a keel bundle at ``path``.
+
+    ``network``: a network that reads the pipeline's output, exported into the same bundle
+    (:func:`keel.compose`): a PyTorch ``nn.Module``, a keel bundle or an ONNX model (path or
+    bytes). A transformer's output is one ``features`` block, which a one-input network reads
+    (cast to its dtype); ``connect`` and ``keep`` are :func:`keel.compose`'s. A PyTorch
+    network is exported from ``network_sample``, by default the transformed ``sample`` as
+    ``float32`` (so ``sample`` needs at least 2 rows).
 
     Raises :class:`keel.UnsupportedError` (before writing anything) for anything that cannot
     be expressed exactly. When ``sample`` is given, its first row is recorded in the metadata
@@ -293,6 +304,10 @@ def export(
     column's nulls are from the sample and the fitted state, and refuses a column where the
     pipeline tells them apart and neither tells which, unless this option says.
     """
+    if network is not None:
+        _export_with_network(estimator, path, sample, name, metadata, missing_strings, network,
+                             network_sample, connect, keep)
+        return
     import sklearn
     from sklearn.utils.validation import check_is_fitted
 
@@ -346,3 +361,31 @@ def export(
         tensors=b.tensors,
         metadata=metadata,
     )
+
+
+def _export_with_network(estimator, path, sample, name, metadata, missing_strings, network,
+                         network_sample, connect, keep) -> None:
+    """The pipeline exported on its own, then joined with the network by ``keel.compose``."""
+    import tempfile
+
+    from keel._bundle import write_atomic
+    from keel._compose import _is_torch_module, compose_bytes
+
+    if network_sample is None and _is_torch_module(network):
+        if sample is None or not hasattr(estimator, "transform"):
+            raise ValueError("a PyTorch network needs network_sample, or a transformer and its "
+                             "sample to compute it from")
+        import numpy as np
+        import torch
+
+        block = estimator.transform(sample)
+        if hasattr(block, "toarray"):
+            block = block.toarray()
+        network_sample = torch.from_numpy(np.asarray(block, dtype=np.float32))
+    with tempfile.TemporaryDirectory(prefix="keel-export-") as tmp:
+        features = os.path.join(tmp, "features.keel")
+        export(estimator, features, sample=sample, name=name, metadata=metadata,
+               missing_strings=missing_strings)
+        data = compose_bytes(features, network, connect=connect, keep=keep, name=name,
+                             network_sample=network_sample)
+    write_atomic(path, data)

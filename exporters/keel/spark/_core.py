@@ -279,9 +279,21 @@ def export(
     name: str | None = None,
     outputs: list[str] | None = None,
     metadata: dict[str, str] | None = None,
+    network: Any = None,
+    network_sample: Any = None,
+    connect: dict[str, Any] | None = None,
+    keep: list[str] | None = None,
 ) -> None:
     """Exports a fitted Spark ML ``PipelineModel`` (or one fitted model or transformer) to a
     keel bundle at ``path``.
+
+    ``network``: a network fed by the pipeline, exported into the same bundle
+    (:func:`keel.compose`): a PyTorch ``nn.Module`` (exported from ``network_sample``, its
+    forward's inputs for a few rows), a keel bundle or an ONNX model. ``connect`` maps each
+    network input to the pipeline columns it reads, e.g. ``{"cats": ["city_idx", "room_idx"],
+    "dense": "scaled"}`` (StringIndexer's double indices are cast to the network's integer
+    dtype, several columns stacked); ``keep`` lists pipeline outputs returned beside the
+    network's. Without ``outputs``, the pipeline's outputs are then the connected columns.
 
     ``sample_df`` is a Spark DataFrame with the columns the pipeline is scored on (rows are
     not needed, except to size a vector column without ML metadata); its schema types the
@@ -299,6 +311,10 @@ def export(
     Raises :class:`keel.UnsupportedError`, before writing anything, for any stage, parameter
     value or column type the runtime cannot reproduce exactly.
     """
+    if network is not None:
+        _export_with_network(model, path, sample_df, name, outputs, metadata, network,
+                             network_sample, connect, keep)
+        return
     import pyspark
 
     root = type(model).__name__
@@ -399,3 +415,30 @@ def export(
         tensors=b.tensors,
         metadata=metadata,
     )
+
+
+def _export_with_network(model, path, sample_df, name, outputs, metadata, network,
+                         network_sample, connect, keep) -> None:
+    """The pipeline exported on its own (its outputs: what the network reads and what is
+    kept), then joined with the network by ``keel.compose``."""
+    import tempfile
+
+    from keel._bundle import write_atomic
+    from keel._compose import compose_bytes
+
+    if outputs is None:
+        if not connect:
+            raise ValueError("keel.spark.export with a network needs connect= (which pipeline "
+                             "columns each network input reads) or outputs=")
+        outputs = []
+        for cols in connect.values():
+            for c in [cols] if isinstance(cols, str) else cols:
+                if c not in outputs:
+                    outputs.append(c)
+        outputs += [c for c in keep or [] if c not in outputs]
+    with tempfile.TemporaryDirectory(prefix="keel-export-") as tmp:
+        features = os.path.join(tmp, "features.keel")
+        export(model, features, sample_df, name=name, outputs=outputs, metadata=metadata)
+        data = compose_bytes(features, network, connect=connect, keep=keep, name=name,
+                             network_sample=network_sample)
+    write_atomic(path, data)

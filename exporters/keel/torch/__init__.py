@@ -37,7 +37,7 @@ from keel._api import _native_module
 from keel._bundle import write_atomic
 from keel.errors import UnsupportedError
 
-__all__ = ["export", "onnx_bytes"]
+__all__ = ["bundle_bytes", "export", "onnx_bytes"]
 
 #: The custom ONNX domain of keel's own fused ops (keel_import::onnx maps it onto `nn.*`).
 KEEL_DOMAIN = "ai.keel"
@@ -216,6 +216,17 @@ def export(module: Any, path: str | os.PathLike, sample: Any, name: str | None =
     Raises :class:`keel.UnsupportedError` listing every op or attribute keel lacks; nothing is
     written then.
     """
+    write_atomic(path, bundle_bytes(module, sample, name=name, input_names=input_names,
+                                    output_names=output_names, dynamic_batch=dynamic_batch,
+                                    metadata=metadata, dynamic_dims=dynamic_dims))
+
+
+def bundle_bytes(module: Any, sample: Any, name: str | None = None,
+                 input_names: Sequence[str] | None = None,
+                 output_names: Sequence[str] | None = None, dynamic_batch: bool = True,
+                 metadata: Mapping[str, str] | None = None,
+                 dynamic_dims: Mapping[int | str, Mapping[int, Any]] | None = None) -> bytes:
+    """:func:`export`, returning the bundle's bytes instead of writing a file."""
     import torch
 
     if output_names is None:
@@ -226,7 +237,6 @@ def export(module: Any, path: str | os.PathLike, sample: Any, name: str | None =
     model = onnx_bytes(module, sample, input_names=input_names, output_names=output_names,
                        dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
     meta = {"torch.version": torch.__version__, **dict(metadata or {})}
-    data = _native_module().convert_onnx(
+    return _native_module().convert_onnx(
         model, name=name or type(module).__name__, metadata=meta, producer="keel.torch",
     )
-    write_atomic(path, data)
