@@ -13,7 +13,9 @@
 
 use arrow_array::builder::{FixedSizeListBuilder, Float64Builder, ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
+use arrow_array::types::{
+    Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
+};
 use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch};
 use arrow_array::{RecordBatchOptions, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
@@ -323,59 +325,64 @@ fn cell(field: &Field, v: &Bound<'_, PyAny>) -> PyResult<Result<ArrayRef, Error>
     Ok(Ok(array))
 }
 
-/// Row 0 of an output column as a Python object; `None` if the type has no Python form here.
+/// Row 0 of an output column as a Python value (`None` for a type with no Python form).
 fn value<'py>(py: Python<'py>, col: &ArrayRef) -> PyResult<Option<Bound<'py, PyAny>>> {
-    if col.is_null(0) {
+    element(py, col.as_ref(), 0)
+}
+
+/// Element `i` of an array: a number, bool or str, `None` for a null, and a list (nested for
+/// a tensor's dimensions) for a vector, a tensor or a token list. `None` (the Rust one) for a
+/// type with no Python form.
+fn element<'py>(py: Python<'py>, a: &dyn Array, i: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if a.is_null(i) {
         return Ok(Some(py.None().into_bound(py)));
     }
-    Ok(Some(match col.data_type() {
-        DataType::Float64 => {
-            PyFloat::new(py, col.as_primitive::<Float64Type>().value(0)).into_any()
+    let float = |x: f64| Ok(Some(PyFloat::new(py, x).into_any()));
+    macro_rules! int {
+        ($t:ty) => {
+            Ok(Some(
+                a.as_primitive::<$t>()
+                    .value(i)
+                    .into_pyobject(py)?
+                    .into_any(),
+            ))
+        };
+    }
+    match a.data_type() {
+        DataType::Float64 => float(a.as_primitive::<Float64Type>().value(i)),
+        DataType::Float32 => float(f64::from(a.as_primitive::<Float32Type>().value(i))),
+        DataType::Float16 => float(f64::from(a.as_primitive::<Float16Type>().value(i))),
+        DataType::Int64 => int!(Int64Type),
+        DataType::Int32 => int!(Int32Type),
+        DataType::Int16 => int!(Int16Type),
+        DataType::Int8 => int!(Int8Type),
+        DataType::UInt8 => int!(UInt8Type),
+        DataType::Boolean => Ok(Some(
+            PyBool::new(py, a.as_boolean().value(i))
+                .to_owned()
+                .into_any(),
+        )),
+        DataType::Utf8 => Ok(Some(
+            PyString::new(py, a.as_string::<i32>().value(i)).into_any(),
+        )),
+        DataType::LargeUtf8 => Ok(Some(
+            PyString::new(py, a.as_string::<i64>().value(i)).into_any(),
+        )),
+        DataType::FixedSizeList(_, _) => items(py, a.as_fixed_size_list().value(i).as_ref()),
+        DataType::List(_) => items(py, a.as_list::<i32>().value(i).as_ref()),
+        DataType::LargeList(_) => items(py, a.as_list::<i64>().value(i).as_ref()),
+        _ => Ok(None),
+    }
+}
+
+/// Every element of an array as one Python list.
+fn items<'py>(py: Python<'py>, a: &dyn Array) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let mut out = Vec::with_capacity(a.len());
+    for i in 0..a.len() {
+        match element(py, a, i)? {
+            Some(v) => out.push(v),
+            None => return Ok(None),
         }
-        DataType::Float32 => {
-            PyFloat::new(py, f64::from(col.as_primitive::<Float32Type>().value(0))).into_any()
-        }
-        DataType::Int64 => col
-            .as_primitive::<Int64Type>()
-            .value(0)
-            .into_pyobject(py)?
-            .into_any(),
-        DataType::Int32 => col
-            .as_primitive::<Int32Type>()
-            .value(0)
-            .into_pyobject(py)?
-            .into_any(),
-        DataType::Boolean => PyBool::new(py, col.as_boolean().value(0))
-            .to_owned()
-            .into_any(),
-        DataType::Utf8 => PyString::new(py, col.as_string::<i32>().value(0)).into_any(),
-        DataType::FixedSizeList(_, _) => {
-            let list = col.as_fixed_size_list();
-            let row = list.value(0);
-            let Some(values) = row.as_primitive_opt::<Float64Type>() else {
-                return Ok(None);
-            };
-            let items = values.iter().map(|x| {
-                x.map_or_else(
-                    || py.None().into_bound(py),
-                    |x| PyFloat::new(py, x).into_any(),
-                )
-            });
-            PyList::new(py, items)?.into_any()
-        }
-        DataType::List(_) => {
-            let row = col.as_list::<i32>().value(0);
-            let Some(values) = row.as_string_opt::<i32>() else {
-                return Ok(None);
-            };
-            let items = values.iter().map(|x| {
-                x.map_or_else(
-                    || py.None().into_bound(py),
-                    |x| PyString::new(py, x).into_any(),
-                )
-            });
-            PyList::new(py, items)?.into_any()
-        }
-        _ => return Ok(None),
-    }))
+    }
+    Ok(Some(PyList::new(py, out)?.into_any()))
 }
