@@ -1,10 +1,11 @@
 //! `keel-bench BUNDLE INPUT.arrow`: the timing probe behind `bench/compare.py`.
 //!
-//! Loads a bundle and an Arrow IPC file of inputs, then measures, on one thread:
-//! - single-row end-to-end latency: a 1-row `RecordBatch` in, the output batch out, cycling
+//! Loads a bundle and an Arrow IPC file of inputs, then measures:
+//! - single-row end-to-end latency (one thread): a 1-row `RecordBatch` in, the output batch out, cycling
 //!   through the input rows (so branchy models see varied rows), reported as the mean and the
 //!   median of blocks of calls;
-//! - batch throughput: the whole input scored as one batch, best of several runs.
+//! - batch throughput: the whole input scored as one batch, best of several runs, on one
+//!   thread or (`THREADS`, 0 = one per core) across cores with `Model::score_parallel`.
 //!
 //! Prints one JSON object so the Python harness can put keel beside scikit-learn and ONNX
 //! Runtime measured in the same run.
@@ -30,10 +31,12 @@ fn read_ipc(path: &str) -> Result<RecordBatch> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, bundle, input, rest @ ..] = args.as_slice() else {
-        bail!("usage: keel-bench BUNDLE INPUT.arrow [SINGLE_ROW_CALLS] [BATCH_RUNS]");
+        bail!("usage: keel-bench BUNDLE INPUT.arrow [SINGLE_ROW_CALLS] [BATCH_RUNS] [THREADS]");
     };
     let calls: usize = rest.first().map_or(Ok(200_000), |s| s.parse())?;
     let runs: usize = rest.get(1).map_or(Ok(5), |s| s.parse())?;
+    // Batch throughput on this many threads (`Model::score_parallel`; 0 = one per core).
+    let threads: usize = rest.get(2).map_or(Ok(1), |s| s.parse())?;
     let model = Model::from_bytes(&std::fs::read(bundle)?)?;
     let batch = read_ipc(input)?;
     let n = batch.num_rows();
@@ -61,11 +64,11 @@ fn main() -> Result<()> {
     block_means.sort_by(f64::total_cmp);
     let median_ns = block_means[block_means.len() / 2];
 
-    black_box(model.score(&batch)?);
+    black_box(model.score_parallel(&batch, threads)?);
     let mut best = f64::INFINITY;
     for _ in 0..runs {
         let t = Instant::now();
-        black_box(model.score(&batch)?);
+        black_box(model.score_parallel(&batch, threads)?);
         best = best.min(t.elapsed().as_secs_f64());
     }
     println!(
@@ -77,6 +80,7 @@ fn main() -> Result<()> {
             "single_row_median_ns": median_ns,
             "batch_seconds": best,
             "batch_rows_per_s": n as f64 / best,
+            "batch_threads": threads,
         })
     );
     Ok(())

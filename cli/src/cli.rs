@@ -153,6 +153,10 @@ pub enum Command {
         /// Rows per batch when reading CSV or JSON lines.
         #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
         batch_size: u64,
+        /// Threads that score each batch, in slices (0 = one per core). Outputs keep the
+        /// input's row order.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
         /// Drop input columns the bundle does not declare (by default they are an error, so a
         /// misspelt column name does not go unnoticed).
         #[arg(long)]
@@ -300,6 +304,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             output_format,
             arrow_stream,
             batch_size,
+            threads,
             ignore_extra_columns,
         } => {
             let bundle = load_bundle(&path)?.bundle;
@@ -315,6 +320,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 format,
                 output_format,
                 batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
+                threads,
                 ignore_extra_columns,
             };
             score(&model, &path, &job).map(|_| ())

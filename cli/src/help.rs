@@ -75,6 +75,10 @@ pub const PAGES: &[Page] = &[
                 "keel score price.keel --arrow-stream",
                 "worker mode: Arrow IPC stream in and out",
             ),
+            (
+                "keel score cnn.keel images.arrow -o scores.arrow --threads 0",
+                "each batch scored on every core, rows in input order",
+            ),
         ],
         exit_status:
             "  0  every row scored (also when the reader of standard output stops early, as

@@ -29,6 +29,8 @@ pub struct ScoreJob {
     pub output_format: Option<Format>,
     /// Rows per batch for CSV and JSON lines (Arrow inputs keep their own batches).
     pub batch_size: usize,
+    /// Threads scoring each batch (`Model::score_parallel`; 0 = one per core).
+    pub threads: usize,
     /// Drop input columns the bundle does not declare instead of refusing them.
     pub ignore_extra_columns: bool,
 }
@@ -159,7 +161,7 @@ fn score_all(
             continue;
         }
         let scored = model
-            .score(&batch)
+            .score_parallel(&batch, job.threads)
             .map_err(|e| IoError::Score(offset_rows(e, done.rows)))?;
         sink.write(&scored)?;
         done.rows += u64::try_from(batch.num_rows()).unwrap_or(u64::MAX);

@@ -1480,3 +1480,39 @@ fn convert_from_mleap_refuses_a_broken_bundle_by_name() {
     assert_fails(&out, 1, &["word2vec", "not supported"]);
     assert!(!dir.path().join("out.keel").exists());
 }
+
+#[test]
+fn threads_score_in_slices_with_the_same_output_in_row_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let csv = std::fs::read_to_string(root.join("fixtures/demo/airbnb.csv")).unwrap();
+    let (header, rows) = csv.split_once('\n').unwrap();
+    // 4,000 rows: enough for several slices of at least 256 rows.
+    let mut big = format!("{header}\n");
+    for _ in 0..200 {
+        big.push_str(rows.trim_end());
+        big.push('\n');
+    }
+    let input = dir.path().join("big.csv");
+    std::fs::write(&input, big).unwrap();
+    let model = root.join("fixtures/demo/airbnb_linear.keel");
+    let run = |threads: &str| {
+        let out = keel()
+            .arg("score")
+            .arg(&model)
+            .arg(&input)
+            .args(["--threads", threads])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let one = run("1");
+    assert_eq!(String::from_utf8_lossy(&one).lines().count(), 4001);
+    assert!(run("3") == one, "3 threads changed the output");
+    assert!(run("0") == one, "one thread per core changed the output");
+}

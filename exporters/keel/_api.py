@@ -220,7 +220,7 @@ class Bundle:
 
     # --- scoring -------------------------------------------------------------------------
 
-    def transform(self, data: Any) -> Any:
+    def transform(self, data: Any, *, threads: int = 1) -> Any:
         """Scores a frame and returns the outputs in the same kind of container:
 
         - ``pyarrow.Table`` -> ``pyarrow.Table`` (one output batch per input batch);
@@ -243,17 +243,21 @@ class Bundle:
         (:attr:`missing_strings`: ``None`` or ``NaN``, which scikit-learn treats apart). A
         pandas frame tells the two apart, so a missing value of the other kind in a column
         where they differ raises ``keel.BadValueError`` naming the column and row.
+
+        ``threads``: how many threads score each batch, in slices of at least 256 rows
+        (``0``: one per core); outputs keep the input's row order, and the GIL is released.
         """
         model = self._model
         pa = _pyarrow()
         if isinstance(data, pa.Table):
-            return model.transform_stream(_normalize(data, self.input_schema))
+            return model.transform_stream(_normalize(data, self.input_schema), threads)
         if isinstance(data, pa.RecordBatch):
-            return model.transform_batch(_normalize(data, self.input_schema))
+            return model.transform_batch(_normalize(data, self.input_schema), threads)
         pd = sys.modules.get("pandas")
         if pd is not None and isinstance(data, pd.DataFrame):
             _check_missing_strings(data, self.missing_strings)
-            out = model.transform_batch(self._batch({str(c): data[c] for c in data.columns}))
+            out = model.transform_batch(self._batch({str(c): data[c] for c in data.columns}),
+                                        threads)
             frame = out.to_pandas()
             frame.index = data.index
             for field, col in zip(out.schema, out.columns):
@@ -263,11 +267,11 @@ class Bundle:
                     frame[field.name] = pd.Series(col.to_pylist(), index=data.index, dtype=object)
             return frame
         if isinstance(data, Mapping):
-            return _to_numpy(model.transform_batch(self._batch(data)))
+            return _to_numpy(model.transform_batch(self._batch(data), threads))
         if hasattr(data, "__arrow_c_stream__"):
-            return model.transform_stream(data)
+            return model.transform_stream(data, threads)
         if hasattr(data, "__arrow_c_array__"):
-            return model.transform_batch(data)
+            return model.transform_batch(data, threads)
         raise TypeError(
             "transform takes a pyarrow Table or RecordBatch, a pandas DataFrame, a dict of "
             f"columns or an Arrow PyCapsule object, not {type(data).__name__} (for one row as a "

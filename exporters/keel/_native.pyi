@@ -48,9 +48,9 @@ class Model:
     def ignore_extra_columns(self) -> bool: ...
     @property
     def backends(self) -> list[str]: ...
-    def transform_batch(self, batch: Any) -> pa.RecordBatch:
+    def transform_batch(self, batch: Any, threads: int = 1) -> pa.RecordBatch:
         """Scores an ``__arrow_c_array__`` object (a record batch); GIL released."""
-    def transform_stream(self, data: Any) -> pa.Table:
+    def transform_stream(self, data: Any, threads: int = 1) -> pa.Table:
         """Scores an ``__arrow_c_stream__`` object (a table, a reader); GIL released."""
     def transform_one(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Scores one row given as a mapping; returns a dict of plain Python values."""

@@ -641,3 +641,18 @@ def test_list_columns_refuse_other_values_naming_column_and_row():
     with pytest.raises(keel.ColumnTypeError) as e:
         b.transform(pa.table({"tokens": pa.array([[1, 2]], type=pa.list_(pa.int64()))}))
     assert e.value.column == "tokens" and "list<utf8>" in str(e.value)
+
+
+def test_threads_score_in_slices_with_the_same_answer():
+    import pandas as pd
+
+    demo = os.path.join(ROOT, "fixtures", "demo")
+    frame = pd.read_csv(os.path.join(demo, "airbnb.csv"))
+    big = pd.concat([frame] * 200, ignore_index=True)  # 4,000 rows: several slices
+    bundle = keel.load(os.path.join(demo, "airbnb_linear.keel"))
+    one = bundle.transform(big)
+    for threads in (2, 0):
+        many = bundle.transform(big, threads=threads)
+        pd.testing.assert_frame_equal(many, one)
+    table = pa.Table.from_pandas(big, preserve_index=False)
+    assert bundle.transform(table, threads=2).equals(bundle.transform(table))

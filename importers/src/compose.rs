@@ -17,6 +17,10 @@
 //! pipeline's. Its outputs keep their names (they are the bundle's interface), as do the
 //! pipeline columns named in [`Options::keep`]. The result is planned with the runtime before
 //! it is returned: a composition that would not score is an error now, not a file.
+//!
+//! Nothing here depends on which side is the network: the first bundle may as well be a
+//! network whose embedding (`f32`) feeds a classical model's `f64` feature block (transfer
+//! learning: a CNN featurizer into a logistic regression head), cast the same way.
 
 use keel_bundle::{
     Attr, Binding, Bundle, BundleError, DType, Field, Manifest, Node, Producer, TensorRef,
@@ -63,10 +67,10 @@ impl Default for Options {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The network scores whole fixed-shape tensors per row (`keel.rows_per_call`), so its
+    /// A network scores whole fixed-shape tensors per row (`keel.rows_per_call`), so its
     /// rows are not the pipeline's rows.
     #[error(
-        "the network has fixed input shapes (one row holds a whole batch tensor); export it with \
+        "a network has fixed input shapes (one row holds a whole batch tensor); export it with \
          a dynamic batch (first) dimension so that its rows are the pipeline's rows"
     )]
     FixedShapes,
@@ -125,10 +129,11 @@ pub enum Error {
 
 /// Composes `features` (a pipeline) and `network` into one bundle, checked by planning it.
 pub fn compose(features: &Bundle, network: &Bundle, opts: &Options) -> Result<Bundle, Error> {
-    if network
-        .manifest
-        .metadata
-        .contains_key(ROWS_PER_CALL_METADATA)
+    // Either side may be the network (a CNN featurizer can feed a classical head): neither
+    // may score whole fixed-shape tensors per row, or the two would not share rows.
+    if [features, network]
+        .iter()
+        .any(|b| b.manifest.metadata.contains_key(ROWS_PER_CALL_METADATA))
     {
         return Err(Error::FixedShapes);
     }

@@ -319,3 +319,75 @@ fn an_output_name_clash_is_refused() {
         other => panic!("expected a collision, got {other:?}"),
     }
 }
+
+#[test]
+fn a_network_can_feed_a_classical_head() {
+    // Transfer learning's shape: a network's f32 embedding into a classical model's f64
+    // feature block (here a scaler standing in for the head).
+    let net = onnx_fixture("mlp.onnx");
+    let inputs = vec![Field::vector("p", DType::F64, 3)];
+    let mut scaler = node(
+        "head",
+        "sklearn.standard_scaler",
+        vec![Binding::new("X", ["p"])],
+        vec![Binding::new("Y", ["scaled"])],
+    );
+    scaler
+        .attrs
+        .insert("mean".into(), Attr::F64s(vec![0.5, 0.25, 0.125]));
+    scaler
+        .attrs
+        .insert("scale".into(), Attr::F64s(vec![2.0, 4.0, 8.0]));
+    let outputs = vec![Field::vector("scaled", DType::F64, 3)];
+    let root = Node {
+        children: vec![scaler],
+        ..node(
+            "head_pipeline",
+            "pipeline",
+            vec![Binding::new("in", ["p"])],
+            vec![Binding::new("out", ["scaled"])],
+        )
+    };
+    let head = Bundle::new(
+        Manifest::new("head", "head_pipeline", inputs, outputs),
+        root,
+        Vec::<(String, Vec<u8>)>::new(),
+    )
+    .unwrap();
+    let opts = Options {
+        connect: vec![Connection {
+            input: "p".into(),
+            columns: vec!["probability".into()],
+        }],
+        prefix: "head/".into(),
+        ..Options::default()
+    };
+    let composed = compose::compose(&net, &head, &opts).expect("composes");
+    assert_eq!(composed.manifest.inputs, net.manifest.inputs);
+    let x = arrow_array::FixedSizeListArray::new(
+        Arc::new(ArrowField::new_list_field(DataType::Float32, false)),
+        4,
+        Arc::new(Float32Array::from(vec![
+            0.5, -1.0, 2.0, 0.0, 1.5, 1.5, -0.5, 3.0,
+        ])),
+        None,
+    );
+    let batch = one_input("x", Arc::new(x));
+    let got = plan(&composed).score(&batch).expect("scores");
+    let probs = f32s(&plan(&net).score(&batch).unwrap(), "probability");
+    let scaled = got
+        .column_by_name("scaled")
+        .unwrap()
+        .as_fixed_size_list()
+        .clone();
+    let scaled = scaled
+        .values()
+        .as_primitive::<arrow_array::types::Float64Type>()
+        .values()
+        .to_vec();
+    let (mean, scale) = ([0.5, 0.25, 0.125], [2.0, 4.0, 8.0]);
+    for (k, (p, s)) in probs.iter().zip(&scaled).enumerate() {
+        let want = (f64::from(*p) - mean[k % 3]) / scale[k % 3];
+        assert!((s - want).abs() <= 1e-15, "element {k}: {s} vs {want}");
+    }
+}

@@ -15,6 +15,8 @@ mod error;
 mod model;
 pub mod op;
 mod ops;
+#[cfg(feature = "threads")]
+pub mod parallel;
 pub mod registry;
 pub mod tensor;
 pub mod tensor_arrow;

@@ -643,6 +643,12 @@ impl Model {
         self.input_schema.clone()
     }
 
+    /// The most rows [`Model::score`] computes at once (it scores a larger batch in chunks
+    /// of this many).
+    pub fn chunk_rows(&self) -> usize {
+        self.chunk_rows
+    }
+
     /// The Arrow schema of the outputs.
     pub fn output_schema(&self) -> SchemaRef {
         self.output_schema.clone()

@@ -98,15 +98,18 @@ impl PyModel {
         self.model.backends().to_vec()
     }
 
-    /// Scores one record batch (any `__arrow_c_array__` object) into a `pyarrow.RecordBatch`.
+    /// Scores one record batch (any `__arrow_c_array__` object) into a `pyarrow.RecordBatch`,
+    /// on `threads` threads (`Model::score_parallel`; 0 = one per core).
+    #[pyo3(signature = (batch, threads = 1))]
     fn transform_batch<'py>(
         &self,
         py: Python<'py>,
         batch: &Bound<'py, PyAny>,
+        threads: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
         let batch = RecordBatch::from_pyarrow_bound(batch)?;
         let out = py
-            .detach(|| self.model.score(&batch))
+            .detach(|| self.model.score_parallel(&batch, threads))
             .map_err(|e| to_py(py, &e, None))?;
         out.to_pyarrow(py)
     }
@@ -114,10 +117,12 @@ impl PyModel {
     /// Scores a stream of batches (any `__arrow_c_stream__` object: a `pyarrow.Table`, a
     /// `RecordBatchReader`, a polars frame) into a `pyarrow.Table`, one output batch per
     /// non-empty input batch. Error rows count from the start of the stream.
+    #[pyo3(signature = (data, threads = 1))]
     fn transform_stream<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
+        threads: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
         let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
         let batches = reader.collect::<Result<Vec<_>, _>>().map_err(arrow_err)?;
@@ -126,7 +131,11 @@ impl PyModel {
             let mut offset = 0;
             for b in batches.iter().filter(|b| b.num_rows() > 0) {
                 // The caller counts rows from the start of the table, not of the batch.
-                out.push(self.model.score(b).map_err(|e| e.offset_rows(offset))?);
+                out.push(
+                    self.model
+                        .score_parallel(b, threads)
+                        .map_err(|e| e.offset_rows(offset))?,
+                );
                 offset += b.num_rows();
             }
             if out.is_empty() {
