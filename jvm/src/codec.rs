@@ -18,9 +18,8 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float16Type, Float64Type, UInt8Type};
 use arrow_array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int8Array, Int16Array,
-    Int32Array, LargeStringArray, ListArray, RecordBatch, RecordBatchOptions, StringArray,
-    StructArray, new_null_array,
+    Array, ArrayRef, FixedSizeListArray, Float64Array, Int8Array, Int32Array, LargeStringArray,
+    ListArray, RecordBatch, RecordBatchOptions, StringArray, StructArray, new_null_array,
 };
 use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_ipc::reader::StreamDecoder;
@@ -527,8 +526,7 @@ fn spark_tensor(col: &ArrayRef, shape: &[usize]) -> Result<ArrayRef, JvmError> {
         .ok_or_else(|| JvmError::Ipc(format!("tensor output of type {}", col.data_type())))?;
     let rows = list.len();
     let width = usize::try_from(list.value_length()).map_err(ipc)?;
-    if shape.is_empty() || shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(width)
-    {
+    if shape.is_empty() || shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(width) {
         return Err(JvmError::Ipc(format!(
             "tensor output of {width} elements per row for the shape {shape:?}"
         )));
@@ -627,9 +625,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use arrow_array::Float16Array;
-    use arrow_array::UInt8Array;
     use arrow_array::types::{Float32Type, Int16Type, Int64Type};
+    use arrow_array::{Float16Array, Float32Array, UInt8Array};
 
     #[test]
     fn a_flat_fixed_shape_tensor_becomes_one_list_level_per_dimension() {
@@ -664,10 +661,7 @@ mod tests {
         let fixed = FixedSizeListArray::try_new(
             Arc::new(ArrowField::new("item", DataType::Float16, false)),
             2,
-            Arc::new(Float16Array::from(vec![
-                half_f16(1.5),
-                half_f16(-2.0),
-            ])),
+            Arc::new(Float16Array::from(vec![half_f16(1.5), half_f16(-2.0)])),
             None,
         )
         .unwrap();
@@ -679,9 +673,10 @@ mod tests {
         );
 
         // Nested lists with `item` children (a symbolic dimension) take Spark's `element`.
-        let nested: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(
-            vec![Some(vec![Some(1), Some(2)]), Some(vec![Some(3), Some(4)])],
-        ));
+        let nested: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+            Some(vec![Some(1), Some(2)]),
+            Some(vec![Some(3), Some(4)]),
+        ]));
         let out = spark_tensor(&nested, &[4]).unwrap();
         assert_eq!(out.data_type(), &spark_array_type(&DataType::Int64, 1));
         assert_eq!(out.as_list::<i32>().value(1).len(), 2);
@@ -700,7 +695,9 @@ mod tests {
         assert_eq!(err.code(), "jvm_ipc");
     }
 
-    fn half_f16(x: f32) -> <arrow_array::types::Float16Type as arrow_array::ArrowPrimitiveType>::Native {
+    fn half_f16(
+        x: f32,
+    ) -> <arrow_array::types::Float16Type as arrow_array::ArrowPrimitiveType>::Native {
         <arrow_array::types::Float16Type as arrow_array::ArrowPrimitiveType>::Native::from_f32(x)
     }
 }

@@ -339,7 +339,8 @@ fn malformed_plans_and_bytes_are_typed_errors() {
 /// Spark's `array<bigint>` of `rows`.
 fn int64_lists(rows: &[Vec<i64>]) -> ListArray {
     ListArray::from_iter_primitive::<Int64Type, _, _>(
-        rows.iter().map(|r| Some(r.iter().map(|&x| Some(x)).collect::<Vec<_>>())),
+        rows.iter()
+            .map(|r| Some(r.iter().map(|&x| Some(x)).collect::<Vec<_>>())),
     )
 }
 
@@ -353,8 +354,8 @@ fn dlrm_batch(io: &Json, bad_inner_row: Option<usize>) -> RecordBatch {
         .map(|r| Some(floats(r)))
         .collect();
     let dense = ListArray::from_iter_primitive::<Float64Type, _, _>(dense);
-    let rows: Vec<Vec<Vec<i64>>> = serde_json::from_value(io["inputs"]["sparse"]["data"].clone())
-        .expect("sparse ids");
+    let rows: Vec<Vec<Vec<i64>>> =
+        serde_json::from_value(io["inputs"]["sparse"]["data"].clone()).expect("sparse ids");
     let mut inner = Vec::new();
     for (r, row) in rows.iter().enumerate() {
         for (k, ids) in row.iter().enumerate() {
@@ -373,8 +374,7 @@ fn dlrm_batch(io: &Json, bad_inner_row: Option<usize>) -> RecordBatch {
         Field::new("dense", dense.data_type().clone(), true),
         Field::new("sparse", sparse.data_type().clone(), true),
     ]);
-    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(dense), Arc::new(sparse)])
-        .expect("batch")
+    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(dense), Arc::new(sparse)]).expect("batch")
 }
 
 fn dlrm() -> (Vec<u8>, Json) {
@@ -402,7 +402,12 @@ fn tensor_inputs_read_sparks_nested_arrays_and_outputs_are_float_arrays() {
         answer,
     );
     assert_eq!(
-        scorer.score_batch(&batch.slice(0, 0)).expect("empty").schema().field(0).data_type(),
+        scorer
+            .score_batch(&batch.slice(0, 0))
+            .expect("empty")
+            .schema()
+            .field(0)
+            .data_type(),
         &spark
     );
     let tol = Tolerance::by_name("onnx_f32").expect("tolerance");
@@ -414,7 +419,10 @@ fn tensor_inputs_read_sparks_nested_arrays_and_outputs_are_float_arrays() {
         let row = row.as_primitive::<Float32Type>();
         assert_eq!(row.len(), want_row.len());
         for (g, w) in row.values().iter().zip(want_row) {
-            assert!(tol.accepts(f64::from(*g), *w), "row {r}: keel {g} vs PyTorch {w}");
+            assert!(
+                tol.accepts(f64::from(*g), *w),
+                "row {r}: keel {g} vs PyTorch {w}"
+            );
         }
     }
 
