@@ -32,6 +32,7 @@ import keel.sklearn
 pyspark = pytest.importorskip("pyspark") if os.environ.get("CI") != "true" else __import__("pyspark")
 
 from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
 from data import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, airbnb_frame  # noqa: E402
@@ -920,6 +921,10 @@ def test_network_integer_tensor_inputs(spark, engine):
     df = spark.createDataFrame([(i, dense[i], sparse[i]) for i in range(len(dense))], schema).repartition(2)
     got = by_id(KeelModel(os.path.join(PYTORCH, "dlrm", "model.keel"), engine=engine).transform(df))
     assert_close(np.asarray(_lists(got["output"])), io_["outputs"]["output"], io_["tolerance"], "dlrm")
+    # A fixed shape's other form: one flat array per row (row-major).
+    flat = df.withColumn("sparse", F.flatten("sparse"))
+    got = by_id(KeelModel(os.path.join(PYTORCH, "dlrm", "model.keel"), engine=engine).transform(flat))
+    assert_close(np.asarray(_lists(got["output"])), io_["outputs"]["output"], io_["tolerance"], "dlrm, flat ids")
 
     io_ = _torch_io("tab_transformer")
     cat, num = io_["inputs"]["categorical"]["data"], io_["inputs"]["numeric"]["data"]
@@ -928,6 +933,52 @@ def test_network_integer_tensor_inputs(spark, engine):
     df = spark.createDataFrame([(i, cat[i], num[i]) for i in range(len(cat))], schema).repartition(2)
     got = by_id(KeelModel(os.path.join(PYTORCH, "tab_transformer", "model.keel"), engine=engine).transform(df))
     assert_close(np.asarray(_lists(got["output"])), io_["outputs"]["output"], io_["tolerance"], "tab_transformer")
+
+
+@pytest.fixture(scope="module")
+def tensor_outputs(tmp_path_factory):
+    """A small PyTorch module exported with keel.torch, whose outputs cover the tensor layouts:
+    a rank-2 f32 grid, bool, u8 and f16 vectors, and an i64 tensor with a symbolic dimension
+    (`seq`, from its input `ids`). The references are the module's own outputs."""
+    torch = pytest.importorskip("torch")
+    import keel.torch
+
+    class Outputs(torch.nn.Module):
+        def forward(self, x, ids):
+            return x.reshape(-1, 2, 3) * 2.0, x > 0, ids + 1, (x.abs() * 10).to(torch.uint8), x.to(torch.float16)
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(12, 6, generator=gen)
+    ids = torch.arange(12 * 3, dtype=torch.int64).reshape(12, 3)
+    path = str(tmp_path_factory.mktemp("tensors") / "outputs.keel")
+    names = ["grid", "positive", "next", "bytes", "half"]
+    keel.torch.export(Outputs(), path, (x[:4], ids[:4]), input_names=["x", "ids"], output_names=names,
+                      dynamic_dims={"ids": {1: "seq"}})
+    with torch.no_grad():
+        want = dict(zip(names, (t.numpy() for t in Outputs()(x, ids))))
+    return path, x.numpy(), ids.numpy(), want
+
+
+def test_tensor_outputs_of_every_layout(spark, engine, tensor_outputs):
+    """Each tensor output is a Spark array nested one level per dimension of the element type
+    its dtype maps to (u8 -> short, f16 -> float), equal to PyTorch's answers."""
+    path, x, ids, want = tensor_outputs
+    schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("x", T.ArrayType(T.FloatType())),
+                           T.StructField("ids", T.ArrayType(T.LongType()))])
+    df = spark.createDataFrame([(i, x[i].tolist(), ids[i].tolist()) for i in range(len(x))], schema).repartition(3)
+    out = KeelModel(path, engine=engine).transform(df)
+    types = {f.name: f.dataType for f in out.schema.fields}
+    assert types["grid"] == T.ArrayType(FLOATS, containsNull=False)
+    assert types["positive"] == T.ArrayType(T.BooleanType(), containsNull=False)
+    assert types["next"] == T.ArrayType(T.LongType(), containsNull=False)
+    assert types["bytes"] == T.ArrayType(T.ShortType(), containsNull=False)
+    assert types["half"] == FLOATS
+    got = by_id(out)
+    assert_close(np.asarray(_lists(got["grid"])), want["grid"], "exact", "grid")
+    assert np.array_equal(np.asarray(_lists(got["positive"])).astype(bool), want["positive"])
+    assert_close(np.asarray(_lists(got["next"])), want["next"], "exact", "next")
+    assert_close(np.asarray(_lists(got["bytes"])), want["bytes"], "exact", "bytes")
+    assert_close(np.asarray(_lists(got["half"])), want["half"].astype(np.float32), "exact", "half")
 
 
 def _fails(df, path: str, engine: str) -> str:
@@ -969,8 +1020,10 @@ def test_wrong_tensor_shapes_and_nulls_name_column_and_row(spark, engine):
     assert "row 1, column `sparse`: expected shape i64[3, 3], found 2 elements on axis 1" in text, text
 
     # Refused on the driver: doubles (an array or a VectorUDT) for an integer tensor, strings
-    # for a float one, and too few levels of nesting.
-    for dt in (T.ArrayType(T.ArrayType(T.DoubleType())), T.ArrayType(T.LongType()), VectorUDT()):
+    # for a float one, and a nesting deeper than the tensor's rank (one flat array per row is
+    # a fixed shape's other form, and is read).
+    for dt in (T.ArrayType(T.ArrayType(T.DoubleType())), T.ArrayType(T.ArrayType(T.ArrayType(T.LongType()))),
+               VectorUDT()):
         df = spark.createDataFrame([], T.StructType([T.StructField("dense", T.ArrayType(T.FloatType())),
                                                      T.StructField("sparse", dt)]))
         with pytest.raises(keel.ColumnTypeError, match="input column `sparse`: expected i64\\[3, 3\\]"):
@@ -1008,6 +1061,11 @@ def test_tensor_output_types_and_conversions():
     out = _to_spark_arrow(fixed.slice(1), _tensor_arrow_type(f), f.shape)
     assert out.type == _tensor_arrow_type(f)
     assert out.to_pylist() == [None, [[8, 9], [10, 11]]]
+    # pyarrow reads the runtime's fixed-shape tensor metadata as its extension type.
+    f = Field("t", "f32", (2, 3))
+    ext = pa.ExtensionArray.from_storage(pa.fixed_shape_tensor(pa.float32(), [2, 3]),
+                                         pa.FixedSizeListArray.from_arrays(pa.array(np.arange(6, dtype=np.float32)), 6))
+    assert _to_spark_arrow(ext, _tensor_arrow_type(f), f.shape).to_pylist() == [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]]
     f = Field("t", "f16", (3,))
     fixed = pa.FixedSizeListArray.from_arrays(pa.array(np.arange(6, dtype=np.float16)), 3)
     assert _to_spark_arrow(fixed, _tensor_arrow_type(f), f.shape).to_pylist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]

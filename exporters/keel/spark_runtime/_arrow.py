@@ -405,6 +405,10 @@ def _tensor_to_spark(a: pa.Array, target: pa.DataType, shape: tuple[int, ...]) -
     pa = _pa()
     import numpy as np
 
+    if isinstance(a.type, pa.BaseExtensionType):
+        # pyarrow reads the runtime's fixed-shape tensor metadata as its extension type; the
+        # storage is the flat fixed-size list.
+        a = a.storage
     if not pa.types.is_fixed_size_list(a.type):
         return a.cast(target)
     n, width = len(a), a.type.list_size
