@@ -981,6 +981,17 @@ def test_tensor_outputs_of_every_layout(spark, engine, tensor_outputs):
     assert_close(np.asarray(_lists(got["half"])), want["half"].astype(np.float32), "exact", "half")
 
 
+def test_sql_function_with_tensors(spark):
+    """The SQL function takes tensor inputs from arrays and returns a tensor output as the same
+    array<float> KeelModel gives."""
+    io_ = _torch_io("mlp")
+    register_udf(spark, "mlp_model", os.path.join(PYTORCH, "mlp", "model.keel"))
+    _mlp_frame(spark, io_["inputs"]["x"]["data"]).createOrReplaceTempView("mlp_inputs")
+    res = spark.sql("SELECT id, mlp_model(struct(x)) AS output FROM mlp_inputs")
+    assert res.schema["output"].dataType == FLOATS
+    assert_close(np.asarray(_lists(by_id(res)["output"])), io_["outputs"]["output"], io_["tolerance"], "SQL mlp")
+
+
 def _fails(df, path: str, engine: str) -> str:
     with pytest.raises(Exception) as e:
         KeelModel(path, engine=engine).transform(df.coalesce(1)).collect()

@@ -541,8 +541,18 @@ fn spark_tensor(col: &ArrayRef, shape: &[usize]) -> Result<ArrayRef, JvmError> {
         })?;
     let mut arr = spark_elements(&list.values().slice(list.value_offset_at(0), total))?;
     // Innermost level first: at level k there are rows * shape[0..k] lists of shape[k] each.
+    // With a zero dimension further in, an outer level may span more elements than the values
+    // hold, so each level's offsets are checked against Arrow's i32 offsets before building.
     for level in (0..shape.len()).rev() {
-        let count = shape[..level].iter().product::<usize>() * rows;
+        let count = shape[..level]
+            .iter()
+            .try_fold(rows, |n, &d| n.checked_mul(d))
+            .filter(|&n| n.checked_mul(shape[level]).is_some_and(|e| i32::try_from(e).is_ok()))
+            .ok_or_else(|| {
+                JvmError::Ipc(format!(
+                    "tensor output of shape {shape:?}: beyond Spark's 2^31 array elements per batch"
+                ))
+            })?;
         let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(shape[level], count));
         let nulls = if level == 0 {
             list.nulls().cloned()

@@ -425,7 +425,9 @@ def _tensor_to_spark(a: pa.Array, target: pa.DataType, shape: tuple[int, ...]) -
     # Innermost level first: level k holds n * shape[0] * ... * shape[k-1] lists of shape[k].
     for k in reversed(range(len(shape))):
         count = n * int(np.prod(shape[:k], dtype=np.int64))
-        offsets = pa.array(np.arange(count + 1, dtype=np.int32) * np.int32(shape[k]))
+        # Computed in int64 and converted with a checked cast: a batch beyond Arrow's i32
+        # offsets raises rather than wrapping.
+        offsets = pa.array(np.arange(count + 1, dtype=np.int64) * shape[k], type=pa.int32())
         mask = a.is_null() if k == 0 and a.null_count else None
         arr = pa.ListArray.from_arrays(offsets, arr, type=levels[k], mask=mask)
     return arr
