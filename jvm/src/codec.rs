@@ -547,7 +547,10 @@ fn spark_tensor(col: &ArrayRef, shape: &[usize]) -> Result<ArrayRef, JvmError> {
         let count = shape[..level]
             .iter()
             .try_fold(rows, |n, &d| n.checked_mul(d))
-            .filter(|&n| n.checked_mul(shape[level]).is_some_and(|e| i32::try_from(e).is_ok()))
+            .filter(|&n| {
+                n.checked_mul(shape[level])
+                    .is_some_and(|e| i32::try_from(e).is_ok())
+            })
             .ok_or_else(|| {
                 JvmError::Ipc(format!(
                     "tensor output of shape {shape:?}: beyond Spark's 2^31 array elements per batch"
