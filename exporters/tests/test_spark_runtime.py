@@ -32,6 +32,7 @@ import keel.sklearn
 pyspark = pytest.importorskip("pyspark") if os.environ.get("CI") != "true" else __import__("pyspark")
 
 from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
 from data import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, airbnb_frame  # noqa: E402
@@ -831,3 +832,267 @@ def test_vector_conversions_handle_nulls_slices_and_sparse_rows():
         None, DenseVector([6.0, 7.0, 8.0]), DenseVector([9.0, 10.0, 11.0])]
     as_list = _to_spark_arrow(fixed.slice(1), pa.list_(pa.field("element", pa.float64(), nullable=False)))
     assert as_list.to_pylist() == [None, [6.0, 7.0, 8.0], [9.0, 10.0, 11.0]]
+
+
+# --- tensors (format 1.1): networks, and feature + network bundles ---------------------------
+
+sys.path.insert(0, os.path.join(ROOT, "fixtures", "conformance"))
+import conformance_cases as conformance  # noqa: E402
+
+from conftest import TOLERANCES  # noqa: E402
+
+PYTORCH = os.path.join(ROOT, "fixtures", "pytorch")
+_SPARK_SCALARS = {"f64": T.DoubleType(), "f32": T.FloatType(), "i64": T.LongType(), "i32": T.IntegerType(),
+                  "bool": T.BooleanType(), "utf8": T.StringType()}
+FLOATS = T.ArrayType(T.FloatType(), containsNull=False)
+
+
+def _torch_io(case: str) -> dict:
+    with open(os.path.join(PYTORCH, case, "io.json")) as f:
+        return json.load(f)
+
+
+def _scalar(v, dtype: str):
+    """A fixture value as a Spark row value of the field's type (non-finite floats are strings
+    in io.json)."""
+    if v is None:
+        return None
+    if dtype in ("f64", "f32"):
+        return conformance.number(v)
+    return int(v) if dtype in ("i64", "i32") else v
+
+
+def _lists(col) -> list:
+    """An array column collected through pandas (numpy arrays, nested) as plain lists."""
+    def plain(v):
+        return [plain(x) for x in v] if isinstance(v, (list, np.ndarray)) else (None if v is None else float(v))
+    return [plain(v) for v in col]
+
+
+@pytest.mark.parametrize("case", [c for c in conformance.cases() if c.family == "compose"], ids=lambda c: c.name)
+def test_feature_and_network_bundles_give_float_arrays(spark, engine, case):
+    """fixtures/compose: classical input columns (scikit-learn's or Spark's feature pipeline)
+    into a PyTorch network whose `output` is an f32 tensor: a Spark array<float> column, equal
+    to the frameworks' own answers under the fixture's named tolerance."""
+    fields = keel.load(case.model).schema.inputs
+    schema = T.StructType([T.StructField("id", T.LongType(), False)]
+                          + [T.StructField(f.name, _SPARK_SCALARS[f.dtype]) for f in fields])
+    rows = [(i, *[_scalar(case.inputs[f.name][i], f.dtype) for f in fields]) for i in range(case.rows)]
+    out = KeelModel(case.model, engine=engine).transform(spark.createDataFrame(rows, schema).repartition(3))
+    assert out.schema["output"].dataType == FLOATS
+    got = by_id(out)
+    problems = conformance.compare(case, {"output": _lists(got["output"])}, TOLERANCES)
+    assert not problems, "\n".join(problems[:5])
+
+
+def _mlp_frame(spark, x: list[list[float]]):
+    """fixtures/pytorch/mlp's input `x` (f32[10]) three ways: array<float>, array<double>, and a
+    VectorUDT column (dense and sparse rows)."""
+    rows = []
+    for i, r in enumerate(x):
+        v = SparseVector(len(r), dict(enumerate(r))) if i % 2 else DenseVector(r)
+        rows.append((i, r, r, v))
+    schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("x", T.ArrayType(T.FloatType())),
+                           T.StructField("x_double", T.ArrayType(T.DoubleType())), T.StructField("x_vector", VectorUDT())])
+    return spark.createDataFrame(rows, schema).repartition(3)
+
+
+def test_network_tensor_input_from_arrays_and_vectors(spark, engine):
+    """A network whose input is an f32[10] tensor reads it from array<float>, array<double> and
+    VectorUDT columns alike (values converted to f32), and gives PyTorch's answers."""
+    io_ = _torch_io("mlp")
+    path = os.path.join(PYTORCH, "mlp", "model.keel")
+    df = _mlp_frame(spark, io_["inputs"]["x"]["data"])
+    want = io_["outputs"]["output"]
+    for column in ("x", "x_double", "x_vector"):
+        frame_ = df.drop(*[c for c in ("x", "x_double", "x_vector") if c != column]).withColumnRenamed(column, "x")
+        out = KeelModel(path, engine=engine).transform(frame_)
+        assert out.schema["output"].dataType == FLOATS
+        assert_close(np.asarray(_lists(by_id(out)["output"])), want, io_["tolerance"], f"mlp from {column}")
+
+
+def test_network_integer_tensor_inputs(spark, engine):
+    """i64 tensors from array<bigint> (rank 1) and array<array<bigint>> (DLRM's sparse ids,
+    i64[3, 3]), and from array<int> (widened); f32 tensors from array<double>."""
+    io_ = _torch_io("dlrm")
+    dense, sparse = io_["inputs"]["dense"]["data"], io_["inputs"]["sparse"]["data"]
+    schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("dense", T.ArrayType(T.DoubleType())),
+                           T.StructField("sparse", T.ArrayType(T.ArrayType(T.LongType())))])
+    df = spark.createDataFrame([(i, dense[i], sparse[i]) for i in range(len(dense))], schema).repartition(2)
+    got = by_id(KeelModel(os.path.join(PYTORCH, "dlrm", "model.keel"), engine=engine).transform(df))
+    assert_close(np.asarray(_lists(got["output"])), io_["outputs"]["output"], io_["tolerance"], "dlrm")
+    # A fixed shape's other form: one flat array per row (row-major).
+    flat = df.withColumn("sparse", F.flatten("sparse"))
+    got = by_id(KeelModel(os.path.join(PYTORCH, "dlrm", "model.keel"), engine=engine).transform(flat))
+    assert_close(np.asarray(_lists(got["output"])), io_["outputs"]["output"], io_["tolerance"], "dlrm, flat ids")
+
+    io_ = _torch_io("tab_transformer")
+    cat, num = io_["inputs"]["categorical"]["data"], io_["inputs"]["numeric"]["data"]
+    schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("categorical", T.ArrayType(T.IntegerType())),
+                           T.StructField("numeric", T.ArrayType(T.FloatType()))])
+    df = spark.createDataFrame([(i, cat[i], num[i]) for i in range(len(cat))], schema).repartition(2)
+    got = by_id(KeelModel(os.path.join(PYTORCH, "tab_transformer", "model.keel"), engine=engine).transform(df))
+    assert_close(np.asarray(_lists(got["output"])), io_["outputs"]["output"], io_["tolerance"], "tab_transformer")
+
+
+@pytest.fixture(scope="module")
+def tensor_outputs(tmp_path_factory):
+    """A small PyTorch module exported with keel.torch, whose outputs cover the tensor layouts:
+    a rank-2 f32 grid, bool, u8 and f16 vectors, and an i64 tensor with a symbolic dimension
+    (`seq`, from its input `ids`). The references are the module's own outputs."""
+    torch = pytest.importorskip("torch")
+    import keel.torch
+
+    class Outputs(torch.nn.Module):
+        def forward(self, x, ids):
+            return x.reshape(-1, 2, 3) * 2.0, x > 0, ids + 1, (x.abs() * 10).to(torch.uint8), x.to(torch.float16)
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(12, 6, generator=gen)
+    ids = torch.arange(12 * 3, dtype=torch.int64).reshape(12, 3)
+    path = str(tmp_path_factory.mktemp("tensors") / "outputs.keel")
+    names = ["grid", "positive", "next", "bytes", "half"]
+    keel.torch.export(Outputs(), path, (x[:4], ids[:4]), input_names=["x", "ids"], output_names=names,
+                      dynamic_dims={"ids": {1: "seq"}})
+    with torch.no_grad():
+        want = dict(zip(names, (t.numpy() for t in Outputs()(x, ids))))
+    return path, x.numpy(), ids.numpy(), want
+
+
+def test_tensor_outputs_of_every_layout(spark, engine, tensor_outputs):
+    """Each tensor output is a Spark array nested one level per dimension of the element type
+    its dtype maps to (u8 -> short, f16 -> float), equal to PyTorch's answers."""
+    path, x, ids, want = tensor_outputs
+    schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("x", T.ArrayType(T.FloatType())),
+                           T.StructField("ids", T.ArrayType(T.LongType()))])
+    df = spark.createDataFrame([(i, x[i].tolist(), ids[i].tolist()) for i in range(len(x))], schema).repartition(3)
+    out = KeelModel(path, engine=engine).transform(df)
+    types = {f.name: f.dataType for f in out.schema.fields}
+    assert types["grid"] == T.ArrayType(FLOATS, containsNull=False)
+    assert types["positive"] == T.ArrayType(T.BooleanType(), containsNull=False)
+    assert types["next"] == T.ArrayType(T.LongType(), containsNull=False)
+    assert types["bytes"] == T.ArrayType(T.ShortType(), containsNull=False)
+    assert types["half"] == FLOATS
+    got = by_id(out)
+    assert_close(np.asarray(_lists(got["grid"])), want["grid"], "exact", "grid")
+    assert np.array_equal(np.asarray(_lists(got["positive"])).astype(bool), want["positive"])
+    assert_close(np.asarray(_lists(got["next"])), want["next"], "exact", "next")
+    assert_close(np.asarray(_lists(got["bytes"])), want["bytes"], "exact", "bytes")
+    assert_close(np.asarray(_lists(got["half"])), want["half"].astype(np.float32), "exact", "half")
+
+
+def test_sql_function_with_tensors(spark):
+    """The SQL function takes tensor inputs from arrays and returns a tensor output as the same
+    array<float> KeelModel gives."""
+    io_ = _torch_io("mlp")
+    register_udf(spark, "mlp_model", os.path.join(PYTORCH, "mlp", "model.keel"))
+    _mlp_frame(spark, io_["inputs"]["x"]["data"]).createOrReplaceTempView("mlp_inputs")
+    res = spark.sql("SELECT id, mlp_model(struct(x)) AS output FROM mlp_inputs")
+    assert res.schema["output"].dataType == FLOATS
+    assert_close(np.asarray(_lists(by_id(res)["output"])), io_["outputs"]["output"], io_["tolerance"], "SQL mlp")
+
+
+def _fails(df, path: str, engine: str) -> str:
+    with pytest.raises(Exception) as e:
+        KeelModel(path, engine=engine).transform(df.coalesce(1)).collect()
+    return str(e.value)
+
+
+def test_wrong_tensor_shapes_and_nulls_name_column_and_row(spark, engine):
+    """A row of the wrong length (array or vector), a wrong inner length, or a null row of a
+    non-nullable tensor fails the task with keel's typed error naming the column and the row,
+    on both engines; Spark types that cannot convert losslessly are refused before any job."""
+    io_ = _torch_io("mlp")
+    path = os.path.join(PYTORCH, "mlp", "model.keel")
+    x = io_["inputs"]["x"]["data"][:3]
+    python = engine == "python"
+    schema = T.StructType([T.StructField("x", T.ArrayType(T.FloatType()))])
+    text = _fails(spark.createDataFrame([(x[0],), (x[1][:9],), (x[2],)], schema), path, engine)
+    assert ("keel.errors.TensorShapeError" if python else "[tensor_shape]") in text, text
+    assert "row 1, column `x`: expected shape f32[10], found 9 elements on axis 0" in text, text
+
+    vectors = T.StructType([T.StructField("x", VectorUDT())])
+    text = _fails(spark.createDataFrame([(DenseVector(x[0]),), (DenseVector(x[1]),), (SparseVector(4, {0: 1.0}),)], vectors),
+                  path, engine)
+    assert ("keel.errors.TensorShapeError" if python else "[tensor_shape]") in text, text
+    assert "row 2, column `x`: expected shape f32[10], found 4 elements on axis 0" in text, text
+
+    text = _fails(spark.createDataFrame([(x[0],), (None,)], schema), path, engine)
+    assert ("keel.errors.MissingValueError" if python else "[missing_value]") in text, text
+    assert "row 1, column `x`" in text, text
+
+    dlrm = os.path.join(PYTORCH, "dlrm", "model.keel")
+    io_ = _torch_io("dlrm")
+    dense, sparse = io_["inputs"]["dense"]["data"], io_["inputs"]["sparse"]["data"]
+    schema = T.StructType([T.StructField("dense", T.ArrayType(T.FloatType())),
+                           T.StructField("sparse", T.ArrayType(T.ArrayType(T.LongType())))])
+    bad = [sparse[1][0], sparse[1][1][:2], sparse[1][2]]
+    text = _fails(spark.createDataFrame([(dense[0], sparse[0]), (dense[1], bad)], schema), dlrm, engine)
+    assert "row 1, column `sparse`: expected shape i64[3, 3], found 2 elements on axis 1" in text, text
+
+    # Refused on the driver: doubles (an array or a VectorUDT) for an integer tensor, strings
+    # for a float one, and a nesting deeper than the tensor's rank (one flat array per row is
+    # a fixed shape's other form, and is read).
+    for dt in (T.ArrayType(T.ArrayType(T.DoubleType())), T.ArrayType(T.ArrayType(T.ArrayType(T.LongType()))),
+               VectorUDT()):
+        df = spark.createDataFrame([], T.StructType([T.StructField("dense", T.ArrayType(T.FloatType())),
+                                                     T.StructField("sparse", dt)]))
+        with pytest.raises(keel.ColumnTypeError, match="input column `sparse`: expected i64\\[3, 3\\]"):
+            KeelModel(dlrm, engine=engine).transform(df)
+    with pytest.raises(keel.ColumnTypeError, match="input column `x`: expected f32\\[10\\], found Spark array<string>"):
+        KeelModel(path, engine=engine).transform(spark.createDataFrame([], "x array<string>"))
+
+
+def test_tensor_output_types_and_conversions():
+    """The Spark type of every tensor dtype (nested one array per dimension), and the Arrow
+    conversions both ways without Spark: a flat fixed-shape output split into levels (sliced,
+    with a null row; u8 widened to int16, f16 to float32), nested variable lists relabelled,
+    VectorUDT rows (dense, sparse, null) as lists."""
+    import pyarrow as pa
+
+    from keel._api import Field
+    from keel.spark_runtime._arrow import _input_converter, _tensor_arrow_type, _to_spark_arrow
+    from keel.spark_runtime._plan import _output_spark_type
+
+    want = {"f32": T.FloatType(), "f16": T.FloatType(), "bf16": T.FloatType(), "f64": T.DoubleType(),
+            "i64": T.LongType(), "i32": T.IntegerType(), "i8": T.ByteType(), "u8": T.ShortType(),
+            "bool": T.BooleanType()}
+    for dtype, element in want.items():
+        f = Field("t", dtype, (2, 3))
+        assert _output_spark_type(f, "udt") == T.ArrayType(T.ArrayType(element, False), False)
+        # The Arrow type declared to mapInArrow is the one Spark derives from that Spark type.
+        from pyspark.sql.pandas.types import to_arrow_type
+
+        assert _tensor_arrow_type(f) == to_arrow_type(_output_spark_type(f, "udt"))
+    assert _output_spark_type(Field("p", "f64", (3,)), "udt") == VectorUDT()  # f64[3]: a vector
+
+    f = Field("t", "u8", (2, 2))
+    fixed = pa.FixedSizeListArray.from_arrays(pa.array(np.arange(12, dtype=np.uint8)), 4,
+                                              mask=pa.array([False, True, False]))
+    out = _to_spark_arrow(fixed.slice(1), _tensor_arrow_type(f), f.shape)
+    assert out.type == _tensor_arrow_type(f)
+    assert out.to_pylist() == [None, [[8, 9], [10, 11]]]
+    # pyarrow reads the runtime's fixed-shape tensor metadata as its extension type.
+    f = Field("t", "f32", (2, 3))
+    ext = pa.ExtensionArray.from_storage(pa.fixed_shape_tensor(pa.float32(), [2, 3]),
+                                         pa.FixedSizeListArray.from_arrays(pa.array(np.arange(6, dtype=np.float32)), 6))
+    assert _to_spark_arrow(ext, _tensor_arrow_type(f), f.shape).to_pylist() == [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]]
+    f = Field("t", "f16", (3,))
+    fixed = pa.FixedSizeListArray.from_arrays(pa.array(np.arange(6, dtype=np.float16)), 3)
+    assert _to_spark_arrow(fixed, _tensor_arrow_type(f), f.shape).to_pylist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    f = Field("t", "i64", (4,), dims=("seq",))
+    nested = pa.array([[1, 2], [3, 4]], type=pa.list_(pa.field("item", pa.int64(), nullable=False)))
+    assert _to_spark_arrow(nested, _tensor_arrow_type(f), f.shape).type == _tensor_arrow_type(f)
+
+    f = Field("x", "f32", (3,))
+    udt = vector_arrow_type()
+    rows = [None if v is None else dict(zip(("type", "size", "indices", "values"), VectorUDT().serialize(v)))
+            for v in (DenseVector([1.0, 2.0, 3.0]), SparseVector(3, {2: 5.0}), None, SparseVector(2, {}))]
+    conv = _input_converter(f, udt)
+    assert conv(pa.array(rows, type=udt)).to_pylist() == [[1.0, 2.0, 3.0], [0.0, 0.0, 5.0], None, [0.0, 0.0]]
+    assert conv(pa.array(rows, type=udt).slice(1, 2)).to_pylist() == [[0.0, 0.0, 5.0], None]
+    assert conv(pa.array([rows[0], rows[2]], type=udt)).to_pylist() == [[1.0, 2.0, 3.0], None]
+    # Arrays go to the runtime as they are; decimals become doubles.
+    assert _input_converter(f, pa.list_(pa.float32())) is None
+    dec = pa.array([[1, 2, 3]], type=pa.list_(pa.decimal128(5, 0)))
+    assert _input_converter(f, dec.type)(dec).type == pa.list_(pa.float64())

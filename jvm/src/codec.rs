@@ -5,14 +5,18 @@
 //! between, [`Scorer::score_message`] decodes one message with the frame's schema, picks and
 //! adapts the bundle's input columns, scores them with the one runtime, and encodes the kept
 //! columns plus the outputs as one message in exactly the Arrow layout Spark expects for the
-//! output schema (a vector is Spark ML's `VectorUDT` struct, strings follow
-//! `spark.sql.execution.arrow.useLargeVarTypes`). Kept columns pass through untouched (the same
-//! buffers), so Spark gets back what it sent.
+//! output schema (a vector is Spark ML's `VectorUDT` struct, a tensor nested `array`s of its
+//! element type, strings follow `spark.sql.execution.arrow.useLargeVarTypes`). Kept columns
+//! pass through untouched (the same buffers), so Spark gets back what it sent.
+//!
+//! Tensor inputs (format 1.1) arrive as Spark's (nested) `array` columns and go to the runtime
+//! as they are: its tensor reader converts the elements to the field's dtype and checks every
+//! row's shape, with the same `tensor_shape` error the Python engine raises.
 
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
+use arrow_array::types::{Float16Type, Float64Type, UInt8Type};
 use arrow_array::{
     Array, ArrayRef, FixedSizeListArray, Float64Array, Int8Array, Int32Array, LargeStringArray,
     ListArray, RecordBatch, RecordBatchOptions, StringArray, StructArray, new_null_array,
@@ -23,6 +27,7 @@ use arrow_ipc::writer::{
     DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, write_message,
 };
 use arrow_schema::{DataType, Field as ArrowField, Fields, Schema, SchemaRef};
+use keel_bundle::{DType, Field as KeelField};
 use keel_runtime::{Error as RuntimeError, Model};
 use serde::Deserialize;
 
@@ -111,14 +116,53 @@ pub struct Spec {
     pub large_strings: bool,
 }
 
+/// How one output column is laid out for Spark.
+#[derive(Debug, Clone, PartialEq)]
+enum Layout {
+    /// A scalar or a token list, as the runtime writes it (strings at the configured width).
+    Scalar,
+    /// An f64 vector: Spark ML's `VectorUDT` struct.
+    Vector,
+    /// A tensor: one `array` level per dimension of `shape` (for a symbolic dimension, its
+    /// bound), elements of `element`, Spark's type for the tensor's dtype.
+    Tensor {
+        /// The field's declared shape, used to split a flat fixed-shape row into levels.
+        shape: Vec<usize>,
+        /// The element type Spark declares for the dtype.
+        element: DataType,
+    },
+}
+
+impl Layout {
+    fn of(f: &KeelField) -> Layout {
+        if f.is_tensor() {
+            Layout::Tensor {
+                shape: f
+                    .shape
+                    .iter()
+                    .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+                    .collect(),
+                element: spark_element_type(f.dtype),
+            }
+        } else if f.shape.len() == 1 {
+            Layout::Vector
+        } else {
+            Layout::Scalar
+        }
+    }
+}
+
 /// One loaded bundle with the schema of the frames it scores; shared by all of an executor's
 /// tasks (the runtime's `Model::score` takes `&self`).
 pub struct Scorer {
     model: Model,
     schema_message: Vec<u8>,
     spec: Spec,
-    /// Output index in the bundle's output schema, and whether it is a vector.
-    picks: Vec<(usize, bool)>,
+    /// Output index in the bundle's output schema, and its layout for Spark.
+    picks: Vec<(usize, Layout)>,
+    /// Per bundle input (in order): whether it is a tensor, read by the runtime from Spark's
+    /// arrays as they come.
+    tensor_inputs: Vec<bool>,
 }
 
 impl Scorer {
@@ -136,23 +180,26 @@ impl Scorer {
                 inputs.fields().len()
             )));
         }
-        let outputs = model.output_schema();
+        let manifest = model.manifest();
         let picks = spec
             .outputs
             .iter()
             .map(|name| {
-                let i = outputs
-                    .index_of(name)
-                    .map_err(|_| JvmError::Spec(format!("the bundle has no output `{name}`")))?;
-                let vector = matches!(outputs.field(i).data_type(), DataType::FixedSizeList(..));
-                Ok((i, vector))
+                let i = manifest
+                    .outputs
+                    .iter()
+                    .position(|f| &f.name == name)
+                    .ok_or_else(|| JvmError::Spec(format!("the bundle has no output `{name}`")))?;
+                Ok((i, Layout::of(&manifest.outputs[i])))
             })
             .collect::<Result<Vec<_>, JvmError>>()?;
+        let tensor_inputs = manifest.inputs.iter().map(KeelField::is_tensor).collect();
         let scorer = Scorer {
             model,
             schema_message: schema_message.to_vec(),
             spec,
             picks,
+            tensor_inputs,
         };
         // Decode the schema now, so a malformed one fails at load, on the first task.
         let schema = scorer.frame_schema()?;
@@ -221,13 +268,13 @@ impl Scorer {
         if rows > 0 {
             let inputs = self.inputs(batch)?;
             let scored = self.model.score(&inputs)?;
-            for &(i, vector) in &self.picks {
-                let name = scored.schema().field(i).name().clone();
-                let col = scored.column(i);
-                let col = if vector {
-                    vector_udt(col)?
-                } else {
-                    self.spark_scalar(col)?
+            for (i, layout) in &self.picks {
+                let name = scored.schema().field(*i).name().clone();
+                let col = scored.column(*i);
+                let col = match layout {
+                    Layout::Vector => vector_udt(col)?,
+                    Layout::Tensor { shape, .. } => spark_tensor(col, shape)?,
+                    Layout::Scalar => self.spark_scalar(col)?,
                 };
                 fields.push(Arc::new(ArrowField::new(
                     name,
@@ -238,12 +285,12 @@ impl Scorer {
             }
         } else {
             let outputs = self.model.output_schema();
-            for &(i, vector) in &self.picks {
-                let f = outputs.field(i);
-                let t = if vector {
-                    vector_udt_type()
-                } else {
-                    self.spark_scalar_type(f.data_type())
+            for (i, layout) in &self.picks {
+                let f = outputs.field(*i);
+                let t = match layout {
+                    Layout::Vector => vector_udt_type(),
+                    Layout::Tensor { shape, element } => spark_array_type(element, shape.len()),
+                    Layout::Scalar => self.spark_scalar_type(f.data_type()),
                 };
                 fields.push(Arc::new(ArrowField::new(f.name(), t.clone(), true)));
                 columns.push(new_null_array(&t, 0));
@@ -256,13 +303,20 @@ impl Scorer {
 
     /// The bundle's inputs picked from the batch; `array<double>` columns (Spark vectors
     /// flattened by `vector_to_array` on the driver's plan) become the fixed-size lists the
-    /// runtime reads.
+    /// runtime reads for a vector input. A tensor input's (nested) arrays go as they are: the
+    /// runtime reads lists of any number type and checks each row's shape itself.
     fn inputs(&self, batch: &RecordBatch) -> Result<RecordBatch, JvmError> {
         let schema = self.model.input_schema();
         let mut columns = Vec::with_capacity(self.spec.inputs.len());
-        for (f, &c) in schema.fields().iter().zip(&self.spec.inputs) {
+        for ((f, &c), &tensor) in schema
+            .fields()
+            .iter()
+            .zip(&self.spec.inputs)
+            .zip(&self.tensor_inputs)
+        {
             let col = batch.column(c);
             let col = match (f.data_type(), col.data_type()) {
+                _ if tensor => col.clone(),
                 (DataType::FixedSizeList(_, w), DataType::List(_)) => {
                     list_to_fixed(f.name(), col.as_list::<i32>(), *w)?
                 }
@@ -407,6 +461,134 @@ fn vector_udt(col: &ArrayRef) -> Result<ArrayRef, JvmError> {
     ))
 }
 
+/// The element type Spark declares for a tensor of `dtype` (`KeelModel`'s mapping): Spark has
+/// no half floats (f16 and bf16 widen to `float`, exactly) and no unsigned byte (u8 widens to
+/// `short`, losslessly).
+pub fn spark_element_type(dtype: DType) -> DataType {
+    match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => DataType::Float32,
+        DType::F64 => DataType::Float64,
+        DType::I64 => DataType::Int64,
+        DType::I32 => DataType::Int32,
+        DType::I8 => DataType::Int8,
+        DType::U8 => DataType::Int16,
+        DType::Bool => DataType::Boolean,
+        DType::Utf8 | DType::ListUtf8 => DataType::Utf8,
+    }
+}
+
+/// The list field of one Spark `array` level: Spark's `ArrowUtils` names the child `element`,
+/// nullable as the array type's `containsNull` (false: a tensor has no missing elements).
+fn element_field(ty: DataType) -> Arc<ArrowField> {
+    Arc::new(ArrowField::new("element", ty, false))
+}
+
+/// Spark's Arrow type for `array<...>` nested `rank` levels deep around `element`: plain
+/// `List`s (not fixed-size, not large), as Spark's `ArrowConverters` read an `ArrayType`.
+pub fn spark_array_type(element: &DataType, rank: usize) -> DataType {
+    (0..rank).fold(element.clone(), |ty, _| DataType::List(element_field(ty)))
+}
+
+/// A tensor's elements as Spark's element type: half floats widen to f32 and u8 to i16 (both
+/// exact); the other types are Spark's already.
+fn spark_elements(values: &ArrayRef) -> Result<ArrayRef, JvmError> {
+    Ok(match values.data_type() {
+        DataType::Float16 => Arc::new(
+            values
+                .as_primitive::<Float16Type>()
+                .unary::<_, arrow_array::types::Float32Type>(|x| x.to_f32()),
+        ) as ArrayRef,
+        DataType::UInt8 => Arc::new(
+            values
+                .as_primitive::<UInt8Type>()
+                .unary::<_, arrow_array::types::Int16Type>(i16::from),
+        ),
+        DataType::Float32
+        | DataType::Float64
+        | DataType::Int64
+        | DataType::Int32
+        | DataType::Int8
+        | DataType::Boolean => values.clone(),
+        other => return Err(JvmError::Ipc(format!("tensor output of {other} elements"))),
+    })
+}
+
+/// A tensor output column as Spark's nested `array`s. The runtime writes a fixed shape as one
+/// flat `FixedSizeList` per row (Arrow's fixed-shape tensor), split here into one `List` level
+/// per dimension of `shape` with uniform offsets; a shape with symbolic dimensions comes as
+/// nested `List`s already, whose levels are relabelled and whose elements are converted.
+fn spark_tensor(col: &ArrayRef, shape: &[usize]) -> Result<ArrayRef, JvmError> {
+    if let DataType::List(_) = col.data_type() {
+        return spark_nested(col);
+    }
+    let list = col
+        .as_fixed_size_list_opt()
+        .ok_or_else(|| JvmError::Ipc(format!("tensor output of type {}", col.data_type())))?;
+    let rows = list.len();
+    let width = usize::try_from(list.value_length()).map_err(ipc)?;
+    if shape.is_empty() || shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(width) {
+        return Err(JvmError::Ipc(format!(
+            "tensor output of {width} elements per row for the shape {shape:?}"
+        )));
+    }
+    let total = rows
+        .checked_mul(width)
+        .filter(|&n| i32::try_from(n).is_ok())
+        .ok_or_else(|| {
+            JvmError::Ipc(format!(
+                "tensor output of {rows} rows of {width} elements: beyond Spark's 2^31 array elements per batch"
+            ))
+        })?;
+    let mut arr = spark_elements(&list.values().slice(list.value_offset_at(0), total))?;
+    // Innermost level first: at level k there are rows * shape[0..k] lists of shape[k] each.
+    // With a zero dimension further in, an outer level may span more elements than the values
+    // hold, so each level's offsets are checked against Arrow's i32 offsets before building.
+    for level in (0..shape.len()).rev() {
+        let count = shape[..level]
+            .iter()
+            .try_fold(rows, |n, &d| n.checked_mul(d))
+            .filter(|&n| {
+                n.checked_mul(shape[level])
+                    .is_some_and(|e| i32::try_from(e).is_ok())
+            })
+            .ok_or_else(|| {
+                JvmError::Ipc(format!(
+                    "tensor output of shape {shape:?}: beyond Spark's 2^31 array elements per batch"
+                ))
+            })?;
+        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(shape[level], count));
+        let nulls = if level == 0 {
+            list.nulls().cloned()
+        } else {
+            None
+        };
+        arr = Arc::new(
+            ListArray::try_new(element_field(arr.data_type().clone()), offsets, arr, nulls)
+                .map_err(ipc)?,
+        );
+    }
+    Ok(arr)
+}
+
+/// Nested `List`s (a tensor with symbolic dimensions) with Spark's `element` children and
+/// element types; offsets and nulls are kept.
+fn spark_nested(col: &ArrayRef) -> Result<ArrayRef, JvmError> {
+    let DataType::List(_) = col.data_type() else {
+        return spark_elements(col);
+    };
+    let list = col.as_list::<i32>();
+    let values = spark_nested(list.values())?;
+    Ok(Arc::new(
+        ListArray::try_new(
+            element_field(values.data_type().clone()),
+            list.offsets().clone(),
+            values,
+            list.nulls().cloned(),
+        )
+        .map_err(ipc)?,
+    ))
+}
+
 /// An `array<double>` input column as the runtime's `FixedSizeList<f64>` of `width`; a row of
 /// another length is refused by row (Spark vectors of mixed sizes exist; the bundle's do not).
 fn list_to_fixed(name: &str, list: &ListArray, width: i32) -> Result<ArrayRef, JvmError> {
@@ -449,4 +631,86 @@ fn list_to_fixed(name: &str, list: &ListArray, width: i32) -> Result<ArrayRef, J
         FixedSizeListArray::try_new(field, width, Arc::new(Float64Array::from(data)), nulls)
             .map_err(ipc)?;
     Ok(Arc::new(fixed))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use arrow_array::types::{Float32Type, Int16Type, Int64Type};
+    use arrow_array::{Float16Array, Float32Array, UInt8Array};
+
+    #[test]
+    fn a_flat_fixed_shape_tensor_becomes_one_list_level_per_dimension() {
+        // Three rows of u8[2, 2], the middle one null, sliced from the second row on.
+        let fixed = FixedSizeListArray::try_new(
+            Arc::new(ArrowField::new("item", DataType::UInt8, false)),
+            4,
+            Arc::new(UInt8Array::from_iter_values(0..12)),
+            Some(NullBuffer::from(vec![true, false, true])),
+        )
+        .unwrap();
+        let col: ArrayRef = Arc::new(fixed.slice(1, 2));
+        let out = spark_tensor(&col, &[2, 2]).unwrap();
+        assert_eq!(
+            out.data_type(),
+            &spark_array_type(&spark_element_type(DType::U8), 2)
+        );
+        let outer = out.as_list::<i32>();
+        assert!(outer.is_null(0));
+        let row = outer.value(1);
+        let rows: Vec<Vec<i16>> = (0..2)
+            .map(|k| {
+                let inner = row.as_list::<i32>().value(k);
+                inner.as_primitive::<Int16Type>().values().to_vec()
+            })
+            .collect();
+        assert_eq!(rows, vec![vec![8, 9], vec![10, 11]]);
+    }
+
+    #[test]
+    fn half_floats_widen_and_symbolic_lists_are_relabelled() {
+        let fixed = FixedSizeListArray::try_new(
+            Arc::new(ArrowField::new("item", DataType::Float16, false)),
+            2,
+            Arc::new(Float16Array::from(vec![half_f16(1.5), half_f16(-2.0)])),
+            None,
+        )
+        .unwrap();
+        let out = spark_tensor(&(Arc::new(fixed) as ArrayRef), &[2]).unwrap();
+        let row = out.as_list::<i32>().value(0);
+        assert_eq!(
+            row.as_primitive::<Float32Type>().values().to_vec(),
+            vec![1.5, -2.0]
+        );
+
+        // Nested lists with `item` children (a symbolic dimension) take Spark's `element`.
+        let nested: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+            Some(vec![Some(1), Some(2)]),
+            Some(vec![Some(3), Some(4)]),
+        ]));
+        let out = spark_tensor(&nested, &[4]).unwrap();
+        assert_eq!(out.data_type(), &spark_array_type(&DataType::Int64, 1));
+        assert_eq!(out.as_list::<i32>().value(1).len(), 2);
+    }
+
+    #[test]
+    fn a_tensor_of_another_width_than_its_shape_is_an_error_not_a_panic() {
+        let fixed = FixedSizeListArray::try_new(
+            Arc::new(ArrowField::new("item", DataType::Float32, false)),
+            3,
+            Arc::new(Float32Array::from(vec![0.0; 6])),
+            None,
+        )
+        .unwrap();
+        let err = spark_tensor(&(Arc::new(fixed) as ArrayRef), &[2, 2]).unwrap_err();
+        assert_eq!(err.code(), "jvm_ipc");
+    }
+
+    fn half_f16(
+        x: f32,
+    ) -> <arrow_array::types::Float16Type as arrow_array::ArrowPrimitiveType>::Native {
+        <arrow_array::types::Float16Type as arrow_array::ArrowPrimitiveType>::Native::from_f32(x)
+    }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int8Type};
+use arrow_array::types::{Float32Type, Float64Type, Int8Type, Int64Type};
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
@@ -333,5 +333,112 @@ fn malformed_plans_and_bytes_are_typed_errors() {
         scorer
             .score_message(encode(&other).expect("encode"))
             .is_err()
+    );
+}
+
+/// Spark's `array<bigint>` of `rows`.
+fn int64_lists(rows: &[Vec<i64>]) -> ListArray {
+    ListArray::from_iter_primitive::<Int64Type, _, _>(
+        rows.iter()
+            .map(|r| Some(r.iter().map(|&x| Some(x)).collect::<Vec<_>>())),
+    )
+}
+
+/// DLRM's inputs as Spark sends them: `dense` an `array<double>` (f32[4] in the bundle) and
+/// `sparse` an `array<array<bigint>>` (i64[3, 3]), from fixtures/pytorch/dlrm.
+fn dlrm_batch(io: &Json, bad_inner_row: Option<usize>) -> RecordBatch {
+    let dense: Vec<Option<Vec<Option<f64>>>> = io["inputs"]["dense"]["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| Some(floats(r)))
+        .collect();
+    let dense = ListArray::from_iter_primitive::<Float64Type, _, _>(dense);
+    let rows: Vec<Vec<Vec<i64>>> =
+        serde_json::from_value(io["inputs"]["sparse"]["data"].clone()).expect("sparse ids");
+    let mut inner = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        for (k, ids) in row.iter().enumerate() {
+            let mut ids = ids.clone();
+            if bad_inner_row == Some(r) && k == 1 {
+                ids.pop();
+            }
+            inner.push(ids);
+        }
+    }
+    let inner = int64_lists(&inner);
+    let item = Arc::new(Field::new("element", inner.data_type().clone(), true));
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths(rows.iter().map(Vec::len));
+    let sparse = ListArray::try_new(item, offsets, Arc::new(inner), None).expect("nested");
+    let schema = Schema::new(vec![
+        Field::new("dense", dense.data_type().clone(), true),
+        Field::new("sparse", sparse.data_type().clone(), true),
+    ]);
+    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(dense), Arc::new(sparse)]).expect("batch")
+}
+
+fn dlrm() -> (Vec<u8>, Json) {
+    let dir = format!("{}/../fixtures/pytorch/dlrm", env!("CARGO_MANIFEST_DIR"));
+    let bundle = std::fs::read(format!("{dir}/model.keel")).expect("fixture bundle");
+    let io = std::fs::read_to_string(format!("{dir}/io.json")).expect("fixture io.json");
+    (bundle, serde_json::from_str(&io).expect("io.json"))
+}
+
+#[test]
+fn tensor_inputs_read_sparks_nested_arrays_and_outputs_are_float_arrays() {
+    let (bundle, io) = dlrm();
+    let batch = dlrm_batch(&io, None);
+    let spec = r#"{"keep": 0, "inputs": [0, 1], "outputs": ["output"]}"#;
+    let scorer = Scorer::new(&bundle, &schema_message(&batch.schema()), spec).expect("load");
+    let (answer, rows) = scorer
+        .score_message(encode(&batch).expect("encode"))
+        .expect("score");
+    assert_eq!(rows, batch.num_rows());
+    // Spark's array<float> (ArrowUtils: a List whose child is `element`, containsNull false):
+    // the answer decodes with exactly that schema.
+    let spark = DataType::List(Arc::new(Field::new("element", DataType::Float32, false)));
+    let out = decode(
+        Arc::new(Schema::new(vec![Field::new("output", spark.clone(), true)])),
+        answer,
+    );
+    assert_eq!(
+        scorer
+            .score_batch(&batch.slice(0, 0))
+            .expect("empty")
+            .schema()
+            .field(0)
+            .data_type(),
+        &spark
+    );
+    let tol = Tolerance::by_name("onnx_f32").expect("tolerance");
+    let got = out.column(0).as_list::<i32>();
+    let want: Vec<Vec<f64>> =
+        serde_json::from_value(io["outputs"]["output"].clone()).expect("reference");
+    for (r, want_row) in want.iter().enumerate() {
+        let row = got.value(r);
+        let row = row.as_primitive::<Float32Type>();
+        assert_eq!(row.len(), want_row.len());
+        for (g, w) in row.values().iter().zip(want_row) {
+            assert!(
+                tol.accepts(f64::from(*g), *w),
+                "row {r}: keel {g} vs PyTorch {w}"
+            );
+        }
+    }
+
+    // A row whose second id list is one short: the runtime's tensor_shape error, naming the
+    // column, the row within the partition and the axis.
+    let bad = dlrm_batch(&io, Some(5));
+    let err = scorer
+        .score_message(encode(&bad).expect("encode"))
+        .expect_err("row 5 is short")
+        .offset_rows(100);
+    assert_eq!(err.code(), "tensor_shape");
+    let text = err.exception_message();
+    assert!(
+        text.starts_with(
+            "[tensor_shape] row 105, column `sparse`: expected shape i64[3, 3], found 2 elements on axis 1"
+        ),
+        "{text}"
     );
 }

@@ -41,12 +41,22 @@ def _use_jvm(spark: SparkSession, engine: str) -> bool:
     return available
 
 
+def _with_leaf(dt: Any, leaf: Any) -> Any:
+    """Spark type `dt` (arrays nested to any depth) with its innermost element type `leaf`."""
+    from pyspark.sql import types as T
+
+    if isinstance(dt, T.ArrayType):
+        return T.ArrayType(_with_leaf(dt.elementType, leaf), dt.containsNull)
+    return leaf
+
+
 def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str, outputs: list[str],
                    keep_inputs: bool, out_schema: Any) -> DataFrame:
     """Scores `frame` in the executor JVMs (``dev.keel.spark.KeelArrow``): the frame's columns
     are kept (``keepInputs``) and the bundle's inputs are read from them, or, where Spark's
-    type is not one the runtime reads (a ``VectorUDT``, a decimal, an array of another number),
-    from a converted copy appended to the frame, dropped again by the native side."""
+    type is not one the runtime reads (a ``VectorUDT``, a decimal, an array of another number
+    for a vector input, an array of decimals for a tensor input), from a converted copy
+    appended to the frame, dropped again by the native side."""
     import json
 
     from pyspark.ml.functions import vector_to_array
@@ -67,6 +77,14 @@ def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str,
         converted = None
         if isinstance(dt, T.UserDefinedType):
             converted = vector_to_array(col)
+        elif f.is_tensor:
+            # The runtime reads (nested) arrays of any integer or float type itself, converting
+            # to the tensor's dtype; only decimals, which it does not read, become doubles.
+            leaf = dt
+            while isinstance(leaf, T.ArrayType):
+                leaf = leaf.elementType
+            if isinstance(leaf, T.DecimalType):
+                converted = col.cast(_with_leaf(dt, T.DoubleType()))
         elif isinstance(dt, T.ArrayType) and isinstance(dt.elementType, T.NumericType) \
                 and not isinstance(dt.elementType, T.DoubleType):
             converted = col.cast(T.ArrayType(T.DoubleType()))

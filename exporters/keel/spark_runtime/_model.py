@@ -29,8 +29,10 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
     """Scores a keel bundle on a DataFrame: ``KeelModel(path).transform(df)`` returns ``df``
     with the bundle's outputs appended (``outputPrefix`` + output name), typed as Spark
     columns: f64 -> double, f32 -> float, i64 -> bigint, i32 -> int, utf8 -> string,
-    bool -> boolean, and a vector (class probabilities, features) -> a Spark ML ``VectorUDT``
-    dense vector with ``ml_attr`` metadata naming its elements.
+    bool -> boolean, a vector (class probabilities, features) -> a Spark ML ``VectorUDT``
+    dense vector with ``ml_attr`` metadata naming its elements, and a tensor (a network's
+    output) -> ``array``s nested one level per dimension, of float (f32, f16, bf16), double,
+    bigint, int, byte (i8), short (u8) or boolean: ``f32[2, 3]`` -> ``array<array<float>>``.
 
     Params:
 
@@ -51,7 +53,8 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
     Input columns are matched by name. Spark types are converted losslessly where the
     bundle's type differs (byte/short/int/long for an integer input; any number, decimals
     included, for a float input; a ``VectorUDT`` or ``array<number>`` column for a vector
-    input); anything else, or a missing column, raises ``keel.ColumnTypeError`` /
+    input; nested ``array``s of numbers for a tensor input, converted to its dtype, or a
+    ``VectorUDT`` for a rank-1 float tensor); anything else, or a missing column, raises ``keel.ColumnTypeError`` /
     ``keel.MissingColumnError`` from ``transform`` itself, before any Spark job.
 
     Saved with ``write().save(path)`` (or inside a saved ``PipelineModel``) the bundle's

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 import keel
 from keel._api import Field, _declared
 from keel.errors import ColumnTypeError, MissingColumnError
-from keel.spark_runtime._arrow import _double_array_type, _input_converter, _is_number, _pa, vector_arrow_type
+from keel.spark_runtime._arrow import (
+    _double_array_type,
+    _input_converter,
+    _is_number,
+    _pa,
+    _tensor_arrow_type,
+    vector_arrow_type,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,12 +32,24 @@ if TYPE_CHECKING:
 _SCALAR_TYPES = {"f64": "DoubleType", "f32": "FloatType", "i64": "LongType", "i32": "IntegerType",
                  "bool": "BooleanType", "utf8": "StringType"}
 
+# The Spark element type of a tensor output, by dtype: Spark has no half floats (f16 and bf16
+# widen to float exactly) and no unsigned byte (u8 widens to short, losslessly).
+_TENSOR_ELEMENT_TYPES = {"f32": "FloatType", "f16": "FloatType", "bf16": "FloatType", "f64": "DoubleType",
+                         "i64": "LongType", "i32": "IntegerType", "i8": "ByteType", "u8": "ShortType",
+                         "bool": "BooleanType"}
+
 
 def _output_spark_type(f: Field, vectors: str) -> DataType:
     """The Spark type of output `f`; vectors as ``VectorUDT`` (``vectors="udt"``) or
-    ``array<double>`` (``vectors="array"``)."""
+    ``array<double>`` (``vectors="array"``); a tensor as ``array``s nested one level per
+    dimension (``f32[2, 3]``: ``array<array<float>>``)."""
     from pyspark.sql import types as T
 
+    if f.is_tensor:
+        t: DataType = getattr(T, _TENSOR_ELEMENT_TYPES[f.dtype])()
+        for _ in f.shape:
+            t = T.ArrayType(t, containsNull=False)
+        return t
     if f.is_vector:
         if vectors == "udt":
             from pyspark.ml.linalg import VectorUDT
@@ -44,6 +63,8 @@ def _output_spark_type(f: Field, vectors: str) -> DataType:
 
 def _output_arrow_type(f: Field, vectors: str, large_strings: bool) -> pa.DataType:
     pa = _pa()
+    if f.is_tensor:
+        return _tensor_arrow_type(f)
     if f.is_vector:
         return vector_arrow_type() if vectors == "udt" else _double_array_type()
     if f.dtype == "utf8":
@@ -81,8 +102,12 @@ def _spark_input_arrow_type(dt: DataType) -> pa.DataType | None:
     if isinstance(dt, T.UserDefinedType) and type(dt).__name__ == "VectorUDT":
         return vector_arrow_type()
     if isinstance(dt, T.ArrayType):
+        # Arrays of numbers, strings or booleans, nested to any depth (tensor inputs).
         inner = _spark_input_arrow_type(dt.elementType)
-        if inner is not None and (_is_number(inner) or pa.types.is_string(inner)):
+        leaf = inner
+        while leaf is not None and pa.types.is_list(leaf):
+            leaf = leaf.value_type
+        if leaf is not None and (_is_number(leaf) or pa.types.is_string(leaf) or pa.types.is_boolean(leaf)):
             return pa.list_(inner)
     return None
 

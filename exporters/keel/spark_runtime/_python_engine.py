@@ -76,6 +76,7 @@ class _Plan:
     source: Any  # a Broadcast of the bundle's bytes
     outputs: tuple[tuple[str, str], ...]  # (bundle output name, Spark column name)
     out_types: tuple[Any, ...]  # the Arrow type Spark declared for each output
+    out_shapes: tuple[Any, ...]  # a tensor output's declared shape (None for other outputs)
     keep_inputs: bool
 
 
@@ -155,7 +156,8 @@ def _score_batches(plan: _Plan, batches: Iterator[pa.RecordBatch]) -> Iterator[p
                 scored = model.transform_batch(inputs.batch(batch))
             except InputError as e:
                 raise _in_partition(e, partition, offset) from None
-            cols = [_to_spark_arrow(scored.column(i), t) for i, t in zip(picks, plan.out_types)]
+            cols = [_to_spark_arrow(scored.column(i), t, shape)
+                    for i, t, shape in zip(picks, plan.out_types, plan.out_shapes)]
         offset += rows
         if plan.keep_inputs:
             schema = pa.schema(list(batch.schema) + out_fields)
@@ -189,6 +191,7 @@ def _transform_python(frame: DataFrame, data: bytes, sha: str, outputs: list[Fie
         source=_broadcast(spark, sha, data),
         outputs=tuple((f.name, prefix + f.name) for f in outputs),
         out_types=tuple(_output_arrow_type(f, "udt", large) for f in outputs),
+        out_shapes=tuple(f.shape if f.is_tensor else None for f in outputs),
         keep_inputs=keep_inputs,
     )
     return frame.mapInArrow(_MapFunction(plan), out_schema)

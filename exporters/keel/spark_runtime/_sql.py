@@ -26,6 +26,7 @@ class _UdfPlan:
     source: Any
     outputs: tuple[str, ...]
     out_types: tuple[Any, ...]
+    out_shapes: tuple[Any, ...]  # a tensor output's declared shape (None for other outputs)
     struct: bool  # several outputs: a struct of them; one: the value itself
 
 
@@ -50,7 +51,8 @@ def _score_struct(plan: _UdfPlan, rows: pa.Array) -> pa.Array:
         except InputError as e:
             raise _in_partition(e, _partition_id(), 0) from None
         index = {f.name: i for i, f in enumerate(bundle.schema.outputs)}
-        cols = [_to_spark_arrow(scored.column(index[o]), t) for o, t in zip(plan.outputs, plan.out_types)]
+        cols = [_to_spark_arrow(scored.column(index[o]), t, shape)
+                for o, t, shape in zip(plan.outputs, plan.out_types, plan.out_shapes)]
     if not plan.struct:
         return cols[0]
     return pa.StructArray.from_arrays(cols, fields=[pa.field(o, t) for o, t in zip(plan.outputs, plan.out_types)])
@@ -89,6 +91,7 @@ def register_udf(spark: SparkSession, name: str, bundle: Any) -> Any:
         source=_broadcast(spark, sha, data),
         outputs=tuple(f.name for f in outs),
         out_types=tuple(_output_arrow_type(f, "array", large) for f in outs),
+        out_shapes=tuple(f.shape if f.is_tensor else None for f in outs),
         struct=len(outs) != 1,
     )
     if plan.struct:
