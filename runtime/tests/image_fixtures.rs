@@ -41,7 +41,7 @@ fn attr(v: &Json) -> Attr {
 fn model(inputs: &[(Field, &str)], attrs: &[(String, Attr)], out: &[u64]) -> Result<Model, Error> {
     let mut node = Node::new("prep", "image.to_tensor");
     for (f, p) in inputs {
-        node = node.with_input(*p, [f.name.clone()]);
+        node = node.with_input(p, [f.name.clone()]);
     }
     for (k, v) in attrs {
         node = node.with_attr(k, v.clone());

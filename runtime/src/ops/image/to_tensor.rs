@@ -12,7 +12,8 @@
 //! 1. **decode** (`bytes` only) under limits: `max_bytes` (encoded length, default 64 MiB),
 //!    `max_width`, `max_height` (default 8192 each; also bound the raw parts) and
 //!    `max_alloc` (bytes the decoder may allocate, default 1 GiB). Orientation metadata is not
-//!    applied, as with Pillow's `Image.open`.
+//!    applied, as with Pillow's `Image.open`. A resize target is held to the same
+//!    `max_height * max_width` pixels.
 //! 2. **channels**: `channels` 3 (RGB, default) or 1 (grey: Pillow's `convert("L")` luma).
 //!    Alpha is dropped, as `convert("RGB")` does.
 //! 3. **resize**: `size` `[h, w]`, or `shorter_side` `s` (the shorter side becomes `s`, the
@@ -391,6 +392,14 @@ fn crop_offset(len: usize, size: usize) -> isize {
 }
 
 impl ToTensor {
+    /// The column errors about a whole image name: the bytes, or the raw parts' `data`.
+    fn column(&self) -> &str {
+        match &self.source {
+            Source::Encoded { column, .. } => column,
+            Source::Raw { data, .. } => &data.1,
+        }
+    }
+
     /// Row `row`'s pixels as decoded (or taken from the raw parts), with the column to blame.
     fn source_pixels(&self, inputs: &[&Value], row: usize) -> Result<(Pixels, Layout), Error> {
         let bad = |column: &str, message: String| Error::BadValue {
@@ -485,6 +494,21 @@ impl Kernel for ToTensor {
             let (img, layout) = self.source_pixels(inputs, row)?;
             let img = pixels::to_channels(img, layout, self.channels);
             let (th, tw) = self.target(img.height, img.width);
+            // `shorter_side` scales the longer side with it: a 1 x 8192 strip asked for a
+            // shorter side of 256 would become 2 million pixels long. The resized image is
+            // held to the same pixel budget as a decoded one.
+            let budget = u64::from(self.limits.max_width) * u64::from(self.limits.max_height);
+            if (th as u64).saturating_mul(tw as u64) > budget {
+                return Err(Error::BadValue {
+                    column: self.column().to_string(),
+                    row,
+                    message: format!(
+                        "resizing the {} x {} image to {th} x {tw} passes the limit of \
+                         {budget} pixels (attributes `max_height` x `max_width`)",
+                        img.height, img.width
+                    ),
+                });
+            }
             let img = resample::resize(img, th, tw, self.interpolation);
             self.write_row(&img, &mut out[row * per_row..(row + 1) * per_row]);
         }
@@ -510,7 +534,7 @@ mod tests {
     ) -> Result<Model, Error> {
         let mut node = Node::new("prep", "image.to_tensor");
         for (f, p) in inputs {
-            node = node.with_input(*p, [f.name.clone()]);
+            node = node.with_input(p, [f.name.clone()]);
         }
         for (k, v) in attrs {
             node = node.with_attr(k, v);
@@ -688,6 +712,24 @@ mod tests {
         );
         let e = raw_rows(&[(Some(ok), 1, 1, 2)], attrs(), [3, 1, 1]).unwrap_err();
         assert!(e.to_string().contains("nChannels is 2"), "{e}");
+    }
+
+    #[test]
+    fn a_resize_past_the_pixel_budget_is_refused_by_row() {
+        // A 1 x 64 strip with a shorter side of 64 would be 64 x 4096: past 64 x 64.
+        let attrs = vec![
+            ("shorter_side", Attr::I64(64)),
+            ("crop", Attr::I64s(vec![1, 1])),
+            ("max_width", Attr::I64(64)),
+            ("max_height", Attr::I64(64)),
+        ];
+        let strip = [7u8; 64];
+        let e = raw_rows(&[(Some(&strip[..]), 1, 64, 1)], attrs, [3, 1, 1]).unwrap_err();
+        assert!(
+            matches!(&e, Error::BadValue { column, row: 0, .. } if column == "data"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("64 x 4096"), "{e}");
     }
 
     #[test]
