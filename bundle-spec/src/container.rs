@@ -8,7 +8,7 @@
 use crate::archive::{Archive, ArchiveLimits, check_path};
 use crate::error::BundleError;
 use crate::limits::Limits;
-use crate::model::{Attr, DType, Entry, FORMAT_NAME, FORMAT_VERSION, MAX_RANK, Manifest, Node};
+use crate::model::{Attr, Entry, FORMAT_NAME, FORMAT_VERSION, MAX_RANK, Manifest, Node};
 use crate::proto;
 use crate::tensor::TensorFile;
 use prost::Message;
@@ -469,14 +469,14 @@ fn check_manifest(m: &Manifest, entry: &str, limits: &Limits) -> Result<(), Bund
             return Err(BundleError::malformed(entry, "a field has no name"));
         }
         check_shape(f, entry, limits)?;
-        if f.dtype == DType::ListUtf8 && (!f.shape.is_empty() || !f.names.is_empty()) {
-            // A list per row is already variable-length: a fixed-width vector of lists (or
-            // element names for it) has no meaning a consumer could agree on.
+        if f.dtype.is_variable_length() && (!f.shape.is_empty() || !f.names.is_empty()) {
+            // A list (or byte string) per row is already variable-length: a fixed-width vector
+            // of them (or element names for it) has no meaning a consumer could agree on.
             return Err(BundleError::malformed(
                 entry,
                 format!(
-                    "field `{}`: a `list<utf8>` field must have shape [] and no element names",
-                    f.name
+                    "field `{}`: a `{}` field must have shape [] and no element names",
+                    f.name, f.dtype
                 ),
             ));
         }

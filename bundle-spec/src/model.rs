@@ -117,6 +117,10 @@ pub enum DType {
     I8,
     /// 8-bit unsigned integer (format 1.1; tensor fields only).
     U8,
+    /// Bytes per row (format 1.1): an encoded image, say (Arrow's `Binary`/`LargeBinary`,
+    /// base64 text in JSON and CSV). Only with shape `[]`: each row's value is already a
+    /// variable-length byte string.
+    Binary,
 }
 
 impl DType {
@@ -134,6 +138,7 @@ impl DType {
             DType::Bf16 => "bf16",
             DType::I8 => "i8",
             DType::U8 => "u8",
+            DType::Binary => "binary",
         }
     }
 
@@ -151,6 +156,7 @@ impl DType {
             "bf16" => DType::Bf16,
             "i8" => DType::I8,
             "u8" => DType::U8,
+            "binary" => DType::Binary,
             _ => return None,
         })
     }
@@ -161,9 +167,15 @@ impl DType {
     }
 
     /// Whether the type may be the element type of a tensor field (shape of rank >= 1 other
-    /// than an f64 vector): every numeric type and bool, not strings.
+    /// than an f64 vector): every numeric type and bool, not strings or bytes.
     pub fn is_tensor_element(self) -> bool {
-        !matches!(self, DType::Utf8 | DType::ListUtf8)
+        !matches!(self, DType::Utf8 | DType::ListUtf8 | DType::Binary)
+    }
+
+    /// Whether each row holds a variable-length value, so the field must be a scalar (shape
+    /// `[]`, no element names): `list<utf8>` and `binary`.
+    pub fn is_variable_length(self) -> bool {
+        matches!(self, DType::ListUtf8 | DType::Binary)
     }
 
     /// Whether the type exists only in tensor fields (format 1.1): f16, bf16, i8, u8.

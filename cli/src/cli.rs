@@ -99,6 +99,9 @@ else the input's format. Standard input needs --format. Arrow input may be a fil
 either way.
 
 Values are parsed by the bundle's input schema; columns are matched by name, in any order. \
+A binary input (an encoded image, say) is base64 text in CSV and JSON lines (standard \
+alphabet with = padding, as Python's base64.b64encode writes it), and binary outputs are \
+written the same way. \
 CSV and JSON lines are read --batch-size rows at a time; each Arrow input batch gives one \
 output batch. Memory use is bounded by the batch size, not the input's size.
 

@@ -55,13 +55,14 @@ def _native_module():
 class Field:
     """One column of a bundle's input or output schema.
 
-    ``dtype`` is one of ``f64 f32 i64 i32 bool utf8 list<utf8>`` (and, for tensors, ``f16
+    ``dtype`` is one of ``f64 f32 i64 i32 bool utf8 list<utf8> binary`` (and, for tensors, ``f16
     bf16 i8 u8``); ``shape`` is ``()`` for one value per row, ``(n,)`` for a vector of n values
     per row, and any rank for a tensor per row (:attr:`is_tensor`), where ``dims`` names the
     symbolic dimensions (``""`` for a fixed one; a named one's ``shape`` entry is its upper
     bound); ``names`` names a vector's elements (the class labels of a probability vector),
     empty otherwise. ``list<utf8>`` holds a list of strings per row (tokens; Spark's
-    ``array<string>``), always with shape ``()``.
+    ``array<string>``), always with shape ``()``; ``binary`` holds bytes per row (an encoded
+    image), always with shape ``()``.
     """
 
     name: str
@@ -230,7 +231,8 @@ class Bundle:
           ``list<utf8>`` output an object column whose cells are lists of ``str`` (``None``
           for a null);
         - a dict of columns (lists, numpy arrays, pyarrow arrays; a vector input as a 2-D
-          array or a list of lists; a ``list<utf8>`` input as a list of lists of ``str``) -> a
+          array or a list of lists; a ``list<utf8>`` input as a list of lists of ``str``; a
+          ``binary`` input as a list of ``bytes`` or ``None``) -> a
           dict of numpy arrays, a vector output as a 2-D ``(rows, width)`` array, a
           ``list<utf8>`` output as a list of lists of ``str``;
         - any other object with ``__arrow_c_stream__`` (e.g. a polars DataFrame) -> a
@@ -392,6 +394,8 @@ def _arrow_column(pa: Any, values: Any, field: Field) -> Any:
             return _vector_column(pa, values, field)
         if field.dtype == "list<utf8>":
             return _str_list_column(pa, values, field)
+        if field.dtype == "binary":
+            return _binary_column(pa, values, field)
         if sys.modules.get("pandas") is not None and type(values).__module__.startswith("pandas"):
             # pandas marks missing values as NaN or None; Arrow, as nulls.
             arr = pa.array(values, from_pandas=True)
@@ -493,6 +497,21 @@ def _is_tensor_type(pa: Any, field: Any) -> bool:
     meta = field.metadata or {}
     return (hasattr(pa, "FixedShapeTensorType") and isinstance(field.type, pa.FixedShapeTensorType)) or (
         meta.get(b"ARROW:extension:name") == b"arrow.fixed_shape_tensor")
+
+
+def _binary_column(pa: Any, values: Any, field: Field) -> Any:
+    """A ``binary`` input: ``bytes`` (or ``bytearray``, ``memoryview``) or ``None`` per row. A
+    ``str`` is refused naming its row: pyarrow would store its UTF-8 encoding, and base64 text
+    is how bytes travel in JSON and CSV, not in Python."""
+    cells = list(values)
+    for row, cell in enumerate(cells):
+        if cell is not None and not isinstance(cell, (bytes, bytearray, memoryview)):
+            raise ColumnTypeError(
+                f"input column `{field.name}`: expected binary (bytes or None), found "
+                f"{type(cell).__name__} at row {row}",
+                column=field.name, expected="binary", found=type(cell).__name__, row=row,
+            )
+    return pa.array([bytes(c) if isinstance(c, memoryview) else c for c in cells], pa.binary())
 
 
 def _is_str_list(pa: Any, t: Any) -> bool:

@@ -656,3 +656,91 @@ def test_threads_score_in_slices_with_the_same_answer():
         pd.testing.assert_frame_equal(many, one)
     table = pa.Table.from_pandas(big, preserve_index=False)
     assert bundle.transform(table, threads=2).equals(bundle.transform(table))
+
+
+# --- binary inputs: images --------------------------------------------------------------
+
+IMAGES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "images")
+
+
+def _image_bundle(tmp_path) -> tuple[keel.Bundle, dict]:
+    """A hand-written bundle: `image` (binary) -> image.to_tensor -> nn.global_pool ->
+    nn.flatten -> `means` f32[3], with the end-to-end case of fixtures/images/cases.json
+    (Pillow's per-channel means)."""
+    from keel._bundle import write_bundle
+
+    with open(os.path.join(IMAGES, "cases.json")) as f:
+        e2e = json.load(f)["end_to_end"]
+    attrs = {}
+    for k, v in e2e["attrs"].items():
+        if isinstance(v, int):
+            attrs[k] = {"i64": v}
+        elif all(isinstance(x, int) for x in v):
+            attrs[k] = {"i64s": v}
+        else:
+            attrs[k] = {"f64s": v}
+    graph = {"name": "root", "op": "pipeline", "children": [
+        {"name": "prep", "op": "image.to_tensor", "inputs": [{"port": "bytes", "columns": ["image"]}],
+         "outputs": [{"port": "Y", "columns": ["pixels"]}], "attrs": attrs},
+        {"name": "pool", "op": "nn.global_pool", "inputs": [{"port": "0", "columns": ["pixels"]}],
+         "outputs": [{"port": "0", "columns": ["pooled"]}], "attrs": {"fn": {"str": "average"}}},
+        {"name": "flat", "op": "nn.flatten", "inputs": [{"port": "0", "columns": ["pooled"]}],
+         "outputs": [{"port": "0", "columns": ["means"]}], "attrs": {"axis": {"i64": 1}}},
+    ]}
+    path = tmp_path / "images.keel"
+    write_bundle(
+        path, name="image_means", producer={"name": "test", "version": "0", "framework": "none",
+                                             "framework_version": "0"},
+        inputs=[{"name": "image", "dtype": "binary", "shape": [], "nullable": True}],
+        outputs=[{"name": "means", "dtype": "f32", "shape": [3], "nullable": False}],
+        graph=graph, tensors={},
+    )
+    return keel.load(str(path)), e2e
+
+
+def test_binary_inputs_take_bytes_and_score_images_as_pillow(tmp_path):
+    b, e2e = _image_bundle(tmp_path)
+    assert [(f.name, f.dtype, f.shape) for f in b.schema.inputs] == [("image", "binary", ())]
+    assert b.input_schema.field("image").type == pa.binary()
+    images = []
+    for row in e2e["rows"]:
+        with open(os.path.join(IMAGES, row["image"]), "rb") as f:
+            images.append(f.read())
+    want = [r["means"] for r in e2e["rows"]]
+    got = b.transform({"image": images})["means"]
+    assert_close(got.tolist(), want, "onnx_f32", "dict of bytes")
+    # bytearray and memoryview are bytes too; pyarrow binary and large_binary columns as well.
+    got = b.transform({"image": [bytearray(images[0]), memoryview(images[1])]})["means"]
+    assert_close(got.tolist(), want[:2], "onnx_f32", "bytearray, memoryview")
+    for t in (pa.binary(), pa.large_binary()):
+        got = b.transform(pa.table({"image": pa.array(images, type=t)}))
+        assert_close(got.column("means").to_pylist(), want, "onnx_f32", str(t))
+    # transform_one reads bytes too, and gives the tensor output as a list; a null image
+    # reaches the op and is refused there, by row.
+    one = b.transform_one({"image": images[0]})["means"]
+    assert_close([one], want[:1], "onnx_f32", "transform_one")
+    with pytest.raises(keel.InputError) as e:
+        b.transform_one({"image": None})
+    assert (e.value.column, e.value.row) == ("image", 0), e.value
+
+
+def test_binary_inputs_refuse_nulls_strings_and_junk_naming_column_and_row(tmp_path):
+    b, e2e = _image_bundle(tmp_path)
+    with open(os.path.join(IMAGES, "rgb.png"), "rb") as f:
+        png = f.read()
+    # A null image is refused by image.to_tensor, never scored as zeros.
+    with pytest.raises(keel.InputError) as e:
+        b.transform({"image": [png, None]})
+    assert (e.value.column, e.value.row) == ("image", 1), e.value
+    # A str (base64 text, say) is not bytes.
+    with pytest.raises(keel.ColumnTypeError) as e:
+        b.transform({"image": [png, "iVBORw0KGgo="]})
+    assert (e.value.column, e.value.row) == ("image", 1), e.value
+    with pytest.raises(keel.ColumnTypeError) as e:
+        b.transform_one({"image": "iVBORw0KGgo="})
+    assert e.value.column == "image"
+    # Bytes that are no image, and a truncated PNG.
+    for bad in (b"GIF89a", png[: len(png) // 2]):
+        with pytest.raises(keel.BadValueError) as e:
+            b.transform({"image": [png, bad]})
+        assert (e.value.column, e.value.row) == ("image", 1), e.value

@@ -173,6 +173,7 @@ pub fn compose(features: &Bundle, network: &Bundle, opts: &Options) -> Result<Bu
     let mut renamed: BTreeMap<String, String> = BTreeMap::new();
     let mut taken_nodes = feature_nodes.clone();
     let mut taken_columns = feature_columns.clone();
+    taken_columns.extend(nm.outputs.iter().map(|f| f.name.clone()));
     for (input, sources) in &connections {
         let column = adapt(
             input,

@@ -15,13 +15,17 @@
 //!   list.
 //! - tensors (format 1.1): nested JSON arrays in the field's shape (see `tensor_json.rs`); in
 //!   CSV a field holding that array as text.
+//! - bytes (`binary`, format 1.1): base64 text, RFC 4648's standard alphabet with `=` padding
+//!   and no line breaks (Python's `base64.b64encode`); in JSON a string, in CSV the field's
+//!   text (an empty field is a null, so an empty byte string is written `""` in JSON only).
 
 use arrow_array::builder::{
-    BooleanBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder, Int32Builder,
-    Int64Builder, ListBuilder, StringBuilder,
+    BinaryBuilder, BooleanBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder,
+    Int32Builder, Int64Builder, ListBuilder, StringBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
+use base64::Engine;
 use keel_bundle::{DType, Field};
 use serde_json::value::RawValue;
 use std::str::FromStr;
@@ -115,6 +119,22 @@ fn json_float<T: FromStr>(raw: &str, dtype: DType) -> Result<Option<T>, String> 
     }
 }
 
+/// The most bytes one batch's `binary` column may hold: Arrow's `Binary` addresses its values
+/// with 32-bit offsets, and a builder past them would panic, so the reader refuses first.
+const MAX_BINARY_BATCH_BYTES: usize = i32::MAX as usize;
+
+/// Decodes a base64 cell (standard alphabet, padding required, no whitespace).
+fn parse_base64(text: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| {
+            format!(
+                "cannot read {} as base64 (standard alphabet with `=` padding): {e}",
+                shown(text)
+            )
+        })
+}
+
 /// One column being built.
 #[derive(Debug)]
 enum Builder {
@@ -130,6 +150,8 @@ enum Builder {
     StrList(ListBuilder<StringBuilder>),
     /// A tensor per row (format 1.1 tensor fields).
     Tensor(crate::tensor_json::TensorBuilder),
+    /// Bytes per row (`binary`), with the bytes appended so far.
+    Binary(BinaryBuilder, usize),
 }
 
 /// A typed column of the input being assembled, one row at a time.
@@ -157,6 +179,7 @@ impl ColumnBuilder {
             ([], DType::Bool) => Builder::Bool(BooleanBuilder::new()),
             ([], DType::Utf8) => Builder::Utf8(StringBuilder::new()),
             ([], DType::ListUtf8) => Builder::StrList(ListBuilder::new(StringBuilder::new())),
+            ([], DType::Binary) => Builder::Binary(BinaryBuilder::new(), 0),
             ([n], DType::F64) => {
                 let width = usize::try_from(*n).map_err(|_| "vector too wide".to_string())?;
                 let w = i32::try_from(width).map_err(|_| "vector too wide".to_string())?;
@@ -199,6 +222,13 @@ impl ColumnBuilder {
             Builder::Bool(b) => b.append_option(parse_bool(t)?),
             Builder::Utf8(b) => b.append_option((!t.is_empty()).then_some(t)),
             Builder::Vector(..) => return Err("a vector needs one value per element".into()),
+            Builder::Binary(b, total) => {
+                if t.is_empty() {
+                    b.append_null();
+                } else {
+                    append_bytes(b, total, parse_base64(t)?)?;
+                }
+            }
             Builder::Tensor(b) => {
                 if t.trim_ascii().is_empty() {
                     b.append_null();
@@ -300,6 +330,17 @@ impl ColumnBuilder {
                 let v: &RawValue = serde_json::from_str(raw).map_err(|e| e.to_string())?;
                 b.append_json(v)?;
             }
+            Builder::Binary(b, total) => {
+                if first != Some(b'"') {
+                    return Err(format!(
+                        "expected bytes as a base64 string, found {}",
+                        json_kind(raw)
+                    ));
+                }
+                let text: std::borrow::Cow<'_, str> =
+                    serde_json::from_str(raw).map_err(|e| e.to_string())?;
+                append_bytes(b, total, parse_base64(&text)?)?;
+            }
         }
         Ok(())
     }
@@ -352,6 +393,7 @@ impl ColumnBuilder {
             }
             Builder::StrList(b) => b.append_null(),
             Builder::Tensor(b) => b.append_null(),
+            Builder::Binary(b, _) => b.append_null(),
         }
     }
 
@@ -372,8 +414,27 @@ impl ColumnBuilder {
             Builder::Utf8(b) => Arc::new(b.finish()),
             Builder::Vector(b, _) => Arc::new(b.finish()),
             Builder::StrList(b) => Arc::new(b.finish()),
+            Builder::Binary(b, total) => {
+                *total = 0;
+                Arc::new(b.finish())
+            }
         }
     }
+}
+
+/// Appends one row of bytes, refusing it when the batch's column would pass what 32-bit
+/// offsets address.
+fn append_bytes(b: &mut BinaryBuilder, total: &mut usize, bytes: Vec<u8>) -> Result<(), String> {
+    let after = total.saturating_add(bytes.len());
+    if after > MAX_BINARY_BATCH_BYTES {
+        return Err(format!(
+            "the batch's bytes in this column pass {MAX_BINARY_BATCH_BYTES} (Arrow's 32-bit \
+             offsets); score fewer rows at once"
+        ));
+    }
+    *total = after;
+    b.append_value(bytes);
+    Ok(())
 }
 
 /// Appends one list row from the raw JSON of its items: each a string or `null` (a null

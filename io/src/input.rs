@@ -844,4 +844,51 @@ mod tests {
         let e = src.next_batch().unwrap_err().to_string();
         assert!(e.contains("not a JSON array"), "{e}");
     }
+
+    #[test]
+    fn binary_cells_are_base64_in_csv_and_json_lines() {
+        let fields = vec![Field::scalar("img", DType::Binary, true)];
+        // "AAEC/w==" is the bytes 0, 1, 2, 255; an empty CSV field is a null.
+        let data = "img\nAAEC/w==\n\"\"\naGk=\n";
+        let mut src = CsvSource::new(Box::new(data.as_bytes()), &fields, 8, Extra::Reject).unwrap();
+        let b = src.next_batch().unwrap().unwrap();
+        let col = b.column(0).as_binary::<i32>();
+        assert_eq!(col.value(0), &[0, 1, 2, 255]);
+        assert!(col.is_null(1));
+        assert_eq!(col.value(2), b"hi");
+        let lines = "{\"img\": \"AAEC/w==\"}\n{\"img\": null}\n{\"img\": \"\"}\n";
+        let mut src =
+            JsonSource::new(Box::new(lines.as_bytes()), &fields, 8, Extra::Reject).unwrap();
+        let b = src.next_batch().unwrap().unwrap();
+        let col = b.column(0).as_binary::<i32>();
+        assert_eq!(col.value(0), &[0, 1, 2, 255]);
+        assert!(col.is_null(1));
+        assert!(col.is_valid(2) && col.value(2).is_empty());
+    }
+
+    #[test]
+    fn bad_base64_names_the_column_and_row() {
+        let fields = vec![Field::scalar("img", DType::Binary, true)];
+        // Unpadded, a URL-safe character, embedded whitespace, and a number.
+        for (bad, says) in [
+            ("\"aGk\"", "base64"),
+            ("\"a-k=\"", "base64"),
+            ("\"aG k=\"", "base64"),
+            ("12", "base64 string"),
+        ] {
+            let lines = format!("{{\"img\": \"aGk=\"}}\n{{\"img\": {bad}}}\n");
+            let mut src =
+                JsonSource::new(Box::new(lines.as_bytes()), &fields, 8, Extra::Reject).unwrap();
+            let e = src.next_batch().unwrap_err().to_string();
+            assert!(e.starts_with("row 1, column `img`:"), "{bad}: {e}");
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let data = "img\naGk=\n%%%\n";
+        let mut src = CsvSource::new(Box::new(data.as_bytes()), &fields, 8, Extra::Reject).unwrap();
+        let e = src.next_batch().unwrap_err().to_string();
+        assert!(
+            e.starts_with("row 1, column `img`: cannot read \"%%%\" as base64"),
+            "{e}"
+        );
+    }
 }

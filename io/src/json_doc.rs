@@ -156,6 +156,18 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// Writes bytes as a JSON string of their base64 (standard alphabet, padded).
+fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    use base64::Engine;
+    out.push(b'"');
+    out.extend_from_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .as_bytes(),
+    );
+    out.push(b'"');
+}
+
 /// Writes the value at row `i` of `col` as JSON.
 pub fn write_cell(out: &mut Vec<u8>, col: &ArrayRef, i: usize, vectors: VectorStyle) {
     write_cell_shaped(out, col, i, vectors, None);
@@ -311,6 +323,9 @@ pub fn write_cell_shaped(
             }
             out.push(b']');
         }
+        // Bytes as base64 text, as the readers take them.
+        DataType::Binary => write_base64(out, col.as_binary::<i32>().value(i)),
+        DataType::LargeBinary => write_base64(out, col.as_binary::<i64>().value(i)),
         // The runtime's outputs are only the types above; anything else is written as null
         // rather than failing an answer that was computed.
         _ => out.extend_from_slice(b"null"),
@@ -560,5 +575,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("element [1]"), "{e}");
+    }
+
+    #[test]
+    fn bytes_go_in_and_come_out_as_base64() {
+        let fields = vec![Field::scalar("img", DType::Binary, true)];
+        let doc = parse(
+            br#"{"rows": [{"img": "AAEC/w=="}, {"img": null}]}"#,
+            &fields,
+            Extra::Reject,
+        )
+        .unwrap();
+        let col = doc.batch.column(0).as_binary::<i32>();
+        assert_eq!(col.value(0), &[0, 1, 2, 255]);
+        assert!(col.is_null(1));
+        let mut out = Vec::new();
+        write_cell(&mut out, doc.batch.column(0), 0, VectorStyle::Array);
+        assert_eq!(out, br#""AAEC/w==""#);
+        let e = parse(
+            br#"{"columns": {"img": ["aGk=", "a!=="]}}"#,
+            &fields,
+            Extra::Reject,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Value { row: 1, ref column, .. } if column == "img"),
+            "{e}"
+        );
     }
 }

@@ -195,6 +195,9 @@ fn mleap_type(f: &Field) -> String {
         DType::F16 | DType::Bf16 => "float",
         DType::I8 => "byte",
         DType::U8 => "short",
+        // MLeap's `BasicType.ByteString`; the cells are base64 strings, as keel's JSON readers
+        // take bytes.
+        DType::Binary => "byte_string",
         // MLeap's list type of strings (its `ListType(BasicType.String)`).
         DType::ListUtf8 => {
             return if f.nullable {

@@ -7,7 +7,8 @@
 //! `probability[a]`, `probability[b]` (the index when the bundle names no elements), which is
 //! also what the CSV reader expects for a vector input. A list-of-strings column is written to
 //! CSV as the text of its JSON array (`["a","b"]`), as the CSV reader takes it. JSON has no literal for NaN or the
-//! infinities: they are written as `null` (the JSON writer's convention).
+//! infinities: they are written as `null` (the JSON writer's convention). Bytes (`binary`) are
+//! written to CSV and JSON lines as base64 text, as the readers take them.
 
 use crate::error::Error;
 use crate::format::Format;
@@ -56,7 +57,9 @@ fn flat_schema(schema: &Schema, fields: &[Field]) -> SchemaRef {
     let mut out = Vec::new();
     for (f, declared) in schema.fields().iter().zip(fields) {
         match f.data_type() {
-            _ if is_tensor_column(f) => out.push(ArrowField::new(f.name(), DataType::Utf8, true)),
+            _ if is_tensor_column(f) || is_binary_column(f) => {
+                out.push(ArrowField::new(f.name(), DataType::Utf8, true))
+            }
             DataType::FixedSizeList(_, w) => {
                 let width = usize::try_from(*w).unwrap_or(0);
                 for name in element_names(declared, width) {
@@ -96,6 +99,25 @@ fn flatten(batch: &RecordBatch, flat: &SchemaRef) -> Result<RecordBatch, Error> 
             columns.push(Arc::new(texts));
             continue;
         }
+        if is_binary_column(field) {
+            let texts: arrow_array::StringArray = (0..col.len())
+                .map(|i| {
+                    (!col.is_null(i)).then(|| {
+                        let mut cell = Vec::new();
+                        crate::json_doc::write_cell(
+                            &mut cell,
+                            col,
+                            i,
+                            crate::json_doc::VectorStyle::Array,
+                        );
+                        // The cell is a JSON string of base64: its text without the quotes.
+                        String::from_utf8_lossy(&cell).trim_matches('"').to_string()
+                    })
+                })
+                .collect();
+            columns.push(Arc::new(texts));
+            continue;
+        }
         if let Some(lists) = col.as_list_opt::<i32>() {
             columns.push(Arc::new(json_texts(lists)));
             continue;
@@ -120,6 +142,11 @@ fn flatten(batch: &RecordBatch, flat: &SchemaRef) -> Result<RecordBatch, Error> 
         }
     }
     RecordBatch::try_new(flat.clone(), columns).map_err(write_err)
+}
+
+/// Whether an output column holds bytes (written as base64 text).
+fn is_binary_column(f: &ArrowField) -> bool {
+    matches!(f.data_type(), DataType::Binary | DataType::LargeBinary)
 }
 
 /// Whether an output column holds tensors (format 1.1): Arrow's fixed-shape tensor type, or
@@ -161,7 +188,13 @@ impl<W: Write> Sink<W> {
                 writer: arrow_csv::WriterBuilder::new().with_header(true).build(out),
                 flat: flat_schema(schema, fields),
             },
-            Format::Jsonl if schema.fields().iter().any(|f| is_tensor_column(f)) => {
+            // keel's own cell writer also for bytes, which arrow-json would write as hex.
+            Format::Jsonl
+                if schema
+                    .fields()
+                    .iter()
+                    .any(|f| is_tensor_column(f) || is_binary_column(f)) =>
+            {
                 Kind::JsonlTensors {
                     out,
                     names: schema
@@ -319,5 +352,24 @@ mod tests {
             .finish()
             .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "v[0],v[1]\n");
+    }
+
+    #[test]
+    fn bytes_are_written_as_base64_in_csv_and_json_lines() {
+        let fields = vec![Field::scalar("img", DType::Binary, true)];
+        let schema = keel_runtime::arrow_schema(&fields);
+        let col = arrow_array::BinaryArray::from_opt_vec(vec![Some(&[0u8, 1, 2, 255][..]), None]);
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(col)]).unwrap();
+        let mut written = Vec::new();
+        for format in [Format::Csv, Format::Jsonl] {
+            let mut out = Vec::new();
+            let mut sink = Sink::new(format, &mut out, &schema, &fields).unwrap();
+            sink.write(&batch).unwrap();
+            sink.finish().unwrap();
+            written.push(String::from_utf8(out).unwrap());
+        }
+        // A record of one empty field is quoted, so that it is not a blank line.
+        assert_eq!(written[0], "img\nAAEC/w==\n\"\"\n");
+        assert_eq!(written[1], "{\"img\":\"AAEC/w==\"}\n{\"img\":null}\n");
     }
 }

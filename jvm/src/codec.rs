@@ -474,6 +474,7 @@ pub fn spark_element_type(dtype: DType) -> DataType {
         DType::U8 => DataType::Int16,
         DType::Bool => DataType::Boolean,
         DType::Utf8 | DType::ListUtf8 => DataType::Utf8,
+        DType::Binary => DataType::Binary,
     }
 }
 

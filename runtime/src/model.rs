@@ -108,6 +108,7 @@ fn arrow_type(f: &Field) -> DataType {
         DType::Bool => DataType::Boolean,
         DType::Utf8 => DataType::Utf8,
         DType::ListUtf8 => return str_list_type(),
+        DType::Binary => DataType::Binary,
         // Tensor-only types: caught by `is_tensor` above (the reader refuses them elsewhere).
         other => tensor_arrow::element_type(other),
     };
@@ -158,6 +159,10 @@ struct Planner<'a> {
     flat: HashMap<usize, (usize, ColInfo)>,
     /// Columns whose value is known at load (weights, folded shapes), by name.
     constants: HashMap<String, Tensor>,
+    /// The most elements per row of a tensor made by an op from columns that are not tensors
+    /// (`image.to_tensor` from encoded images): such a tensor is a network's real input, so
+    /// it sizes the chunks as a tensor input field does.
+    made_tensor_elements: u64,
 }
 
 /// The step the planner inserts before an op that reads features from a tensor column: axis
@@ -424,6 +429,17 @@ impl Planner<'_> {
         }
         let mut out_slots = Vec::new();
         for (k, (name, info)) in out_cols.into_iter().zip(built.outputs).enumerate() {
+            if let ColType::Tensor(t) = &info.ty
+                && !takes_tensors
+            {
+                let per_row = t
+                    .shape
+                    .iter()
+                    .skip(1)
+                    .map(|d| d.known().unwrap_or(1) as u64);
+                let per_row = per_row.fold(1u64, u64::saturating_mul);
+                self.made_tensor_elements = self.made_tensor_elements.max(per_row);
+            }
             let slot = self.alloc();
             if self.slots.insert(name.clone(), (slot, info)).is_some() {
                 return Err(ctx.err(format!("column `{name}` is written twice")));
@@ -469,6 +485,7 @@ impl Model {
             used: Vec::new(),
             flat: HashMap::new(),
             constants: HashMap::new(),
+            made_tensor_elements: 0,
         };
         let mut inputs = Vec::new();
         for f in &manifest.inputs {
@@ -600,7 +617,8 @@ impl Model {
                     .fold(1u64, u64::saturating_mul)
             })
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(planner.made_tensor_elements);
         let mut chunk_rows = match usize::try_from(per_row) {
             Ok(0) | Err(_) => CHUNK_ROWS,
             Ok(n) => (TENSOR_CHUNK_ELEMENTS / n).clamp(1, CHUNK_ROWS),
@@ -844,6 +862,9 @@ fn admit(field: &Field, col: &ArrayRef) -> Result<Value, Error> {
         DType::Bool => matches!(dt, DataType::Boolean),
         DType::Utf8 => matches!(dt, DataType::Utf8),
         DType::ListUtf8 => return admit_str_list(col).map(Value::Array).ok_or_else(type_err),
+        // Kept as they come: the ops that read bytes take both offset widths (a LargeBinary
+        // column may exceed what 32-bit offsets address, so it is not narrowed).
+        DType::Binary => matches!(dt, DataType::Binary | DataType::LargeBinary),
         // Tensor-only types never reach here (a field of them is a tensor field).
         DType::F16 | DType::Bf16 | DType::I8 | DType::U8 => return Err(type_err()),
     };

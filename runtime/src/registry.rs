@@ -38,9 +38,10 @@ pub struct OpEntry {
     /// op reads a tensor column as a feature block (axis 0 the rows, the other axes flattened),
     /// which the planner makes once per column.
     pub tensor_input: bool,
-    /// For `nn.*` ops: every attribute the op reads. The planner refuses a node with any other
-    /// attribute, naming them all, and the ONNX importer lists a model's unsupported attributes
-    /// from the same table before it writes anything. Empty (and unchecked) for other ops.
+    /// For `nn.*` ops (and others that declare them, such as `image.to_tensor`): every
+    /// attribute the op reads. The planner refuses a node with any other attribute, naming
+    /// them all, and the ONNX importer lists a model's unsupported attributes from the same
+    /// table before it writes anything. Empty (and unchecked) for the other ops.
     pub attrs: &'static [&'static str],
 }
 
@@ -70,6 +71,11 @@ impl OpEntry {
         }
     }
 
+    /// The same op, with the attributes it accepts checked by the planner (as for `nn.*`).
+    const fn with_attrs(self, attrs: &'static [&'static str]) -> OpEntry {
+        OpEntry { attrs, ..self }
+    }
+
     /// The same op, reading sparse feature blocks as they are.
     const fn with_sparse_input(self) -> OpEntry {
         OpEntry {
@@ -87,6 +93,8 @@ impl OpEntry {
 /// Every op, sorted by name.
 pub static OPS: &[OpEntry] = &[
     OpEntry::cpu("concat", ops::core::concat::build),
+    OpEntry::cpu("image.to_tensor", ops::image::to_tensor::build)
+        .with_attrs(ops::image::to_tensor::ATTRS),
     OpEntry::nn(
         "nn.arg_reduce",
         ops::nn::arg_reduce::build,
@@ -466,10 +474,11 @@ pub fn takes_sparse(op: &str) -> bool {
     get(op).is_some_and(|e| e.sparse_input)
 }
 
-/// Refuses a node of a network op that carries attributes the op does not read, naming them
-/// all (other ops check their own attributes as they read them).
+/// Refuses a node of a network op (or another op that declares its attributes) that carries
+/// attributes the op does not read, naming them all (other ops check their own attributes as
+/// they read them).
 pub fn check_attrs(e: &OpEntry, node: &keel_bundle::Node) -> Result<(), crate::Error> {
-    if !e.tensor_input {
+    if !e.tensor_input && e.attrs.is_empty() {
         return Ok(());
     }
     let quoted = |ks: &mut dyn Iterator<Item = &str>| {

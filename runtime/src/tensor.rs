@@ -107,7 +107,7 @@ impl TensorData {
             DType::I8 => TensorData::I8(Arc::new(vec![0; n])),
             DType::U8 => TensorData::U8(Arc::new(vec![0; n])),
             DType::Bool => TensorData::Bool(Arc::new(vec![false; n])),
-            DType::Utf8 | DType::ListUtf8 => return None,
+            DType::Utf8 | DType::ListUtf8 | DType::Binary => return None,
         })
     }
 

@@ -42,6 +42,7 @@ pub fn element_type(dtype: DType) -> DataType {
         DType::U8 => DataType::UInt8,
         DType::Bool => DataType::Boolean,
         DType::Utf8 | DType::ListUtf8 => DataType::Utf8,
+        DType::Binary => DataType::Binary,
     }
 }
 
@@ -368,7 +369,7 @@ fn leaf(f: &Field, arr: &ArrayRef, sel: &[(usize, usize)]) -> Result<TensorData,
             };
             TensorData::Bool(Arc::new(sel.iter().map(|&(_, k)| b.value(k)).collect()))
         }
-        DType::Utf8 | DType::ListUtf8 => return Err(type_err()),
+        DType::Utf8 | DType::ListUtf8 | DType::Binary => return Err(type_err()),
     })
 }
 

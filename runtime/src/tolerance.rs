@@ -68,6 +68,12 @@ impl Tolerance {
     /// f32 networks against ONNX Runtime and PyTorch (`onnx_f32`).
     pub const ONNX_F32: Named = Named("onnx_f32");
 
+    /// `image.to_tensor` against Pillow and torchvision's float arithmetic (`image_f32`).
+    pub const IMAGE_F32: Named = Named("image_f32");
+
+    /// Decoded JPEG pixels against Pillow's decoder, in grey levels (`image_jpeg_decode`).
+    pub const IMAGE_JPEG_DECODE: Named = Named("image_jpeg_decode");
+
     /// Whether `a` (keel) matches `b` (reference). NaN matches NaN.
     pub fn accepts(&self, a: f64, b: f64) -> bool {
         if a.is_nan() || b.is_nan() {
@@ -159,6 +165,8 @@ mod tests {
             Tolerance::PROBABILITY,
             Tolerance::F64_ACCUMULATED,
             Tolerance::ONNX_F32,
+            Tolerance::IMAGE_F32,
+            Tolerance::IMAGE_JPEG_DECODE,
         ] {
             assert!(
                 matches!(named.tolerance(), Some(Tolerance::Close { .. })),

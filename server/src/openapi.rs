@@ -300,7 +300,7 @@ pub fn document() -> J {
                     "type": "object",
                     "properties": {
                         "name": {"type": "string"},
-                        "dtype": {"type": "string", "enum": ["f64", "f32", "i64", "i32", "bool", "utf8", "list<utf8>"]},
+                        "dtype": {"type": "string", "enum": ["f64", "f32", "i64", "i32", "bool", "utf8", "list<utf8>", "binary"], "description": "binary: bytes per row, base64 text in JSON bodies."},
                         "shape": {"type": "array", "items": {"type": "integer"}, "description": "[] for a scalar, [n] for a vector."},
                         "nullable": {"type": "boolean"},
                         "names": {"type": "array", "items": {"type": "string"}, "description": "Names of a vector's elements (class labels)."},

@@ -6,7 +6,8 @@
 //! (`float`, `int`, numpy scalars), integers from integers only (`3.0` is refused for an `i64`
 //! input, as the CLI does), booleans from `bool`, strings from `str`, vectors from a sequence of
 //! exactly the declared width, lists of strings (`list<utf8>`) from a list, tuple or numpy array
-//! of `str`/`None` (a bare `str` is refused: it is not a list of tokens). `None` is a null, a
+//! of `str`/`None` (a bare `str` is refused: it is not a list of tokens), bytes (`binary`) from
+//! `bytes`, `bytearray` or `memoryview` (a `str` is refused). `None` is a null, a
 //! float NaN stays NaN. Floats are carried as f64 and integers as i64 whatever the declared
 //! width, like a batch built by pyarrow from the same Python values, so `transform_one(row)` and
 //! `transform({k: [v]})` agree.
@@ -17,12 +18,12 @@ use arrow_array::types::{
     Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
 };
 use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch};
-use arrow_array::{RecordBatchOptions, StringArray};
+use arrow_array::{BinaryArray, RecordBatchOptions, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
 use keel_bundle::{DType, Field};
 use keel_runtime::{Error, ExtraColumns};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 use std::sync::Arc;
 
 /// How one input is read from a row dict; prepared once at load.
@@ -58,6 +59,7 @@ fn row_type(f: &Field) -> DataType {
         (DType::Bool, _) => DataType::Boolean,
         (DType::Utf8, _) => DataType::Utf8,
         (DType::ListUtf8, _) => keel_runtime::str_list_type(),
+        (DType::Binary, _) => DataType::Binary,
         // Tensor-only element types are tensor fields, handled above.
         (DType::F16 | DType::Bf16 | DType::I8 | DType::U8, _) => DataType::Null,
     }
@@ -290,6 +292,23 @@ fn cell(field: &Field, v: &Bound<'_, PyAny>) -> PyResult<Result<ArrayRef, Error>
                 Arc::new(StringArray::from(vec![Some(s.to_cow()?.as_ref())]))
             } else {
                 return Ok(Err(wrong()));
+            }
+        }
+        DType::Binary => {
+            if none {
+                Arc::new(BinaryArray::from_opt_vec(vec![None]))
+            } else if v.is_instance_of::<PyString>() {
+                // A str is a sequence too, but of characters, not bytes (and base64 text is
+                // for JSON and CSV, not Python): refused by type.
+                return Ok(Err(wrong()));
+            } else if let Ok(b) = v.cast::<PyBytes>() {
+                Arc::new(BinaryArray::from_vec(vec![b.as_bytes()]))
+            } else {
+                // bytearray, memoryview and other buffers copy out through the buffer protocol.
+                let Ok(bytes) = v.extract::<Vec<u8>>() else {
+                    return Ok(Err(wrong()));
+                };
+                Arc::new(BinaryArray::from_vec(vec![bytes.as_slice()]))
             }
         }
         DType::ListUtf8 => {

@@ -125,7 +125,9 @@ pub(crate) fn decode(
                     .map(|&v| bf16::from_bits(v as u16))
                     .collect(),
             )),
-            DType::Utf8 | DType::ListUtf8 => return Err(bad("string tensors".into())),
+            DType::Utf8 | DType::ListUtf8 | DType::Binary => {
+                return Err(bad("string tensors".into()));
+            }
         }
     };
     Tensor::from_data(shape, data).map_err(|e| bad(e.to_string()))
@@ -162,7 +164,7 @@ fn from_raw(dtype: DType, raw: &[u8]) -> TensorData {
         )),
         DType::I8 => TensorData::I8(Arc::new(raw.iter().map(|&b| b as i8).collect())),
         DType::U8 => TensorData::U8(Arc::new(raw.to_vec())),
-        DType::Bool | DType::Utf8 | DType::ListUtf8 => {
+        DType::Bool | DType::Utf8 | DType::ListUtf8 | DType::Binary => {
             TensorData::Bool(Arc::new(raw.iter().map(|&b| b != 0).collect()))
         }
     }

@@ -15,7 +15,8 @@
 //!   `StringIndexer`.
 //!
 //! Neural-network ops get their own family beside these (`nn/`), since they are not tied to
-//! one training framework's estimator classes.
+//! one training framework's estimator classes; so do the image ops (`image/`: per-row encoded
+//! images to a network's input tensor).
 //!
 //! The modules are private: the registry is the public face of the ops (an op is reached by its
 //! name through [`crate::registry`]), so a kernel's internals can change without breaking a
@@ -23,6 +24,7 @@
 
 pub(crate) mod categories;
 pub(crate) mod core;
+pub(crate) mod image;
 pub(crate) mod nn;
 pub(crate) mod sklearn;
 pub(crate) mod spark;

@@ -125,7 +125,7 @@ pub(crate) fn cast_data(d: &TensorData, to: DType) -> Option<TensorData> {
         DType::I8 => i8::wrap(convert(d)),
         DType::U8 => u8::wrap(convert(d)),
         DType::Bool => bool::wrap(convert(d)),
-        DType::Utf8 | DType::ListUtf8 => return None,
+        DType::Utf8 | DType::ListUtf8 | DType::Binary => return None,
     })
 }
 

@@ -22,7 +22,10 @@ struct MaxPool {
 
 pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let (inputs, window, ty) = pool_plan(ctx)?;
-    if matches!(ty.dtype, DType::Bool | DType::Utf8 | DType::ListUtf8) {
+    if matches!(
+        ty.dtype,
+        DType::Bool | DType::Utf8 | DType::ListUtf8 | DType::Binary
+    ) {
         return Err(ctx.err(format!("does not take {} tensors", ty.dtype)));
     }
     if ctx.has_output("1") {
