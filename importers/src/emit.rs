@@ -5,7 +5,7 @@
 //! follow the same rules; what each stage means stays with the importer.
 
 use keel_bundle::{Attr, Binding, BundleError, Node, TensorDType, TensorRef, TensorWriter};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Numeric lists longer than this go into a tensor rather than inline (SPEC.md section 4, the
 /// rule the Python exporters follow too).
@@ -134,6 +134,74 @@ impl Emitter {
             children: Vec::new(),
             doc,
         });
+    }
+
+    /// Folds each `nn.unary` activation (`relu`, `sigmoid`, `tanh`, with no other attribute)
+    /// into the `nn.gemm` that feeds it, as the Gemm's `activation` attribute, when nothing
+    /// else reads the product and it is not one of `keep` (the graph's outputs): a Dense
+    /// layer becomes one pass over its output, with the same arithmetic. Returns how many
+    /// were folded.
+    pub(crate) fn fuse_activations(&mut self, keep: &HashSet<String>) -> usize {
+        let mut readers: HashMap<String, usize> = HashMap::new();
+        for n in &self.nodes {
+            for c in n.inputs.iter().flat_map(|b| &b.columns) {
+                *readers.entry(c.clone()).or_default() += 1;
+            }
+        }
+        let mut producer: HashMap<String, usize> = HashMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for c in n.outputs.iter().flat_map(|b| &b.columns) {
+                producer.insert(c.clone(), i);
+            }
+        }
+        let mut fused = 0;
+        let mut gone = vec![false; self.nodes.len()];
+        for u in 0..self.nodes.len() {
+            let node = &self.nodes[u];
+            let act = match node.attrs.get("fn") {
+                Some(Attr::Str(f)) if ["relu", "sigmoid", "tanh"].contains(&f.as_str()) => {
+                    f.clone()
+                }
+                _ => continue,
+            };
+            if node.op != "nn.unary" || node.attrs.len() != 1 {
+                continue;
+            }
+            let ([input], [output]) = (node.inputs.as_slice(), node.outputs.as_slice()) else {
+                continue;
+            };
+            let ([x], [y]) = (input.columns.as_slice(), output.columns.as_slice()) else {
+                continue;
+            };
+            let Some(&g) = producer.get(x) else { continue };
+            let gemm = &self.nodes[g];
+            if gemm.op != "nn.gemm"
+                || gemm.attrs.contains_key("activation")
+                || readers.get(x).copied() != Some(1)
+                || keep.contains(x)
+                || gone[g]
+            {
+                continue;
+            }
+            let y = y.clone();
+            let x = x.clone();
+            let gemm = &mut self.nodes[g];
+            gemm.attrs.insert("activation".into(), Attr::Str(act));
+            for c in gemm.outputs.iter_mut().flat_map(|b| b.columns.iter_mut()) {
+                if *c == x {
+                    *c = y.clone();
+                }
+            }
+            self.writes.remove(&x);
+            gone[u] = true;
+            fused += 1;
+        }
+        let mut k = 0;
+        self.nodes.retain(|_| {
+            k += 1;
+            !gone[k - 1]
+        });
+        fused
     }
 
     /// How many stages were emitted.

@@ -196,7 +196,7 @@ pub static OPS: &[OpEntry] = &[
     OpEntry::nn(
         "nn.gemm",
         ops::nn::gemm::build,
-        &["alpha", "beta", "transA", "transB"],
+        &["activation", "alpha", "beta", "transA", "transB"],
     ),
     OpEntry::nn("nn.global_pool", ops::nn::global_pool::build, &["fn", "p"]),
     OpEntry::nn(

@@ -906,6 +906,15 @@ pub(crate) fn convert_with(
             fields_out.push(field(&name, dtype, &dims[1..])?);
         }
     }
+    // Dense layers in one pass (Gemm + Relu/Sigmoid/Tanh); a graph output is never folded
+    // away, so every declared output is still written under its name.
+    let keep: HashSet<String> = g
+        .output
+        .iter()
+        .filter_map(|v| v.name.as_deref())
+        .flat_map(|n| [n.to_string(), col(n)])
+        .collect();
+    emit.fuse_activations(&keep);
     let graph_name = g
         .name
         .clone()

@@ -1,8 +1,9 @@
 //! Import-time graph rewrites that change no answer beyond rounding:
 //! - **MatMul + Add into Gemm**: `Add(MatMul(A, W), b)` (either operand order) with `W` a 2-D
 //!   initializer, `b` an initializer of shape `[]`, `[1]`, `[N]` or `[1, N]`, and `A` known to
-//!   be 2-D (a graph input or `value_info` of rank 2, or the output of Flatten or Gemm) becomes
-//!   one `Gemm(A, W, b)`: one pass over the output instead of two.
+//!   be 2-D (a graph input or `value_info` of rank 2, or a value whose rank follows from its
+//!   producer's, see `two_d_values`) becomes one `Gemm(A, W, b)`: one pass over the output
+//!   instead of two.
 //! - **BatchNormalization into the Conv or Gemm before it** (inference form only), when the
 //!   BN's scale, bias, mean and variance and the layer's weight (and bias) are float
 //!   initializers and the layer's output has no other reader: with
@@ -209,9 +210,46 @@ fn prelu_channel_slopes(
     changed
 }
 
-/// The values known to be 2-D: graph inputs and `value_info` entries of rank 2, and the
-/// outputs of Flatten and Gemm.
-fn two_d_values(g: &GraphProto, nodes: &[Option<NodeProto>]) -> HashSet<String> {
+/// The values known to be 2-D: graph inputs, `value_info` entries and initializers of rank 2,
+/// and, in node order (ONNX sorts nodes topologically), the outputs of Flatten and Gemm, of a
+/// Reshape to a constant 2-element shape, of a MatMul of two 2-D values, of a Concat of 2-D
+/// values, of a rank-keeping elementwise op on a 2-D value, and of a broadcasting binary op of
+/// a 2-D value with an operand of rank at most 2 (an initializer) — so that a network's
+/// `MatMul` + `Add` pairs fuse however its activations were produced.
+fn two_d_values(
+    g: &GraphProto,
+    nodes: &[Option<NodeProto>],
+    inits: &BTreeMap<String, Tensor>,
+) -> HashSet<String> {
+    const ELEMENTWISE: &[&str] = &[
+        "Relu",
+        "LeakyRelu",
+        "Sigmoid",
+        "Tanh",
+        "Elu",
+        "Selu",
+        "Softplus",
+        "Softsign",
+        "HardSigmoid",
+        "HardSwish",
+        "Gelu",
+        "Erf",
+        "Clip",
+        "Abs",
+        "Neg",
+        "Exp",
+        "Log",
+        "Sqrt",
+        "Identity",
+        "Cast",
+        "Softmax",
+        "LogSoftmax",
+        "Dropout",
+        "Mish",
+        "Celu",
+        "ThresholdedRelu",
+    ];
+    const BINARY: &[&str] = &["Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "PRelu"];
     let mut out: HashSet<String> = g
         .input
         .iter()
@@ -225,9 +263,42 @@ fn two_d_values(g: &GraphProto, nodes: &[Option<NodeProto>]) -> HashSet<String> 
         })
         .filter_map(|v| v.name.clone())
         .collect();
+    out.extend(
+        inits
+            .iter()
+            .filter(|(_, t)| t.shape.len() == 2)
+            .map(|(n, _)| n.clone()),
+    );
+    fn input(n: &NodeProto, i: usize) -> &str {
+        n.input.get(i).map_or("", String::as_str)
+    }
     for n in nodes.iter().flatten() {
-        if op_is(n, "Flatten") || op_is(n, "Gemm") {
-            out.extend(single_output(n).map(str::to_string));
+        let Some(y) = n.output.first().filter(|o| !o.is_empty()) else {
+            continue;
+        };
+        let is = |op: &str| op_is(n, op);
+        let low_rank =
+            |name: &str| out.contains(name) || inits.get(name).is_some_and(|t| t.shape.len() <= 2);
+        let two_d = if is("Flatten") || is("Gemm") {
+            true
+        } else if is("Reshape") {
+            inits
+                .get(input(n, 1))
+                .is_some_and(|t| t.shape.iter().product::<usize>() == 2 && t.shape.len() == 1)
+        } else if is("MatMul") {
+            out.contains(input(n, 0)) && out.contains(input(n, 1))
+        } else if is("Concat") {
+            n.input.iter().any(|i| out.contains(i.as_str()))
+        } else if ELEMENTWISE.iter().any(|op| is(op)) {
+            out.contains(input(n, 0))
+        } else if BINARY.iter().any(|op| is(op)) {
+            let (a, b) = (input(n, 0), input(n, 1));
+            (out.contains(a) && low_rank(b)) || (out.contains(b) && low_rank(a))
+        } else {
+            false
+        };
+        if two_d {
+            out.insert(y.clone());
         }
     }
     out
@@ -240,7 +311,7 @@ fn fuse_matmul_add(
 ) -> bool {
     let readers = reader_counts(g, nodes);
     let producer = producers(nodes);
-    let two_d = two_d_values(g, nodes);
+    let two_d = two_d_values(g, nodes, inits);
     let mut changed = false;
     for add_i in 0..nodes.len() {
         let Some(add) = nodes[add_i].as_ref() else {

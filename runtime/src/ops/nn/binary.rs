@@ -190,6 +190,20 @@ pub(crate) fn zip_map<A: Copy, B: Copy, O>(
     } else if a.len() == 1 && shape.as_slice() == bsh {
         let x = a[0];
         b.iter().map(|&y| f(x, y)).collect()
+    } else if shape.as_slice() == ash && tiles(bsh, &shape) && !b.is_empty() {
+        // `b` is a suffix of the output's shape (a bias row added to every row): zip each
+        // output row with it whole, which vectorises.
+        let mut out = Vec::with_capacity(a.len());
+        for chunk in a.chunks(b.len()) {
+            out.extend(chunk.iter().zip(b).map(|(&x, &y)| f(x, y)));
+        }
+        out
+    } else if shape.as_slice() == bsh && tiles(ash, &shape) && !a.is_empty() {
+        let mut out = Vec::with_capacity(b.len());
+        for chunk in b.chunks(a.len()) {
+            out.extend(a.iter().zip(chunk).map(|(&x, &y)| f(x, y)));
+        }
+        out
     } else if let Some(run) = (shape.as_slice() == ash)
         .then(|| broadcast_run(bsh, &shape))
         .flatten()
@@ -221,6 +235,14 @@ pub(crate) fn zip_map<A: Copy, B: Copy, O>(
         ia.iter().zip(&ib).map(|(&i, &j)| f(a[i], b[j])).collect()
     };
     Ok((shape, out))
+}
+
+/// Whether an operand of shape `sh` repeats whole along the output `shape`: once its leading
+/// 1s are dropped it is the output's trailing dimensions (a `[n]` or `[1, n]` bias of an
+/// `[m, n]` product).
+fn tiles(sh: &[usize], shape: &[usize]) -> bool {
+    let core = &sh[sh.iter().take_while(|&&d| d == 1).count()..];
+    !core.is_empty() && core.len() < shape.len() && shape.ends_with(core)
 }
 
 /// The function an `nn.binary` node computes.

@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::nn::layout::{check_rank, take, tensor_value};
+use crate::ops::nn::layout::{check_rank, tensor_value};
 use crate::ops::nn::{Inputs, attr_i64, norm_axis, shape_error, tensor_out};
 use crate::tensor::{TensorType, checked_elements};
 use crate::value::Value;
@@ -48,15 +48,35 @@ impl Kernel for Gather {
             .into_iter()
             .map(|k| resolve_index(k, d))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut idx = Vec::with_capacity(outer * ks.len() * inner);
-        for o in 0..outer {
-            for &k in &ks {
-                let base = (o * d + k) * inner;
-                idx.extend(base..base + inner);
-            }
-        }
-        Ok(vec![tensor_value(shape, take(&x.data, &idx)?)?])
+        let data = crate::with_data!(&x.data, v => {
+            crate::tensor::Element::wrap(gather_runs(v, outer, d, inner, &ks)?)
+        });
+        Ok(vec![tensor_value(shape, data)?])
     }
+}
+
+/// The picked slices, each a contiguous run of `inner` elements copied whole (an embedding
+/// lookup is one row copy per index, not one index computation per element).
+fn gather_runs<T: Copy>(
+    v: &[T],
+    outer: usize,
+    d: usize,
+    inner: usize,
+    ks: &[usize],
+) -> Result<Vec<T>, Error> {
+    let mut out = Vec::with_capacity(outer * ks.len() * inner);
+    for o in 0..outer {
+        for &k in ks {
+            let base = (o * d + k) * inner;
+            // The shapes were checked, so a run past the buffer would be a bug here:
+            // reported, not a panic.
+            let run = v.get(base..base + inner).ok_or_else(|| {
+                shape_error("data", "indices within the buffer", "an index past its end")
+            })?;
+            out.extend_from_slice(run);
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {

@@ -1,5 +1,7 @@
 //! `nn.gemm`: ONNX Gemm, `Y = alpha * A' · B' + beta * C`. Ports: `0` A, `1` B, optional `2` C
-//! -> `0` Y. Attributes: `alpha` (1.0), `beta` (1.0), `transA` (0), `transB` (0).
+//! -> `0` Y. Attributes: `alpha` (1.0), `beta` (1.0), `transA` (0), `transB` (0), and keel's
+//! `activation` (`relu`, `sigmoid` or `tanh`; none by default): applied to Y in the same pass,
+//! with `nn.unary`'s arithmetic (a Dense layer; the ONNX importer fuses `Gemm` + activation).
 //!
 //! A' is A `[M, K]` (or A transposed when `transA` is 1, A being `[K, M]`), B' likewise
 //! `[K, N]`; C broadcasts to `[M, N]` (unidirectionally). Floats only (f32, f64; f16 and bf16
@@ -10,6 +12,7 @@ use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::nn::linalg::{
     MatRef, Real, constant_operand, is_float, matmul, real_slice, real_tensor,
 };
+use crate::ops::nn::unary::Activation;
 use crate::ops::nn::{
     Inputs, attr_f64, attr_i64, broadcast_dims, broadcast_index, broadcast_run, shape_error,
     tensor_out,
@@ -28,6 +31,8 @@ struct Gemm {
     trans_b: bool,
     /// B in the computing dtype when it is known at load (a layer's weight).
     b: Option<Tensor>,
+    /// The activation applied to Y, if any.
+    activation: Option<Activation>,
 }
 
 pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -87,8 +92,21 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         b = Some(transposed(&t)?);
         trans_b = false;
     }
+    let activation = match ctx.opt_attr("activation") {
+        None => None,
+        Some(_) => {
+            let name = ctx.str("activation")?;
+            Some(Activation::from_name(name).ok_or_else(|| {
+                ctx.err(format!(
+                    "activation `{name}` is not one of {}",
+                    Activation::NAMES.join(", ")
+                ))
+            })?)
+        }
+    };
     Ok(Built {
         kernel: Box::new(Gemm {
+            activation,
             inputs,
             dtype,
             alpha: attr_f64(ctx, "alpha", 1.0)?,
@@ -138,6 +156,24 @@ fn transposed(t: &Tensor) -> Result<Tensor, Error> {
     Tensor::from_data(vec![c, r], data)
 }
 
+/// Applies `act` to a product computed in `T` (f32 or f64) for an op of `dtype`: an f16 or
+/// bf16 op's product is rounded to its dtype before the activation reads it, as the unfused
+/// graph would read it.
+// A `Vec` rather than a slice: only a sized type downcasts to the concrete f32 or f64 buffer.
+#[allow(clippy::ptr_arg)]
+fn activate<T: Real>(act: Activation, dtype: DType, out: &mut Vec<T>) {
+    let any: &mut dyn std::any::Any = out;
+    if let Some(v) = any.downcast_mut::<Vec<f64>>() {
+        act.apply_f64(v);
+    } else if let Some(v) = any.downcast_mut::<Vec<f32>>() {
+        match dtype {
+            DType::F16 => act.apply_f32(v, |x| half::f16::from_f32(x).to_f32()),
+            DType::Bf16 => act.apply_f32(v, |x| half::bf16::from_f32(x).to_f32()),
+            _ => act.apply_f32(v, |x| x),
+        }
+    }
+}
+
 impl Gemm {
     fn product<T: Real>(
         &self,
@@ -184,8 +220,15 @@ impl Gemm {
                 for (o, &x) in out.iter_mut().zip(cv.iter()) {
                     *o = beta * x;
                 }
+            } else if c.shape.last() == Some(&n) && cv.len() == n && n > 0 {
+                // A bias row (`[n]` or `[1, n]`), a layer's usual C: scaled once, copied into
+                // every output row.
+                let row: Vec<T> = cv.iter().map(|&x| beta * x).collect();
+                for chunk in out.chunks_exact_mut(n) {
+                    chunk.copy_from_slice(&row);
+                }
             } else if let Some(run) = broadcast_run(&c.shape, &[m, n]).filter(|_| !cv.is_empty()) {
-                // A bias row (or column, or scalar): repeated in runs, no index table.
+                // A bias column (or scalar): repeated in runs, no index table.
                 for (k, chunk) in out.chunks_mut(run.max(1)).enumerate() {
                     chunk.fill(beta * cv[k % cv.len()]);
                 }
@@ -216,6 +259,9 @@ impl Gemm {
             T::from_f64(self.alpha),
             accumulate,
         )?;
+        if let Some(act) = self.activation {
+            activate(act, self.dtype, &mut out);
+        }
         real_tensor(self.dtype, vec![m, n], out)
     }
 }
@@ -257,5 +303,46 @@ mod tests {
         assert_close(&y[0], &f32s(&[1, 1], &[7.]), 0.0);
         let bad = f32s(&[2, 1], &[1., 1.]);
         assert!(run("nn.gemm", vec![], &[a, bad]).is_err());
+    }
+
+    #[test]
+    fn a_fused_activation_is_bit_for_bit_the_unary_after_it() {
+        use crate::tensor::{Tensor, TensorData};
+        // Values around 0 (relu's edge) and large enough to saturate sigmoid and tanh.
+        let a = f32s(&[3, 2], &[1.5, -2.0, 0.25, 3.0, -7.5, 0.125]);
+        let b = f32s(&[2, 3], &[0.5, -1.0, 2.0, 1.25, 0.0, -0.375]);
+        let c = f32s(&[3], &[0.1, -0.2, 0.3]);
+        let half = |t: &Tensor| -> Tensor {
+            let v: Vec<half::f16> = t
+                .as_slice::<f32>()
+                .unwrap()
+                .iter()
+                .map(|&x| half::f16::from_f32(x))
+                .collect();
+            Tensor::from_data(t.shape.clone(), TensorData::F16(v.into())).unwrap()
+        };
+        for (a, b, c) in [
+            (a.clone(), b.clone(), c.clone()),
+            (half(&a), half(&b), half(&c)),
+        ] {
+            for act in ["relu", "sigmoid", "tanh"] {
+                let fused = run(
+                    "nn.gemm",
+                    vec![("activation", Attr::Str(act.into()))],
+                    &[a.clone(), b.clone(), c.clone()],
+                )
+                .unwrap();
+                let y = run("nn.gemm", vec![], &[a.clone(), b.clone(), c.clone()]).unwrap();
+                let want = run("nn.unary", vec![("fn", Attr::Str(act.into()))], &y).unwrap();
+                assert_eq!(fused, want, "{act} on {:?}", a.dtype());
+            }
+        }
+        let e = run(
+            "nn.gemm",
+            vec![("activation", Attr::Str("softmax".into()))],
+            &[a, b, c],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("activation `softmax`"), "{e}");
     }
 }

@@ -297,6 +297,68 @@ impl UnFn {
     }
 }
 
+/// An activation a layer op (`nn.gemm`) applies to its own output (attribute `activation`),
+/// so that a Dense layer is one pass: the same arithmetic as `nn.unary` with that `fn` on the
+/// op's dtype (the importer fuses `Gemm` + `Relu`/`Sigmoid`/`Tanh` into it), so fusing changes
+/// no bit of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Activation {
+    /// `relu`.
+    Relu,
+    /// `sigmoid`.
+    Sigmoid,
+    /// `tanh`.
+    Tanh,
+}
+
+impl Activation {
+    /// The names the attribute takes (`nn.unary`'s `fn` names).
+    pub(crate) const NAMES: &'static [&'static str] = &["relu", "sigmoid", "tanh"];
+
+    /// The activation named `name`, if it is one of [`Activation::NAMES`].
+    pub(crate) fn from_name(name: &str) -> Option<Activation> {
+        match name {
+            "relu" => Some(Activation::Relu),
+            "sigmoid" => Some(Activation::Sigmoid),
+            "tanh" => Some(Activation::Tanh),
+            _ => None,
+        }
+    }
+
+    /// Applies the function to f32 values in place; `round` first rounds each value to the
+    /// op's storage dtype and back (f16, bf16: the unfused graph's activation reads the
+    /// narrowed product).
+    pub(crate) fn apply_f32(self, v: &mut [f32], round: impl Fn(f32) -> f32) {
+        match self {
+            // Tested on the rounded value, so a tiny negative that rounds to -0 stays -0.
+            Activation::Relu => v.iter_mut().for_each(|x| {
+                if round(*x) < 0.0 {
+                    *x = 0.0;
+                }
+            }),
+            Activation::Sigmoid => v
+                .iter_mut()
+                .for_each(|x| *x = sigmoid(f64::from(round(*x))) as f32),
+            Activation::Tanh => v
+                .iter_mut()
+                .for_each(|x| *x = f64::from(round(*x)).tanh() as f32),
+        }
+    }
+
+    /// Applies the function to f64 values in place.
+    pub(crate) fn apply_f64(self, v: &mut [f64]) {
+        match self {
+            Activation::Relu => v.iter_mut().for_each(|x| {
+                if *x < 0.0 {
+                    *x = 0.0;
+                }
+            }),
+            Activation::Sigmoid => v.iter_mut().for_each(|x| *x = sigmoid(*x)),
+            Activation::Tanh => v.iter_mut().for_each(|x| *x = x.tanh()),
+        }
+    }
+}
+
 fn map_float<T: Element>(v: &[T], f: impl Fn(T) -> T) -> TensorData {
     T::wrap(v.iter().map(|&x| f(x)).collect())
 }
