@@ -137,10 +137,10 @@ impl Emitter {
     }
 
     /// Folds each `nn.unary` activation (`relu`, `sigmoid`, `tanh`, with no other attribute)
-    /// into the `nn.gemm` that feeds it, as the Gemm's `activation` attribute, when nothing
-    /// else reads the product and it is not one of `keep` (the graph's outputs): a Dense
-    /// layer becomes one pass over its output, with the same arithmetic. Returns how many
-    /// were folded.
+    /// into the `nn.gemm` or `nn.conv` that feeds it, as that op's `activation` attribute, when
+    /// nothing else reads the layer's output and it is not one of `keep` (the graph's
+    /// outputs): a layer becomes one pass over its output, with the same arithmetic. Returns
+    /// how many were folded.
     pub(crate) fn fuse_activations(&mut self, keep: &HashSet<String>) -> usize {
         let mut readers: HashMap<String, usize> = HashMap::new();
         for n in &self.nodes {
@@ -175,7 +175,7 @@ impl Emitter {
             };
             let Some(&g) = producer.get(x) else { continue };
             let gemm = &self.nodes[g];
-            if gemm.op != "nn.gemm"
+            if !matches!(gemm.op.as_str(), "nn.gemm" | "nn.conv")
                 || gemm.attrs.contains_key("activation")
                 || readers.get(x).copied() != Some(1)
                 || keep.contains(x)

@@ -1,8 +1,9 @@
-//! The ONNX importer's layer fusion: a `Gemm` (or a `MatMul` + `Add` pair, fused into one
-//! Gemm first) followed by `Relu`, `Sigmoid` or `Tanh` becomes one `nn.gemm` with its
-//! `activation` attribute, whatever produced the Gemm's input (a Concat, a Reshape, another
-//! activation), unless the product itself is read elsewhere or is a graph output. The fused op's
-//! arithmetic is `nn.unary`'s, bit for bit (the op's unit test); here the graphs are checked.
+//! The ONNX importer's layer fusion: a `Conv` or a `Gemm` (or a `MatMul` + `Add` pair, fused
+//! into one Gemm first) followed by `Relu`, `Sigmoid` or `Tanh` becomes one layer op with its
+//! `activation` attribute, whatever produced the layer's input (a Concat, a Reshape, another
+//! activation), unless the layer's own output is read elsewhere or is a graph output. The fused
+//! op's arithmetic is `nn.unary`'s, bit for bit (the ops' unit tests); here the graphs are
+//! checked.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -59,5 +60,16 @@ fn matmul_add_after_a_concat_fuses_and_takes_its_activation() {
         .map(|(_, act)| act.as_str())
         .collect();
     assert_eq!(gemms, ["relu", "sigmoid"], "{ops:?}");
+    assert!(!ops.iter().any(|(op, _)| op == "nn.unary"), "{ops:?}");
+}
+
+#[test]
+fn conv_then_relu_is_one_layer() {
+    // cnn.onnx: Conv, Relu, MaxPool, Flatten, Gemm.
+    let ops = ops(&convert("cnn.onnx"));
+    assert!(
+        ops.iter().any(|(op, act)| op == "nn.conv" && act == "relu"),
+        "{ops:?}"
+    );
     assert!(!ops.iter().any(|(op, _)| op == "nn.unary"), "{ops:?}");
 }

@@ -145,6 +145,7 @@ pub static OPS: &[OpEntry] = &[
         "nn.conv",
         ops::nn::conv::build,
         &[
+            "activation",
             "auto_pad",
             "dilations",
             "group",

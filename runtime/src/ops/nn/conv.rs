@@ -1,7 +1,9 @@
 //! `nn.conv`: ONNX Conv over 1, 2 or 3 (any number of) spatial axes. Ports: `0` X
 //! `[N, C, D1, ...]`, `1` W `[M, C / group, k1, ...]`, optional `2` B `[M]` -> `0` Y
 //! `[N, M, O1, ...]`. Attributes: `auto_pad` (`NOTSET`, `VALID`, `SAME_UPPER`, `SAME_LOWER`),
-//! `dilations`, `group` (1), `kernel_shape` (must match W), `pads`, `strides`.
+//! `dilations`, `group` (1), `kernel_shape` (must match W), `pads`, `strides`, and keel's
+//! `activation` (`relu`, `sigmoid`, `tanh`: applied to Y in the same pass, with `nn.unary`'s
+//! arithmetic; the ONNX importer fuses `Conv` + activation).
 //!
 //! Each image and group is one matrix product: W's `[M / group, C / group * k]` rows times the
 //! image's patches laid out as columns (im2col), skipped for a 1x1 window without stride or pad,
@@ -13,6 +15,7 @@ use crate::op::{BuildCtx, Built, Kernel};
 use crate::ops::nn::linalg::{
     MatRef, Real, constant_operand, is_float, matmul, real_slice, real_tensor,
 };
+use crate::ops::nn::unary::Activation;
 use crate::ops::nn::window::{Placement, Window};
 use crate::ops::nn::{Inputs, attr_i64, shape_error, tensor_out};
 use crate::tensor::{Dim, Tensor, TensorType, checked_elements};
@@ -27,6 +30,8 @@ struct Conv {
     group: usize,
     /// W converted to the computing dtype when it is known at load.
     weight: Option<Tensor>,
+    /// The activation applied to Y, if any.
+    activation: Option<Activation>,
 }
 
 /// What `nn.conv` and `nn.conv_transpose` read alike from X (port 0), W (port 1) and the
@@ -108,6 +113,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let weight = constant_operand(ctx.constant_input("1"))?;
     Ok(Built {
         kernel: Box::new(Conv {
+            activation: Activation::read(ctx)?,
             inputs,
             dtype,
             window,
@@ -222,6 +228,9 @@ impl Conv {
                     }
                 }
             }
+        }
+        if let Some(act) = self.activation {
+            act.apply(self.dtype, &mut out);
         }
         real_tensor(self.dtype, shape, out)
     }
@@ -393,5 +402,41 @@ mod tests {
         let x = f32s(&[1, 3, 2, 2], &[0.0; 12]);
         let w = f32s(&[1, 2, 1, 1], &[1.0; 2]);
         assert!(run("nn.conv", vec![], &[x, w]).is_err());
+    }
+
+    #[test]
+    fn a_fused_activation_is_bit_for_bit_the_unary_after_it() {
+        let x = f32s(
+            &[1, 2, 4, 4],
+            &iota(32)
+                .iter()
+                .map(|v| (v - 15.5) / 4.0)
+                .collect::<Vec<_>>(),
+        );
+        let w = f32s(
+            &[3, 2, 3, 3],
+            &iota(54)
+                .iter()
+                .map(|v| ((v * 7.0) % 11.0 - 5.0) / 8.0)
+                .collect::<Vec<_>>(),
+        );
+        let b = f32s(&[3], &[0.5, -0.25, 0.0]);
+        let pads = ("pads", Attr::I64s(vec![1, 1, 1, 1]));
+        for act in ["relu", "sigmoid", "tanh"] {
+            let fused = run(
+                "nn.conv",
+                vec![pads.clone(), ("activation", Attr::Str(act.into()))],
+                &[x.clone(), w.clone(), b.clone()],
+            )
+            .unwrap();
+            let y = run(
+                "nn.conv",
+                vec![pads.clone()],
+                &[x.clone(), w.clone(), b.clone()],
+            )
+            .unwrap();
+            let want = run("nn.unary", vec![("fn", Attr::Str(act.into()))], &y).unwrap();
+            assert_eq!(fused, want, "{act}");
+        }
     }
 }

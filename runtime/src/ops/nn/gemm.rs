@@ -92,18 +92,7 @@ pub(crate) fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         b = Some(transposed(&t)?);
         trans_b = false;
     }
-    let activation = match ctx.opt_attr("activation") {
-        None => None,
-        Some(_) => {
-            let name = ctx.str("activation")?;
-            Some(Activation::from_name(name).ok_or_else(|| {
-                ctx.err(format!(
-                    "activation `{name}` is not one of {}",
-                    Activation::NAMES.join(", ")
-                ))
-            })?)
-        }
-    };
+    let activation = Activation::read(ctx)?;
     Ok(Built {
         kernel: Box::new(Gemm {
             activation,
@@ -154,24 +143,6 @@ fn transposed(t: &Tensor) -> Result<Tensor, Error> {
         crate::tensor::Element::wrap(out)
     });
     Tensor::from_data(vec![c, r], data)
-}
-
-/// Applies `act` to a product computed in `T` (f32 or f64) for an op of `dtype`: an f16 or
-/// bf16 op's product is rounded to its dtype before the activation reads it, as the unfused
-/// graph would read it.
-// A `Vec` rather than a slice: only a sized type downcasts to the concrete f32 or f64 buffer.
-#[allow(clippy::ptr_arg)]
-fn activate<T: Real>(act: Activation, dtype: DType, out: &mut Vec<T>) {
-    let any: &mut dyn std::any::Any = out;
-    if let Some(v) = any.downcast_mut::<Vec<f64>>() {
-        act.apply_f64(v);
-    } else if let Some(v) = any.downcast_mut::<Vec<f32>>() {
-        match dtype {
-            DType::F16 => act.apply_f32(v, |x| half::f16::from_f32(x).to_f32()),
-            DType::Bf16 => act.apply_f32(v, |x| half::bf16::from_f32(x).to_f32()),
-            _ => act.apply_f32(v, |x| x),
-        }
-    }
 }
 
 impl Gemm {
@@ -260,7 +231,7 @@ impl Gemm {
             accumulate,
         )?;
         if let Some(act) = self.activation {
-            activate(act, self.dtype, &mut out);
+            act.apply(self.dtype, &mut out);
         }
         real_tensor(self.dtype, vec![m, n], out)
     }

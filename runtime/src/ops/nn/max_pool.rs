@@ -8,7 +8,7 @@
 
 use crate::error::Error;
 use crate::op::{BuildCtx, Built, Kernel};
-use crate::ops::nn::window::{Window, pool_plan, pool_shape};
+use crate::ops::nn::window::{Placement, Window, pool_plan, pool_shape};
 use crate::ops::nn::{Inputs, attr_i64, shape_error, tensor_out};
 use crate::tensor::{Element, Tensor, TensorData};
 use crate::value::Value;
@@ -66,7 +66,13 @@ impl MaxPool {
         let in_size: usize = shape[2..].iter().product();
         let out_size: usize = p.out.iter().product();
         let mut out = vec![T::default(); planes * out_size];
-        if out_size > 0 {
+        if out_size > 0 && shape.len() == 4 {
+            // Images: the window's rows and columns as two loops, no tap lists.
+            for (plane, y) in out.chunks_mut(out_size).enumerate() {
+                let xs = &x[plane * in_size..(plane + 1) * in_size];
+                self.pool_plane_2d(xs, shape[2], shape[3], &p, y);
+            }
+        } else if out_size > 0 {
             for (plane, y) in out.chunks_mut(out_size).enumerate() {
                 let xs = &x[plane * in_size..(plane + 1) * in_size];
                 self.window.each_window(&shape[2..], &p, |oi, taps, _| {
@@ -83,6 +89,48 @@ impl MaxPool {
             }
         }
         Tensor::new(out_shape, out)
+    }
+
+    /// One `h x w` plane of a 2-D pooling into `y` (the placement's output size): the taps of
+    /// each window in the same order as [`Window::each_window`] gives them (rows, then columns),
+    /// so a NaN wins exactly as there; taps in the padding are skipped.
+    fn pool_plane_2d<T: Element + PartialOrd>(
+        &self,
+        xs: &[T],
+        h: usize,
+        w: usize,
+        p: &Placement,
+        y: &mut [T],
+    ) {
+        let win = &self.window;
+        let (kh, kw) = (win.kernel[0], win.kernel[1]);
+        let (sh, sw) = (win.strides[0], win.strides[1]);
+        let (dh, dw) = (win.dilations[0], win.dilations[1]);
+        let (bh, bw) = (p.begin[0] as isize, p.begin[1] as isize);
+        let (oh_n, ow_n) = (p.out[0], p.out[1]);
+        for oh in 0..oh_n {
+            for ow in 0..ow_n {
+                let mut best: Option<T> = None;
+                for a in 0..kh {
+                    let i = (oh * sh + a * dh) as isize - bh;
+                    if i < 0 || i as usize >= h {
+                        continue;
+                    }
+                    let row = &xs[i as usize * w..(i as usize + 1) * w];
+                    for b in 0..kw {
+                        let j = (ow * sw + b * dw) as isize - bw;
+                        if j < 0 || j as usize >= w {
+                            continue;
+                        }
+                        let v = row[j as usize];
+                        if best.is_none_or(|m| v > m) {
+                            best = Some(v);
+                        }
+                    }
+                }
+                y[oh * ow_n + ow] = best.unwrap_or_default();
+            }
+        }
     }
 }
 

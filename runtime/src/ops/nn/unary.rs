@@ -297,10 +297,10 @@ impl UnFn {
     }
 }
 
-/// An activation a layer op (`nn.gemm`) applies to its own output (attribute `activation`),
-/// so that a Dense layer is one pass: the same arithmetic as `nn.unary` with that `fn` on the
-/// op's dtype (the importer fuses `Gemm` + `Relu`/`Sigmoid`/`Tanh` into it), so fusing changes
-/// no bit of the answer.
+/// An activation a layer op (`nn.gemm`, `nn.conv`) applies to its own output (attribute
+/// `activation`), so that a layer is one pass: the same arithmetic as `nn.unary` with that
+/// `fn` on the op's dtype (the importer fuses `Gemm`/`Conv` + `Relu`/`Sigmoid`/`Tanh` into it),
+/// so fusing changes no bit of the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Activation {
     /// `relu`.
@@ -322,6 +322,40 @@ impl Activation {
             "sigmoid" => Some(Activation::Sigmoid),
             "tanh" => Some(Activation::Tanh),
             _ => None,
+        }
+    }
+
+    /// The op's `activation` attribute, if set (a plan error naming it when it is not one of
+    /// [`Activation::NAMES`]).
+    pub(crate) fn read(ctx: &BuildCtx<'_>) -> Result<Option<Activation>, Error> {
+        if ctx.opt_attr("activation").is_none() {
+            return Ok(None);
+        }
+        let name = ctx.str("activation")?;
+        Activation::from_name(name).map(Some).ok_or_else(|| {
+            ctx.err(format!(
+                "activation `{name}` is not one of {}",
+                Activation::NAMES.join(", ")
+            ))
+        })
+    }
+
+    /// Applies the function to a layer's output computed in `T` (f32 or f64) for an op of
+    /// `dtype`: an f16 or bf16 op's values are rounded to its dtype before the function reads
+    /// them, as the unfused graph's `nn.unary` would read them.
+    // A `Vec` rather than a slice: only a sized type downcasts to the concrete f32 or f64
+    // buffer.
+    #[allow(clippy::ptr_arg)]
+    pub(crate) fn apply<T: crate::ops::nn::linalg::Real>(self, dtype: DType, out: &mut Vec<T>) {
+        let any: &mut dyn std::any::Any = out;
+        if let Some(v) = any.downcast_mut::<Vec<f64>>() {
+            self.apply_f64(v);
+        } else if let Some(v) = any.downcast_mut::<Vec<f32>>() {
+            match dtype {
+                DType::F16 => self.apply_f32(v, |x| half::f16::from_f32(x).to_f32()),
+                DType::Bf16 => self.apply_f32(v, |x| half::bf16::from_f32(x).to_f32()),
+                _ => self.apply_f32(v, |x| x),
+            }
         }
     }
 
