@@ -7,7 +7,8 @@
 //!
 //! Each image and group is one matrix product: W's `[M / group, C / group * k]` rows times the
 //! image's patches laid out as columns (im2col), skipped for a 1x1 window without stride or pad,
-//! where the image already is that matrix. Floats: f32, f64; f16 and bf16 computed in f32 (a
+//! where the image already is that matrix. A 2-D depthwise convolution (one channel per group)
+//! adds each tap's scaled input rows directly instead. Floats: f32, f64; f16 and bf16 computed in f32 (a
 //! constant W is converted once, at load).
 
 use crate::error::Error;
@@ -196,7 +197,26 @@ impl Conv {
         } else {
             vec![T::ZERO; checked_elements(&[depth, out_size], "im2col")?]
         };
-        if total > 0 {
+        // Depthwise 2-D (one input and one output channel per group, MobileNet's 3x3): each
+        // tap is a scaled row added into the output, no im2col and no 1-row matrix products.
+        let depthwise = r == 2 && cg == 1 && mg == 1;
+        if total > 0 && depthwise {
+            for (img, y_img) in out.chunks_mut(m * out_size).enumerate() {
+                for (ch, y_plane) in y_img.chunks_mut(out_size).enumerate() {
+                    let start = (img * c + ch) * in_size;
+                    let plane = &xv[start..start + in_size];
+                    let taps = &wv[ch * ksize..(ch + 1) * ksize];
+                    self.depthwise_plane(plane, &x.shape[2..], &p, taps, y_plane);
+                }
+                if let Some(bias) = &bias {
+                    for (plane, &bv) in y_img.chunks_mut(out_size.max(1)).zip(bias.iter()) {
+                        for v in plane {
+                            *v = *v + bv;
+                        }
+                    }
+                }
+            }
+        } else if total > 0 {
             for (img, y_img) in out.chunks_mut(m * out_size).enumerate() {
                 for gi in 0..g {
                     let start = (img * c + gi * cg) * in_size;
@@ -233,6 +253,66 @@ impl Conv {
             act.apply(self.dtype, &mut out);
         }
         real_tensor(self.dtype, shape, out)
+    }
+
+    /// One channel of a 2-D depthwise convolution: for each of the window's taps (row `a`,
+    /// column `b`, weight `taps[a * kw + b]`), every output row whose input row is inside the
+    /// image adds the tap's weight times the input row's in-range samples (pads read zero);
+    /// with a unit stride that is one contiguous multiply-add over the row.
+    fn depthwise_plane<T: Real>(
+        &self,
+        plane: &[T],
+        input: &[usize],
+        p: &Placement,
+        taps: &[T],
+        y: &mut [T],
+    ) {
+        let win = &self.window;
+        let (h, w) = (input[0], input[1]);
+        let (kh, kw) = (win.kernel[0], win.kernel[1]);
+        let (sh, sw) = (win.strides[0], win.strides[1].max(1));
+        let (dh, dw) = (win.dilations[0], win.dilations[1]);
+        let (bh, bw) = (p.begin[0] as isize, p.begin[1] as isize);
+        let (oh_n, ow_n) = (p.out[0], p.out[1]);
+        for a in 0..kh {
+            for b in 0..kw {
+                let wt = taps[a * kw + b];
+                // Output columns whose input column `ow * sw + b * dw - bw` lies in `0..w`.
+                let off = (b * dw) as isize - bw;
+                let lo = if off >= 0 {
+                    0
+                } else {
+                    off.unsigned_abs().div_ceil(sw)
+                };
+                let hi = if (w as isize) - off <= 0 {
+                    0
+                } else {
+                    (((w as isize) - off) as usize).div_ceil(sw)
+                }
+                .min(ow_n);
+                if lo >= hi {
+                    continue;
+                }
+                for oh in 0..oh_n {
+                    let i = (oh * sh + a * dh) as isize - bh;
+                    if i < 0 || i as usize >= h {
+                        continue;
+                    }
+                    let row = &plane[i as usize * w..(i as usize + 1) * w];
+                    let out = &mut y[oh * ow_n + lo..oh * ow_n + hi];
+                    let first = (lo as isize * sw as isize + off) as usize;
+                    if sw == 1 {
+                        for (o, &v) in out.iter_mut().zip(&row[first..first + (hi - lo)]) {
+                            *o = *o + wt * v;
+                        }
+                    } else {
+                        for (o, &v) in out.iter_mut().zip(row[first..].iter().step_by(sw)) {
+                            *o = *o + wt * v;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -437,6 +517,68 @@ mod tests {
             .unwrap();
             let want = run("nn.unary", vec![("fn", Attr::Str(act.into()))], &y).unwrap();
             assert_eq!(fused, want, "{act}");
+        }
+    }
+
+    /// The convolution sum written out naively for one channel per group.
+    fn naive_depthwise(
+        x: &[f32],
+        (c, h, w): (usize, usize, usize),
+        k: &[f32],
+        (kh, kw): (usize, usize),
+        (s, pad, d): (usize, usize, usize),
+    ) -> (Vec<f32>, usize, usize) {
+        let oh = (h + 2 * pad - d * (kh - 1) - 1) / s + 1;
+        let ow = (w + 2 * pad - d * (kw - 1) - 1) / s + 1;
+        let mut y = vec![0f32; c * oh * ow];
+        for ch in 0..c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = 0f64;
+                    for a in 0..kh {
+                        for b in 0..kw {
+                            let (r, q) = (
+                                (i * s + a * d) as isize - pad as isize,
+                                (j * s + b * d) as isize - pad as isize,
+                            );
+                            if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w {
+                                acc += f64::from(k[ch * kh * kw + a * kw + b])
+                                    * f64::from(x[ch * h * w + r as usize * w + q as usize]);
+                            }
+                        }
+                    }
+                    y[ch * oh * ow + i * ow + j] = acc as f32;
+                }
+            }
+        }
+        (y, oh, ow)
+    }
+
+    #[test]
+    fn depthwise_matches_the_sum_written_out() {
+        let (c, h, w) = (3, 7, 6);
+        let x: Vec<f32> = iota(c * h * w)
+            .iter()
+            .map(|v| ((v * 13.0) % 17.0 - 8.0) / 4.0)
+            .collect();
+        let k: Vec<f32> = iota(c * 9)
+            .iter()
+            .map(|v| ((v * 5.0) % 7.0 - 3.0) / 2.0)
+            .collect();
+        for (s, pad, d) in [(1, 1, 1), (2, 1, 1), (1, 0, 2), (2, 2, 1)] {
+            let (want, oh, ow) = naive_depthwise(&x, (c, h, w), &k, (3, 3), (s, pad, d));
+            let got = run(
+                "nn.conv",
+                vec![
+                    ("group", Attr::I64(c as i64)),
+                    ("strides", Attr::I64s(vec![s as i64; 2])),
+                    ("pads", Attr::I64s(vec![pad as i64; 4])),
+                    ("dilations", Attr::I64s(vec![d as i64; 2])),
+                ],
+                &[f32s(&[1, c, h, w], &x), f32s(&[c, 1, 3, 3], &k)],
+            )
+            .unwrap();
+            assert_close(&got[0], &f32s(&[1, c, oh, ow], &want), 1e-5);
         }
     }
 }
