@@ -15,7 +15,14 @@ import keel
 from keel._api import Field
 from keel.spark_runtime._jvm_engine import _transform_jvm, _use_jvm
 from keel.spark_runtime._persistence import _KeelModelReader, _KeelModelWriter
-from keel.spark_runtime._plan import _check_frame, _output_spark_type, _quote, _read_bundle, _vector_metadata
+from keel.spark_runtime._plan import (
+    _check_frame,
+    _output_spark_type,
+    _quote,
+    _read_bundle,
+    _sources,
+    _vector_metadata,
+)
 from keel.spark_runtime._python_engine import _transform_python
 
 if TYPE_CHECKING:
@@ -231,7 +238,9 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
             # Only the bundle's inputs travel to the scorer.
             from pyspark.sql import functions as F
 
-            frame = dataset.select(*[F.col(_quote(f.name)) for f in bundle.schema.inputs])
+            # (A struct column once, however many of its fields the bundle reads.)
+            columns = dict.fromkeys(name for name, _ in _sources(bundle, dataset.schema))
+            frame = dataset.select(*[F.col(_quote(name)) for name in columns])
         if _use_jvm(spark, self.getEngine()):
             # The JVM engine broadcasts the bundle itself; no Python broadcast is made.
             return _transform_jvm(frame, bundle, data, sha, [f.name for f in outputs], keep_inputs, out_schema)
