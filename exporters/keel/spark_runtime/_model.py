@@ -61,8 +61,12 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
     bundle's type differs (byte/short/int/long for an integer input; any number, decimals
     included, for a float input; a ``VectorUDT`` or ``array<number>`` column for a vector
     input; nested ``array``s of numbers for a tensor input, converted to its dtype, or a
-    ``VectorUDT`` for a rank-1 float tensor); anything else, or a missing column, raises ``keel.ColumnTypeError`` /
-    ``keel.MissingColumnError`` from ``transform`` itself, before any Spark job.
+    ``VectorUDT`` for a rank-1 float tensor; ``binary`` for a binary input); anything else, or a missing column, raises ``keel.ColumnTypeError`` /
+    ``keel.MissingColumnError`` from ``transform`` itself, before any Spark job. A bundle
+    input ``col.field`` with no column of that name reads field ``field`` of struct column
+    ``col``: Spark's image struct (``spark.read.format("image")``) feeds the inputs
+    ``image.data``, ``image.height``, ``image.width``, ``image.nChannels`` of a stage written
+    by ``keel.images.preprocess(source="spark")`` as it is.
 
     Saved with ``write().save(path)`` (or inside a saved ``PipelineModel``) the bundle's
     bytes are stored with the params, so the saved model is self-contained.
