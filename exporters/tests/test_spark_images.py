@@ -14,13 +14,12 @@ pixels are the generated arrays); the probabilities and predictions are Spark's 
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 
 import numpy as np
 import pytest
 
 from conftest import assert_close
+from test_images import png_rgb
 
 import keel
 import keel.images
@@ -43,19 +42,6 @@ MEAN, STD = (0.5, 0.45, 0.4), (0.25, 0.3, 0.2)
 
 
 # --- images ---------------------------------------------------------------------------------
-
-
-def png_rgb(pixels: np.ndarray) -> bytes:
-    """A minimal PNG encoder (8-bit RGB, no filter, one IDAT): what the test needs without
-    Pillow. Lossless, so any decoder gives back `pixels`."""
-    h, w, _ = pixels.shape
-    raw = b"".join(b"\x00" + pixels[y].tobytes() for y in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def stripes(rng: np.random.Generator, vertical: bool) -> np.ndarray:
