@@ -34,11 +34,36 @@ from pyspark.ml.classification import LogisticRegression  # noqa: E402
 from pyspark.ml.linalg import Vectors  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from keel.spark_runtime import KeelModel  # noqa: E402
-from test_spark_runtime import engine, load_log, spark  # noqa: E402,F401  (the shared session)
+from generate_spark import start_spark  # noqa: E402
+from keel.spark_runtime import KeelModel, jvm_engine_available  # noqa: E402
+from spark_testing import started_spark  # noqa: E402
 
 SIDE, CROP, N_IMAGES = 24, 20, 40
 MEAN, STD = (0.5, 0.45, 0.4), (0.25, 0.3, 0.2)
+
+
+# --- Spark -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark():
+    # This module's own local session, stopped at its end (as test_spark_live's), so the
+    # session test_spark_runtime starts later has that module's settings.
+    session = started_spark(start_spark)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=["python", "jvm"])
+def engine(request, spark) -> str:
+    """Both engines: mapInArrow through Python workers, and the JVM engine (keel-spark.jar,
+    which conftest puts on the class path of every Spark JVM the tests start)."""
+    if request.param == "jvm" and not jvm_engine_available(spark):
+        why = "keel-spark.jar is not on Spark's class path (jvm/build.sh builds it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    return request.param
 
 
 # --- images ---------------------------------------------------------------------------------
