@@ -4,11 +4,14 @@
 - ``keel.load(path_or_bytes)`` reads and plans one, and ``Bundle.transform(frame)`` /
   ``Bundle.transform_one(row)`` score with keel's Rust runtime, in process;
 - ``keel.compose(features, network, path)`` joins a feature pipeline's bundle and a network
-  (a bundle, an ONNX model, a PyTorch module) into one.
+  (a bundle, an ONNX model, a PyTorch module) into one;
+- ``keel.images.preprocess(path, size=..., mean=..., std=...)`` writes the image-preprocessing
+  stage of a vision network (encoded images or Spark's image struct to an ``f32`` tensor).
 
 A bundle is one zip file; see ``bundle-spec/SPEC.md`` in the repository.
 """
 
+from keel import images
 from keel._api import Bundle, Field, Schema, load
 from keel._compose import compose
 from keel.errors import (
@@ -55,5 +58,6 @@ __all__ = [
     "UnsupportedError",
     "__version__",
     "compose",
+    "images",
     "load",
 ]

@@ -239,9 +239,29 @@ def write_bundle(
     graph: dict,
     tensors: dict[str, np.ndarray],
     metadata: dict[str, str] | None = None,
+    format_version: str = FORMAT_VERSION,
 ) -> None:
     """Writes a bundle atomically: to a temporary file beside ``path``, then renamed over it,
     so a failure never leaves a half-written bundle behind."""
+    write_atomic(path, bundle_zip(name=name, producer=producer, inputs=inputs, outputs=outputs,
+                                  graph=graph, tensors=tensors, metadata=metadata,
+                                  format_version=format_version))
+
+
+def bundle_zip(
+    *,
+    name: str,
+    producer: dict[str, str],
+    inputs: list[dict],
+    outputs: list[dict],
+    graph: dict,
+    tensors: dict[str, np.ndarray],
+    metadata: dict[str, str] | None = None,
+    format_version: str = FORMAT_VERSION,
+) -> bytes:
+    """A bundle's bytes (the zip :func:`write_bundle` writes). ``format_version`` is the
+    lowest version whose features the bundle uses (``1.1.0`` for tensor or ``binary``
+    fields), so older readers keep reading what they can."""
     docs: dict[str, bytes] = {"graph.json": _json(graph)}
     if tensors:
         docs[TENSOR_FILE] = _safetensors_bytes(tensors)
@@ -250,7 +270,7 @@ def write_bundle(
     ]
     manifest = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version,
         "name": name,
         "uid": str(uuid.uuid4()),
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -277,8 +297,7 @@ def write_bundle(
         for p in sorted(docs):
             if p.startswith("tensors/"):
                 put(p, docs[p], zipfile.ZIP_STORED)
-
-    write_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -76,11 +76,13 @@ def compose_bytes(features: Any, network: Any, *, connect: Mapping[str, Any] | N
                                     keep=list(keep or []), name=name)
 
 
-def compose(features: Any, network: Any, path: str | os.PathLike[str], *,
+def compose(features: Any, network: Any, path: str | os.PathLike[str] | None = None, *,
             connect: Mapping[str, str | Sequence[str]] | None = None,
             keep: Sequence[str] | None = None, name: str | None = None,
-            network_sample: Any = None, **torch_options: Any) -> None:
-    """Writes one bundle at ``path`` in which ``network`` reads the columns ``features`` writes.
+            network_sample: Any = None, **torch_options: Any) -> bytes:
+    """One bundle in which ``network`` reads the columns ``features`` writes: its bytes are
+    returned, and written (atomically) at ``path`` when one is given, so compositions chain
+    (``keel.compose(keel.compose(images, cnn, network_sample=x), "head.keel", "model.keel")``).
 
     ``features``: the feature pipeline, a keel bundle (or MLeap zip) as a path or bytes.
     ``network``: a keel bundle or an ONNX model (path or bytes), or a PyTorch ``nn.Module``,
@@ -97,5 +99,8 @@ def compose(features: Any, network: Any, path: str | os.PathLike[str], *,
     Raises :class:`keel.ComposeError` when the two do not join (naming the network input and
     the columns), and nothing is written.
     """
-    write_atomic(path, compose_bytes(features, network, connect=connect, keep=keep, name=name,
-                                     network_sample=network_sample, **torch_options))
+    data = compose_bytes(features, network, connect=connect, keep=keep, name=name,
+                         network_sample=network_sample, **torch_options)
+    if path is not None:
+        write_atomic(path, data)
+    return data

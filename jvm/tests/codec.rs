@@ -442,3 +442,152 @@ fn tensor_inputs_read_sparks_nested_arrays_and_outputs_are_float_arrays() {
         "{text}"
     );
 }
+
+/// `image.to_tensor` reading Spark's image struct parts (inputs `image.data`, `image.height`,
+/// `image.width`, `image.nChannels`: what `keel.images.preprocess(source="spark")` writes and
+/// the driver feeds from the struct's fields), or encoded bytes (input `content`), centre
+/// cropped to 2 x 2 and scaled by 1/255: output `pixels`, f32[3, 2, 2].
+fn image_bundle(raw: bool) -> Vec<u8> {
+    use keel_bundle::{Attr, Bundle, DType, Encoding, Field as KField, Manifest, Node};
+    let mut node = Node::new("prep", "image.to_tensor")
+        .with_output("Y", ["pixels"])
+        .with_attr("crop", Attr::I64s(vec![2, 2]));
+    let inputs = if raw {
+        for (port, part) in [
+            ("data", "data"),
+            ("height", "height"),
+            ("width", "width"),
+            ("channels", "nChannels"),
+        ] {
+            node = node.with_input(port, [format!("image.{part}")]);
+        }
+        vec![
+            KField::scalar("image.data", DType::Binary, true),
+            KField::scalar("image.height", DType::I32, true),
+            KField::scalar("image.width", DType::I32, true),
+            KField::scalar("image.nChannels", DType::I32, true),
+        ]
+    } else {
+        node = node.with_input("bytes", ["content"]);
+        vec![KField::scalar("content", DType::Binary, true)]
+    };
+    let manifest = Manifest::new(
+        "images",
+        "root",
+        inputs,
+        vec![KField::tensor("pixels", DType::F32, vec![3, 2, 2])],
+    );
+    Bundle::new(manifest, Node::pipeline("root", vec![node]), Vec::new())
+        .expect("bundle")
+        .to_bytes(Encoding::Json)
+        .expect("bytes")
+}
+
+/// A binary column as Spark sends it: Arrow `Binary`, or `LargeBinary` under
+/// `spark.sql.execution.arrow.useLargeVarTypes`.
+fn binary(rows: &[&[u8]], large: bool) -> ArrayRef {
+    if large {
+        Arc::new(arrow_array::LargeBinaryArray::from_iter_values(rows))
+    } else {
+        Arc::new(arrow_array::BinaryArray::from_iter_values(rows))
+    }
+}
+
+#[test]
+fn spark_image_parts_and_file_bytes_reach_the_runtime_binary_or_large_binary() {
+    use arrow_array::Int32Array;
+    // A 2 x 2 image in Spark's layout: row-major, BGR.
+    let good: &[u8] = &[10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120];
+    let short: &[u8] = &good[..11];
+    let scorer_for = |bundle: &[u8], batch: &RecordBatch, spec: &str| {
+        Scorer::new(bundle, &schema_message(&batch.schema()), spec).expect("load")
+    };
+    for large in [false, true] {
+        let data = binary(&[good, short], large);
+        let ints = || -> ArrayRef { Arc::new(Int32Array::from(vec![2, 2])) };
+        let fields = vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("__keel_input_0", data.data_type().clone(), true),
+            Field::new("__keel_input_1", DataType::Int32, true),
+            Field::new("__keel_input_2", DataType::Int32, true),
+            Field::new("__keel_input_3", DataType::Int32, true),
+        ];
+        let columns = vec![
+            Arc::new(Int64Array::from(vec![7, 8])) as ArrayRef,
+            data,
+            ints(),
+            ints(),
+            Arc::new(Int32Array::from(vec![3, 3])),
+        ];
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch");
+        let bundle = image_bundle(true);
+        let spec = r#"{"keep": 1, "inputs": [1, 2, 3, 4], "outputs": ["pixels"]}"#;
+        let scorer = scorer_for(&bundle, &batch, spec);
+        // The good row: RGB planes of the 2 x 2 image, as Spark's array<array<array<float>>>.
+        let out = scorer.score_batch(&batch.slice(0, 1)).expect("score");
+        assert_eq!(out.column(0).as_primitive::<Int64Type>().value(0), 7);
+        let planes = out.column(1).as_list::<i32>().value(0);
+        let planes = planes.as_list::<i32>();
+        let mut got = Vec::new();
+        for c in 0..3 {
+            let rows = planes.value(c);
+            let rows = rows.as_list::<i32>();
+            for y in 0..2 {
+                let row = rows.value(y);
+                got.extend(row.as_primitive::<Float32Type>().values().iter().copied());
+            }
+        }
+        let want: Vec<f32> = [30, 60, 90, 120, 20, 50, 80, 110, 10, 40, 70, 100]
+            .iter()
+            .map(|&v| (f64::from(v) * (1.0 / 255.0)) as f32)
+            .collect();
+        assert_eq!(got, want, "large_binary: {large}");
+        // The short row: the runtime's bad_value, naming the input and the partition's row.
+        let err = scorer
+            .score_message(encode(&batch).expect("encode"))
+            .expect_err("row 1 is 1 byte short")
+            .offset_rows(10);
+        assert_eq!(err.code(), "bad_value");
+        let text = err.exception_message();
+        assert!(
+            text.starts_with("[bad_value] row 11, column `image.data`"),
+            "{text}"
+        );
+
+        // Encoded file bytes (binaryFile's `content`): a PNG scores, bytes that are no image
+        // are the same typed error.
+        let png = std::fs::read(format!(
+            "{}/../fixtures/images/rgb.png",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("png");
+        let content = binary(&[&png, b"GIF89a junk"], large);
+        let schema = Schema::new(vec![Field::new(
+            "content",
+            content.data_type().clone(),
+            true,
+        )]);
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![content]).expect("batch");
+        let bundle = image_bundle(false);
+        let scorer = scorer_for(
+            &bundle,
+            &batch,
+            r#"{"keep": 0, "inputs": [0], "outputs": ["pixels"]}"#,
+        );
+        assert_eq!(
+            scorer
+                .score_batch(&batch.slice(0, 1))
+                .expect("png")
+                .num_rows(),
+            1
+        );
+        let err = scorer
+            .score_message(encode(&batch).expect("encode"))
+            .expect_err("junk");
+        let text = err.exception_message();
+        assert!(
+            text.starts_with("[bad_value] row 1, column `content`"),
+            "{text}"
+        );
+    }
+}

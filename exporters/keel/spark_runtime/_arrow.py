@@ -131,6 +131,11 @@ def _input_converter(f: Field, t: pa.DataType, found: str | None = None) -> Conv
     elif f.dtype == "utf8":
         if _is_string(t):
             return None
+    elif f.dtype == "binary":
+        # Spark's BinaryType: Arrow binary, or large_binary under useLargeVarTypes; the
+        # runtime reads both.
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return None
     elif f.dtype == "list<utf8>":
         # The runtime takes List or LargeList of any Arrow string type as it is.
         if (pa.types.is_list(t) or pa.types.is_large_list(t)) and _is_string(t.value_type):

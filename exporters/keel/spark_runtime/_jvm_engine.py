@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import keel
-from keel.spark_runtime._plan import _large_strings, _quote
+from keel.spark_runtime._plan import _large_strings, _quote, _sources
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -70,11 +70,18 @@ def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str,
         positions.setdefault(f.name, i)
     extra = []
     inputs = []
-    for f in bundle.schema.inputs:
-        i = positions[f.name]
+    for f, (name, field) in zip(bundle.schema.inputs, _sources(bundle, frame.schema)):
+        i = positions[name]
         dt = fields[i].dataType
-        col = F.col(_quote(f.name))
+        col = F.col(_quote(name))
         converted = None
+        if field is not None:
+            # A struct's field (Spark's image struct: `image.data`...): a column of its own
+            # for the codec, which reads top-level columns only. getField keeps the struct's
+            # nulls (a null image is a null `data`).
+            dt = dt[field].dataType
+            col = col.getField(field)
+            converted = col
         if isinstance(dt, T.UserDefinedType):
             converted = vector_to_array(col)
         elif f.is_tensor:

@@ -15,7 +15,14 @@ import keel
 from keel._api import Field
 from keel.spark_runtime._jvm_engine import _transform_jvm, _use_jvm
 from keel.spark_runtime._persistence import _KeelModelReader, _KeelModelWriter
-from keel.spark_runtime._plan import _check_frame, _output_spark_type, _quote, _read_bundle, _vector_metadata
+from keel.spark_runtime._plan import (
+    _check_frame,
+    _output_spark_type,
+    _quote,
+    _read_bundle,
+    _sources,
+    _vector_metadata,
+)
 from keel.spark_runtime._python_engine import _transform_python
 
 if TYPE_CHECKING:
@@ -54,8 +61,12 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
     bundle's type differs (byte/short/int/long for an integer input; any number, decimals
     included, for a float input; a ``VectorUDT`` or ``array<number>`` column for a vector
     input; nested ``array``s of numbers for a tensor input, converted to its dtype, or a
-    ``VectorUDT`` for a rank-1 float tensor); anything else, or a missing column, raises ``keel.ColumnTypeError`` /
-    ``keel.MissingColumnError`` from ``transform`` itself, before any Spark job.
+    ``VectorUDT`` for a rank-1 float tensor; ``binary`` for a binary input); anything else, or a missing column, raises ``keel.ColumnTypeError`` /
+    ``keel.MissingColumnError`` from ``transform`` itself, before any Spark job. A bundle
+    input ``col.field`` with no column of that name reads field ``field`` of struct column
+    ``col``: Spark's image struct (``spark.read.format("image")``) feeds the inputs
+    ``image.data``, ``image.height``, ``image.width``, ``image.nChannels`` of a stage written
+    by ``keel.images.preprocess(source="spark")`` as it is.
 
     Saved with ``write().save(path)`` (or inside a saved ``PipelineModel``) the bundle's
     bytes are stored with the params, so the saved model is self-contained.
@@ -231,7 +242,9 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
             # Only the bundle's inputs travel to the scorer.
             from pyspark.sql import functions as F
 
-            frame = dataset.select(*[F.col(_quote(f.name)) for f in bundle.schema.inputs])
+            # (A struct column once, however many of its fields the bundle reads.)
+            columns = dict.fromkeys(name for name, _ in _sources(bundle, dataset.schema))
+            frame = dataset.select(*[F.col(_quote(name)) for name in columns])
         if _use_jvm(spark, self.getEngine()):
             # The JVM engine broadcasts the bundle itself; no Python broadcast is made.
             return _transform_jvm(frame, bundle, data, sha, [f.name for f in outputs], keep_inputs, out_schema)

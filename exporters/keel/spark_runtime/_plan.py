@@ -93,7 +93,7 @@ def _spark_input_arrow_type(dt: DataType) -> pa.DataType | None:
 
     simple = {T.DoubleType: pa.float64(), T.FloatType: pa.float32(), T.LongType: pa.int64(),
               T.IntegerType: pa.int32(), T.ShortType: pa.int16(), T.ByteType: pa.int8(),
-              T.BooleanType: pa.bool_(), T.StringType: pa.string()}
+              T.BooleanType: pa.bool_(), T.StringType: pa.string(), T.BinaryType: pa.binary()}
     for cls, t in simple.items():
         if isinstance(dt, cls):
             return t
@@ -112,21 +112,56 @@ def _spark_input_arrow_type(dt: DataType) -> pa.DataType | None:
     return None
 
 
+def _source(name: str, columns: dict[str, Any]) -> tuple[str, str | None] | None:
+    """Where bundle input `name` is read from a frame whose top-level columns (name to Spark
+    type) are `columns`: a column of that name, else, for ``col.field``, the field of struct
+    column ``col`` (Spark's image struct feeds ``image.data``, ``image.height``...). Returns
+    ``(column, field or None)``, or None when neither exists."""
+    if name in columns:
+        return name, None
+    from pyspark.sql import types as T
+
+    col, dot, field = name.rpartition(".")
+    if dot and isinstance(columns.get(col), T.StructType) and field in columns[col].fieldNames():
+        return col, field
+    return None
+
+
+def _sources(bundle: keel.Bundle, schema: Any) -> list[tuple[str, str | None]]:
+    """:func:`_source` for every bundle input (in order), as checked by :func:`_check_frame`."""
+    columns = {f.name: f.dataType for f in reversed(schema.fields)}
+    out = []
+    for f in bundle.schema.inputs:
+        src = _source(f.name, columns)
+        if src is None:
+            raise MissingColumnError(f"input column `{f.name}` is missing", column=f.name)
+        out.append(src)
+    return out
+
+
 def _check_frame(bundle: keel.Bundle, schema: Any) -> None:
     """Checks a Spark schema against the bundle's inputs (what the executors would do with
     the first batch), so a misfit fails on the driver, before any job: a missing input is a
-    ``MissingColumnError``, an input Spark cannot hand over losslessly a ``ColumnTypeError``."""
+    ``MissingColumnError``, an input Spark cannot hand over losslessly a ``ColumnTypeError``.
+    An input ``col.field`` with no column of its own reads a struct column's field."""
     by_name = {f.name: f for f in schema.fields}
+    columns = {f.name: f.dataType for f in reversed(schema.fields)}
     for f in bundle.schema.inputs:
-        sf = by_name.get(f.name)
-        if sf is None:
+        src = _source(f.name, columns)
+        if src is None:
             near = [n for n in by_name if n.lower() == f.name.lower()]
             hint = f" (the frame has `{near[0]}`: names are case-sensitive)" if near else ""
+            col = f.name.rpartition(".")[0]
+            if not hint and col and col in by_name:
+                hint = f" (`{col}` is {by_name[col].dataType.simpleString()}, not a struct with that field)"
             raise MissingColumnError(
                 f"input column `{f.name}` is missing from the DataFrame{hint}; it has: "
                 + ", ".join(f"`{n}`" for n in by_name),
                 column=f.name,
             )
+        sf = by_name[src[0]]
+        if src[1] is not None:
+            sf = sf.dataType[src[1]]
         found = f"Spark {sf.dataType.simpleString()}"
         t = _spark_input_arrow_type(sf.dataType)
         if t is None:

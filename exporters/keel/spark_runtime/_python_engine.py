@@ -108,29 +108,56 @@ def _rebuild_error(e: InputError, message: str) -> InputError:
     return err
 
 
+def _struct_child(schema: pa.Schema, name: str) -> tuple[int, int] | None:
+    """For input ``col.field`` with no column of its own: the positions of struct column
+    ``col`` and of its child ``field`` (the driver's ``_plan._source`` rule)."""
+    pa = _pa()
+    col, dot, field = name.rpartition(".")
+    if not dot or col not in schema.names:
+        return None
+    t = schema.field(schema.names.index(col)).type
+    if not pa.types.is_struct(t) or t.get_field_index(field) < 0:
+        return None
+    return schema.names.index(col), t.get_field_index(field)
+
+
 class _Inputs:
     """Picks the bundle's inputs out of a Spark batch, converted where Spark's Arrow types
-    differ from the bundle's; the conversions are chosen once, from the first batch's types."""
+    differ from the bundle's; the conversions are chosen once, from the first batch's types.
+    An input ``col.field`` without a column of its own is read from struct column ``col``
+    (Spark's image struct: ``image.data``, ``image.height``...)."""
 
     def __init__(self, bundle: keel.Bundle):
         self.fields = bundle.schema.inputs
         self.schema: Any = None
-        self.plan: list[tuple[int, Converter]] = []
+        self.plan: list[tuple[int, int | None, Converter]] = []
 
     def batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         pa = _pa()
         if batch.schema is not self.schema and batch.schema != self.schema:
             names = batch.schema.names
-            plan = []
+            plan: list[tuple[int, int | None, Converter]] = []
             for f in self.fields:
-                if f.name not in names:
+                if f.name in names:
+                    i = names.index(f.name)
+                    plan.append((i, None, _input_converter(f, batch.schema.field(i).type)))
+                    continue
+                child = _struct_child(batch.schema, f.name)
+                if child is None:
                     raise MissingColumnError(f"input column `{f.name}` is missing", column=f.name)
-                i = names.index(f.name)
-                plan.append((i, _input_converter(f, batch.schema.field(i).type)))
+                t = batch.schema.field(child[0]).type.field(child[1]).type
+                plan.append((child[0], child[1], _input_converter(f, t)))
             self.plan, self.schema = plan, batch.schema
         cols = []
-        for i, conv in self.plan:
+        flat: dict[int, list[pa.Array]] = {}
+        for i, child, conv in self.plan:
             c = batch.column(i)
+            if child is not None:
+                # flatten() gives the children with the struct's own nulls applied, so a null
+                # image is a null `data` row, refused by the op naming it.
+                if i not in flat:
+                    flat[i] = c.flatten()
+                c = flat[i][child]
             cols.append(c if conv is None else conv(c))
         return pa.RecordBatch.from_arrays(cols, names=[f.name for f in self.fields])
 

@@ -201,7 +201,8 @@ def onnx_bytes(module: Any, sample: Any, *, input_names: Sequence[str] | None = 
 def export(module: Any, path: str | os.PathLike, sample: Any, name: str | None = None,
            input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None,
            dynamic_batch: bool = True, metadata: Mapping[str, str] | None = None,
-           dynamic_dims: Mapping[int | str, Mapping[int, Any]] | None = None) -> None:
+           dynamic_dims: Mapping[int | str, Mapping[int, Any]] | None = None,
+           images: Mapping[str, Any] | None = None) -> None:
     """Writes ``module`` as a keel bundle at ``path``.
 
     ``sample``: the forward's inputs (a tensor or a tuple of tensors), whose first dimension is
@@ -213,20 +214,32 @@ def export(module: Any, path: str | os.PathLike, sample: Any, name: str | None =
     input by name or position -> axis -> a name, or a ``torch.export.Dim`` with bounds); the
     bundle's field then takes any size there (``Field.dims`` names it). ``name`` names the bundle (default: the module's class name).
 
+    ``images`` puts image preprocessing in front of network inputs: ``{"x": keel.images.Preprocess(
+    size=(32, 32), mean=..., std=...)}`` makes input ``x`` read encoded images (a ``binary``
+    column named by the stage's ``input``, default ``image``; or Spark's image struct with
+    ``source="spark"``) instead of a tensor; the stage's output shape must be the sample's
+    ``(C, H, W)``. Every network input must then have a stage (``keel.ComposeError`` names one
+    left over). The join is ``keel.compose``'s.
+
     Raises :class:`keel.UnsupportedError` listing every op or attribute keel lacks; nothing is
     written then.
     """
     write_atomic(path, bundle_bytes(module, sample, name=name, input_names=input_names,
                                     output_names=output_names, dynamic_batch=dynamic_batch,
-                                    metadata=metadata, dynamic_dims=dynamic_dims))
+                                    metadata=metadata, dynamic_dims=dynamic_dims, images=images))
 
 
 def bundle_bytes(module: Any, sample: Any, name: str | None = None,
                  input_names: Sequence[str] | None = None,
                  output_names: Sequence[str] | None = None, dynamic_batch: bool = True,
                  metadata: Mapping[str, str] | None = None,
-                 dynamic_dims: Mapping[int | str, Mapping[int, Any]] | None = None) -> bytes:
+                 dynamic_dims: Mapping[int | str, Mapping[int, Any]] | None = None,
+                 images: Mapping[str, Any] | None = None) -> bytes:
     """:func:`export`, returning the bundle's bytes instead of writing a file."""
+    if images:
+        return _with_images(module, sample, images, name=name, input_names=input_names,
+                            output_names=output_names, dynamic_batch=dynamic_batch,
+                            metadata=metadata, dynamic_dims=dynamic_dims)
     import torch
 
     if output_names is None:
@@ -240,3 +253,21 @@ def bundle_bytes(module: Any, sample: Any, name: str | None = None,
     return _native_module().convert_onnx(
         model, name=name or type(module).__name__, metadata=meta, producer="keel.torch",
     )
+
+
+def _with_images(module: Any, sample: Any, images: Mapping[str, Any], name: str | None,
+                 **options: Any) -> bytes:
+    """The network exported, then joined behind one ``keel.images`` stage per image input (one
+    preprocessing bundle holding them all, connected input by input)."""
+    import keel
+    from keel._compose import compose_bytes
+    from keel.images import _resolve, _stages_bundle
+
+    if not options.get("dynamic_batch", True):
+        raise ValueError("images= needs dynamic_batch=True: the images' rows are the network's batch")
+    net = bundle_bytes(module, sample, name=name, **options)
+    inputs = [f.name for f in keel.load(net).schema.inputs]
+    stages = _resolve(images, inputs)
+    prep = _stages_bundle([stage for _, stage in stages])
+    return compose_bytes(prep, net, connect={key: stage.output for key, stage in stages},
+                         name=name or type(module).__name__)
