@@ -108,8 +108,39 @@ impl MaxPool {
         let (dh, dw) = (win.dilations[0], win.dilations[1]);
         let (bh, bw) = (p.begin[0] as isize, p.begin[1] as isize);
         let (oh_n, ow_n) = (p.out[0], p.out[1]);
+        // Output columns whose whole window lies inside the input: `ow * sw - bw >= 0` and
+        // `ow * sw - bw + (kw - 1) * dw < w`.
+        let col_span = (kw - 1) * dw;
+        let ow_lo = (bw.max(0) as usize).div_ceil(sw.max(1)).min(ow_n);
+        let ow_hi = if w + (bw.max(0) as usize) > col_span {
+            ((w + bw.max(0) as usize - col_span - 1) / sw.max(1) + 1).min(ow_n)
+        } else {
+            0
+        }
+        .max(ow_lo);
         for oh in 0..oh_n {
-            for ow in 0..ow_n {
+            let i0 = (oh * sh) as isize - bh;
+            let rows_inside = i0 >= 0 && (i0 as usize) + (kh - 1) * dh < h;
+            let y_row = &mut y[oh * ow_n..(oh + 1) * ow_n];
+            for (ow, out) in y_row.iter_mut().enumerate() {
+                if rows_inside && (ow_lo..ow_hi).contains(&ow) {
+                    // Every tap inside: the first tap starts the maximum (so a NaN there
+                    // stays, as below), no padding checks.
+                    let j0 = ow * sw - bw as usize;
+                    let top = i0 as usize * w + j0;
+                    let mut best = xs[top];
+                    for a in 0..kh {
+                        let base = top + a * dh * w;
+                        for b in 0..kw {
+                            let v = xs[base + b * dw];
+                            if v > best {
+                                best = v;
+                            }
+                        }
+                    }
+                    *out = best;
+                    continue;
+                }
                 let mut best: Option<T> = None;
                 for a in 0..kh {
                     let i = (oh * sh + a * dh) as isize - bh;
@@ -128,7 +159,7 @@ impl MaxPool {
                         }
                     }
                 }
-                y[oh * ow_n + ow] = best.unwrap_or_default();
+                *out = best.unwrap_or_default();
             }
         }
     }
