@@ -21,11 +21,13 @@ HERE = os.path.join(ROOT, "fixtures", "onnx")
 with open(os.path.join(HERE, "cases.json")) as f:
     CASES = json.load(f)
 
-DTYPES = {"x": np.float32, "ids": np.int64}
+# numpy's dtype for each bundle dtype the ONNX fixtures' inputs use.
+NUMPY = {"f32": np.float32, "f64": np.float64, "i64": np.int64, "i32": np.int32}
 
 
-def _inputs(case, one_row):
-    arrays = {k: np.asarray(v, dtype=DTYPES[k]) for k, v in case["inputs"].items()}
+def _inputs(bundle, case, one_row):
+    dtypes = {f.name: NUMPY[f.dtype] for f in bundle.schema.inputs}
+    arrays = {k: np.asarray(v, dtype=dtypes[k]) for k, v in case["inputs"].items()}
     # A fixed-shape model scores one row holding each whole tensor: add the row axis.
     return {k: v[None] for k, v in arrays.items()} if one_row else arrays
 
@@ -35,7 +37,7 @@ def test_onnx_models_score_like_onnx_runtime(name):
     case = CASES[name]
     bundle = keel.load(os.path.join(HERE, case["model"]))
     one_row = name == "fixed"
-    out = bundle.transform(_inputs(case, one_row))
+    out = bundle.transform(_inputs(bundle, case, one_row))
     for out_name, want in case["outputs"].items():
         got = out[out_name][0] if one_row else out[out_name]
         assert_close(got, want, "onnx_f32", f"{name}.{out_name}")
