@@ -401,7 +401,9 @@ def _arrow_column(pa: Any, values: Any, field: Field) -> Any:
             arr = pa.array(values, from_pandas=True)
         else:
             arr = pa.array(values)
-        return arr
+        # A pandas 3 `str` column is pyarrow-backed: one made by `pd.concat` converts to a
+        # ChunkedArray of its pieces, which a record batch cannot hold.
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     except ColumnTypeError:
         raise  # already names the column and row
     except (pa.ArrowException, TypeError, ValueError) as e:

@@ -744,3 +744,21 @@ def test_binary_inputs_refuse_nulls_strings_and_junk_naming_column_and_row(tmp_p
         with pytest.raises(keel.BadValueError) as e:
             b.transform({"image": [png, bad]})
         assert (e.value.column, e.value.row) == ("image", 1), e.value
+
+
+def test_a_pyarrow_backed_string_column_in_pieces_is_one_column():
+    # pandas 3 `str` columns are pyarrow-backed; `pd.concat` leaves them in chunks.
+    import pandas as pd
+
+    demo = os.path.join(ROOT, "fixtures", "demo")
+    frame = pd.read_csv(os.path.join(demo, "airbnb.csv"))
+    bundle = keel.load(os.path.join(demo, "airbnb_linear.keel"))
+    want = bundle.transform(frame)
+    pieces = frame.copy()
+    for c in frame.columns:
+        if frame[c].dtype == object or str(frame[c].dtype) == "str":
+            values = [None if isinstance(v, float) else v for v in frame[c]]
+            half = len(values) // 2
+            chunked = pa.chunked_array([values[:half], values[half:]], type=pa.string())
+            pieces[c] = pd.Series(pd.arrays.ArrowExtensionArray(chunked), index=frame.index)
+    pd.testing.assert_frame_equal(bundle.transform(pieces), want)
