@@ -240,6 +240,20 @@ fn load_bundle(path: &Path) -> Result<Loaded, Error> {
     keel_import::load::read_path(path).map_err(|e| Error::load(path, e))
 }
 
+/// Encodes `bundle`, reads the bytes back, and only then writes them to `out` (replacing it
+/// once complete): the writer and the reader must agree, or the result is a bug to report, not
+/// a file to keep. Returns the bytes written.
+fn write_checked(bundle: &Bundle, encoding: EncodingArg, out: &Path) -> Result<Vec<u8>, Error> {
+    let fail = |source| Error::Bundle {
+        path: out.to_path_buf(),
+        source,
+    };
+    let bytes = bundle.to_bytes(encoding.into()).map_err(fail)?;
+    Bundle::from_bytes(&bytes).map_err(fail)?;
+    write_atomic(out, &bytes)?;
+    Ok(bytes)
+}
+
 /// Plans a verified bundle with the runtime.
 fn plan(path: &Path, bundle: &Bundle) -> Result<Model, Error> {
     Model::from_bundle(bundle, &Options::default()).map_err(|source| Error::Plan {
@@ -356,19 +370,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 // an importer bug to report, not a file to write.
                 plan(&path, &bundle)?;
             }
-            let bytes = bundle
-                .to_bytes(encoding.into())
-                .map_err(|source| Error::Bundle {
-                    path: out.clone(),
-                    source,
-                })?;
-            // Read the result back before it replaces anything: the writer and the reader must
-            // agree, or the conversion is a bug to report, not a file to keep.
-            Bundle::from_bytes(&bytes).map_err(|source| Error::Bundle {
-                path: out.clone(),
-                source,
-            })?;
-            write_atomic(&out, &bytes)?;
+            let bytes = write_checked(&bundle, encoding, &out)?;
             stdout_line(&format!(
                 "ok: wrote `{}` ({} encoding, {} bytes)\n",
                 out.display(),
@@ -405,17 +407,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     network: network.clone(),
                     source: Box::new(source),
                 })?;
-            let bytes = bundle
-                .to_bytes(encoding.into())
-                .map_err(|source| Error::Bundle {
-                    path: out.clone(),
-                    source,
-                })?;
-            Bundle::from_bytes(&bytes).map_err(|source| Error::Bundle {
-                path: out.clone(),
-                source,
-            })?;
-            write_atomic(&out, &bytes)?;
+            let bytes = write_checked(&bundle, encoding, &out)?;
             let m = &bundle.manifest;
             let fields = |f: &[keel_bundle::Field]| {
                 f.iter()

@@ -229,23 +229,11 @@ def _safetensors_bytes(tensors: dict[str, np.ndarray]) -> bytes:
     return save({k: tensors[k] for k in sorted(tensors)})
 
 
-def write_bundle(
-    path: str | os.PathLike,
-    *,
-    name: str,
-    producer: dict[str, str],
-    inputs: list[dict],
-    outputs: list[dict],
-    graph: dict,
-    tensors: dict[str, np.ndarray],
-    metadata: dict[str, str] | None = None,
-    format_version: str = FORMAT_VERSION,
-) -> None:
-    """Writes a bundle atomically: to a temporary file beside ``path``, then renamed over it,
-    so a failure never leaves a half-written bundle behind."""
-    write_atomic(path, bundle_zip(name=name, producer=producer, inputs=inputs, outputs=outputs,
-                                  graph=graph, tensors=tensors, metadata=metadata,
-                                  format_version=format_version))
+def write_bundle(path: str | os.PathLike, **parts: Any) -> None:
+    """Writes the bundle :func:`bundle_zip` makes of ``parts`` atomically: to a temporary file
+    beside ``path``, then renamed over it, so a failure never leaves a half-written bundle
+    behind."""
+    write_atomic(path, bundle_zip(**parts))
 
 
 def bundle_zip(

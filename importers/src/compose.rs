@@ -281,7 +281,8 @@ pub fn compose(features: &Bundle, network: &Bundle, opts: &Options) -> Result<Bu
         .clone()
         .unwrap_or_else(|| format!("{}+{}", fm.name, nm.name));
     let mut manifest = Manifest::new(name, root_name, fm.inputs.clone(), outputs);
-    manifest.uid = derived_uid(&fm.uid, &nm.uid);
+    // Derived from the two parts' uids: composing the same bundles twice gives the same uid.
+    manifest.uid = crate::emit::uid_of(format!("compose\0{}\0{}", fm.uid, nm.uid).as_bytes());
     manifest.created = fm.created.clone().max(nm.created.clone());
     manifest.producer = Producer {
         name: "keel.compose".into(),
@@ -538,19 +539,4 @@ fn rename_files(attr: &mut Attr, files: &BTreeMap<String, String>) {
         Attr::List(items) => items.iter_mut().for_each(|a| rename_files(a, files)),
         _ => {}
     }
-}
-
-/// A uid derived from the two parts' (deterministic: composing the same bundles twice gives
-/// the same uid), in UUID layout.
-fn derived_uid(a: &str, b: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let d = hex::encode(Sha256::digest(format!("compose\0{a}\0{b}").as_bytes()));
-    format!(
-        "{}-{}-{}-{}-{}",
-        &d[0..8],
-        &d[8..12],
-        &d[12..16],
-        &d[16..20],
-        &d[20..32]
-    )
 }

@@ -256,3 +256,18 @@ pub(crate) fn bindings<'p>(pairs: impl IntoIterator<Item = (&'p str, String)>) -
         .map(|(port, cols)| Binding::new(port, cols))
         .collect()
 }
+
+/// A deterministic bundle uid: the SHA-256 of `seed` in UUID layout, so importing or composing
+/// the same input twice gives the same bundle.
+pub(crate) fn uid_of(seed: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let h = hex::encode(Sha256::digest(seed));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

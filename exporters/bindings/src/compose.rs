@@ -3,7 +3,6 @@
 //! same code as `keel compose`. `keel.compose` and the exporters' `network=` option call it.
 
 use crate::errors::to_py;
-use keel_bundle::Encoding;
 use keel_import::compose::{Connection, Error as ComposeError, Options, compose as join};
 use keel_import::load::{LoadError, read_bytes};
 use pyo3::prelude::*;
@@ -23,11 +22,7 @@ fn run(features: &[u8], network: &[u8], opts: &Options) -> Result<Vec<u8>, Failu
     let feats = read_bytes(features).map_err(|e| Failure::Read("features", e))?;
     let net = read_bytes(network).map_err(|e| Failure::Read("network", e))?;
     let bundle = join(&feats.bundle, &net.bundle, opts).map_err(Failure::Compose)?;
-    let bytes = bundle
-        .to_bytes(Encoding::Json)
-        .map_err(|e| Failure::Runtime(e.into()))?;
-    keel_bundle::Bundle::from_bytes(&bytes).map_err(|e| Failure::Runtime(e.into()))?;
-    Ok(bytes)
+    crate::convert::checked_bytes(&bundle).map_err(Failure::Runtime)
 }
 
 /// Composes two bundles' bytes; `connect` maps a network input to the pipeline columns it

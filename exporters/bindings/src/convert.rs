@@ -63,11 +63,14 @@ fn convert(
     // A bundle written here must also plan: a conversion the runtime cannot score is an
     // importer bug to report now, not a file to hand back (as `keel convert` checks).
     Model::from_bundle(&bundle, &Options::default()).map_err(Failure::Runtime)?;
-    let bytes = bundle
-        .to_bytes(Encoding::Json)
-        .map_err(|e| Failure::Runtime(e.into()))?;
-    // The writer and the reader must agree before the bytes leave.
-    Bundle::from_bytes(&bytes).map_err(|e| Failure::Runtime(e.into()))?;
+    checked_bytes(&bundle).map_err(Failure::Runtime)
+}
+
+/// A bundle's bytes (JSON encoding), read back before they leave: the writer and the reader
+/// must agree.
+pub(crate) fn checked_bytes(bundle: &Bundle) -> Result<Vec<u8>, keel_runtime::Error> {
+    let bytes = bundle.to_bytes(Encoding::Json)?;
+    Bundle::from_bytes(&bytes)?;
     Ok(bytes)
 }
 

@@ -227,22 +227,8 @@ def _vector_struct_to_lists(a: pa.Array, name: str) -> pa.Array:
     if rows.size:
         counts = lengths[rows]
         out[np.repeat(out_off[rows], counts) + _ranges(counts)] = v_flat[np.repeat(v_off[rows], counts) + _ranges(counts)]
-    rows = np.flatnonzero(sparse)
-    i_off = indices.offsets.to_numpy()
-    i_flat = indices.values.to_numpy(zero_copy_only=False)
-    counts = (v_off[rows + 1] - v_off[rows]).astype(np.int64)
-    pos_v = np.repeat(v_off[rows], counts) + _ranges(counts)
-    pos_i = np.repeat(i_off[rows], counts) + _ranges(counts)
-    cols = i_flat[pos_i].astype(np.int64)
-    row_of = np.repeat(rows, counts)
-    wrong = np.flatnonzero((cols < 0) | (cols >= lengths[row_of]))
-    if wrong.size:
-        row = int(row_of[wrong[0]])
-        raise BadValueError(
-            f"row {row}, column `{name}`: sparse vector index {int(cols[wrong[0]])} is outside 0..{int(lengths[row]) - 1}",
-            column=name, row=row,
-        )
-    out[out_off[row_of] + cols] = v_flat[pos_v]
+    row_of, cols, entries = _sparse_entries(indices, v_off, v_flat, np.flatnonzero(sparse), lengths, name)
+    out[out_off[row_of] + cols] = entries
     mask = pa.array(~valid) if not valid.all() else None
     return pa.ListArray.from_arrays(pa.array(out_off.astype(np.int32)), pa.array(out, type=pa.float64()), mask=mask)
 
@@ -336,23 +322,33 @@ def _vector_struct_to_fixed(a: pa.Array, width: int, name: str) -> pa.Array:
     rows = np.flatnonzero(sparse)
     if rows.size:
         out[rows] = 0.0
-        i_off = indices.offsets.to_numpy()
-        i_flat = indices.values.to_numpy(zero_copy_only=False)
-        counts = (v_off[rows + 1] - v_off[rows]).astype(np.int64)
-        # Element positions of every stored entry of the sparse rows, flattened.
-        pos_v = np.repeat(v_off[rows], counts) + _ranges(counts)
-        pos_i = np.repeat(i_off[rows], counts) + _ranges(counts)
-        cols = i_flat[pos_i].astype(np.int64)
-        row_of = np.repeat(rows, counts)
-        wrong = np.flatnonzero((cols < 0) | (cols >= width))
-        if wrong.size:
-            row = int(row_of[wrong[0]])
-            raise BadValueError(
-                f"row {row}, column `{name}`: sparse vector index {int(cols[wrong[0]])} is outside 0..{width - 1}",
-                column=name, row=row,
-            )
-        out[row_of, cols] = v_flat[pos_v]
+        row_of, cols, entries = _sparse_entries(indices, v_off, v_flat, rows, np.full(n, width), name)
+        out[row_of, cols] = entries
     return _fixed(pa.array(out.ravel(), type=pa.float64()), width, valid)
+
+
+def _sparse_entries(indices: pa.Array, v_off: Any, v_flat: Any, rows: Any, sizes: Any, name: str) -> Any:
+    """Every stored entry of the sparse vector rows `rows`, flattened: its row, its column and
+    its value. A column outside its row's size (`sizes`, one per row of the column) is a
+    ``BadValueError`` naming the row."""
+    import numpy as np
+
+    i_off = indices.offsets.to_numpy()
+    i_flat = indices.values.to_numpy(zero_copy_only=False)
+    counts = (v_off[rows + 1] - v_off[rows]).astype(np.int64)
+    # Element positions of every stored entry of the sparse rows, flattened.
+    pos_v = np.repeat(v_off[rows], counts) + _ranges(counts)
+    pos_i = np.repeat(i_off[rows], counts) + _ranges(counts)
+    cols = i_flat[pos_i].astype(np.int64)
+    row_of = np.repeat(rows, counts)
+    wrong = np.flatnonzero((cols < 0) | (cols >= sizes[row_of]))
+    if wrong.size:
+        row = int(row_of[wrong[0]])
+        raise BadValueError(
+            f"row {row}, column `{name}`: sparse vector index {int(cols[wrong[0]])} is outside 0..{int(sizes[row]) - 1}",
+            column=name, row=row,
+        )
+    return row_of, cols, v_flat[pos_v]
 
 
 def _ranges(counts: Any) -> Any:

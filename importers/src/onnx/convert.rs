@@ -923,19 +923,8 @@ pub(crate) fn convert_with(
     let root = emit.unique(&format!("{graph_name}#pipeline"));
     let reads = emit.reads().to_vec();
     let (graph, tensors) = emit.finish(root.clone(), reads, "ONNX graph".into())?;
-    let digest = {
-        use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(bytes))
-    };
     let mut manifest = Manifest::new(graph_name, root, fields_in, fields_out);
-    manifest.uid = format!(
-        "{}-{}-{}-{}-{}",
-        &digest[0..8],
-        &digest[8..12],
-        &digest[12..16],
-        &digest[16..20],
-        &digest[20..32]
-    );
+    manifest.uid = crate::emit::uid_of(bytes);
     manifest.producer = Producer {
         name: "keel-import.onnx".into(),
         version: env!("CARGO_PKG_VERSION").into(),

@@ -259,16 +259,7 @@ pub(super) fn build(
 /// A UUID-shaped id derived from the model's uid and save time, so converting the same saved
 /// model twice gives the same bundle.
 fn uid_from(uid: &str, ts: i64) -> String {
-    use sha2::{Digest, Sha256};
-    let h = hex::encode(Sha256::digest(format!("{uid}@{ts}").as_bytes()));
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::emit::uid_of(format!("{uid}@{ts}").as_bytes())
 }
 
 /// The save time (milliseconds since the epoch) as RFC 3339 UTC.
