@@ -44,5 +44,6 @@ from keel.spark_runtime._jvm_engine import jvm_engine_available
 from keel.spark_runtime._model import KeelModel
 from keel.spark_runtime._python_engine import LOAD_LOG_ENV
 from keel.spark_runtime._sql import register_udf
+from keel.spark_runtime._versions import BundleRefreshWarning
 
-__all__ = ["KeelModel", "register_udf", "jvm_engine_available", "LOAD_LOG_ENV"]
+__all__ = ["KeelModel", "register_udf", "jvm_engine_available", "LOAD_LOG_ENV", "BundleRefreshWarning"]

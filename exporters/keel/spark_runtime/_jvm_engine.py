@@ -8,6 +8,12 @@ messages with Spark's own ``ArrowConverters`` and hands them to the Rust codec
 Spark's layout. Inputs Spark represents differently from the runtime (a ``VectorUDT``, a
 decimal, an array of another number) are converted here by Spark expressions into extra
 columns that the codec reads and drops.
+
+A streaming DataFrame cannot be turned into an RDD at ``transform`` time, so there the
+partition function runs inside the query's own plan (``Dataset.mapPartitions``, through
+``dev.keel.spark.KeelStream``), converting rows to Spark's internal form and back around the
+same Arrow path; its tasks find their micro-batch's version in the version store
+(``_versions``) as the Python engine's do.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from keel.spark_runtime._plan import _large_strings, _quote, _sources
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from keel.spark_runtime._python_engine import Versions
 
 
 def jvm_engine_available(spark: SparkSession) -> bool:
@@ -50,8 +58,8 @@ def _with_leaf(dt: Any, leaf: Any) -> Any:
     return leaf
 
 
-def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str, outputs: list[str],
-                   keep_inputs: bool, out_schema: Any) -> DataFrame:
+def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, versions: Versions, outputs: list[str],
+                   keep_inputs: bool, out_schema: Any, version_col: str | None = None) -> DataFrame:
     """Scores `frame` in the executor JVMs (``dev.keel.spark.KeelArrow``): the frame's columns
     are kept (``keepInputs``) and the bundle's inputs are read from them, or, where Spark's
     type is not one the runtime reads (a ``VectorUDT``, a decimal, an array of another number
@@ -113,5 +121,21 @@ def _transform_jvm(frame: DataFrame, bundle: keel.Bundle, data: bytes, sha: str,
     })
     spark = frame.sparkSession
     jvm = spark._jvm  # type: ignore[union-attr]
-    jdf = jvm.dev.keel.spark.KeelArrow.transform(frame._jdf, bytearray(data), sha, spec, out_schema.json())
-    return SparkDataFrame(jdf, spark)
+    # The codec writes the bundle's outputs; the version column is the engine's own.
+    scored_schema = T.StructType([f for f in out_schema.fields if f.name != version_col]) if version_col \
+        else out_schema
+    if frame.isStreaming:
+        jdf = jvm.dev.keel.spark.KeelStream.transform(
+            frame._jdf, bytearray(data), versions.sha, versions.uid, spec, scored_schema.json(),
+            versions.store, versions.plan, version_col)
+        # Spark's row encoder keeps the types but not the columns' metadata (a vector's
+        # `ml_attr`, which Spark's evaluators read): put it back.
+        scored = SparkDataFrame(jdf, spark)
+        return scored.select(*[F.col(_quote(f.name)).alias(f.name, metadata=f.metadata) for f in out_schema.fields])
+    jdf = jvm.dev.keel.spark.KeelArrow.transform(frame._jdf, bytearray(data), versions.sha, spec,
+                                                 scored_schema.json())
+    scored = SparkDataFrame(jdf, spark)
+    if version_col:
+        # A batch job is scored by the version transform read.
+        scored = scored.withColumn(version_col, F.lit(versions.uid))
+    return scored

@@ -13,6 +13,7 @@ from pyspark.ml.util import MLReadable, MLReader, MLWritable, MLWriter
 
 import keel
 from keel._api import Field
+from keel.spark_runtime import _versions
 from keel.spark_runtime._jvm_engine import _transform_jvm, _use_jvm
 from keel.spark_runtime._persistence import _KeelModelReader, _KeelModelWriter
 from keel.spark_runtime._plan import (
@@ -23,7 +24,7 @@ from keel.spark_runtime._plan import (
     _sources,
     _vector_metadata,
 )
-from keel.spark_runtime._python_engine import _transform_python
+from keel.spark_runtime._python_engine import Versions, _transform_python
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -56,6 +57,20 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
       ``mapInArrow`` cost is the trip to Python and back. ``"auto"`` (default): ``"jvm"``
       when the jar is on the driver's class path, else ``"python"``. Both give the same
       answers and the same errors (keel's message, row and partition).
+    - ``refreshInterval``: on a streaming DataFrame, look at ``bundlePath`` every that many
+      seconds and score the next micro-batches with a new file once it has loaded and fits
+      the stream (0, the default: never; the bundle read by ``transform`` scores throughout).
+      Each micro-batch is scored by exactly one version, and a micro-batch replayed from the
+      checkpoint by the one that scored it first. A file that does not load, does not fit
+      the stream's columns or changes the outputs' types, or is removed, is reported
+      (``logging`` and a ``BundleRefreshWarning``) and the running version goes on scoring.
+      The protocol: ``keel.spark_runtime._versions``.
+    - ``versionDir``: the version store of ``refreshInterval`` (default: ``.keel-versions``
+      beside the bundle file): the accepted bundles and which one scored each micro-batch. The
+      driver and every executor must reach it by this path (local mode, one host, or a shared
+      mount), and it must be kept with the query's checkpoint.
+    - ``versionCol``: when set, a string column of that name receives the manifest uid of the
+      bundle that scored the row (default ``""``: no column).
 
     Input columns are matched by name. Spark types are converted losslessly where the
     bundle's type differs (byte/short/int/long for an integer input; any number, decimals
@@ -98,6 +113,21 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
         "where batches are scored: auto (jvm when keel-spark.jar is loaded), jvm, python",
         typeConverter=TypeConverters.toString,
     )
+    refreshInterval: Param[float] = Param(
+        Params._dummy(), "refreshInterval",
+        "seconds between looks at bundlePath for a new version in a running stream (0: never)",
+        typeConverter=TypeConverters.toFloat,
+    )
+    versionDir: Param[str] = Param(
+        Params._dummy(), "versionDir",
+        "the version store of refreshInterval (empty: .keel-versions beside the bundle)",
+        typeConverter=TypeConverters.toString,
+    )
+    versionCol: Param[str] = Param(
+        Params._dummy(), "versionCol",
+        "a column receiving the scoring bundle's manifest uid (empty: none)",
+        typeConverter=TypeConverters.toString,
+    )
 
     def __init__(
         self,
@@ -107,14 +137,22 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
         outputCols: list[str] | None = None,
         keepInputs: bool | None = None,
         engine: str | None = None,
+        refreshInterval: float | None = None,
+        versionDir: str | None = None,
+        versionCol: str | None = None,
     ):
         super().__init__()
-        self._setDefault(outputPrefix="", outputCols=[], keepInputs=True, engine="auto")
+        self._setDefault(outputPrefix="", outputCols=[], keepInputs=True, engine="auto", refreshInterval=0.0,
+                         versionDir="", versionCol="")
         # (bundlePath it came from, bytes, Bundle, sha256): the bundle last read, so repeated
         # transforms read and plan it once on the driver.
         self._loaded: tuple[str | None, bytes, keel.Bundle, str] | None = None
+        # The driver's refresher of the last streaming transform with refreshInterval (tests
+        # read its events).
+        self._refresher: _versions.Refresher | None = None
         self.setParams(bundlePath, outputPrefix=outputPrefix, outputCols=outputCols, keepInputs=keepInputs,
-                       engine=engine)
+                       engine=engine, refreshInterval=refreshInterval, versionDir=versionDir,
+                       versionCol=versionCol)
 
     def setParams(
         self,
@@ -124,13 +162,19 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
         outputCols: list[str] | None = None,
         keepInputs: bool | None = None,
         engine: str | None = None,
+        refreshInterval: float | None = None,
+        versionDir: str | None = None,
+        versionCol: str | None = None,
     ) -> KeelModel:
         """Sets the params given (``None`` leaves a param as it is). Not keyword-only, unlike
         Spark's own transformers, so that ``KeelModel(path)`` reads naturally."""
         if engine is not None and engine not in _ENGINES:
             raise ValueError(f"KeelModel.engine: {engine!r} is not one of {', '.join(_ENGINES)}")
+        if refreshInterval is not None and refreshInterval < 0:
+            raise ValueError(f"KeelModel.refreshInterval: {refreshInterval} is negative (0: never refresh)")
         given = {"bundlePath": bundlePath, "outputPrefix": outputPrefix, "outputCols": outputCols,
-                 "keepInputs": keepInputs, "engine": engine}
+                 "keepInputs": keepInputs, "engine": engine, "refreshInterval": refreshInterval,
+                 "versionDir": versionDir, "versionCol": versionCol}
         return self._set(**{k: v for k, v in given.items() if v is not None})
 
     def setBundlePath(self, value: str) -> KeelModel:
@@ -162,6 +206,24 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
 
     def getEngine(self) -> str:
         return self.getOrDefault(self.engine)
+
+    def setRefreshInterval(self, value: float) -> KeelModel:
+        return self.setParams(refreshInterval=value)
+
+    def getRefreshInterval(self) -> float:
+        return self.getOrDefault(self.refreshInterval)
+
+    def setVersionDir(self, value: str) -> KeelModel:
+        return self._set(versionDir=value)
+
+    def getVersionDir(self) -> str:
+        return self.getOrDefault(self.versionDir)
+
+    def setVersionCol(self, value: str) -> KeelModel:
+        return self._set(versionCol=value)
+
+    def getVersionCol(self) -> str:
+        return self.getOrDefault(self.versionCol)
 
     # --- the bundle ----------------------------------------------------------------------
 
@@ -207,6 +269,10 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
         for f in self._outputs(bundle):
             meta = _vector_metadata(f) if f.is_vector else None
             out.append(StructField(prefix + f.name, _output_spark_type(f, "udt"), True, meta))
+        if self.getVersionCol():
+            from pyspark.sql.types import StringType
+
+            out.append(StructField(self.getVersionCol(), StringType(), True))
         return out
 
     def transformSchema(self, schema: Any) -> Any:
@@ -231,12 +297,21 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
     # --- transform -----------------------------------------------------------------------------
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
+        refresh = self.getRefreshInterval() > 0 and dataset.isStreaming
+        if refresh:
+            # The stream starts from the file as it is now, not from a copy read earlier.
+            self._loaded = None
         data, bundle, sha = self._load()
         spark = dataset.sparkSession
         out_schema = self.transformSchema(dataset.schema)
         outputs = self._outputs(bundle)
         prefix = self.getOutputPrefix()
         keep_inputs = self.getKeepInputs()
+        version_col = self.getVersionCol() or None
+        uid = str(bundle.manifest.get("uid") or sha)
+        versions = Versions(sha=sha, uid=uid, source=None)
+        if refresh:
+            versions = self._start_refresh(dataset, bundle, sha, uid, data)
         frame = dataset
         if not keep_inputs:
             # Only the bundle's inputs travel to the scorer.
@@ -247,8 +322,37 @@ class KeelModel(Transformer, MLReadable["KeelModel"], MLWritable):
             frame = dataset.select(*[F.col(_quote(name)) for name in columns])
         if _use_jvm(spark, self.getEngine()):
             # The JVM engine broadcasts the bundle itself; no Python broadcast is made.
-            return _transform_jvm(frame, bundle, data, sha, [f.name for f in outputs], keep_inputs, out_schema)
-        return _transform_python(frame, data, sha, outputs, prefix, keep_inputs, out_schema)
+            return _transform_jvm(frame, bundle, data, versions, [f.name for f in outputs], keep_inputs,
+                                  out_schema, version_col)
+        return _transform_python(frame, data, versions, outputs, prefix, keep_inputs, out_schema, version_col)
+
+    def _start_refresh(self, dataset: DataFrame, bundle: keel.Bundle, sha: str, uid: str, data: bytes) -> Versions:
+        """Starts the driver's refresher for a stream (``_versions``) and returns where the
+        tasks find their micro-batch's version."""
+        path = self.getBundlePath()
+        schema = dataset.schema
+        outputs = self._outputs(bundle)
+        declared = [(f.name, _output_spark_type(f, "udt").json(), f.shape if f.is_tensor else None)
+                    for f in outputs]
+        store = self.getVersionDir() or _versions.default_store(path)
+        plan = _versions.plan_key("KeelModel", path, {"schema": schema.json(), "outputs": declared})
+
+        def check(new: keel.Bundle) -> None:
+            # What transform checked for the first version, and outputs of the types the
+            # query's schema already declares.
+            _check_frame(new, schema)
+            have = {f.name: f for f in new.schema.outputs}
+            for name, spark_type, shape in declared:
+                f = have.get(name)
+                if f is None:
+                    raise ValueError(f"it has no output `{name}`, which the running query writes")
+                if _output_spark_type(f, "udt").json() != spark_type or (f.shape if f.is_tensor else None) != shape:
+                    raise ValueError(f"its output `{name}` is {f.dtype}{list(f.shape) if f.shape else ''}, "
+                                     "not the type the running query writes")
+
+        self._refresher = _versions.start(dataset.sparkSession, store, plan, path, self.getRefreshInterval(),
+                                          sha, uid, data, check)
+        return Versions(sha=sha, uid=uid, source=None, store=store, plan=plan)
 
     # --- persistence -----------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from keel._api import Field
 from keel.errors import InputError, MissingColumnError
 from keel.spark_runtime._arrow import Converter, _input_converter, _pa, _to_spark_arrow
 from keel.spark_runtime._plan import _broadcast, _large_strings, _output_arrow_type
+from keel.spark_runtime._versions import read_stored, task_version
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,14 +47,19 @@ _LOCK = threading.Lock()
 
 def _worker_bundle(sha: str, source: Any) -> keel.Bundle:
     """The planned bundle `sha` in this process; `source` is a Spark Broadcast of its bytes
-    (or the bytes themselves), read only on the first use."""
+    (or the bytes themselves, or a callable returning them), read only on the first use."""
     with _LOCK:
         bundle = _BUNDLES.get(sha)
         if bundle is not None:
             _BUNDLES.move_to_end(sha)
             return bundle
         t = time.perf_counter()
-        data = source if isinstance(source, (bytes, bytearray)) else source.value
+        if isinstance(source, (bytes, bytearray)):
+            data = source
+        elif callable(source):
+            data = source()
+        else:
+            data = source.value
         bundle = keel.load(data, ignore_extra_columns=True)
         _BUNDLES[sha] = bundle
         while len(_BUNDLES) > _CACHE_SIZE:
@@ -69,15 +75,38 @@ def _worker_bundle(sha: str, source: Any) -> keel.Bundle:
 
 
 @dataclass(frozen=True)
+class Versions:
+    """Which bundle a task scores with (``_versions``): the one ``transform`` read (`sha`,
+    `uid`, broadcast as `source`), or, with a version `store` (a stream with
+    ``refreshInterval``), its micro-batch's record in the store under `plan`."""
+
+    sha: str
+    uid: str
+    source: Any  # a Broadcast of the bytes of bundle `sha`
+    store: str | None = None
+    plan: str = ""
+
+    def task_bundle(self) -> tuple[keel.Bundle, str]:
+        """The running task's bundle and its manifest uid."""
+        sha, uid = task_version(self.store, self.plan, (self.sha, self.uid))
+        if sha == self.sha:
+            return _worker_bundle(sha, self.source), uid
+        store = self.store
+        assert store is not None
+        return _worker_bundle(sha, lambda: read_stored(store, sha)), uid
+
+
+@dataclass(frozen=True)
 class _Plan:
     """What an executor needs to score: shipped (pickled) with the function, small."""
 
-    sha: str
-    source: Any  # a Broadcast of the bundle's bytes
+    versions: Versions
     outputs: tuple[tuple[str, str], ...]  # (bundle output name, Spark column name)
     out_types: tuple[Any, ...]  # the Arrow type Spark declared for each output
     out_shapes: tuple[Any, ...]  # a tensor output's declared shape (None for other outputs)
     keep_inputs: bool
+    version_col: str | None = None  # the column receiving the scoring bundle's uid
+    version_type: Any = None  # its Arrow type (string or large_string)
 
 
 def _partition_id() -> int | None:
@@ -166,12 +195,15 @@ def _score_batches(plan: _Plan, batches: Iterator[pa.RecordBatch]) -> Iterator[p
     """The ``mapInArrow`` function: scores each batch and appends the outputs (or returns
     them alone), in the Arrow types Spark declared."""
     pa = _pa()
-    bundle = _worker_bundle(plan.sha, plan.source)
+    # Once per partition: a micro-batch's tasks all resolve the same version (``_versions``).
+    bundle, uid = plan.versions.task_bundle()
     model = bundle._model
     inputs = _Inputs(bundle)
     out_index = {f.name: i for i, f in enumerate(bundle.schema.outputs)}
     picks = [out_index[name] for name, _ in plan.outputs]
     out_fields = [pa.field(spark_name, t) for (_, spark_name), t in zip(plan.outputs, plan.out_types)]
+    if plan.version_col is not None:
+        out_fields.append(pa.field(plan.version_col, plan.version_type))
     partition = _partition_id()
     offset = 0
     for batch in batches:
@@ -186,6 +218,8 @@ def _score_batches(plan: _Plan, batches: Iterator[pa.RecordBatch]) -> Iterator[p
             cols = [_to_spark_arrow(scored.column(i), t, shape)
                     for i, t, shape in zip(picks, plan.out_types, plan.out_shapes)]
         offset += rows
+        if plan.version_col is not None:
+            cols.append(pa.array([uid] * rows, type=plan.version_type))
         if plan.keep_inputs:
             schema = pa.schema(list(batch.schema) + out_fields)
             yield pa.RecordBatch.from_arrays(list(batch.columns) + cols, schema=schema)
@@ -207,18 +241,22 @@ class _MapFunction:
 # --- the driver -------------------------------------------------------------------------------
 
 
-def _transform_python(frame: DataFrame, data: bytes, sha: str, outputs: list[Field], prefix: str,
-                      keep_inputs: bool, out_schema: Any) -> DataFrame:
+def _transform_python(frame: DataFrame, data: bytes, versions: Versions, outputs: list[Field], prefix: str,
+                      keep_inputs: bool, out_schema: Any, version_col: str | None = None) -> DataFrame:
     """Scores `frame` with ``mapInArrow`` in the Python workers: the frame's columns are kept
-    (``keepInputs``) or replaced by the outputs, named `prefix` + output name."""
+    (``keepInputs``) or replaced by the outputs, named `prefix` + output name, then the
+    scoring bundle's uid in `version_col` when set. `versions.source` is filled in here."""
+    import dataclasses
+
     spark = frame.sparkSession
     large = _large_strings(spark)
     plan = _Plan(
-        sha=sha,
-        source=_broadcast(spark, sha, data),
+        versions=dataclasses.replace(versions, source=_broadcast(spark, versions.sha, data)),
         outputs=tuple((f.name, prefix + f.name) for f in outputs),
         out_types=tuple(_output_arrow_type(f, "udt", large) for f in outputs),
         out_shapes=tuple(f.shape if f.is_tensor else None for f in outputs),
         keep_inputs=keep_inputs,
+        version_col=version_col,
+        version_type=_pa().large_string() if large else _pa().string(),
     )
     return frame.mapInArrow(_MapFunction(plan), out_schema)

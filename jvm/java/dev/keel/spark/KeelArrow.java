@@ -81,15 +81,57 @@ public final class KeelArrow {
     StructType inSchema = frame.schema();
     StructType outSchema = (StructType) DataType.fromJson(outSchemaJson);
     byte[] schemaMessage = schemaMessage(inSchema, tz, large);
-    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(session.sparkContext());
-    String appKey = jsc.sc().applicationId() + "/" + sha;
-    Broadcast<byte[]> source = BROADCASTS.computeIfAbsent(appKey, k -> jsc.broadcast(bundle));
+    Broadcast<byte[]> source = broadcast(session, sha, bundle);
     Score fn =
         new Score(
             source, sha, spec, schemaMessage, inSchema, outSchema, tz, large, maxRecords);
     JavaRDD<InternalRow> rows = frame.queryExecution().toRdd().toJavaRDD();
     JavaRDD<InternalRow> scored = rows.mapPartitions(fn);
     return session.internalCreateDataFrame(scored.rdd(), outSchema, false);
+  }
+
+  /** The application's one broadcast of bundle `sha` (made on first use). */
+  static Broadcast<byte[]> broadcast(SparkSession session, String sha, byte[] bundle) {
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(session.sparkContext());
+    String appKey = jsc.sc().applicationId() + "/" + sha;
+    return BROADCASTS.computeIfAbsent(appKey, k -> jsc.broadcast(bundle));
+  }
+
+  /** Supplies a bundle's bytes, read only when this JVM has not loaded it yet. */
+  interface BundleBytes {
+    byte[] get() throws IOException;
+  }
+
+  /**
+   * The native handle of a bundle planned for one frame schema and spec (`key`): this JVM's
+   * cached one, or loaded from `bytes`; past MAX_CACHED, the task's own, freed when it ends.
+   */
+  static long handle(
+      String key, BundleBytes bytes, byte[] schemaMessage, String spec, TaskContext ctx)
+      throws IOException {
+    Long cached = HANDLES.get(key);
+    if (cached != null) {
+      return cached;
+    }
+    if (HANDLES.size() < MAX_CACHED) {
+      // Two tasks may load the same bundle at once; the loser frees its copy.
+      long mine = Native.open(bytes.get(), schemaMessage, spec);
+      Long winner = HANDLES.putIfAbsent(key, mine);
+      if (winner != null) {
+        Native.close(mine);
+        return winner;
+      }
+      return mine;
+    }
+    long own = Native.open(bytes.get(), schemaMessage, spec);
+    ctx.addTaskCompletionListener(
+        (org.apache.spark.util.TaskCompletionListener) c -> Native.close(own));
+    return own;
+  }
+
+  /** The cache key of a handle: bundle digest, spec and frame schema. */
+  static String handleKey(String sha, String spec, byte[] schemaMessage) {
+    return sha + "\n" + spec + "\n" + Base64.getEncoder().encodeToString(schemaMessage);
   }
 
   /** The Arrow schema Spark's converters use for `schema`, as an IPC schema message. */
@@ -125,7 +167,7 @@ public final class KeelArrow {
         boolean large,
         int maxRecords) {
       this.source = source;
-      this.key = sha + "\n" + spec + "\n" + Base64.getEncoder().encodeToString(schemaMessage);
+      this.key = handleKey(sha, spec, schemaMessage);
       this.spec = spec;
       this.schemaMessage = schemaMessage;
       this.inSchema = inSchema;
@@ -135,47 +177,12 @@ public final class KeelArrow {
       this.maxRecords = maxRecords;
     }
 
-    private long handle(TaskContext ctx) {
-      Long cached = HANDLES.get(key);
-      if (cached != null) {
-        return cached;
-      }
-      if (HANDLES.size() < MAX_CACHED) {
-        // Two tasks may load the same bundle at once; the loser frees its copy.
-        long mine = Native.open(source.value(), schemaMessage, spec);
-        Long winner = HANDLES.putIfAbsent(key, mine);
-        if (winner != null) {
-          Native.close(mine);
-          return winner;
-        }
-        return mine;
-      }
-      long own = Native.open(source.value(), schemaMessage, spec);
-      ctx.addTaskCompletionListener(
-          (org.apache.spark.util.TaskCompletionListener) c -> Native.close(own));
-      return own;
-    }
-
     @Override
-    public Iterator<InternalRow> call(Iterator<InternalRow> rows) {
+    public Iterator<InternalRow> call(Iterator<InternalRow> rows) throws IOException {
       TaskContext ctx = TaskContext.get();
-      long handle = handle(ctx);
-      ArrowConverters$ conv = ArrowConverters$.MODULE$;
-      Iterator<byte[]> batches =
-          CollectionConverters.asJava(
-              conv.toBatchIterator(
-                  CollectionConverters.asScala(rows),
-                  inSchema,
-                  maxRecords,
-                  tz,
-                  true,
-                  large,
-                  ctx));
-      Iterator<byte[]> answers = new Answers(batches, handle, ctx.partitionId());
+      long handle = KeelArrow.handle(key, source::value, schemaMessage, spec, ctx);
       Iterator<InternalRow> out =
-          CollectionConverters.asJava(
-              conv.fromBatchIterator(
-                  CollectionConverters.asScala(answers), outSchema, tz, true, large, ctx));
+          scorePartition(rows, handle, ctx, inSchema, outSchema, maxRecords, tz, large);
       UnsafeProjection project = UnsafeProjection.create(outSchema);
       return new Iterator<InternalRow>() {
         @Override
@@ -189,6 +196,31 @@ public final class KeelArrow {
         }
       };
     }
+  }
+
+  /**
+   * A partition's rows through the runtime: Arrow batches of at most `maxRecords` rows by
+   * Spark's own converters, each scored with `handle`, the answers back as rows of
+   * `outSchema` (which the caller copies before the next row: they may be reused).
+   */
+  static Iterator<InternalRow> scorePartition(
+      Iterator<InternalRow> rows,
+      long handle,
+      TaskContext ctx,
+      StructType inSchema,
+      StructType outSchema,
+      int maxRecords,
+      String tz,
+      boolean large) {
+    ArrowConverters$ conv = ArrowConverters$.MODULE$;
+    Iterator<byte[]> batches =
+        CollectionConverters.asJava(
+            conv.toBatchIterator(
+                CollectionConverters.asScala(rows), inSchema, maxRecords, tz, true, large, ctx));
+    Iterator<byte[]> answers = new Answers(batches, handle, ctx.partitionId());
+    return CollectionConverters.asJava(
+        conv.fromBatchIterator(
+            CollectionConverters.asScala(answers), outSchema, tz, true, large, ctx));
   }
 
   /** Each batch message through the runtime; counts rows for error messages. */
