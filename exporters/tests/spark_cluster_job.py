@@ -5,7 +5,13 @@ KeelModel and writes the outputs with the row ids to a Parquet file on the drive
 engine: mapInArrow (Python workers) and, when keel-spark.jar is on the class path (conftest
 passes it in PYSPARK_SUBMIT_ARGS), the JVM engine (out.ENGINE.parquet).
 
-    python spark_cluster_job.py spark://127.0.0.1:PORT bundle.keel listings.parquet out.parquet
+    python spark_cluster_job.py spark://127.0.0.1:PORT bundle.keel listings.parquet out.parquet \
+        [first.keel second.keel]
+
+With the two last bundles (the same outputs, different manifest uids), the job then streams
+the listings as four files (one micro-batch each, four tasks each over both executors) through
+KeelModel with ``refreshInterval``, replaces ``first`` by ``second`` after two micro-batches,
+and writes the scored rows with their file and ``model_uid`` (out.stream.ENGINE.parquet).
 
 The last line printed is a JSON report: {"seconds": ..., "executors": ...}.
 """
@@ -20,6 +26,7 @@ import time
 
 def main() -> None:
     url, bundle, listings, out = sys.argv[1:5]
+    versions = sys.argv[5:7]
     t0 = time.monotonic()
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import SparkSession
@@ -59,9 +66,56 @@ def main() -> None:
             scored = KeelModel(bundle, engine=engine).transform(df).select(
                 "id", "label", vector_to_array("probability").alias("p"))
             scored.toPandas().to_parquet(out.replace(".parquet", f".{engine}.parquet"), index=False)
+            if versions:
+                stream_with_a_swap(spark, engine, versions, listings, out)
     finally:
         spark.stop()
     print(json.dumps({"seconds": time.monotonic() - t0, "executors": executors, "engines": engines}))
+
+
+def stream_with_a_swap(spark, engine: str, versions: list[str], listings: str, out: str) -> None:
+    import shutil
+
+    import numpy as np
+    import pandas as pd
+
+    from keel.spark_runtime import KeelModel
+
+    work = os.path.join(os.path.dirname(out), f"stream-{engine}")
+    folder, served = os.path.join(work, "in"), os.path.join(work, "served.keel")
+    os.makedirs(folder)
+    shutil.copy(versions[0], served)
+    parts = np.array_split(pd.read_parquet(listings), 4)
+
+    def drop(k: int) -> None:
+        tmp = os.path.join(work, f".{k}.parquet")
+        parts[k].assign(file=k).to_parquet(tmp, index=False)
+        os.replace(tmp, os.path.join(folder, f"{k}.parquet"))
+
+    drop(0)
+    schema = spark.read.parquet(folder).schema
+    stream = spark.readStream.schema(schema).option("maxFilesPerTrigger", 1).parquet(folder).repartition(4)
+    model = KeelModel(served, engine=engine, refreshInterval=0.2, versionCol="model_uid",
+                      versionDir=os.path.join(work, "versions"))
+    name = f"cluster_stream_{engine}"
+    q = (model.transform(stream).select("id", "file", "prediction", "model_uid")
+         .writeStream.format("memory").queryName(name).start())
+    try:
+        drop(1)
+        q.processAllAvailable()
+        shutil.copy(versions[1], served + ".new")
+        os.replace(served + ".new", served)
+        deadline = time.monotonic() + 60
+        while not any(kind == "accepted" for kind, _ in model._refresher.events):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the new version was not taken: {model._refresher.events}")
+            time.sleep(0.1)
+        drop(2)
+        drop(3)
+        q.processAllAvailable()
+    finally:
+        q.stop()
+    spark.table(name).toPandas().to_parquet(out.replace(".parquet", f".stream.{engine}.parquet"), index=False)
 
 
 if __name__ == "__main__":

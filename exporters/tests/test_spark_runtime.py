@@ -753,7 +753,8 @@ def test_standalone_cluster_end_to_end(airbnb, tmp_path):
         # Its own session (process group), so a timeout kills the driver's JVM with it.
         proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "spark_cluster_job.py"), cluster.url,
-             airbnb["paths"]["logistic"], str(tmp_path / "listings.parquet"), str(result)],
+             airbnb["paths"]["logistic"], str(tmp_path / "listings.parquet"), str(result),
+             airbnb["paths"]["linear"], airbnb["paths"]["strict"]],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
         try:
@@ -785,6 +786,23 @@ def test_standalone_cluster_end_to_end(airbnb, tmp_path):
         assert_close(got["label"].to_numpy(), est.predict(features(X)), "exact", f"cluster label ({engine})")
         assert_close(np.stack(got["p"].to_numpy()), est.predict_proba(features(X)), "probability",
                      f"cluster probability ({engine})")
+
+    # The streaming phase (test_spark_streaming.py has the rest): a bundle replaced while a
+    # stream runs over both executors; each micro-batch (one file, four tasks) is scored by one
+    # version, the first two by the first bundle, the last two by the second.
+    uids = {keel.load(airbnb["paths"][v]).manifest["uid"]: v for v in ("linear", "strict")}
+    for engine in report["engines"]:
+        got = pd.read_parquet(str(result).replace(".parquet", f".stream.{engine}.parquet"))
+        got = got.merge(X, on="id")
+        assert sorted(got["id"]) == sorted(X["id"])
+        by_file = {}
+        for k, rows in got.groupby("file"):
+            assert rows["model_uid"].nunique() == 1, f"cluster stream ({engine}): file {k} mixed versions"
+            version = uids[rows["model_uid"].iloc[0]]
+            assert_close(rows["prediction"].to_numpy(), airbnb["models"][version].predict(features(rows)),
+                         "f64_linear", f"cluster stream file {k} ({engine})")
+            by_file[int(k)] = version
+        assert by_file == {0: "linear", 1: "linear", 2: "strict", 3: "strict"}, engine
 
 
 # --- Arrow conversions, without Spark -----------------------------------------------------------------

@@ -23,6 +23,11 @@ A row the bundle refuses fails its task with keel's own exception (class, column
 the Arrow batch, value), followed by where the row sits in the Spark partition; Spark shows
 that text in the driver's exception.
 
+Both work on streaming DataFrames as they are. With ``refreshInterval`` a running stream
+scores its next micro-batches with a new bundle file once the driver has checked it, each
+micro-batch with exactly one version (also when replayed from a checkpoint); the protocol is
+``_versions``.
+
 Where each part lives:
 
 - ``_model``: :class:`KeelModel` and its params;
@@ -33,7 +38,9 @@ Where each part lives:
 - ``_arrow``: the Python engine's Arrow conversions between Spark and the runtime (the JVM
   engine's are its Rust codec, ``jvm/src/codec.rs``);
 - ``_sql``: :func:`register_udf`;
-- ``_persistence``: saving and loading a ``KeelModel``.
+- ``_persistence``: saving and loading a ``KeelModel``;
+- ``_versions``: model versions in a running stream (the driver's refresher, the version
+  store, which version a task of a micro-batch scores with).
 
 This package needs pyspark (4.x), pyarrow and keel's native module; nothing else in keel
 imports it, so ``keel.sklearn`` and ``keel.load`` work without Spark.

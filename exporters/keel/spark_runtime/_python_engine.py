@@ -8,6 +8,10 @@ picked and converted (``_arrow``), goes through the Rust runtime as is, and come
 the outputs in the Arrow types Spark declared. A row the bundle refuses fails its task with
 keel's own exception, plus where the row sits in the Spark partition. The SQL function
 (``_sql``) scores on the same workers with the same cache and conversions.
+
+Which bundle a task scores with is :class:`Versions`' answer: the one ``transform`` read, or,
+in a stream with ``refreshInterval``, its micro-batch's record in the version store
+(``_versions``), read once per partition, so a partition never mixes versions.
 """
 
 from __future__ import annotations
