@@ -1,17 +1,13 @@
-//! `keel score`: read batches, score each, write each, until the input ends.
-//!
-//! Memory stays bounded by the batch size whatever the input's size: one input batch, its
-//! intermediate columns and its outputs are alive at a time. Row numbers in errors are global:
-//! the runtime numbers rows within the batch it scores, so its errors are shifted by the number
-//! of rows before that batch.
+//! `keel score`: files and pipes around keel-io's scoring loop ([`keel_io::stream`]), which
+//! reads batches, scores each and writes each until the input ends, in bounded memory with
+//! global row numbers in errors.
 
 use crate::error::Error;
 use crate::files::{OutputFile, same_file};
 use keel_io::Error as IoError;
 use keel_io::format::{self, Format};
-use keel_io::input::{self, Extra};
-use keel_io::offset_rows;
-use keel_io::output::Sink;
+use keel_io::input::Extra;
+use keel_io::stream::{StreamOptions, score_stream};
 use keel_runtime::Model;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -35,14 +31,7 @@ pub struct ScoreJob {
     pub ignore_extra_columns: bool,
 }
 
-/// How much was scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scored {
-    /// Rows scored.
-    pub rows: u64,
-    /// Batches scored.
-    pub batches: u64,
-}
+pub use keel_io::stream::Scored;
 
 enum Target {
     Stdout(BufWriter<std::io::StdoutLock<'static>>),
@@ -142,33 +131,15 @@ fn score_all(
     job: &ScoreJob,
     extra: Extra,
 ) -> Result<Scored, Error> {
-    let manifest = model.manifest();
-    // The output is opened first: an Arrow stream's schema goes out before any input is
-    // awaited, so a worker's client may read it before sending its first batch.
-    let mut sink = Sink::new(
-        out_format,
-        writer,
-        &model.output_schema(),
-        &manifest.outputs,
-    )?;
-    let mut source = input::open(in_format, reader, &manifest.inputs, job.batch_size, extra)?;
-    let mut done = Scored {
-        rows: 0,
-        batches: 0,
+    let options = StreamOptions {
+        input: in_format,
+        output: out_format,
+        batch_size: job.batch_size,
+        extra,
     };
-    while let Some(batch) = source.next_batch()? {
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        let scored = model
-            .score_parallel(&batch, job.threads)
-            .map_err(|e| IoError::Score(offset_rows(e, done.rows)))?;
-        sink.write(&scored)?;
-        done.rows += u64::try_from(batch.num_rows()).unwrap_or(u64::MAX);
-        done.batches += 1;
-    }
-    sink.finish()?;
-    Ok(done)
+    Ok(score_stream(model, reader, writer, &options, |batch| {
+        model.score_parallel(batch, job.threads)
+    })?)
 }
 
 /// A writer that remembers whether the other end of the pipe went away.

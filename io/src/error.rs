@@ -137,6 +137,56 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable, machine-readable code for the kind of error (snake_case): the one mapping every
+    /// front end shares (the REST server's `code`, the browser build's exception `code`, the
+    /// WASI module's error line). A scoring error keeps the runtime's own code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::ReadInput(_) => "malformed_body",
+            Error::WriteOutput(_) => "write_output",
+            Error::Score(e) => e.code(),
+            Error::Value { .. } => "bad_value",
+            Error::Row { .. } => "malformed_row",
+            Error::MissingColumn { .. } => "missing_column",
+            Error::ExtraColumn { .. } => "extra_column",
+            Error::Input(_) => "bad_input",
+            Error::Usage(_) => "usage",
+            Error::MalformedJson { .. } => "malformed_json",
+            Error::NotRowsOrColumns => "malformed_request",
+            Error::ColumnLengths { .. } => "row_count",
+            Error::MalformedFrame { .. }
+            | Error::DuplicateFrameColumn { .. }
+            | Error::FrameRowWidth { .. } => "malformed_frame",
+            Error::OutputColumnExists { .. } => "column_exists",
+            Error::Arrow { .. } => "malformed_arrow",
+        }
+    }
+
+    /// The input column the error is about, if any.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Error::Score(e) => e.column(),
+            Error::Value { column, .. }
+            | Error::MissingColumn { column, .. }
+            | Error::ExtraColumn { column, .. }
+            | Error::ColumnLengths { column, .. }
+            | Error::DuplicateFrameColumn { column }
+            | Error::OutputColumnExists { column } => Some(column),
+            _ => None,
+        }
+    }
+
+    /// The row the error is about (from 0, within the whole input), if any.
+    pub fn row(&self) -> Option<u64> {
+        match self {
+            Error::Score(e) => e.row().map(|r| u64::try_from(r).unwrap_or(u64::MAX)),
+            Error::Value { row, .. }
+            | Error::Row { row, .. }
+            | Error::FrameRowWidth { row, .. } => Some(*row),
+            _ => None,
+        }
+    }
+
     /// Whether the error is a closed output pipe (`keel score ... | head`): the reader has all
     /// it wants, so the tool stops quietly instead of reporting a failure.
     pub fn is_broken_pipe(&self) -> bool {

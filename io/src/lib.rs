@@ -7,6 +7,7 @@
 //! - [`input`]: readers that turn each format into Arrow batches typed by the bundle's inputs;
 //! - [`columns`]: parsing text and JSON values by the declared types (tensors: `tensor_json.rs`);
 //! - [`output`]: writers for scored batches in each format;
+//! - [`stream`]: the read-score-write loop every stream front end shares;
 //! - [`json_doc`]: whole JSON request and answer documents (`{"rows": ...}`,
 //!   `{"columns": ...}`), as the REST server's `predict` reads and writes them;
 //! - [`leapframe`]: MLeap's LeapFrame documents, read into batches and answered with the
@@ -23,6 +24,7 @@ mod ipc_check;
 pub mod json_doc;
 pub mod leapframe;
 pub mod output;
+pub mod stream;
 mod tensor_json;
 
 pub use error::{Error, offset_rows};

@@ -11,6 +11,7 @@
 //! [`RecordBatch`]: arrow_array::RecordBatch
 
 pub mod backend;
+mod concat;
 mod error;
 mod model;
 pub mod op;

@@ -722,7 +722,7 @@ impl Model {
                 .map_err(|e| e.offset_rows(start))?;
             parts.push(part);
         }
-        arrow_select::concat::concat_batches(&self.output_schema, &parts).map_err(|e| Error::Plan {
+        crate::concat::concat_batches(&self.output_schema, &parts).map_err(|e| Error::Plan {
             node: self.graph.name.clone(),
             op: String::new(),
             message: format!("cannot assemble the output: {e}"),

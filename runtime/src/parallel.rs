@@ -46,12 +46,10 @@ impl Model {
             })
             .collect();
         let parts = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-        arrow_select::concat::concat_batches(&self.output_schema(), &parts).map_err(|e| {
-            Error::Plan {
-                node: String::new(),
-                op: String::new(),
-                message: format!("cannot assemble the output: {e}"),
-            }
+        crate::concat::concat_batches(&self.output_schema(), &parts).map_err(|e| Error::Plan {
+            node: String::new(),
+            op: String::new(),
+            message: format!("cannot assemble the output: {e}"),
         })
     }
 }

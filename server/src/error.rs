@@ -252,41 +252,43 @@ impl From<keel_runtime::Error> for AppError {
 impl From<keel_io::Error> for AppError {
     fn from(e: keel_io::Error) -> Self {
         use keel_io::Error as E;
-        let message = e.to_string();
-        match e {
-            E::Value { row, column, .. } => AppError::unprocessable("bad_value", message)
-                .at_column(column)
-                .at_row(row),
-            E::Row { row, .. } => AppError::bad_request("malformed_row", message).at_row(row),
-            E::MissingColumn { column, .. } => {
-                AppError::unprocessable("missing_column", message).at_column(column)
-            }
+        let e = match e {
+            E::Score(inner) => return inner.into(),
             // The runtime's error carries the server's wording (a query parameter, not the
             // command line's flag) and the same code as an extra Arrow column.
-            E::ExtraColumn { column, .. } => keel_runtime::Error::ExtraColumn { column }.into(),
-            E::Input(_) => AppError::unprocessable("bad_input", message),
-            E::Arrow { .. } => AppError::bad_request("malformed_arrow", message),
-            E::ReadInput(e) => {
-                AppError::bad_request("malformed_body", format!("cannot read the body: {e}"))
+            E::ExtraColumn { column, .. } => {
+                return keel_runtime::Error::ExtraColumn { column }.into();
             }
-            E::Score(e) => e.into(),
-            E::MalformedJson { .. } => AppError::bad_request("malformed_json", message),
-            E::NotRowsOrColumns => AppError::bad_request("malformed_request", message),
-            E::ColumnLengths { column, .. } => {
-                AppError::unprocessable("row_count", message).at_column(column)
-            }
-            E::MalformedFrame { .. } => AppError::bad_request("malformed_frame", message),
-            E::DuplicateFrameColumn { column } => {
-                AppError::bad_request("malformed_frame", message).at_column(column)
-            }
-            E::FrameRowWidth { row, .. } => {
-                AppError::bad_request("malformed_frame", message).at_row(row)
-            }
-            E::OutputColumnExists { column } => {
-                AppError::unprocessable("column_exists", message).at_column(column)
-            }
-            other => AppError::internal(other.to_string()),
+            other => other,
+        };
+        let status = match &e {
+            E::Value { .. }
+            | E::MissingColumn { .. }
+            | E::Input(_)
+            | E::ColumnLengths { .. }
+            | E::OutputColumnExists { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Row { .. }
+            | E::Arrow { .. }
+            | E::ReadInput(_)
+            | E::MalformedJson { .. }
+            | E::NotRowsOrColumns
+            | E::MalformedFrame { .. }
+            | E::DuplicateFrameColumn { .. }
+            | E::FrameRowWidth { .. } => StatusCode::BAD_REQUEST,
+            _ => return AppError::internal(e.to_string()),
+        };
+        let message = match &e {
+            E::ReadInput(io) => format!("cannot read the body: {io}"),
+            other => other.to_string(),
+        };
+        let mut answer = AppError::new(status, e.code(), message);
+        if let Some(column) = e.column() {
+            answer = answer.at_column(column.to_string());
         }
+        if let Some(row) = e.row() {
+            answer = answer.at_row(row);
+        }
+        answer
     }
 }
 
