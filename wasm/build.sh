@@ -74,15 +74,26 @@ mkdir -p "$OUT"
 rm -f "$OUT/keel_wasm_bg.wasm.d.ts"
 
 if $OPT; then
-  say "shrinking the module (wasm-opt -Os)"
-  wasm/node_modules/.bin/wasm-opt -Os --enable-simd --enable-bulk-memory --enable-reference-types \
-    --enable-multivalue --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-    "$OUT/keel_wasm_bg.wasm" -o "$OUT/keel_wasm_bg.wasm.opt"
-  mv "$OUT/keel_wasm_bg.wasm.opt" "$OUT/keel_wasm_bg.wasm"
+  # wasm-opt takes a minute on this module; its answer for the same input is kept, so a rebuild
+  # with nothing changed costs seconds.
+  key=$(sha256sum "$OUT/keel_wasm_bg.wasm" | cut -c1-32)
+  cached=$WASM_TARGET/wasm-opt-cache/$key.wasm
+  if [ -f "$cached" ]; then
+    say "shrinking the module: unchanged since the last build, reusing wasm-opt's output"
+  else
+    say "shrinking the module (wasm-opt -Os)"
+    mkdir -p "$WASM_TARGET/wasm-opt-cache"
+    rm -f "$WASM_TARGET"/wasm-opt-cache/*.wasm
+    wasm/node_modules/.bin/wasm-opt -Os --enable-simd --enable-bulk-memory --enable-reference-types \
+      --enable-multivalue --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+      "$OUT/keel_wasm_bg.wasm" -o "$cached.part"
+    mv "$cached.part" "$cached"
+  fi
+  cp "$cached" "$OUT/keel_wasm_bg.wasm"
 fi
 
 cp wasm/js/index.js wasm/js/index.d.ts wasm/js/shared.js wasm/js/worker.js wasm/js/worker-client.js \
-  wasm/js/playground.html wasm/js/README.md "$OUT/"
+  wasm/js/playground.html wasm/js/playground.js wasm/js/playground.css wasm/js/README.md "$OUT/"
 VERSION=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 sed "s/@VERSION@/$VERSION/" wasm/js/package.json > "$OUT/package.json"
 

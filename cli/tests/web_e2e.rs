@@ -141,3 +141,114 @@ fn the_web_page_predicts_what_the_api_answers() {
         eprintln!("screenshots in {}", dir.display());
     }
 }
+
+/// keel's npm package as `wasm/build.sh` built it (`KEEL_WASM_PKG`, else
+/// `$CARGO_TARGET_DIR/keel-wasm-pkg`).
+fn wasm_package() -> Option<PathBuf> {
+    let dir = std::env::var_os("KEEL_WASM_PKG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+                .join("keel-wasm-pkg")
+        });
+    dir.join("keel_wasm_bg.wasm").is_file().then_some(dir)
+}
+
+/// The playground as `keel serve --playground` serves it, under its Content-Security-Policy:
+/// Chromium picks a scikit-learn bundle in the page's file input, types the case's rows as
+/// JSON, presses Score, and the table it shows must match scikit-learn's own predictions
+/// (wasm/tests/score_cases.mjs does the clicking; the conformance suite compares).
+#[test]
+fn the_playground_scores_in_the_browser_what_scikit_learn_predicts() {
+    use keel_conformance::{Outputs, Target, check};
+    let Some(chromium) = chromium() else {
+        return unavailable(
+            "Chromium not found (apt-get install -y chromium, or set KEEL_CHROMIUM)",
+        );
+    };
+    let Some(node) = on_path("node") else {
+        return unavailable("node not found");
+    };
+    let Some(pkg) = wasm_package() else {
+        return unavailable(
+            "keel's npm package is not built (wasm/build.sh DIR, KEEL_WASM_PKG=DIR)",
+        );
+    };
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm");
+    if !wasm.join("node_modules/playwright-core").is_dir() {
+        return unavailable("playwright-core is not installed (npm ci in wasm/)");
+    }
+    let case = keel_conformance::case::family_cases(keel_conformance::Family::Sklearn)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "mixed_ct_onehot_logreg")
+        .unwrap();
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_keel"),
+        &["--playground", pkg.to_str().unwrap()],
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let rows: Vec<serde_json::Value> = case
+        .input_rows()
+        .into_iter()
+        .map(serde_json::Value::Object)
+        .collect();
+    let job = serde_json::json!({
+        "cases": [],
+        "playground": {
+            "id": case.id(),
+            "bundle": case.dir.join("model.keel"),
+            "rows": rows,
+            "url": server.url("/playground"),
+        },
+    });
+    let job_path = scratch.path().join("job.json");
+    let out_path = scratch.path().join("out.json");
+    std::fs::write(&job_path, job.to_string()).unwrap();
+    let out = Command::new(node)
+        .arg(wasm.join("tests/score_cases.mjs"))
+        .arg(&pkg)
+        .arg(&job_path)
+        .arg(&out_path)
+        .arg("--chromium")
+        .arg(&chromium)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "score_cases.mjs failed ({}):\n{}\nserver log:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        server.log_text()
+    );
+    let answer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+
+    struct Playground(serde_json::Value);
+    impl Target for Playground {
+        fn name(&self) -> &str {
+            "playground"
+        }
+        fn score(&self, _: &keel_conformance::Case) -> Result<Outputs, String> {
+            let p = &self.0["playground"];
+            if let Some(e) = p.get("error") {
+                return Err(format!("the page showed an error: {e}"));
+            }
+            let mut got = Outputs {
+                nan_as_null: true,
+                ..Outputs::default()
+            };
+            for row in p["rows"].as_array().ok_or("no rows")? {
+                for (k, v) in row.as_object().ok_or("a row is not an object")? {
+                    got.columns.entry(k.clone()).or_default().push(v.clone());
+                }
+            }
+            Ok(got)
+        }
+    }
+    if let Err(failures) = check(&Playground(answer), std::slice::from_ref(&case), &[]) {
+        panic!("{failures}");
+    }
+}

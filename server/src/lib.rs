@@ -15,6 +15,7 @@
 //! - [`watch`]: loading bundles from files and directories, and reloading them on change;
 //! - [`metrics`]: Prometheus counters and histograms; [`openapi`]: the API description;
 //! - [`web`]: the web page at `/` (files under `server/web/`, built into the binary);
+//! - [`playground`]: the browser-side playground at `/playground/`, from keel's npm package;
 //! - [`server`]: the accept loop (hyper), timeouts and graceful shutdown on SIGTERM/SIGINT.
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod playground;
 pub mod pool;
 pub mod registry;
 pub mod router;
@@ -74,7 +76,7 @@ SIGTERM or SIGINT stops accepting connections and lets in-flight requests finish
 Endpoints: GET / (a web page: the models, their pipelines, a form to score a row), GET \
 /v1/models, GET /v1/models/{name}, POST /v1/models/{name}/predict, POST \
 /v1/models/{name}/transform (MLeap LeapFrame), /v1/admin/... (with --admin-token), GET /healthz, \
-GET /readyz, GET /metrics, GET /openapi.json.";
+GET /readyz, GET /metrics, GET /openapi.json, GET /playground/ (with --playground).";
 
 /// `keel serve` options.
 #[derive(Debug, Clone, Args)]
@@ -113,6 +115,10 @@ pub struct ServeArgs {
     /// An origin allowed to call the API from a browser (repeatable; `*` = any).
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Serve the playground at /playground/ from keel's npm package in DIR (built by
+    /// `wasm/build.sh DIR`): a page that opens a bundle and scores rows in the browser.
+    #[arg(long, value_name = "DIR")]
+    pub playground: Option<PathBuf>,
     /// The log line format (the level comes from RUST_LOG, default `info`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -273,6 +273,33 @@ pub fn document() -> J {
                     "304": {"description": "Not modified."}
                 }
             }},
+            "/playground": {"get": {
+                "summary": "The playground (redirect)",
+                "operationId": "playgroundRedirect",
+                "description": "308 to `/playground/`, where the page's relative links resolve.",
+                "responses": {"308": {"description": "Moved to `/playground/`."}}
+            }},
+            "/playground/": {"get": {
+                "summary": "The playground",
+                "operationId": "playgroundPage",
+                "description": "With `--playground DIR` (keel's npm package, built by `wasm/build.sh DIR`): a page that opens a bundle the person picks and scores CSV or JSON rows with it in the browser's WebAssembly; nothing is sent to the server. Without the flag: 404 `no_playground`.",
+                "responses": {
+                    "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    "304": {"description": "Not modified."},
+                    "404": {"description": "The playground is not served (`no_playground`).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                }
+            }},
+            "/playground/{file}": {"get": {
+                "summary": "A file of the playground's package",
+                "operationId": "playgroundFile",
+                "description": "The package's scripts and `keel_wasm_bg.wasm` (`application/wasm`); any other name is 404.",
+                "parameters": [{"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The file."},
+                    "304": {"description": "Not modified."},
+                    "404": {"description": "Not a file of the package, or the playground is not served.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                }
+            }},
             "/openapi.json": {"get": {
                 "summary": "This document",
                 "operationId": "openapi",

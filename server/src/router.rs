@@ -14,7 +14,7 @@ use crate::body::Phase;
 use crate::error::{AppError, ErrorCode};
 use crate::metrics::ModelLabel;
 use crate::state::AppState;
-use crate::{admin, api, web};
+use crate::{admin, api, playground, web};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -47,6 +47,9 @@ route_table!(PUBLIC, public_routes:
     get "/" => web::index,
     get "/ui/app.js" => web::app_js,
     get "/ui/style.css" => web::style_css,
+    get "/playground" => playground::redirect,
+    get "/playground/" => playground::page,
+    get "/playground/{file}" => playground::file,
 );
 
 route_table!(ADMIN, admin_routes:

@@ -9,6 +9,7 @@
 
 use crate::ServeArgs;
 use crate::ServeError;
+use crate::playground::Playground;
 use crate::router;
 use crate::state::{AppState, Config};
 use crate::watch::Watcher;
@@ -16,6 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is called (not when it
@@ -63,6 +65,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         cors_origins: args.cors_origins.clone(),
         threads: args.threads.map_or(defaults.threads, usize::from),
         inline_rows: args.inline_rows,
+        playground: match &args.playground {
+            Some(dir) => Some(Arc::new(Playground::load(dir).map_err(ServeError)?)),
+            None => None,
+        },
     };
     let state = AppState::new(config).map_err(ServeError)?;
     let shutdown = shutdown_signal()?;

@@ -26,6 +26,8 @@ pub struct Config {
     pub threads: usize,
     /// Requests with at most this many rows are scored inline.
     pub inline_rows: usize,
+    /// keel's npm package, served at `/playground/` (`--playground DIR`).
+    pub playground: Option<Arc<crate::playground::Playground>>,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             inline_rows: DEFAULT_INLINE_ROWS,
+            playground: None,
         }
     }
 }

@@ -74,7 +74,8 @@ export class Bundle {
   /** Arrow IPC (file or stream) in, the same IPC format out. */
   transform(ipc: Uint8Array | ArrayBuffer, options?: TransformOptions): Uint8Array;
   transformOne(row: Row, options?: TransformOptions): Row;
-  transformText(text: string | Uint8Array, options?: TextOptions): string;
+  /** Text for CSV and JSON lines answers, bytes for Arrow IPC ones. */
+  transformText(text: string | Uint8Array, options?: TextOptions): string | Uint8Array;
   free(): void;
 }
 
@@ -93,6 +94,6 @@ export class WorkerBundle {
   transform(columns: Columns, options?: TransformOptions): Promise<Columns>;
   transform(ipc: Uint8Array | ArrayBuffer, options?: TransformOptions): Promise<Uint8Array>;
   transformOne(row: Row, options?: TransformOptions): Promise<Row>;
-  transformText(text: string | Uint8Array, options?: TextOptions): Promise<string>;
+  transformText(text: string | Uint8Array, options?: TextOptions): Promise<string | Uint8Array>;
   free(): Promise<void>;
 }

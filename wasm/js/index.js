@@ -161,14 +161,16 @@ export class Bundle {
   }
 
   /**
-   * Scores CSV or JSON lines text (`options.format`: 'csv' or 'jsonl', default 'csv'),
-   * answering text in `options.outputFormat` (default: the input's), as `keel score` would.
+   * Scores CSV or JSON lines text (`options.format`: 'csv' or 'jsonl', default 'csv') as
+   * `keel score` would, answering in `options.outputFormat` (default: the input's): text for
+   * CSV and JSON lines, bytes (a Uint8Array) for Arrow IPC ('arrow' file, 'arrows' stream).
    */
   transformText(text, options = {}) {
     const format = options.format ?? 'csv';
     const out = options.outputFormat ?? format;
     const bytes = typeof text === 'string' ? encoder.encode(text) : text;
-    return decoder.decode(call(() => this._scorer.scoreStream(bytes, format, out, options.batchSize ?? 8192, !!options.ignoreExtraColumns)));
+    const answer = call(() => this._scorer.scoreStream(bytes, format, out, options.batchSize ?? 8192, !!options.ignoreExtraColumns));
+    return out === 'arrow' || out === 'arrows' ? answer : decoder.decode(answer);
   }
 
   /** Frees the bundle's memory inside the wasm module now rather than at garbage collection. */

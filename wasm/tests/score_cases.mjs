@@ -4,9 +4,13 @@
 //
 //   node score_cases.mjs PKG_DIR JOB.json OUT.json [--chromium PATH]
 //
-// JOB.json: {"cases": [{"id", "bundle": "/path/model.keel", "rows": [{...}, ...]}],
-//            "playground": {"id", "bundle", "rows"} (optional, Chromium only)}
+// JOB.json: {"cases": [{"id", "bundle": "/path/model.keel", "rows": [{...}, ...],
+//                       "ipc_in", "ipc_out" (Node: the inputs as an Arrow IPC stream, and where
+//                       the answer's stream goes)}],
+//            "playground": {"id", "bundle", "rows", "url" (optional: the page's address, e.g.
+//                           a `keel serve --playground` one)} (optional, Chromium only)}
 // OUT.json: {"results": {id: {"rows": [...]} | {"error": {code, message, column, row}}},
+//            "arrow": {id: {"file"} | {"error"}} (Node),
 //            "worker": {"id", "rows"}, "playground": {"id", "rows"} | {"error"}}
 // In Chromium the package, the bundles and a blank page are served from a loopback HTTP server;
 // bundles are fetched by URL as a page would. `worker` is the first case scored again through
@@ -31,16 +35,27 @@ function errorOf(e) {
 async function inNode() {
   const { Bundle } = await import(resolve(pkg, 'index.js'));
   const results = {};
+  const arrow = {};
   for (const c of job.cases) {
+    let bundle;
     try {
-      const bundle = await Bundle.load(c.bundle);
+      bundle = await Bundle.load(c.bundle);
       results[c.id] = { rows: bundle.transform(c.rows) };
-      bundle.free();
     } catch (e) {
       results[c.id] = { error: errorOf(e) };
     }
+    // The same inputs as an Arrow IPC stream, answered as one (NaN stays NaN there).
+    if (bundle && c.ipc_in) {
+      try {
+        await writeFile(c.ipc_out, bundle.transform(new Uint8Array(await readFile(c.ipc_in))));
+        arrow[c.id] = { file: c.ipc_out };
+      } catch (e) {
+        arrow[c.id] = { error: errorOf(e) };
+      }
+    }
+    bundle?.free();
   }
-  return { results };
+  return { results, arrow };
 }
 
 const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
@@ -87,7 +102,7 @@ async function inChromium() {
     page.on('pageerror', (e) => logs.push(String(e)));
     await page.goto(`${base}/`);
     const cases = job.cases.map((c, i) => ({ id: c.id, url: `/bundle/${i}`, rows: c.rows }));
-    const out = await page.evaluate(async (cases) => {
+    const out = cases.length === 0 ? {} : await page.evaluate(async (cases) => {
       const { Bundle, KeelWorker } = await import('/pkg/index.js');
       const results = {};
       for (const c of cases) {
@@ -107,6 +122,7 @@ async function inChromium() {
       worker.terminate();
       return { results, worker: { id: first.id, rows } };
     }, cases);
+    if (logs.length) out.console = logs;
     if (job.playground) out.playground = await playground(browser, base);
     return out;
   } finally {
@@ -121,7 +137,8 @@ async function playground(browser, base) {
   const p = job.playground;
   const page = await browser.newPage();
   try {
-    await page.goto(`${base}/pkg/playground.html`);
+    // The page as this script serves it, or where the job says (`keel serve --playground`).
+    await page.goto(p.url ?? `${base}/pkg/playground.html`);
     await page.setInputFiles('#bundle-file', p.bundle);
     await page.waitForSelector('#scoring:not([hidden])', { timeout: 30000 });
     await page.fill('#rows', JSON.stringify(p.rows));

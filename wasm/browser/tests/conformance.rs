@@ -1,7 +1,7 @@
-//! Conformance targets `wasm_node` and `wasm_chromium`: keel's npm package (built by
-//! `wasm/build.sh`) scoring every fixture case through its public `Bundle` API, in Node and in
-//! headless Chromium (driven by playwright-core), compared with the frameworks' own outputs by
-//! the conformance suite. In Chromium the same run also scores a case through the Web Worker
+//! Conformance targets `wasm_node`, `wasm_node_arrow` and `wasm_chromium`: keel's npm package
+//! (built by `wasm/build.sh`) scoring every fixture case through its public `Bundle` API, in
+//! Node (JSON rows, and Arrow IPC streams) and in headless Chromium (driven by
+//! playwright-core), compared with the frameworks' own outputs by the conformance suite. In Chromium the same run also scores a case through the Web Worker
 //! helper and one typed into the playground page, both held to the same references.
 //!
 //! Needs the package (`KEEL_WASM_PKG`, else `$CARGO_TARGET_DIR/keel-wasm-pkg`), Node with
@@ -126,15 +126,78 @@ fn bundle_file(case: &Case, scratch: &Path) -> PathBuf {
 
 fn job_case(case: &Case, scratch: &Path) -> Value {
     let rows: Vec<Value> = case.input_rows().into_iter().map(Value::Object).collect();
+    let bundle = bundle_file(case, scratch);
+    let stem = format!("{}-{}", case.family, case.name);
+    let ipc_in = scratch.join(format!("{stem}.in.arrows"));
+    let ipc_out = scratch.join(format!("{stem}.out.arrows"));
+    std::fs::write(&ipc_in, ipc_stream(case, &bundle)).unwrap();
     json!({
         "id": case.id(),
-        "bundle": bundle_file(case, scratch),
+        "bundle": bundle,
         "rows": rows,
+        "ipc_in": ipc_in,
+        "ipc_out": ipc_out,
     })
 }
 
-/// Runs score_cases.mjs over every case; `None` when a tool is missing (already reported).
-fn score_all(cases: &[Case], browser: Option<&Path>, playground: Option<&Case>) -> Option<Value> {
+/// The case's inputs as an Arrow IPC stream typed by the bundle's schema (keel-io's parsing of
+/// the case's JSON values, the suite's Arrow input).
+fn ipc_stream(case: &Case, bundle: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(bundle).unwrap();
+    let read =
+        keel_bundle::Bundle::from_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", case.id()));
+    let batch = keel_conformance::arrow::input_batch(case, &read.manifest.inputs)
+        .unwrap_or_else(|e| panic!("{}: {e}", case.id()));
+    let mut out = Vec::new();
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    drop(writer);
+    out
+}
+
+/// The package's Arrow answers, per case id: read back from the files it wrote.
+struct ArrowAnswers {
+    by_case: BTreeMap<String, Value>,
+}
+
+impl Target for ArrowAnswers {
+    fn name(&self) -> &str {
+        "wasm_node_arrow"
+    }
+
+    fn score(&self, case: &Case) -> Result<Outputs, String> {
+        let answer = self
+            .by_case
+            .get(&case.id())
+            .ok_or("the package gave no Arrow answer")?;
+        if let Some(e) = answer.get("error") {
+            return Err(format!("the package threw {e}"));
+        }
+        let file = answer["file"].as_str().ok_or("no answer file")?;
+        let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+        let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(|e| e.to_string())?;
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let [batch] = batches.as_slice() else {
+            return Err(format!(
+                "{} batches in the answer, expected one",
+                batches.len()
+            ));
+        };
+        keel_conformance::arrow::outputs(batch)
+    }
+}
+
+/// Runs score_cases.mjs over every case; `None` when a tool is missing (already reported). The
+/// scratch folder is returned with the answers: the Arrow answers are files in it.
+fn score_all(
+    cases: &[Case],
+    browser: Option<&Path>,
+    playground: Option<&Case>,
+) -> Option<(Value, tempfile::TempDir)> {
     let Some(pkg) = package() else {
         unavailable(
             "keel's npm package is not built (wasm/build.sh $CARGO_TARGET_DIR/keel-wasm-pkg)",
@@ -177,7 +240,8 @@ fn score_all(cases: &[Case], browser: Option<&Path>, playground: Option<&Case>) 
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(serde_json::from_slice(&std::fs::read(out_path).unwrap()).unwrap())
+    let answers = serde_json::from_slice(&std::fs::read(out_path).unwrap()).unwrap();
+    Some((answers, scratch))
 }
 
 fn answers(name: &'static str, out: &Value) -> Answers {
@@ -193,12 +257,23 @@ fn answers(name: &'static str, out: &Value) -> Answers {
 }
 
 #[test]
-fn every_case_matches_its_framework_in_node() {
+fn every_case_matches_its_framework_in_node_as_rows_and_as_arrow() {
     let cases = cases().unwrap_or_else(|e| panic!("{e}"));
-    let Some(out) = score_all(&cases, None, None) else {
+    let Some((out, _scratch)) = score_all(&cases, None, None) else {
         return;
     };
     if let Err(failures) = check(&answers("wasm_node", &out), &cases, SKIPS) {
+        panic!("{failures}");
+    }
+    let arrow = ArrowAnswers {
+        by_case: out["arrow"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    if let Err(failures) = check(&arrow, &cases, SKIPS) {
         panic!("{failures}");
     }
 }
@@ -218,7 +293,7 @@ fn every_case_matches_its_framework_in_chromium_and_so_do_the_worker_and_the_pla
         .find(|c| c.id() == "sklearn/mixed_ct_onehot_logreg")
         .or_else(|| cases.iter().find(|c| c.family == Family::Sklearn))
         .cloned();
-    let Some(out) = score_all(&cases, Some(&browser), playground.as_ref()) else {
+    let Some((out, _scratch)) = score_all(&cases, Some(&browser), playground.as_ref()) else {
         return;
     };
     if let Err(failures) = check(&answers("wasm_chromium", &out), &cases, SKIPS) {
