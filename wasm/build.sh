@@ -16,8 +16,8 @@
 # Environment: CARGO_TARGET_DIR (the wasm builds go to its wasm/ subfolder, so their flags never
 # invalidate the host builds), KEEL_TOOLS.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+# The repository's root, wherever the script is called from (or through a link).
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 
 OUT=""
 WASI=false
@@ -35,6 +35,9 @@ if [ -z "$OUT" ]; then
   echo "usage: wasm/build.sh OUT_DIR [--wasi] [--skip-opt]" >&2
   exit 2
 fi
+# OUT_DIR is relative to where the script was called from, not to the root it works in.
+OUT=$(realpath -m "$OUT")
+cd "$ROOT"
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WASM_TARGET=$TARGET/wasm
