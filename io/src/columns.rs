@@ -161,6 +161,9 @@ pub struct ColumnBuilder {
     builder: Builder,
 }
 
+/// Rows a builder is sized for when the caller does not say (Arrow's own default).
+const DEFAULT_ROWS: usize = 1024;
+
 fn item_field() -> Arc<ArrowField> {
     Arc::new(ArrowField::new("item", DataType::Float64, false))
 }
@@ -168,23 +171,39 @@ fn item_field() -> Arc<ArrowField> {
 impl ColumnBuilder {
     /// A builder for `field`. Fails for vector fields of a type the runtime cannot take.
     pub fn new(field: &Field) -> Result<Self, String> {
+        Self::with_capacity(field, DEFAULT_ROWS)
+    }
+
+    /// A builder for `field` sized for `rows` rows: a one-row request then allocates for one
+    /// row, not for Arrow's default 1,024 (which was most of a single-row call's cost).
+    pub fn with_capacity(field: &Field, rows: usize) -> Result<Self, String> {
         let builder = match (field.shape.as_slice(), field.dtype) {
             _ if field.is_tensor() => {
                 Builder::Tensor(crate::tensor_json::TensorBuilder::new(field))
             }
-            ([], DType::F64) => Builder::F64(Float64Builder::new()),
-            ([], DType::F32) => Builder::F32(Float32Builder::new()),
-            ([], DType::I64) => Builder::I64(Int64Builder::new()),
-            ([], DType::I32) => Builder::I32(Int32Builder::new()),
-            ([], DType::Bool) => Builder::Bool(BooleanBuilder::new()),
-            ([], DType::Utf8) => Builder::Utf8(StringBuilder::new()),
-            ([], DType::ListUtf8) => Builder::StrList(ListBuilder::new(StringBuilder::new())),
-            ([], DType::Binary) => Builder::Binary(BinaryBuilder::new(), 0),
+            ([], DType::F64) => Builder::F64(Float64Builder::with_capacity(rows)),
+            ([], DType::F32) => Builder::F32(Float32Builder::with_capacity(rows)),
+            ([], DType::I64) => Builder::I64(Int64Builder::with_capacity(rows)),
+            ([], DType::I32) => Builder::I32(Int32Builder::with_capacity(rows)),
+            ([], DType::Bool) => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+            ([], DType::Utf8) => Builder::Utf8(StringBuilder::with_capacity(rows, rows * 8)),
+            ([], DType::ListUtf8) => Builder::StrList(ListBuilder::with_capacity(
+                StringBuilder::with_capacity(rows, rows * 8),
+                rows,
+            )),
+            ([], DType::Binary) => {
+                Builder::Binary(BinaryBuilder::with_capacity(rows, rows * 16), 0)
+            }
             ([n], DType::F64) => {
                 let width = usize::try_from(*n).map_err(|_| "vector too wide".to_string())?;
                 let w = i32::try_from(width).map_err(|_| "vector too wide".to_string())?;
                 Builder::Vector(
-                    FixedSizeListBuilder::new(Float64Builder::new(), w).with_field(item_field()),
+                    FixedSizeListBuilder::with_capacity(
+                        Float64Builder::with_capacity(rows.saturating_mul(width)),
+                        w,
+                        rows,
+                    )
+                    .with_field(item_field()),
                     width,
                 )
             }
@@ -490,10 +509,15 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// Builders for the bundle's input fields.
     pub fn new(fields: &[Field]) -> Result<Self, String> {
+        Self::with_capacity(fields, DEFAULT_ROWS)
+    }
+
+    /// Builders for the bundle's input fields, sized for `rows` rows.
+    pub fn with_capacity(fields: &[Field], rows: usize) -> Result<Self, String> {
         Ok(BatchBuilder {
             columns: fields
                 .iter()
-                .map(ColumnBuilder::new)
+                .map(|f| ColumnBuilder::with_capacity(f, rows))
                 .collect::<Result<_, _>>()?,
             schema: reader_schema(fields),
         })

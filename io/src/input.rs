@@ -428,6 +428,11 @@ pub struct JsonRows {
 impl JsonRows {
     /// A parser for rows of the bundle's input `fields`.
     pub fn new(fields: &[Field], extra: Extra) -> Result<Self, Error> {
+        Self::with_capacity(fields, extra, 1024)
+    }
+
+    /// A parser sized for `rows` rows per batch.
+    pub fn with_capacity(fields: &[Field], extra: Extra, rows: usize) -> Result<Self, Error> {
         Ok(JsonRows {
             fields: fields.to_vec(),
             index: fields
@@ -435,7 +440,7 @@ impl JsonRows {
                 .enumerate()
                 .map(|(i, f)| (f.name.clone(), i))
                 .collect(),
-            builder: BatchBuilder::new(fields).map_err(Error::Input)?,
+            builder: BatchBuilder::with_capacity(fields, rows).map_err(Error::Input)?,
             extra,
             seen: vec![false; fields.len()],
         })

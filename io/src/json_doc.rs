@@ -65,7 +65,7 @@ pub fn parse(body: &[u8], fields: &[Field], extra: Extra) -> Result<Document, Er
         serde_json::from_slice(body).map_err(|source| Error::MalformedJson { source })?;
     match (doc.rows, doc.columns) {
         (Some(rows), None) => {
-            let mut parser = JsonRows::new(fields, extra)?;
+            let mut parser = JsonRows::with_capacity(fields, extra, rows.len())?;
             for (i, row) in rows.iter().enumerate() {
                 parser.push(row.get(), to_u64(i))?;
             }
@@ -98,7 +98,9 @@ fn parse_columns(
     {
         return Err(extra_column(name));
     }
-    let mut builder = crate::columns::BatchBuilder::new(fields).map_err(Error::Input)?;
+    let rows_hint = columns.values().map(Vec::len).max().unwrap_or(0);
+    let mut builder =
+        crate::columns::BatchBuilder::with_capacity(fields, rows_hint).map_err(Error::Input)?;
     let mut rows: Option<(usize, &str)> = None;
     for (field, col) in fields.iter().zip(builder.columns.iter_mut()) {
         let values = columns

@@ -3,9 +3,9 @@
 //!
 //! Everything crosses the boundary as bytes or strings: a bundle's bytes in; JSON documents
 //! (`{"rows": ...}` / `{"columns": ...}`, keel-io's [`json_doc`], the REST server's bodies) or
-//! CSV / JSON lines / Arrow IPC streams (keel-io's [`stream`] loop, `keel score`'s) in and out.
-//! So the browser reads and refuses exactly what the native front ends do, with the same error
-//! codes, and the module needs no js-sys or web-sys.
+//! CSV / JSON lines / Arrow IPC streams (the [`keel_io::stream`] loop `keel score` runs) in and
+//! out. So the browser reads and refuses exactly what the native front ends do, with the same
+//! error codes, and the module needs no js-sys or web-sys.
 //!
 //! Errors are thrown as the text of a JSON object `{"code", "message", "column", "row"}`,
 //! which the ES module turns into a `KeelError`. The work is done by [`Scorer`]'s plain Rust
@@ -151,10 +151,18 @@ impl Scorer {
         batch_size: usize,
         ignore_extra_columns: bool,
     ) -> Result<Vec<u8>, Failure> {
+        // The whole input is in memory, so a text input's row count is bounded by its lines:
+        // the CSV decoder sizes its buffers by the batch size, which for a one-line input
+        // would be most of the call's cost.
+        let lines = body
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            .saturating_add(1);
         let options = StreamOptions {
             input: format(input)?,
             output: format(output)?,
-            batch_size: batch_size.max(1),
+            batch_size: batch_size.min(lines).max(1),
             extra: extra(ignore_extra_columns),
         };
         let mut out = Vec::with_capacity(body.len());
