@@ -1,0 +1,44 @@
+//! Builds the sandbox's guest (`wasm/sandbox-guest` for `wasm32-unknown-unknown`) so that
+//! `src/engine.rs` can embed it with `include_bytes!`. `KEEL_SANDBOX_WASM=path` takes a
+//! prebuilt module instead (a packager that builds the guest once, or a machine without the
+//! wasm32 target).
+//!
+//! `cargo clippy` and `cargo doc` of the workspace run this script too and so build the guest
+//! once (about two minutes on two cores from clean, then nothing until the runtime, keel-io,
+//! the bundle crate or the guest change), since the crate cannot compile without the bytes.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[path = "build_guest.rs"]
+mod build_guest;
+
+/// What the guest is made of: a change to any of these rebuilds it.
+const SOURCES: &[&str] = &[
+    "Cargo.lock",
+    "Cargo.toml",
+    "wasm/sandbox-guest",
+    "runtime/src",
+    "runtime/Cargo.toml",
+    "io/src",
+    "io/Cargo.toml",
+    "bundle-spec/src",
+    "bundle-spec/proto",
+    "bundle-spec/build.rs",
+    "bundle-spec/Cargo.toml",
+    "fixtures/tolerances.json",
+];
+
+fn main() {
+    let wasm = build_guest::build(
+        &build_guest::Guest {
+            package: "keel-sandbox-guest",
+            target: "wasm32-unknown-unknown",
+            file: "keel_sandbox_guest.wasm",
+            prebuilt_env: "KEEL_SANDBOX_WASM",
+            // SIMD128, as the browser build.
+            rustflags: "-C target-feature=+simd128",
+        },
+        SOURCES,
+    );
+    println!("cargo:rustc-env=KEEL_SANDBOX_GUEST={}", wasm.display());
+}
