@@ -12,8 +12,8 @@ use crate::instance::{Guest, Instance};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
@@ -239,6 +239,11 @@ fn refuse_placeholders(linker: &mut Linker<Guest>, module: &Module) -> Result<()
 /// The compiled guest: from the cache when it holds a file wasmtime accepts, else compiled
 /// (and written to the cache, best effort: a read-only cache only costs the compile time).
 fn compile(engine: &Engine, cache: Option<&Path>) -> Result<Module, Error> {
+    // One compilation at a time in a process: sandboxes started together (a server's, a test
+    // binary's) then compile once and read the others from the cache, instead of each spending
+    // seconds of every core on the same work.
+    static COMPILING: Mutex<()> = Mutex::new(());
+    let _one = COMPILING.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(dir) = cache else {
         return Module::new(engine, GUEST_WASM).map_err(setup("cannot compile the guest"));
     };

@@ -63,6 +63,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         cors_origins: args.cors_origins.clone(),
         threads: args.threads.map_or(defaults.threads, usize::from),
         inline_rows: args.inline_rows,
+        sandbox: args.sandbox.limits(),
     };
     let state = AppState::new(config).map_err(ServeError)?;
     let shutdown = shutdown_signal()?;
