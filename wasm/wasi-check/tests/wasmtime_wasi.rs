@@ -116,15 +116,16 @@ fn scores_equal_the_frameworks_outputs() {
 #[test]
 fn a_refused_input_gives_the_error_line_and_status_1() {
     let dir = fixtures().join("sklearn").join("iris_logreg");
-    let out = run(&dir, &["model.keel"], b"{\"sepal_length\": \"wide\"}\n");
+    let rows = "{\"sepal length (cm)\": 5.1, \"sepal width (cm)\": 3.5, \"petal length (cm)\": 1.4, \
+                \"petal width (cm)\": 0.2}\n{\"sepal length (cm)\": \"wide\", \"sepal width (cm)\": 3.5, \
+                \"petal length (cm)\": 1.4, \"petal width (cm)\": 0.2}\n";
+    let out = run(&dir, &["model.keel"], rows.as_bytes());
     assert_eq!(out.status, 1, "{}", out.stderr);
     let line: Value = serde_json::from_str(out.stderr.trim()).unwrap();
     let error = &line["error"];
-    assert!(
-        error["code"].is_string() && error["message"].is_string(),
-        "{line}"
-    );
-    assert_eq!(error["row"], 0, "{line}");
+    assert_eq!(error["code"], "bad_value", "{line}");
+    assert_eq!(error["column"], "sepal length (cm)", "{line}");
+    assert_eq!(error["row"], 1, "{line}");
 
     // A bundle outside the preopened folder cannot be read: WASI gives the module nothing else.
     let out = run(&dir, &["../iris_tree/model.keel"], b"");
