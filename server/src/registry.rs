@@ -53,6 +53,9 @@ impl Source {
 /// What scores a served model: the runtime in process, or the runtime inside the sandbox
 /// (`keel serve --sandbox`).
 #[derive(Debug)]
+// One per loaded model, built once and never moved after it is installed: a box would only add
+// a pointer hop to every request.
+#[allow(clippy::large_enum_variant)]
 pub enum Scorer {
     /// A planned model, scored in process.
     Native(Model),
