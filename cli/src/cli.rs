@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::files::write_atomic;
-use crate::score::{ScoreJob, score};
+use crate::score::{ScoreJob, Scorer, score};
 use clap::{Parser, Subcommand, ValueEnum};
 use keel_bundle::{Bundle, Encoding};
 use keel_import::compose::{self, Connection};
@@ -164,6 +164,10 @@ pub enum Command {
         /// misspelt column name does not go unnoticed).
         #[arg(long)]
         ignore_extra_columns: bool,
+        /// Scoring in a wasm sandbox (one call per batch, on one thread: --threads does not
+        /// apply).
+        #[command(flatten)]
+        sandbox: keel_server::SandboxArgs,
     },
     /// Serve bundles over HTTP: a web page, a REST scoring API, hot reload, metrics.
     ///
@@ -262,6 +266,35 @@ fn plan(path: &Path, bundle: &Bundle) -> Result<Model, Error> {
     })
 }
 
+/// Loads a bundle in a new sandbox: the host has read and verified it (`load_bundle`); the
+/// guest reads it again and plans it under the sandbox's budget. The guest reads keel bundles
+/// only, so an imported file (an MLeap zip) goes in as the keel bundle it converted to.
+fn load_sandboxed(
+    path: &Path,
+    loaded: &Loaded,
+    limits: keel_sandbox::Limits,
+) -> Result<keel_sandbox::SandboxedModel, Error> {
+    let fail = |source| Error::SandboxLoad {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = match loaded.origin {
+        Origin::Keel => std::fs::read(path).map_err(|source| Error::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?,
+        _ => loaded
+            .bundle
+            .to_bytes(loaded.bundle.encoding)
+            .map_err(|source| Error::Bundle {
+                path: path.to_path_buf(),
+                source,
+            })?,
+    };
+    let sandbox = keel_sandbox::Sandbox::new(limits).map_err(fail)?;
+    keel_sandbox::SandboxedModel::load(&sandbox, &bytes).map_err(fail)
+}
+
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
@@ -323,9 +356,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             batch_size,
             threads,
             ignore_extra_columns,
+            sandbox,
         } => {
-            let bundle = load_bundle(&path)?.bundle;
-            let model = plan(&path, &bundle)?;
+            let loaded = load_bundle(&path)?;
             let (format, output_format) = if arrow_stream {
                 (Some(Format::Arrows), Some(Format::Arrows))
             } else {
@@ -340,7 +373,16 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 threads,
                 ignore_extra_columns,
             };
-            score(&model, &path, &job).map(|_| ())
+            let Some(limits) = sandbox.limits() else {
+                let model = plan(&path, &loaded.bundle)?;
+                return score(Scorer::Native(&model), &path, &job).map(|_| ());
+            };
+            let model = load_sandboxed(&path, &loaded, limits)?;
+            let scorer = Scorer::Sandboxed {
+                model: &model,
+                manifest: &loaded.bundle.manifest,
+            };
+            score(scorer, &path, &job).map(|_| ())
         }
         Command::Serve(args) => Ok(keel_server::run(args)?),
         Command::Convert {

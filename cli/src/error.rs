@@ -97,6 +97,18 @@ pub enum Error {
     /// global to the whole input.
     #[error(transparent)]
     Io(#[from] keel_io::Error),
+    /// `--sandbox`: the sandbox could not start, or the guest refused the bundle.
+    #[error("`{}`: {source}", path.display())]
+    SandboxLoad {
+        /// The bundle file.
+        path: PathBuf,
+        /// Why.
+        source: keel_sandbox::Error,
+    },
+    /// `--sandbox`: a scoring call was stopped (fuel, deadline, memory, a trap) or refused
+    /// the input; rows are global to the whole input.
+    #[error("{0}")]
+    Sandboxed(keel_sandbox::Error),
 }
 
 impl Error {
@@ -152,6 +164,16 @@ impl Error {
             ) => "`keel inspect BUNDLE` lists the input columns the bundle expects, with their \
                   types and whether they may be missing"
                 .into(),
+            Error::Sandboxed(e) if e.is_exhaustion() => {
+                "the sandbox's budget is per call, and `keel score` makes one call per batch: a \
+                 smaller --batch-size also fits a tight budget"
+                    .into()
+            }
+            Error::Sandboxed(keel_sandbox::Error::Refused { .. }) => {
+                "`keel inspect BUNDLE` lists the input columns the bundle expects, with their \
+                 types and whether they may be missing"
+                    .into()
+            }
             Error::Serve(e) if e.0.contains("in use") => {
                 "another process holds that address: pick another with --addr \
                  (127.0.0.1:0 = any free port)"

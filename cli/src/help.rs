@@ -79,12 +79,20 @@ pub const PAGES: &[Page] = &[
                 "keel score cnn.keel images.arrow -o scores.arrow --threads 0",
                 "each batch scored on every core, rows in input order",
             ),
+            (
+                "keel score untrusted.keel rows.csv --sandbox --sandbox-memory 64MiB",
+                "planned and scored inside wasmtime, each batch under 64 MiB and 10 s",
+            ),
+            (
+                "keel score untrusted.keel rows.csv --sandbox --sandbox-fuel 2000000000",
+                "a fuel budget per batch: the same batch is stopped on every machine",
+            ),
         ],
         exit_status:
             "  0  every row scored (also when the reader of standard output stops early, as
      `| head` does)
-  1  a row or column was refused (the message names both, rows counted from 0) or a file
-     could not be read or written",
+  1  a row or column was refused (the message names both, rows counted from 0), a file
+     could not be read or written, or (--sandbox) a batch ran past its budget",
     },
     Page {
         name: "serve",
@@ -100,6 +108,10 @@ pub const PAGES: &[Page] = &[
             (
                 "keel serve price.keel --addr 127.0.0.1:0",
                 "one bundle on any free port (printed on standard output)",
+            ),
+            (
+                "keel serve uploads/ --sandbox --sandbox-timeout 50ms --sandbox-memory 64MiB",
+                "bundles from others, each request bounded; one past its budget gets 503",
             ),
         ],
         exit_status: "  0  stopped by SIGTERM or SIGINT once in-flight requests finished

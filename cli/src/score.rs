@@ -1,14 +1,17 @@
 //! `keel score`: files and pipes around keel-io's scoring loop ([`keel_io::stream`]), which
 //! reads batches, scores each and writes each until the input ends, in bounded memory with
-//! global row numbers in errors.
+//! global row numbers in errors. Batches are scored in process, or with `--sandbox` one call
+//! per batch inside the wasm sandbox (reading and writing stay on the host either way).
 
 use crate::error::Error;
 use crate::files::{OutputFile, same_file};
+use keel_bundle::Manifest;
 use keel_io::Error as IoError;
 use keel_io::format::{self, Format};
 use keel_io::input::Extra;
-use keel_io::stream::{StreamOptions, score_stream};
+use keel_io::stream::{Interface, StreamOptions, score_stream, score_stream_with};
 use keel_runtime::Model;
+use keel_sandbox::SandboxedModel;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -33,6 +36,21 @@ pub struct ScoreJob {
 
 pub use keel_io::stream::Scored;
 
+/// What scores the batches.
+#[derive(Debug, Clone, Copy)]
+pub enum Scorer<'a> {
+    /// A planned model, in process (`--threads` threads per batch).
+    Native(&'a Model),
+    /// A model loaded in the sandbox, one call per batch; `manifest` is the bundle's, as the
+    /// host read it.
+    Sandboxed {
+        /// The model.
+        model: &'a SandboxedModel,
+        /// The bundle's manifest (its inputs and outputs).
+        manifest: &'a Manifest,
+    },
+}
+
 enum Target {
     Stdout(BufWriter<std::io::StdoutLock<'static>>),
     File(OutputFile, BufWriter<std::fs::File>),
@@ -45,7 +63,7 @@ fn not_dash(p: &Option<PathBuf>) -> Option<&Path> {
 
 /// Scores `job` with `model` (loaded from `bundle_path`, which is only used to refuse writing
 /// the output over it).
-pub fn score(model: &Model, bundle_path: &Path, job: &ScoreJob) -> Result<Scored, Error> {
+pub fn score(model: Scorer<'_>, bundle_path: &Path, job: &ScoreJob) -> Result<Scored, Error> {
     let in_path = not_dash(&job.input);
     let out_path = not_dash(&job.output);
     let in_format = format::input_format(job.format, in_path)?;
@@ -95,7 +113,7 @@ pub fn score(model: &Model, bundle_path: &Path, job: &ScoreJob) -> Result<Scored
 
 /// The loop itself, on any reader and writer (the REST server will reuse it on sockets).
 pub fn run(
-    model: &Model,
+    model: Scorer<'_>,
     reader: Box<dyn BufRead + '_>,
     writer: &mut dyn Write,
     in_format: Format,
@@ -123,7 +141,7 @@ pub fn run(
 }
 
 fn score_all(
-    model: &Model,
+    model: Scorer<'_>,
     reader: Box<dyn BufRead + '_>,
     writer: &mut dyn Write,
     in_format: Format,
@@ -137,9 +155,29 @@ fn score_all(
         batch_size: job.batch_size,
         extra,
     };
-    Ok(score_stream(model, reader, writer, &options, |batch| {
-        model.score_parallel(batch, job.threads)
-    })?)
+    match model {
+        Scorer::Native(model) => Ok(score_stream(model, reader, writer, &options, |batch| {
+            model.score_parallel(batch, job.threads)
+        })?),
+        Scorer::Sandboxed { model, manifest } => {
+            let interface = Interface {
+                inputs: &manifest.inputs,
+                outputs: &manifest.outputs,
+                output_schema: model.output_schema(),
+            };
+            score_stream_with(
+                &interface,
+                reader,
+                writer,
+                &options,
+                |batch, rows_before| {
+                    model
+                        .score(batch)
+                        .map_err(|e| Error::Sandboxed(e.offset_rows(rows_before)))
+                },
+            )
+        }
+    }
 }
 
 /// A writer that remembers whether the other end of the pipe went away.

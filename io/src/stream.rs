@@ -12,6 +12,8 @@ use crate::format::Format;
 use crate::input::{self, Extra};
 use crate::output::Sink;
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use keel_bundle::Field;
 use keel_runtime::Model;
 use std::io::{BufRead, Write};
 
@@ -51,18 +53,55 @@ where
     F: FnMut(&RecordBatch) -> Result<RecordBatch, keel_runtime::Error>,
 {
     let manifest = model.manifest();
+    let interface = Interface {
+        inputs: &manifest.inputs,
+        outputs: &manifest.outputs,
+        output_schema: model.output_schema(),
+    };
+    score_stream_with(&interface, reader, writer, options, |batch, rows_before| {
+        score(batch).map_err(|e| Error::Score(offset_rows(e, rows_before)))
+    })
+}
+
+/// What the loop needs to know of a bundle: its declared inputs and outputs, and the schema of
+/// the scored batches. [`score_stream`] takes them from a planned `Model`; a scorer that holds
+/// no `Model` (the sandbox, whose model lives in a wasm guest) gives them itself.
+#[derive(Debug, Clone)]
+pub struct Interface<'a> {
+    /// The bundle's inputs (`manifest.inputs`).
+    pub inputs: &'a [Field],
+    /// The bundle's outputs (`manifest.outputs`).
+    pub outputs: &'a [Field],
+    /// The schema of the scored batches.
+    pub output_schema: SchemaRef,
+}
+
+/// [`score_stream`] for any scorer and error type: `score` gets each non-empty batch and the
+/// number of rows before it in the whole input (to make its row numbers global), and answers
+/// with the scored batch or the caller's own error.
+pub fn score_stream_with<F, E>(
+    interface: &Interface<'_>,
+    reader: Box<dyn BufRead + '_>,
+    writer: &mut dyn Write,
+    options: &StreamOptions,
+    mut score: F,
+) -> Result<Scored, E>
+where
+    F: FnMut(&RecordBatch, u64) -> Result<RecordBatch, E>,
+    E: From<Error>,
+{
     // The output is opened first: an Arrow stream's schema goes out before any input is
     // awaited, so a worker's client may read it before sending its first batch.
     let mut sink = Sink::new(
         options.output,
         writer,
-        &model.output_schema(),
-        &manifest.outputs,
+        &interface.output_schema,
+        interface.outputs,
     )?;
     let mut source = input::open(
         options.input,
         reader,
-        &manifest.inputs,
+        interface.inputs,
         options.batch_size,
         options.extra,
     )?;
@@ -71,7 +110,7 @@ where
         if batch.num_rows() == 0 {
             continue;
         }
-        let scored = score(&batch).map_err(|e| Error::Score(offset_rows(e, done.rows)))?;
+        let scored = score(&batch, done.rows)?;
         sink.write(&scored)?;
         done.rows += u64::try_from(batch.num_rows()).unwrap_or(u64::MAX);
         done.batches += 1;

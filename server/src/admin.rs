@@ -119,7 +119,8 @@ pub async fn load(
             ),
         ));
     };
-    let prepared = tokio::task::spawn_blocking(move || registry::prepare(&bytes))
+    let registry = state.registry.clone();
+    let prepared = tokio::task::spawn_blocking(move || registry.prepare(&bytes))
         .await
         .map_err(|e| AppError::internal(format!("the loader failed: {e}")))?
         .map_err(|e| AppError::unprocessable("invalid_bundle", e))?;

@@ -10,6 +10,7 @@
 //! `Accept` asks for `application/json` (rows for an Arrow request) or the Arrow stream type.
 
 use crate::error::AppError;
+use crate::registry::Served;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,9 +18,7 @@ use keel_bundle::Field;
 use keel_io::format::Format;
 use keel_io::input::{self, Extra};
 use keel_io::json_doc::{self, Layout};
-use keel_io::offset_rows;
 use keel_io::output::Sink;
-use keel_runtime::Model;
 use std::io::Cursor;
 
 /// The Arrow IPC stream media type.
@@ -195,15 +194,11 @@ pub fn parse(
 }
 
 /// Scores every batch; runtime errors name rows within the whole request.
-pub fn score(model: &Model, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>, AppError> {
+pub fn score(model: &Served, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>, AppError> {
     let mut out = Vec::with_capacity(batches.len());
     let mut offset = 0u64;
     for b in batches {
-        out.push(
-            model
-                .score(b)
-                .map_err(|e| AppError::from(offset_rows(e, offset)))?,
-        );
+        out.push(model.score(b, offset)?);
         offset += to_u64(b.num_rows());
     }
     if out.is_empty() {

@@ -246,6 +246,43 @@ impl From<keel_runtime::Error> for AppError {
     }
 }
 
+/// The status of a sandboxed call that failed (`keel serve --sandbox`). A refusal by the guest
+/// is answered as the same refusal in process would be. A call the sandbox stopped for its
+/// budget (`sandbox_fuel`, `sandbox_timeout`, `sandbox_memory`) is 503, like the server's own
+/// `timeout`: the request is well-formed and the model may well answer it, but not within what
+/// the operator allows one call to spend; a smaller batch or a larger budget may succeed, and a
+/// 5xx is what operators alert on, which a bundle burning CPU deserves (a 4xx would hide it
+/// among client mistakes). A guest that crashed (`sandbox_trap`) is 500, the server's fault.
+impl From<keel_sandbox::Error> for AppError {
+    fn from(e: keel_sandbox::Error) -> Self {
+        use keel_sandbox::Error as E;
+        match e {
+            E::Refused {
+                code,
+                message,
+                column,
+                row,
+            } => {
+                let status = runtime_status(code);
+                if status.is_server_error() {
+                    return AppError::internal(format!("the model failed to score: {message}"));
+                }
+                let mut answer = AppError::new(status, code, message);
+                answer.0.column = column;
+                answer.0.row = row;
+                answer
+            }
+            e if e.is_exhaustion() => {
+                AppError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+            }
+            e @ E::Trap { .. } => {
+                AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e.to_string())
+            }
+            other => AppError::internal(other.to_string()),
+        }
+    }
+}
+
 /// Errors of keel-io's readers and document codecs (shared with the command line and the
 /// browser build): the one place their variants get an HTTP status and an error code. A
 /// malformed body is the client's 400; a well-formed one the model's schema refuses is 422.

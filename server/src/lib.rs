@@ -69,6 +69,12 @@ a removed file is unloaded.
 A model is named by its bundle's manifest. Versions are integers given per name in load order, \
 starting at 1 and never reused; `NAME@3` picks a version, `NAME` the newest.
 
+With --sandbox, bundles are planned and scored inside a wasm sandbox (wasmtime), each model with \
+its own instances, no files, network or clock; each request's scoring is bounded by \
+--sandbox-timeout, --sandbox-memory and --sandbox-fuel. A request past its budget gets 503 with \
+the code sandbox_timeout, sandbox_memory or sandbox_fuel (the request is valid, but costs more \
+than one call may spend), its instance is discarded, and the next request runs in a fresh one.
+
 The bound address is printed on standard output (`--addr 127.0.0.1:0` picks a free port). \
 SIGTERM or SIGINT stops accepting connections and lets in-flight requests finish (up to \
 --shutdown-grace).
@@ -128,6 +134,49 @@ pub struct ServeArgs {
     /// How long in-flight requests may run after SIGTERM before the server exits anyway.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// Scoring in a wasm sandbox.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// `--sandbox` and its budget, shared by `keel score` and `keel serve`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Plan and score bundles inside a wasm sandbox (wasmtime), for bundles from people you do
+    /// not trust: no files, network or clock, and every scoring call bounded by
+    /// --sandbox-timeout, --sandbox-memory and (optionally) --sandbox-fuel. A call past its
+    /// budget fails with `sandbox_timeout`, `sandbox_memory` or `sandbox_fuel` (in `keel serve`,
+    /// 503) and the next call runs in a fresh instance.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Fuel per scoring call (wasmtime fuel units, about one per wasm instruction): a budget that
+    /// stops the same call on every machine. Default: no fuel metering, which costs speed; the
+    /// deadline bounds each call instead.
+    #[arg(long, value_name = "N", requires = "sandbox",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sandbox_fuel: Option<u64>,
+    /// Wall-clock deadline of each scoring call (a batch in `keel score`, a request in `keel
+    /// serve`), e.g. 50ms, 2s.
+    #[arg(long, value_name = "DURATION", default_value = "10s", requires = "sandbox",
+          value_parser = parse_duration)]
+    pub sandbox_timeout: Duration,
+    /// Linear memory each sandbox instance may use (the planned model, one batch and its
+    /// outputs), e.g. 64MiB, 1GiB; at most 4GiB (wasm32).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", requires = "sandbox",
+          value_parser = parse_size)]
+    pub sandbox_memory: u64,
+}
+
+impl SandboxArgs {
+    /// The sandbox's limits, or `None` without `--sandbox`.
+    pub fn limits(&self) -> Option<keel_sandbox::Limits> {
+        self.sandbox.then(|| keel_sandbox::Limits {
+            fuel: self.sandbox_fuel,
+            timeout: Some(self.sandbox_timeout),
+            memory: self.sandbox_memory,
+            ..keel_sandbox::Limits::default()
+        })
+    }
 }
 
 /// Parses a duration: `30s`, `500ms`, `2m`, `1h 30m`.
@@ -206,6 +255,10 @@ mod tests {
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("MiB").is_err());
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        // The flags' defaults are the library's.
+        let defaults = keel_sandbox::Limits::default();
+        assert_eq!(Some(parse_duration("10s").unwrap()), defaults.timeout);
+        assert_eq!(parse_size("256MiB").unwrap(), defaults.memory);
         assert!(parse_duration("0s").is_err());
     }
 }

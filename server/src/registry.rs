@@ -12,8 +12,12 @@
 use crate::error::AppError;
 use crate::metrics::{Metrics, ModelLabel};
 use arc_swap::ArcSwap;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use axum::http::StatusCode;
+use keel_bundle::Manifest;
 use keel_runtime::{Model, Options};
+use keel_sandbox::{Sandbox, SandboxedModel};
 use serde_json::{Map, Value as J, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -46,11 +50,62 @@ impl Source {
     }
 }
 
+/// What scores a served model: the runtime in process, or the runtime inside the sandbox
+/// (`keel serve --sandbox`).
+#[derive(Debug)]
+// One per loaded model, built once and never moved after it is installed: a box would only add
+// a pointer hop to every request.
+#[allow(clippy::large_enum_variant)]
+pub enum Scorer {
+    /// A planned model, scored in process.
+    Native(Model),
+    /// A model loaded in the sandbox; every call runs under its budget.
+    Sandboxed(SandboxedModel),
+}
+
+/// A served model: its interface (what the codecs read and write by) and its scorer.
+#[derive(Debug)]
+pub struct Served {
+    manifest: Manifest,
+    output_schema: SchemaRef,
+    scorer: Scorer,
+}
+
+impl Served {
+    /// The bundle's manifest (inputs, outputs, provenance).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The schema of the scored batches.
+    pub fn output_schema(&self) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    /// The scorer.
+    pub fn scorer(&self) -> &Scorer {
+        &self.scorer
+    }
+
+    /// Scores one batch; `rows_before` (the rows of the request's earlier batches) makes the
+    /// row numbers of errors count within the whole request.
+    pub fn score(&self, batch: &RecordBatch, rows_before: u64) -> Result<RecordBatch, AppError> {
+        match &self.scorer {
+            Scorer::Native(model) => model
+                .score(batch)
+                .map_err(|e| keel_io::offset_rows(e, rows_before).into()),
+            Scorer::Sandboxed(model) => model
+                .score(batch)
+                .map_err(|e| e.offset_rows(rows_before).into()),
+        }
+    }
+}
+
 /// A bundle read, verified and planned, not yet given a version.
 #[derive(Debug)]
 pub struct Prepared {
     name: String,
-    model: Model,
+    model: Served,
     info: Map<String, J>,
     sha256: String,
     size: u64,
@@ -68,15 +123,46 @@ impl Prepared {
     }
 }
 
+/// Reads, verifies and plans a bundle in process: [`prepare_with`] without a sandbox.
+pub fn prepare(bytes: &[u8]) -> Result<Prepared, String> {
+    prepare_with(bytes, None)
+}
+
 /// Reads, verifies and plans a bundle, and describes it (what `GET /v1/models` shows). This is
 /// the slow part of a load; it runs outside any lock, on a blocking thread. An MLeap
 /// Bundle.ML zip is imported (`keel_import::load` tells the formats apart) and served as the
 /// keel bundle it converts to; the sha256 stays that of the bytes given.
-pub fn prepare(bytes: &[u8]) -> Result<Prepared, String> {
-    let bundle = keel_import::load::read_bytes(bytes)
-        .map_err(|e| e.to_string())?
-        .bundle;
-    let model = Model::from_bundle(&bundle, &Options::default()).map_err(|e| e.to_string())?;
+///
+/// With a sandbox, the host only reads the bundle (the bounded reader every entry point uses,
+/// for the description and the codecs' schemas); planning and scoring happen in the guest,
+/// under the sandbox's budget, which is where a hostile bundle could spend without bound.
+pub fn prepare_with(bytes: &[u8], sandbox: Option<&Sandbox>) -> Result<Prepared, String> {
+    let loaded = keel_import::load::read_bytes(bytes).map_err(|e| e.to_string())?;
+    let bundle = loaded.bundle;
+    let (scorer, output_schema, backends) = match sandbox {
+        None => {
+            let model =
+                Model::from_bundle(&bundle, &Options::default()).map_err(|e| e.to_string())?;
+            let schema = model.output_schema();
+            let backends = json!(model.backends());
+            (Scorer::Native(model), schema, backends)
+        }
+        Some(sandbox) => {
+            // The guest reads keel bundles only: an imported model goes in as the keel bundle
+            // it converted to.
+            let keel_bytes = match loaded.origin {
+                keel_import::load::Origin::Keel => std::borrow::Cow::Borrowed(bytes),
+                _ => std::borrow::Cow::Owned(
+                    bundle
+                        .to_bytes(bundle.encoding)
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            let model = SandboxedModel::load(sandbox, &keel_bytes).map_err(|e| e.to_string())?;
+            let schema = model.output_schema();
+            (Scorer::Sandboxed(model), schema, json!(["sandbox"]))
+        }
+    };
     let m = &bundle.manifest;
     let mut info = Map::new();
     info.insert("uid".into(), json!(m.uid));
@@ -113,10 +199,14 @@ pub fn prepare(bytes: &[u8]) -> Result<Prepared, String> {
         "graph".into(),
         keel_io::describe::node_json(&bundle, keel_io::describe::shown_graph(&bundle.graph)),
     );
-    info.insert("backends".into(), json!(model.backends()));
+    info.insert("backends".into(), backends);
     Ok(Prepared {
         name: m.name.clone(),
-        model,
+        model: Served {
+            manifest: m.clone(),
+            output_schema,
+            scorer,
+        },
         info,
         sha256: hex::encode(Sha256::digest(bytes)),
         size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
@@ -130,8 +220,8 @@ pub struct Entry {
     pub name: String,
     /// Its version (from 1, per name, in load order).
     pub version: u32,
-    /// The planned model.
-    pub model: Model,
+    /// The model: its interface and its scorer.
+    pub model: Served,
     /// Where it came from.
     pub source: Source,
     /// When it was loaded.
@@ -228,6 +318,7 @@ pub struct Registry {
     readiness: Mutex<Readiness>,
     ready: AtomicBool,
     metrics: Arc<Metrics>,
+    sandbox: Option<Sandbox>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -255,6 +346,11 @@ pub fn parse_spec(spec: &str) -> (&str, Option<u32>) {
 impl Registry {
     /// An empty registry, not ready until [`Self::set_readiness`] says so.
     pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self::with_sandbox(metrics, None)
+    }
+
+    /// An empty registry whose models are loaded into `sandbox` (`None` = in process).
+    pub fn with_sandbox(metrics: Arc<Metrics>, sandbox: Option<Sandbox>) -> Self {
         Registry {
             current: ArcSwap::from_pointee(Snapshot::default()),
             versions: Mutex::new(HashMap::new()),
@@ -262,7 +358,14 @@ impl Registry {
             readiness: Mutex::new(Readiness::default()),
             ready: AtomicBool::new(false),
             metrics,
+            sandbox,
         }
+    }
+
+    /// Reads, verifies and plans a bundle for this registry: in its sandbox if it has one
+    /// ([`prepare_with`]).
+    pub fn prepare(&self, bytes: &[u8]) -> Result<Prepared, String> {
+        prepare_with(bytes, self.sandbox.as_ref())
     }
 
     /// The models being served now.

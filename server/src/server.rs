@@ -69,6 +69,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             Some(dir) => Some(Arc::new(Playground::load(dir).map_err(ServeError)?)),
             None => None,
         },
+        sandbox: args.sandbox.limits(),
     };
     let state = AppState::new(config).map_err(ServeError)?;
     let shutdown = shutdown_signal()?;

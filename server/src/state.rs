@@ -28,6 +28,9 @@ pub struct Config {
     pub inline_rows: usize,
     /// keel's npm package, served at `/playground/` (`--playground DIR`).
     pub playground: Option<Arc<crate::playground::Playground>>,
+    /// Load and score models in the sandbox, with these limits (`--sandbox`); `None` = in
+    /// process.
+    pub sandbox: Option<keel_sandbox::Limits>,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             inline_rows: DEFAULT_INLINE_ROWS,
             playground: None,
+            sandbox: None,
         }
     }
 }
@@ -72,7 +76,14 @@ impl AppState {
     /// A state with an empty registry (not ready until told so) and a started scoring pool.
     pub fn new(config: Config) -> Result<Self, String> {
         let metrics = Arc::new(Metrics::new());
-        let registry = Arc::new(Registry::new(metrics.clone()));
+        let sandbox = match &config.sandbox {
+            Some(limits) => Some(
+                keel_sandbox::Sandbox::new(limits.clone())
+                    .map_err(|e| format!("--sandbox: {e}"))?,
+            ),
+            None => None,
+        };
+        let registry = Arc::new(Registry::with_sandbox(metrics.clone(), sandbox));
         let pool = ScoringPool::new(config.threads)?;
         Ok(AppState(Arc::new(Inner {
             config,

@@ -6,7 +6,7 @@
 //! writers). A listed `*.zip` that is not a Bundle.ML (no top-level `bundle.json`, see
 //! `keel_import::mleap::is_bundle_ml`) is ignored rather than reported, since a model
 //! directory may well hold other archives. A file whose size, modification time or
-//! inode changed is read, checked (read and planned by [`registry::prepare`]) and swapped in;
+//! inode changed is read, checked (read and planned by [`Registry::prepare`]) and swapped in;
 //! one whose content fails is reported (log, `GET /v1/models` errors, a metric) and the
 //! previous version keeps serving; a removed file is unloaded.
 //!
@@ -26,7 +26,7 @@
 //! rewritten with the same bytes) is not reloaded.
 
 use crate::demo;
-use crate::registry::{self, Readiness, Registry, Source};
+use crate::registry::{Readiness, Registry, Source};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -107,7 +107,7 @@ impl Watcher {
         if self.sources.is_empty() {
             for (name, bytes) in demo::BUNDLES {
                 let source = format!("embedded:{name}");
-                match registry::prepare(bytes) {
+                match self.registry.prepare(bytes) {
                     Ok(p) => {
                         let e = self.registry.install(p, Source::Embedded(name), None);
                         tracing::info!(model = %e.name, version = e.version, %source, "loaded");
@@ -247,7 +247,7 @@ fn load_file(
         state.required = false;
         return;
     }
-    let prepared = registry::prepare(&bytes);
+    let prepared = registry.prepare(&bytes);
     let sha = match &prepared {
         Ok(p) => p.sha256().to_string(),
         Err(_) => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
