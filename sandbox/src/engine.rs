@@ -47,7 +47,7 @@ pub const DEFAULT_MEMORY: u64 = 256 << 20;
 /// Default of [`Limits::load_timeout`].
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default of [`Limits::instances`].
-pub const DEFAULT_INSTANCES: u32 = 64;
+pub const DEFAULT_INSTANCES: u32 = 256;
 /// The fuel a load may spend where fuel is metered: bounded by the load's deadline instead.
 pub const LOAD_FUEL: u64 = u64::MAX;
 
