@@ -16,39 +16,11 @@
 mod common;
 
 use common::Server;
+use keel_conformance::tools::{chromium, on_path, unavailable, wasm_package};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// Fails under CI, skips (with the reason) elsewhere. Returns so the caller can stop.
-fn unavailable(what: &str) {
-    if in_ci() {
-        panic!("{what}; CI is set, so the end-to-end test must run (scripts/test installs it)");
-    }
-    eprintln!("SKIPPED the web end-to-end test: {what} (scripts/test installs it)");
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("KEEL_CHROMIUM") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    ["chromium", "chromium-browser"]
-        .iter()
-        .find_map(|n| on_path(n))
-}
 
 #[test]
 fn the_web_page_predicts_what_the_api_answers() {
@@ -140,20 +112,6 @@ fn the_web_page_predicts_what_the_api_answers() {
     if let Some(dir) = kept {
         eprintln!("screenshots in {}", dir.display());
     }
-}
-
-/// keel's npm package as `wasm/build.sh` built it (`KEEL_WASM_PKG`, else
-/// `$CARGO_TARGET_DIR/keel-wasm-pkg`).
-fn wasm_package() -> Option<PathBuf> {
-    let dir = std::env::var_os("KEEL_WASM_PKG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-                .join("keel-wasm-pkg")
-        });
-    dir.join("keel_wasm_bg.wasm").is_file().then_some(dir)
 }
 
 /// The playground as `keel serve --playground` serves it, under its Content-Security-Policy:

@@ -57,12 +57,8 @@ impl Failure {
 
 impl From<keel_runtime::Error> for Failure {
     fn from(e: keel_runtime::Error) -> Self {
-        Failure {
-            code: e.code(),
-            message: e.to_string(),
-            column: e.column().map(str::to_string),
-            row: e.row().map(|r| u64::try_from(r).unwrap_or(u64::MAX)),
-        }
+        // keel-io's error keeps the runtime's code, column and row for a scoring error.
+        keel_io::Error::Score(e).into()
     }
 }
 

@@ -14,6 +14,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use keel_conformance::tools::{chromium, on_path, unavailable, wasm_package};
 use keel_conformance::{Case, Family, Outputs, Skip, Target, cases, check};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -24,49 +25,8 @@ use std::process::Command;
 /// fixtures use (NaN answers come back as `null`, which the comparison knows).
 const SKIPS: &[Skip] = &[];
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// Says why a test cannot run: a skip on a developer's machine, a failure under CI.
-fn unavailable(why: &str) {
-    if in_ci() {
-        panic!("{why}; CI runs every test (scripts/test builds and installs what it needs)");
-    }
-    eprintln!("skipped: {why}");
-}
-
 fn wasm_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn package() -> Option<PathBuf> {
-    let dir = std::env::var_os("KEEL_WASM_PKG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| wasm_dir().join("../target"))
-                .join("keel-wasm-pkg")
-        });
-    dir.join("keel_wasm_bg.wasm").is_file().then_some(dir)
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("KEEL_CHROMIUM") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    ["chromium", "chromium-browser"]
-        .iter()
-        .find_map(|n| on_path(n))
 }
 
 /// What the package answered, per case id.
@@ -198,7 +158,7 @@ fn score_all(
     browser: Option<&Path>,
     playground: Option<&Case>,
 ) -> Option<(Value, tempfile::TempDir)> {
-    let Some(pkg) = package() else {
+    let Some(pkg) = wasm_package() else {
         unavailable(
             "keel's npm package is not built (wasm/build.sh $CARGO_TARGET_DIR/keel-wasm-pkg)",
         );
