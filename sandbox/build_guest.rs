@@ -12,6 +12,22 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// What every guest is made of besides its own package (the runtime, keel-io, the bundle
+/// crate, the lock file and the tolerances compiled in): a change to any of these rebuilds it.
+pub const CORE_SOURCES: &[&str] = &[
+    "Cargo.lock",
+    "Cargo.toml",
+    "runtime/src",
+    "runtime/Cargo.toml",
+    "io/src",
+    "io/Cargo.toml",
+    "bundle-spec/src",
+    "bundle-spec/proto",
+    "bundle-spec/build.rs",
+    "bundle-spec/Cargo.toml",
+    "fixtures/tolerances.json",
+];
+
 /// A wasm artefact to build: a package of the workspace for a target, in the `sandbox` profile.
 pub struct Guest<'a> {
     /// The package (`-p`).
