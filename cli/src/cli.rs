@@ -229,6 +229,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = EncodingArg::Json)]
         encoding: EncodingArg,
     },
+    /// Train a feature + network bundle on a table (CSV, Parquet, Arrow IPC) on this machine.
+    ///
+    /// Fits the feature stages (string indexing with an unseen slot, mean imputation,
+    /// standard scaling) and a tabular network (numeric features and one embedding per
+    /// categorical column into dense layers) together, and writes the bundle that scores the
+    /// raw columns: outputs `prediction` and, for classification, `probability`.
+    Train(Box<crate::train::TrainArgs>),
 }
 
 fn stdout_line(text: &str) -> Result<(), Error> {
@@ -423,6 +430,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 bytes.len()
             ))
         }
+        Command::Train(args) => crate::train::run(&args),
         Command::Compose {
             features,
             network,

@@ -109,6 +109,18 @@ pub enum Error {
     /// the input; rows are global to the whole input.
     #[error("{0}")]
     Sandboxed(keel_sandbox::Error),
+    /// `keel train`: the training table could not be read (a damaged file, columns whose
+    /// types cannot be inferred).
+    #[error("`{}`: {message}", path.display())]
+    Table {
+        /// The table file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// `keel train`: the data or the job was refused, or training stopped (divergence).
+    #[error(transparent)]
+    Train(Box<keel_train::job::Error>),
 }
 
 impl Error {
@@ -132,6 +144,7 @@ impl Error {
     pub fn exit_status(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Io(keel_io::Error::Usage(_)) => 2,
+            Error::Train(e) if matches!(**e, keel_train::job::Error::Config(_)) => 2,
             _ => 1,
         }
     }

@@ -160,6 +160,26 @@ pub const PAGES: &[Page] = &[
   1  nothing written: the message names the network input and the columns that do not fit
   2  a malformed --connect",
     },
+    Page {
+        name: "train",
+        examples: &[
+            (
+                "keel train listings.parquet -o model.keel --label booked --numeric price,nights --categorical city",
+                "a classifier: prediction and probability from the raw columns",
+            ),
+            (
+                "keel train sales.csv -o model.keel --label units --numeric price --task regression --loss poisson",
+                "a count regression (prediction = exp of the network's output)",
+            ),
+            (
+                "keel train data.arrow -o model.keel --config job.json --epochs 20 --deterministic",
+                "the options of a JSON job, some overridden; the same bytes on any thread count",
+            ),
+        ],
+        exit_status: "  0  trained and written (an existing file is replaced only once the new one is complete)
+  1  nothing written: the message names the column and row refused, or the step where the loss diverged
+  2  a wrong option or job field, or a table format keel cannot tell from the file name",
+    },
 ];
 
 /// The text appended to a subcommand's help.

@@ -3,6 +3,7 @@
 //! - [`cli`]: the clap definitions and one function per subcommand;
 //! - [`help`]: every subcommand's examples and exit statuses, added to its `--help`;
 //! - [`score`]: the scoring loop (read a batch, score it, write it) with global row numbers;
+//! - [`train`]: `keel train`, reading the training table and printing progress;
 //! - [`files`]: outputs written whole or not at all;
 //! - [`error`]: the command line's error, wrapping the codecs', the importers' and the server's.
 //!
@@ -14,5 +15,6 @@ pub mod error;
 pub mod files;
 pub mod help;
 pub mod score;
+pub mod train;
 
 pub use error::Error;

@@ -5,6 +5,9 @@
   ``Bundle.transform_one(row)`` score with keel's Rust runtime, in process;
 - ``keel.compose(features, network, path)`` joins a feature pipeline's bundle and a network
   (a bundle, an ONNX model, a PyTorch module) into one;
+- ``keel.train(frame, label=..., numeric=..., categorical=...)`` fits feature stages and a
+  tabular network together on this machine and returns their bundle (on Spark:
+  ``keel.spark.KeelNetEstimator``);
 - ``keel.images.preprocess(path, size=..., mean=..., std=...)`` writes the image-preprocessing
   stage of a vision network (encoded images or Spark's image struct to an ``f32`` tensor).
 
@@ -14,6 +17,7 @@ A bundle is one zip file; see ``bundle-spec/SPEC.md`` in the repository.
 from keel import images
 from keel._api import Bundle, Field, Schema, load
 from keel._compose import compose
+from keel._train import train
 from keel.errors import (
     BadValueError,
     BundleError,
@@ -58,6 +62,7 @@ __all__ = [
     "UnsupportedError",
     "__version__",
     "compose",
+    "train",
     "images",
     "load",
 ]

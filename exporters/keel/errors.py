@@ -185,3 +185,15 @@ CLASS_BY_CODE: dict[str, type[KeelError]] = {
     "tensor_shape": TensorShapeError,
     "row_count": RowCountError,
 }
+
+
+class TrainingError(KeelError):
+    """Training stopped without a model: the loss diverged (``step`` names where), the
+    workers could not reach each other (``rank`` names the peer), or a checkpoint did not fit
+    the run. Bad data raises the :class:`InputError` family instead, naming the column and
+    row."""
+
+    def __init__(self, message: str, *, step: int | None = None, rank: int | None = None):
+        super().__init__(message)
+        self.step = step
+        self.rank = rank

@@ -12,7 +12,8 @@
 //!   pass, and computed through keel's own ops, as the bundle computes them when it scores;
 //! - [`train`]: the training loop (epochs, validation, early stopping, checkpoints,
 //!   deterministic mode);
-//! - [`export`]: the fitted pipeline and network as one keel bundle.
+//! - [`export`]: the fitted pipeline and network as one keel bundle;
+//! - [`job`]: a whole job as `keel train`, `keel.train` and Spark describe it.
 //!
 //! The scoring crates never depend on this one.
 
@@ -20,6 +21,7 @@ pub mod collective;
 pub mod data;
 pub mod export;
 pub mod features;
+pub mod job;
 pub mod loss;
 pub mod net;
 pub mod optim;

@@ -13,13 +13,16 @@
 //! - `convert_onnx`: ONNX bytes to bundle bytes through `keel_import::onnx`, for
 //!   `keel.torch.export` (the `convert` module);
 //! - `compose`: a feature pipeline's and a network's bundle bytes joined into one through
-//!   `keel_import::compose`, for `keel.compose` (the `compose` module).
+//!   `keel_import::compose`, for `keel.compose` (the `compose` module);
+//! - the trainer (`keel_train`) for `keel.train` and `keel.spark.KeelNetEstimator` (the
+//!   `train` module).
 
 mod compose;
 mod convert;
 mod errors;
 mod model;
 mod row;
+mod train;
 
 pub use model::PyModel;
 use pyo3::prelude::*;
@@ -29,6 +32,12 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyModel>()?;
     m.add_function(wrap_pyfunction!(convert::convert_onnx, m)?)?;
     m.add_function(wrap_pyfunction!(compose::compose, m)?)?;
+    m.add_class::<train::PyFeatureStats>()?;
+    m.add_class::<train::PyTrainData>()?;
+    m.add_class::<train::PyTrainListener>()?;
+    m.add_function(wrap_pyfunction!(train::fit_features, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train_local, m)?)?;
     m.add("RUNTIME_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
