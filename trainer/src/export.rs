@@ -112,7 +112,10 @@ pub enum Error {
 pub fn param_layout(spec: &NetSpec) -> Vec<(String, Vec<usize>)> {
     let mut out = Vec::new();
     for (i, &n) in spec.cardinalities.iter().enumerate() {
-        out.push((format!("embeddings.{i}.weight"), vec![n, spec.embedding_dim]));
+        out.push((
+            format!("embeddings.{i}.weight"),
+            vec![n, spec.embedding_dim],
+        ));
     }
     let mut width = spec.numeric_width + spec.embedding_dim * spec.cardinalities.len();
     for (j, &h) in spec.hidden.iter().enumerate() {
@@ -135,7 +138,10 @@ pub fn param_layout(spec: &NetSpec) -> Vec<(String, Vec<usize>)> {
 /// named tensors.
 pub fn params_from_flat(spec: &NetSpec, flat: &[f32]) -> Result<Vec<ParamTensor>, Error> {
     let layout = param_layout(spec);
-    let total: usize = layout.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+    let total: usize = layout
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
     if flat.len() != total {
         return Err(Error::Mismatch(format!(
             "{} parameters given, the spec has {total}",
@@ -193,7 +199,10 @@ fn checked<'p>(
             ));
         }
     }
-    if let Some(extra) = by_name.keys().find(|k| !layout.iter().any(|(n, _)| n == *k)) {
+    if let Some(extra) = by_name
+        .keys()
+        .find(|k| !layout.iter().any(|(n, _)| n == *k))
+    {
         return Err(param(extra, "not a parameter of this spec"));
     }
     Ok(by_name)
@@ -233,7 +242,9 @@ fn check_head(spec: &NetSpec, head: Head, classes: Option<usize>) -> Result<(), 
                 ));
             }
             if let Some(k) = classes.filter(|&k| k != 2) {
-                return want(format!("a sigmoid head is binary; the plan has {k} classes"));
+                return want(format!(
+                    "a sigmoid head is binary; the plan has {k} classes"
+                ));
             }
         }
         (Head::Identity | Head::Exp, Task::Regression) => {
@@ -339,7 +350,12 @@ pub fn network_bundle(
         inputs.push(Field::scalar(col.clone(), DType::I64, false));
         let name = format!("embeddings.{i}.weight");
         let w = b.constant(&name, &p(&name).shape, &p(&name).data);
-        parts.push(b.node(&format!("embeddings.{i}"), "nn.embedding", &[col, &w], vec![]));
+        parts.push(b.node(
+            &format!("embeddings.{i}"),
+            "nn.embedding",
+            &[col, &w],
+            vec![],
+        ));
     }
     let mut h = if let [one] = parts.as_slice() {
         one.clone()

@@ -40,9 +40,7 @@ mod graph;
 mod stats;
 
 pub(crate) use graph::{producer, uid_of};
-pub use stats::{
-    CategoryCounts, CategoryKind, FeatureStats, LabelStats, MAX_CLASSES, Moments,
-};
+pub use stats::{CategoryCounts, CategoryKind, FeatureStats, LabelStats, MAX_CLASSES, Moments};
 
 use crate::data::Dataset;
 use crate::net::Task;
@@ -571,9 +569,8 @@ impl FeaturePlan {
             };
             let arr: ArrayRef = match c.kind {
                 CategoryKind::String => {
-                    let v = str_values(col.as_ref()).ok_or_else(|| {
-                        wrong("strings (the plan was fitted on a string column)")
-                    })?;
+                    let v = str_values(col.as_ref())
+                        .ok_or_else(|| wrong("strings (the plan was fitted on a string column)"))?;
                     Arc::new(StringArray::from(v))
                 }
                 CategoryKind::Integer => {
@@ -592,9 +589,8 @@ impl FeaturePlan {
             fields.push(ArrowField::new(&c.name, arr.data_type().clone(), true));
             cols.push(arr);
         }
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| {
-            Error::BadSpec(format!("cannot assemble the feature bundle's input: {e}"))
-        })
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+            .map_err(|e| Error::BadSpec(format!("cannot assemble the feature bundle's input: {e}")))
     }
 
     /// The labels of `batch` as the network reads them.

@@ -8,6 +8,13 @@
 //! Chan's update; Spark: SQL `avg`, then its Summarizer's online update), which differs by a
 //! few ulps. Category indices and vocabularies are compared exactly.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::needless_range_loop
+)]
+
 mod features_fixture;
 
 use arrow_array::cast::AsArray;
@@ -83,7 +90,11 @@ fn fitted_values_match_spark() {
             (n.mean, mean[j].unwrap(), "mean"),
             (n.std, std[j].unwrap(), "std"),
         ] {
-            assert!(TOL.accepts(got, want), "{what} of `{}`: {got} vs Spark {want}", n.name);
+            assert!(
+                TOL.accepts(got, want),
+                "{what} of `{}`: {got} vs Spark {want}",
+                n.name
+            );
             max_diff(&mut max, got, want);
         }
     }
@@ -120,7 +131,10 @@ fn transform_matches_spark_on_unseen_null_and_imputed_rows() {
     for (r, row) in rows.iter().enumerate() {
         for (j, w) in f64s(row).into_iter().enumerate() {
             let (got, w) = (values[r * 3 + j], w.unwrap());
-            assert!(TOL.accepts(got, w), "row {r} feature {j}: {got} vs Spark {w}");
+            assert!(
+                TOL.accepts(got, w),
+                "row {r} feature {j}: {got} vs Spark {w}"
+            );
             max_diff(&mut max, got, w);
         }
     }
@@ -196,7 +210,10 @@ fn plan_travels_as_json_and_plans_its_bundle_again() {
     let back: FeaturePlan = serde_json::from_str(&json).unwrap();
     assert_eq!(back, plan);
     let test = test_rows(&io);
-    assert_eq!(back.transform(&test).unwrap(), plan.transform(&test).unwrap());
+    assert_eq!(
+        back.transform(&test).unwrap(),
+        plan.transform(&test).unwrap()
+    );
     // The same plan writes the same bundle (uid included).
     assert_eq!(
         back.bundle().unwrap().manifest,
@@ -284,7 +301,7 @@ fn a_constant_column_scales_to_zero_as_in_spark() {
     let train = batch(&io, "train");
     let n = train.num_rows();
     let b = with(&train, "age", Arc::new(Float64Array::from(vec![7.5; n])));
-    let plan = fitted(&spec(&io, Task::Classification), &[b.clone()]).unwrap();
+    let plan = fitted(&spec(&io, Task::Classification), std::slice::from_ref(&b)).unwrap();
     assert_eq!((plan.numeric[0].mean, plan.numeric[0].std), (7.5, 0.0));
     let data = plan.transform(&b).unwrap();
     assert!((0..n).all(|r| data.numeric[r * 3] == 0.0));
@@ -311,7 +328,9 @@ fn a_column_of_the_wrong_type_is_named_with_its_type() {
     spec.numeric_cols.push("city".into());
     spec.categorical_cols.retain(|c| c != "city");
     let err = FeatureStats::new(&spec).update(&train).unwrap_err();
-    assert!(matches!(&err, Error::ColumnType { column, found, .. } if column == "city" && found == "Utf8"));
+    assert!(
+        matches!(&err, Error::ColumnType { column, found, .. } if column == "city" && found == "Utf8")
+    );
 
     // A float column is no category.
     let spec2 = FeatureSpec {
@@ -323,12 +342,24 @@ fn a_column_of_the_wrong_type_is_named_with_its_type() {
         min_frequency: 0,
     };
     let err = FeatureStats::new(&spec2).update(&train).unwrap_err();
-    assert!(matches!(&err, Error::ColumnType { column, found, .. } if column == "age" && found == "Float64"));
+    assert!(
+        matches!(&err, Error::ColumnType { column, found, .. } if column == "age" && found == "Float64")
+    );
 
     // A plan fitted on strings refuses integers at transform.
-    let plan = fitted(&features_fixture::spec(&io, Task::Classification), &[train.clone()]).unwrap();
-    let b = with(&train, "city", Arc::new(Int64Array::from(vec![1; train.num_rows()])));
-    assert!(matches!(plan.transform(&b), Err(Error::ColumnType { column, .. }) if column == "city"));
+    let plan = fitted(
+        &features_fixture::spec(&io, Task::Classification),
+        std::slice::from_ref(&train),
+    )
+    .unwrap();
+    let b = with(
+        &train,
+        "city",
+        Arc::new(Int64Array::from(vec![1; train.num_rows()])),
+    );
+    assert!(
+        matches!(plan.transform(&b), Err(Error::ColumnType { column, .. }) if column == "city")
+    );
 }
 
 #[test]
@@ -358,7 +389,11 @@ fn a_null_label_names_its_batch_and_row() {
     let rspec = features_fixture::spec(&io, Task::Regression);
     let mut counts = vec![1.0; 6];
     counts[2] = f64::NAN;
-    let b = with(&train.slice(0, 6), "count", Arc::new(Float64Array::from(counts)));
+    let b = with(
+        &train.slice(0, 6),
+        "count",
+        Arc::new(Float64Array::from(counts)),
+    );
     assert!(matches!(
         FeatureStats::new(&rspec).update(&b),
         Err(Error::NullLabel { row: 2, .. })
@@ -370,10 +405,16 @@ fn bad_class_indices_are_refused() {
     let io = io();
     let train = batch(&io, "train").slice(0, 4);
     let spec = spec(&io, Task::Classification);
-    for (labels, row) in [(vec![0.0, 1.5, 1.0, 0.0], 1), (vec![0.0, 1.0, -1.0, 0.0], 2)] {
+    for (labels, row) in [
+        (vec![0.0, 1.5, 1.0, 0.0], 1),
+        (vec![0.0, 1.0, -1.0, 0.0], 2),
+    ] {
         let b = with(&train, "label", Arc::new(Float64Array::from(labels)));
         let err = FeatureStats::new(&spec).update(&b).unwrap_err();
-        assert!(matches!(&err, Error::BadValue { column, row: r, .. } if column == "label" && *r == row), "{err}");
+        assert!(
+            matches!(&err, Error::BadValue { column, row: r, .. } if column == "label" && *r == row),
+            "{err}"
+        );
     }
 }
 
@@ -383,29 +424,57 @@ fn an_empty_vocabulary_and_a_column_without_data_are_refused() {
     let train = batch(&io, "train");
     let n = train.num_rows();
     let spec = spec(&io, Task::Classification);
-    let b = with(&train, "city", Arc::new(StringArray::from(vec![None::<&str>; n])));
+    let b = with(
+        &train,
+        "city",
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
+    );
     let err = fitted(&spec, &[b]).unwrap_err();
-    assert!(matches!(&err, Error::EmptyVocabulary { column, nulls: 48, .. } if column == "city"), "{err}");
+    assert!(
+        matches!(&err, Error::EmptyVocabulary { column, nulls: 48, .. } if column == "city"),
+        "{err}"
+    );
 
     let mut rare = spec.clone();
     rare.min_frequency = 1000;
-    assert!(matches!(fitted(&rare, &[train.clone()]), Err(Error::EmptyVocabulary { .. })));
+    assert!(matches!(
+        fitted(&rare, std::slice::from_ref(&train)),
+        Err(Error::EmptyVocabulary { .. })
+    ));
 
-    let b = with(&train, "income", Arc::new(Float64Array::from(vec![f64::NAN; n])));
+    let b = with(
+        &train,
+        "income",
+        Arc::new(Float64Array::from(vec![f64::NAN; n])),
+    );
     let err = fitted(&spec, &[b]).unwrap_err();
-    assert!(matches!(&err, Error::NoData { column, missing: 48 } if column == "income"), "{err}");
+    assert!(
+        matches!(&err, Error::NoData { column, missing: 48 } if column == "income"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_class_unseen_at_fit_time_is_refused_at_transform() {
     let io = io();
     let train = batch(&io, "train");
-    let plan = fitted(&spec(&io, Task::Classification), &[train.clone()]).unwrap();
+    let plan = fitted(
+        &spec(&io, Task::Classification),
+        std::slice::from_ref(&train),
+    )
+    .unwrap();
     let mut labels = vec!["low"; 5];
     labels[3] = "extreme";
-    let b = with(&train.slice(0, 5), "label", Arc::new(StringArray::from(labels)));
+    let b = with(
+        &train.slice(0, 5),
+        "label",
+        Arc::new(StringArray::from(labels)),
+    );
     let err = plan.transform(&b).unwrap_err();
-    assert!(matches!(&err, Error::UnknownLabel { row: 3, value, .. } if value == "\"extreme\""), "{err}");
+    assert!(
+        matches!(&err, Error::UnknownLabel { row: 3, value, .. } if value == "\"extreme\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -420,7 +489,7 @@ fn infinite_features_kinds_and_specs_are_checked() {
         FeatureStats::new(&spec).update(&b),
         Err(Error::NonFinite { column, row: 7, batch: Some(0), .. }) if column == "age"
     ));
-    let plan = fitted(&spec, &[train.clone()]).unwrap();
+    let plan = fitted(&spec, std::slice::from_ref(&train)).unwrap();
     assert!(matches!(
         plan.transform(&b),
         Err(Error::NonFinite { column, row: 7, batch: None, .. }) if column == "age"
@@ -429,8 +498,14 @@ fn infinite_features_kinds_and_specs_are_checked() {
     // Integers in one batch, strings in another.
     let mut stats = FeatureStats::new(&spec);
     stats.update(&train).unwrap();
-    let b = with(&train, "plan", Arc::new(StringArray::from(vec!["x"; train.num_rows()])));
-    assert!(matches!(stats.update(&b), Err(Error::KindMismatch { column, .. }) if column == "plan"));
+    let b = with(
+        &train,
+        "plan",
+        Arc::new(StringArray::from(vec!["x"; train.num_rows()])),
+    );
+    assert!(
+        matches!(stats.update(&b), Err(Error::KindMismatch { column, .. }) if column == "plan")
+    );
 
     // Statistics of another spec do not merge.
     let mut other = spec.clone();
@@ -446,6 +521,10 @@ fn infinite_features_kinds_and_specs_are_checked() {
     assert!(matches!(dup.check(), Err(Error::BadSpec(_))));
     let mut clash = spec.clone();
     clash.numeric_cols.push("city_index".into());
-    let b = with(&train, "city_index", Arc::new(Float64Array::from(vec![1.0; train.num_rows()])));
+    let b = with(
+        &train,
+        "city_index",
+        Arc::new(Float64Array::from(vec![1.0; train.num_rows()])),
+    );
     assert!(matches!(fitted(&clash, &[b]), Err(Error::BadSpec(m)) if m.contains("city_index")));
 }

@@ -97,8 +97,10 @@ pub(crate) fn bundle(plan: &FeaturePlan) -> Result<Bundle, Error> {
                 ("handle_invalid".into(), Attr::Str("keep".into())),
             ]),
             children: Vec::new(),
-            doc: doc("StringIndexer (frequencyDesc, handleInvalid=keep): one index per \
-                      categorical column; unseen, rare and null values take the last index"),
+            doc: doc(
+                "StringIndexer (frequencyDesc, handleInvalid=keep): one index per \
+                      categorical column; unseen, rare and null values take the last index",
+            ),
         });
         for c in &plan.categorical {
             let dtype = match c.kind {

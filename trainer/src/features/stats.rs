@@ -250,11 +250,7 @@ impl FeatureStats {
     }
 }
 
-fn check_kind(
-    column: &str,
-    a: Option<CategoryKind>,
-    b: Option<CategoryKind>,
-) -> Result<(), Error> {
+fn check_kind(column: &str, a: Option<CategoryKind>, b: Option<CategoryKind>) -> Result<(), Error> {
     match (a, b) {
         (Some(a), Some(b)) if a != b => Err(Error::KindMismatch {
             column: column.to_string(),

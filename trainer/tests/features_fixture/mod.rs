@@ -2,7 +2,7 @@
 //! `fixtures/train/export/generate.py`) as Arrow batches and typed references, shared by the
 //! feature and export tests.
 
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use keel_train::features::FeatureSpec;
@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 /// The parsed `io.json`.
 pub fn io() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/train/export/io.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/train/export/io.json"
+    );
     let text = std::fs::read_to_string(path).expect("fixture io.json (run its generator)");
     serde_json::from_str(&text).expect("io.json parses")
 }
