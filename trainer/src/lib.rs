@@ -18,6 +18,7 @@
 
 pub mod collective;
 pub mod data;
+pub mod error;
 pub mod export;
 pub mod features;
 pub mod loss;
@@ -25,3 +26,5 @@ pub mod net;
 pub mod optim;
 pub mod schedule;
 pub mod train;
+
+pub use error::Error;
