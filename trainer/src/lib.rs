@@ -19,6 +19,7 @@
 
 pub mod collective;
 pub mod data;
+pub mod error;
 pub mod export;
 pub mod features;
 pub mod job;
@@ -27,3 +28,5 @@ pub mod net;
 pub mod optim;
 pub mod schedule;
 pub mod train;
+
+pub use error::Error;
