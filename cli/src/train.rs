@@ -68,16 +68,16 @@ pub struct TrainArgs {
     pub optimizer: Option<String>,
     /// The base learning rate.
     #[arg(long)]
-    pub learning_rate: Option<f32>,
+    pub learning_rate: Option<f64>,
     /// Weight decay.
     #[arg(long)]
-    pub weight_decay: Option<f32>,
+    pub weight_decay: Option<f64>,
     /// SGD's momentum.
     #[arg(long)]
-    pub momentum: Option<f32>,
+    pub momentum: Option<f64>,
     /// Clip the gradient's 2-norm to this.
     #[arg(long)]
-    pub clip_grad_norm: Option<f32>,
+    pub clip_grad_norm: Option<f64>,
     /// constant, step, exponential or cosine (per epoch).
     #[arg(long)]
     pub lr_schedule: Option<String>,
@@ -134,15 +134,18 @@ impl TrainArgs {
             job.categorical_cols.clone_from(&self.categorical);
         }
         if let Some(v) = &self.task {
-            job.task = serde_json::from_value(named("task", v)?)
-                .map_err(|_| Error::Usage(format!("--task {v}: expected classification or regression")))?;
+            job.task = serde_json::from_value(named("task", v)?).map_err(|_| {
+                Error::Usage(format!("--task {v}: expected classification or regression"))
+            })?;
         }
         if !self.hidden.is_empty() {
             job.hidden_layers.clone_from(&self.hidden);
         }
         if let Some(v) = &self.activation {
             job.activation = serde_json::from_value(named("activation", v)?).map_err(|_| {
-                Error::Usage(format!("--activation {v}: expected relu, gelu, tanh, sigmoid or silu"))
+                Error::Usage(format!(
+                    "--activation {v}: expected relu, gelu, tanh, sigmoid or silu"
+                ))
             })?;
         }
         if let Some(v) = &self.loss {
@@ -227,9 +230,16 @@ fn epoch_line(m: &serde_json::Value, epochs: usize, started: Instant, tty: bool)
     if tty {
         let width = 24;
         let filled = width * done / epochs.max(1);
-        line.push_str(&format!(" [{}{}]", "#".repeat(filled), ".".repeat(width - filled)));
+        line.push_str(&format!(
+            " [{}{}]",
+            "#".repeat(filled),
+            ".".repeat(width - filled)
+        ));
     }
-    line.push_str(&format!("  loss {:.4}", m["train_loss"].as_f64().unwrap_or(f64::NAN)));
+    line.push_str(&format!(
+        "  loss {:.4}",
+        m["train_loss"].as_f64().unwrap_or(f64::NAN)
+    ));
     for (key, name) in [
         ("validation_loss", "val_loss"),
         ("validation_auc", "val_auc"),
@@ -272,10 +282,11 @@ pub fn read_table(path: &Path) -> Result<Vec<RecordBatch>, Error> {
             let (schema, _) = format
                 .infer_schema(BufReader::new(&mut file), Some(INFER_ROWS))
                 .map_err(|e| bad(format!("cannot infer the CSV's columns: {e}")))?;
-            file.seek(SeekFrom::Start(0)).map_err(|source| Error::ReadFile {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            file.seek(SeekFrom::Start(0))
+                .map_err(|source| Error::ReadFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             let reader = arrow_csv::ReaderBuilder::new(Arc::new(schema))
                 .with_format(format)
                 .with_batch_size(BATCH_ROWS)
@@ -294,10 +305,11 @@ pub fn read_table(path: &Path) -> Result<Vec<RecordBatch>, Error> {
             let mut file = open()?;
             let mut magic = [0u8; 6];
             let is_file = file.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
-            file.seek(SeekFrom::Start(0)).map_err(|source| Error::ReadFile {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            file.seek(SeekFrom::Start(0))
+                .map_err(|source| Error::ReadFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             if is_file {
                 let reader = arrow_ipc::reader::FileReader::try_new(file, None)
                     .map_err(|e| bad(format!("Arrow IPC file: {e}")))?;

@@ -14,7 +14,7 @@ use crate::data::Dataset;
 use crate::export;
 use crate::features::{self, FeaturePlan, FeatureSpec, FeatureStats};
 use crate::loss::Loss;
-use crate::net::{self, Activation, Net, NetSpec, Task};
+use crate::net::{Activation, Net, NetSpec, Task};
 use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::schedule::Schedule;
 use crate::train::{self, Checkpoint, EpochMetrics, Observer, Shard, TrainConfig};
@@ -59,13 +59,13 @@ pub struct JobConfig {
     /// `sgd`, `adam` or `adamw`.
     pub optimizer: String,
     /// The base learning rate.
-    pub learning_rate: f32,
+    pub learning_rate: f64,
     /// Weight decay.
-    pub weight_decay: f32,
+    pub weight_decay: f64,
     /// SGD's momentum.
-    pub momentum: f32,
+    pub momentum: f64,
     /// Clip the gradient's 2-norm.
-    pub clip_grad_norm: Option<f32>,
+    pub clip_grad_norm: Option<f64>,
     /// `constant`, `step`, `exponential` or `cosine`, per epoch.
     pub lr_schedule: String,
     /// Rows per step across all workers.
@@ -134,7 +134,7 @@ pub enum Error {
     Features(#[from] features::Error),
     /// The network's spec.
     #[error(transparent)]
-    Net(#[from] net::Error),
+    Net(#[from] crate::Error),
     /// Training failed.
     #[error(transparent)]
     Train(#[from] train::Error),
@@ -173,15 +173,15 @@ impl JobConfig {
     pub fn net_spec(&self, plan: &FeaturePlan) -> Result<NetSpec, Error> {
         let outputs = match (self.task, self.loss()) {
             (Task::Classification, Loss::BinaryCrossEntropy) => {
-                if plan.num_classes() != 2 {
+                let classes = plan.num_classes().unwrap_or(0);
+                if classes != 2 {
                     return Err(Error::Config(format!(
-                        "binary_cross_entropy needs two classes, the label has {}",
-                        plan.num_classes()
+                        "binary_cross_entropy needs two classes, the label has {classes}"
                     )));
                 }
                 1
             }
-            (Task::Classification, _) => plan.num_classes(),
+            (Task::Classification, _) => plan.num_classes().unwrap_or(0),
             (Task::Regression, _) => 1,
         };
         Ok(NetSpec {
@@ -224,12 +224,12 @@ impl JobConfig {
         let schedule = match self.lr_schedule.as_str() {
             "constant" => Schedule::Constant,
             "step" => Schedule::Step {
-                step_size: (self.epochs / 3).max(1),
+                step_size: (self.epochs as u64 / 3).max(1),
                 gamma: 0.1,
             },
             "exponential" => Schedule::Exponential { gamma: 0.9 },
             "cosine" => Schedule::Cosine {
-                t_max: self.epochs.max(1),
+                t_max: (self.epochs as u64).max(1),
                 eta_min: 0.0,
             },
             other => {
@@ -325,7 +325,10 @@ impl WorkerData {
         let valid = match batch.column_by_name(VALID_COLUMN) {
             Some(col) => {
                 let b = col.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
-                    Error::Config(format!("{VALID_COLUMN} is {}, not boolean", col.data_type()))
+                    Error::Config(format!(
+                        "{VALID_COLUMN} is {}, not boolean",
+                        col.data_type()
+                    ))
                 })?;
                 (0..n).map(|i| b.is_valid(i) && b.value(i)).collect()
             }
@@ -453,8 +456,26 @@ pub fn run_worker(
     if group.rank() != 0 {
         return Ok(None);
     }
-    let bundle = export::export(plan, &spec, &trained.params, &export_info(config, &trained))?;
-    Ok(Some(bundle))
+    let params = net
+        .named_params()
+        .into_iter()
+        .map(|p| export::ParamTensor {
+            data: trained.params[p.offset..p.offset + p.shape.iter().product::<usize>()].to_vec(),
+            name: p.name,
+            shape: p.shape,
+        })
+        .collect::<Vec<_>>();
+    let bundle = export::export(
+        plan,
+        &spec,
+        &params,
+        head(config.loss()),
+        &export_options(config, &trained),
+    )?;
+    let bytes = bundle
+        .to_bytes(keel_bundle::Encoding::Json)
+        .map_err(|e| Error::Export(export::Error::Bundle(e)))?;
+    Ok(Some(bytes))
 }
 
 /// Trains on one machine (all cores) over `batches`, which are read twice: statistics, then
@@ -475,9 +496,30 @@ pub fn run_local(
     bytes.ok_or_else(|| Error::Config("rank 0 wrote no bundle".into()))
 }
 
+/// The job as the bundle records it: without the thread count, which never changes the
+/// result (shards are summed in their order whatever the threads), so that deterministic runs
+/// on different machines write the same bytes.
+fn recorded_params(config: &JobConfig) -> serde_json::Value {
+    let mut value = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.remove("threads");
+    }
+    value
+}
+
+/// The network's last step in the bundle, from the loss it was trained with.
+fn head(loss: Loss) -> export::Head {
+    match loss {
+        Loss::CrossEntropy => export::Head::Softmax,
+        Loss::BinaryCrossEntropy => export::Head::Sigmoid,
+        Loss::Mse => export::Head::Identity,
+        Loss::Poisson => export::Head::Exp,
+    }
+}
+
 /// What the bundle records about its training: the job and the metrics of every epoch (not
 /// the timings, so that the same job writes the same bytes).
-fn export_info(config: &JobConfig, trained: &train::Trained) -> export::TrainingInfo {
+fn export_options(config: &JobConfig, trained: &train::Trained) -> export::ExportOptions {
     let history: Vec<serde_json::Value> = trained
         .history
         .iter()
@@ -494,9 +536,10 @@ fn export_info(config: &JobConfig, trained: &train::Trained) -> export::Training
             })
         })
         .collect();
-    export::TrainingInfo {
-        loss: config.loss(),
-        job: serde_json::to_value(config).unwrap_or(serde_json::Value::Null),
-        history: serde_json::Value::Array(history),
+    export::ExportOptions {
+        name: None,
+        created: None,
+        params: recorded_params(config),
+        metrics: serde_json::json!({ "steps": trained.steps, "epochs": history }),
     }
 }

@@ -30,12 +30,11 @@
 use crate::collective::{self, Group};
 use crate::data::{Batch, Dataset};
 use crate::loss::Loss;
-use crate::net::{self, Mode, Net, Task, Workspace};
-use crate::optim::{Optimizer, OptimizerConfig, OptimizerState};
+use crate::net::{Mode, Net, Task, Workspace};
+use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind, OptimizerState};
 use crate::schedule::Schedule;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
+use chacha20::ChaCha8Rng;
+use chacha20::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// Shards across all workers unless configured otherwise.
@@ -50,7 +49,7 @@ pub struct TrainConfig {
     /// The optimizer and its weight decay and clipping.
     pub optimizer: OptimizerConfig,
     /// The base learning rate.
-    pub learning_rate: f32,
+    pub learning_rate: f64,
     /// How the learning rate changes from epoch to epoch.
     pub schedule: Schedule,
     /// Rows per optimizer step across all workers (split evenly over the shards).
@@ -75,7 +74,15 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             loss: Loss::CrossEntropy,
-            optimizer: OptimizerConfig::default(),
+            optimizer: OptimizerConfig {
+                kind: OptimizerKind::Adam {
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                },
+                weight_decay: 0.0,
+                clip_grad_norm: None,
+            },
             learning_rate: 1e-3,
             schedule: Schedule::Constant,
             batch_size: 256,
@@ -162,7 +169,7 @@ pub struct EpochMetrics {
     /// Root mean squared error on the validation rows (regression).
     pub validation_rmse: Option<f64>,
     /// The learning rate the epoch used.
-    pub learning_rate: f32,
+    pub learning_rate: f64,
     /// Training rows per second on this worker's clock.
     pub rows_per_second: f64,
 }
@@ -230,7 +237,7 @@ pub enum Error {
     NoData,
     /// The loss or a gradient became NaN or infinite.
     #[error(
-        "training diverged at epoch {epoch}, step {step}: the loss is {loss}; lower the learning rate or clip gradients (clipGradNorm)"
+        "training diverged at epoch {epoch}, step {step}: the loss is {loss}; lower the learning rate or clip the gradient's norm"
     )]
     Diverged {
         /// The epoch, from 0.
@@ -242,7 +249,7 @@ pub enum Error {
     },
     /// The network refused a batch (a bad category index or label, named).
     #[error(transparent)]
-    Net(#[from] net::Error),
+    Net(#[from] crate::Error),
     /// The workers could not talk.
     #[error(transparent)]
     Collective(#[from] collective::Error),
@@ -263,7 +270,7 @@ pub fn fit(
     observer: &mut dyn Observer,
 ) -> Result<Trained, Error> {
     check_config(config, group, shards)?;
-    let mut optimizer = Optimizer::new(config.optimizer.clone(), net.num_params());
+    let mut optimizer = Optimizer::new(config.optimizer, net.num_params())?;
     let mut state = match resume {
         Some(c) => {
             if c.params.len() != net.num_params() {
@@ -318,14 +325,14 @@ pub fn fit(
             grads: vec![0.0; n],
             loss: 0.0,
             rows: 0,
-            ws: Workspace::default(),
+            ws: Workspace::new(),
         })
         .collect();
     let mut total = vec![0.0f32; n];
 
     while state.epoch < config.epochs {
         let epoch = state.epoch;
-        let lr = config.schedule.lr_at(config.learning_rate, epoch);
+        let lr = config.schedule.lr_at(config.learning_rate, epoch as u64);
         let order: Vec<Dataset> = shards
             .iter()
             .map(|s| shuffled(&s.rows, config.seed, epoch, s.id))
@@ -359,8 +366,9 @@ pub fn fit(
                     step,
                     first_row: ((shard.id as u64) << 32) | start as u64,
                 };
-                slot.loss = net.loss_and_grad(&batch, config.loss, mode, &mut slot.grads, &mut slot.ws)?;
-                Ok::<(), net::Error>(())
+                slot.loss =
+                    net.loss_and_grad(&batch, config.loss, mode, &mut slot.grads, &mut slot.ws)?;
+                Ok::<(), crate::Error>(())
             };
             run_shards(&mut slots, shards, &order, threads, &work)?;
             let (loss_sum, rows) = if config.deterministic {
@@ -390,7 +398,7 @@ pub fn fit(
             if rows > 0 {
                 let scale = 1.0 / rows as f32;
                 total.iter_mut().for_each(|g| *g *= scale);
-                optimizer.step(net.params_mut(), &mut total, lr);
+                optimizer.step(net.params_mut(), &mut total, lr)?;
                 if net.params().iter().any(|p| !p.is_finite()) {
                     return Err(Error::Diverged {
                         epoch,
@@ -481,7 +489,9 @@ fn check_config(config: &TrainConfig, group: &Group, shards: &[Shard]) -> Result
         )));
     }
     if config.early_stopping_patience == Some(0) {
-        return Err(Error::Config("early_stopping_patience must be at least 1".into()));
+        return Err(Error::Config(
+            "early_stopping_patience must be at least 1".into(),
+        ));
     }
     Ok(())
 }
@@ -489,13 +499,31 @@ fn check_config(config: &TrainConfig, group: &Group, shards: &[Shard]) -> Result
 /// `rows` shuffled for `epoch`: a pure function of the seed, the epoch and the shard number.
 fn shuffled(rows: &Dataset, seed: u64, epoch: usize, shard: usize) -> Dataset {
     let mut order: Vec<usize> = (0..rows.rows()).collect();
-    let stream = seed ^ ((epoch as u64) << 32 | shard as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // One stream per (epoch, shard): ChaCha's stream id, so no two shuffles share numbers.
+    rng.set_stream(((epoch as u64) << 32) | shard as u64);
+    // Fisher–Yates with Lemire's unbiased bounded draw, written out so the order depends on
+    // nothing but the generator's raw output.
+    for i in (1..order.len()).rev() {
+        let j = below(&mut rng, i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
     let mut out = Dataset::new(rows.numeric_width, rows.categorical_width);
     for row in order {
         out.push_row(rows, row);
     }
     out
+}
+
+/// A uniform draw from `0..n` (Lemire's method, rejecting the biased low products).
+fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+    let threshold = n.wrapping_neg() % n;
+    loop {
+        let m = u128::from(rng.next_u64()) * u128::from(n);
+        if (m as u64) >= threshold {
+            return (m >> 64) as u64;
+        }
+    }
 }
 
 /// Runs `work` for every local shard on up to `threads` scoped threads.
@@ -505,9 +533,9 @@ fn run_shards<F>(
     order: &[Dataset],
     threads: usize,
     work: &F,
-) -> Result<(), net::Error>
+) -> Result<(), crate::Error>
 where
-    F: Fn(&mut ShardSlot, &Shard, &Dataset) -> Result<(), net::Error> + Sync,
+    F: Fn(&mut ShardSlot, &Shard, &Dataset) -> Result<(), crate::Error> + Sync,
 {
     if threads <= 1 || slots.len() <= 1 {
         for ((slot, shard), rows) in slots.iter_mut().zip(shards).zip(order) {
@@ -526,7 +554,7 @@ where
                     for ((slot, shard), rows) in slots.iter_mut().zip(shards).zip(order) {
                         work(slot, shard, rows)?;
                     }
-                    Ok::<(), net::Error>(())
+                    Ok::<(), crate::Error>(())
                 })
             })
             .collect();
@@ -606,7 +634,7 @@ fn validate(
 ) -> Result<EpochMetrics, Error> {
     const CHUNK: usize = 4096;
     let spec = net.spec();
-    let mut ws = Workspace::default();
+    let mut ws = Workspace::new();
     let mut out = Vec::new();
     // loss sum, rows, correct, squared error
     let mut sums = [0.0f64; 4];
@@ -620,7 +648,7 @@ fn validate(
         let k = spec.outputs;
         for (i, &label) in batch.labels.iter().enumerate() {
             let o = &out[i * k..(i + 1) * k];
-            sums[0] += config.loss.row_loss(o, label, start + i)?;
+            sums[0] += f64::from(config.loss.row((start + i) as u64, o, label, None)?);
             match spec.task {
                 Task::Classification => {
                     let class = if k == 1 {
@@ -759,10 +787,16 @@ mod tests {
     fn split_and_group_keep_row_order_within_shards() {
         let d = rows(7);
         let split = Shard::split(&d, 3, 1, 4);
-        assert_eq!(split.iter().map(|s| s.id).collect::<Vec<_>>(), vec![1, 5, 9]);
+        assert_eq!(
+            split.iter().map(|s| s.id).collect::<Vec<_>>(),
+            vec![1, 5, 9]
+        );
         assert_eq!(split[0].rows.numeric, vec![0.0, 3.0, 6.0]);
         let grouped = Shard::group(&d, &[2, 0, 2, 0, 1, 1, 2]).unwrap();
-        assert_eq!(grouped.iter().map(|s| s.id).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(
+            grouped.iter().map(|s| s.id).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
         assert_eq!(grouped[2].rows.numeric, vec![0.0, 2.0, 6.0]);
         assert!(Shard::group(&d, &[0]).is_err());
     }

@@ -24,7 +24,7 @@ pub struct PyModel {
     row: RowCodec,
 }
 
-fn arrow_err(e: ArrowError) -> PyErr {
+pub(crate) fn arrow_err(e: ArrowError) -> PyErr {
     PyValueError::new_err(format!("cannot read the Arrow data: {e}"))
 }
 

@@ -4,7 +4,7 @@
 //! through the C data interface. Training runs with the GIL released; its events (an epoch's
 //! metrics, a checkpoint) come back through a Python callable, called with the GIL held again.
 
-use crate::errors::arrow_err;
+use crate::model::arrow_err;
 use arrow_array::RecordBatch;
 use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_pyarrow::FromPyArrow;
@@ -182,14 +182,14 @@ pub fn train_worker<'py>(
         .ok_or_else(|| {
             pyo3::exceptions::PyValueError::new_err("this TrainListener was used by another run")
         })?;
-    let group_config = GroupConfig {
+    let group_config = GroupConfig::new(
         rank,
         addresses,
         listener,
-        secret: secret.to_vec(),
-        job: job_id.to_string(),
-        timeout: Duration::from_secs_f64(timeout_s.max(0.001)),
-    };
+        secret.to_vec(),
+        job_id,
+        Duration::from_secs_f64(timeout_s.max(0.001)),
+    );
     let mut send = forward(&on_event);
     let result = py.detach(|| {
         let mut group = Group::connect(group_config).map_err(|e| job::Error::Train(e.into()))?;
