@@ -58,7 +58,8 @@ def test_trained_bundle_scores_raw_columns_and_learns(trained):
     # that learned the numeric effects and the city effect lands near the former.
     assert accuracy > 0.68, accuracy
     assert len(epochs) == OPTS["epochs"]
-    assert epochs[-1]["validation_loss"] < epochs[0]["validation_loss"]
+    # A constant guess scores a log loss near ln 2 = 0.69 on this frame.
+    assert epochs[-1]["validation_loss"] < 0.6
     assert 0.5 < epochs[-1]["validation_auc"] <= 1.0
 
 

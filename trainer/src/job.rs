@@ -293,6 +293,7 @@ pub struct WorkerData {
     train: Dataset,
     shard_ids: Option<Vec<u32>>,
     validation: Dataset,
+    validation_shard_ids: Option<Vec<u32>>,
     rows_seen: u64,
     seed: u64,
     validation_fraction: f64,
@@ -306,6 +307,7 @@ impl WorkerData {
             train: Dataset::new(n, c),
             shard_ids: None,
             validation: Dataset::new(n, c),
+            validation_shard_ids: None,
             rows_seen: 0,
             seed: config.seed,
             validation_fraction: config.validation_fraction,
@@ -352,32 +354,47 @@ impl WorkerData {
             )));
         }
         for (i, &is_valid) in valid.iter().enumerate() {
-            if is_valid {
-                self.validation.push_row(&rows, i);
+            let (rows_to, ids_to) = if is_valid {
+                (&mut self.validation, &mut self.validation_shard_ids)
             } else {
-                self.train.push_row(&rows, i);
-                if let Some(s) = shards {
-                    let ids = self.shard_ids.get_or_insert_with(Vec::new);
-                    ids.push(u32::try_from(s.value(i)).unwrap_or(u32::MAX));
-                }
+                (&mut self.train, &mut self.shard_ids)
+            };
+            rows_to.push_row(&rows, i);
+            if let Some(s) = shards {
+                let ids = ids_to.get_or_insert_with(Vec::new);
+                ids.push(u32::try_from(s.value(i)).unwrap_or(u32::MAX));
             }
         }
-        if shards.is_some() && self.shard_ids.is_none() {
-            self.shard_ids = Some(Vec::new());
+        if shards.is_some() {
+            self.shard_ids.get_or_insert_with(Vec::new);
+            self.validation_shard_ids.get_or_insert_with(Vec::new);
         }
         self.rows_seen += n as u64;
         Ok(())
     }
 
-    /// The training rows as the shards of worker `rank` of `world`.
-    fn shards(&self, shards: usize, rank: usize, world: usize) -> Result<Vec<Shard>, Error> {
-        match &self.shard_ids {
-            Some(ids) => Ok(Shard::group(&self.train, ids)?),
-            None => {
-                let mine = (rank..shards).step_by(world.max(1)).count();
-                Ok(Shard::split(&self.train, mine, rank, world))
+    /// The training and the validation rows as the shards of worker `rank` of `world`: by
+    /// the shard column where the driver assigned them, else dealt round-robin over this
+    /// worker's shard numbers (`rank`, `rank + world`...).
+    fn shards(
+        &self,
+        shards: usize,
+        rank: usize,
+        world: usize,
+    ) -> Result<(Vec<Shard>, Vec<Shard>), Error> {
+        let deal = |rows: &Dataset, ids: &Option<Vec<u32>>| -> Result<Vec<Shard>, Error> {
+            match ids {
+                Some(ids) => Ok(Shard::group(rows, ids)?),
+                None => {
+                    let mine = (rank..shards).step_by(world.max(1)).count();
+                    Ok(Shard::split(rows, mine, rank, world))
+                }
             }
-        }
+        };
+        Ok((
+            deal(&self.train, &self.shard_ids)?,
+            deal(&self.validation, &self.validation_shard_ids)?,
+        ))
     }
 }
 
@@ -442,12 +459,12 @@ pub fn run_worker(
         ),
         None => None,
     };
-    let shards = data.shards(config.shards, group.rank(), group.world())?;
+    let (shards, validation) = data.shards(config.shards, group.rank(), group.world())?;
     let mut net = Net::init(spec.clone(), config.seed)?;
     let trained = train::fit(
         &mut net,
         &shards,
-        &data.validation,
+        &validation,
         &train_config,
         group,
         resume,

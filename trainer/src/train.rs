@@ -258,12 +258,12 @@ pub enum Error {
     Checkpoint(String),
 }
 
-/// Trains `net` on this worker's `shards` (and scores `validation` after each epoch) together
+/// Trains `net` on this worker's `shards` (and scores its `validation` shards after each epoch) together
 /// with the other workers of `group`, from `resume` when given.
 pub fn fit(
     net: &mut Net,
     shards: &[Shard],
-    validation: &Dataset,
+    validation: &[Shard],
     config: &TrainConfig,
     group: &mut Group,
     resume: Option<Checkpoint>,
@@ -413,7 +413,7 @@ pub fn fit(
             state.step_in_epoch += 1;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let mut metrics = validate(net, validation, config, group, threads)?;
+        let mut metrics = validate(net, validation, config, group)?;
         metrics.epoch = epoch;
         metrics.steps = state.steps;
         metrics.train_loss = state.epoch_loss.0 / state.epoch_loss.1.max(1) as f64;
@@ -622,69 +622,74 @@ fn f64_from(b: &[u8]) -> f64 {
     f64::from_bits(u64_from(b))
 }
 
-/// The validation pass: this worker's rows scored, the sums combined across workers (sums of
-/// at most a few numbers per worker, gathered and added in rank order, so every worker gets the
-/// same figures).
+/// The validation pass: each of this worker's validation shards scored, its sums (loss, rows,
+/// right answers, squared error) gathered from every worker and added in shard order, so every
+/// worker gets the same figures, whatever the number of workers.
 fn validate(
     net: &Net,
-    rows: &Dataset,
+    shards: &[Shard],
     config: &TrainConfig,
     group: &mut Group,
-    _threads: usize,
 ) -> Result<EpochMetrics, Error> {
     const CHUNK: usize = 4096;
     let spec = net.spec();
     let mut ws = Workspace::new();
     let mut out = Vec::new();
-    // loss sum, rows, correct, squared error
-    let mut sums = [0.0f64; 4];
     let binary = spec.task == Task::Classification && binary_outputs(spec.outputs, config.loss);
     let mut scores: Vec<u8> = Vec::new();
-    let mut start = 0;
-    while start < rows.rows() {
-        let batch: Batch<'_> = rows.batch(start..start + CHUNK);
-        net.predict(&batch, &mut out, &mut ws)?;
-        sums[1] += batch.rows as f64;
-        let k = spec.outputs;
-        for (i, &label) in batch.labels.iter().enumerate() {
-            let o = &out[i * k..(i + 1) * k];
-            sums[0] += f64::from(config.loss.row((start + i) as u64, o, label, None)?);
-            match spec.task {
-                Task::Classification => {
-                    let class = if k == 1 {
-                        usize::from(o[0] > 0.0)
-                    } else {
-                        argmax(o)
-                    };
-                    sums[2] += f64::from(u8::from(class as f32 == label));
-                    if binary {
-                        let score = if k == 1 { o[0] } else { o[1] - o[0] };
-                        scores.extend_from_slice(&score.to_le_bytes());
-                        scores.push(u8::from(label > 0.5));
+    // Per shard: id, then loss sum, rows, right answers, squared error.
+    let mut local: Vec<u8> = Vec::with_capacity(shards.len() * 40);
+    for shard in shards {
+        let rows = &shard.rows;
+        let mut sums = [0.0f64; 4];
+        let mut start = 0;
+        while start < rows.rows() {
+            let batch: Batch<'_> = rows.batch(start..start + CHUNK);
+            net.predict(&batch, &mut out, &mut ws)?;
+            sums[1] += batch.rows as f64;
+            let k = spec.outputs;
+            for (i, &label) in batch.labels.iter().enumerate() {
+                let o = &out[i * k..(i + 1) * k];
+                sums[0] += f64::from(config.loss.row((start + i) as u64, o, label, None)?);
+                match spec.task {
+                    Task::Classification => {
+                        let class = if k == 1 {
+                            usize::from(o[0] > 0.0)
+                        } else {
+                            argmax(o)
+                        };
+                        sums[2] += f64::from(u8::from(class as f32 == label));
+                        if binary {
+                            let score = if k == 1 { o[0] } else { o[1] - o[0] };
+                            scores.extend_from_slice(&score.to_le_bytes());
+                            scores.push(u8::from(label > 0.5));
+                        }
+                    }
+                    Task::Regression => {
+                        let value = if config.loss == Loss::Poisson {
+                            o[0].exp()
+                        } else {
+                            o[0]
+                        };
+                        let e = f64::from(value - label);
+                        sums[3] += e * e;
                     }
                 }
-                Task::Regression => {
-                    let value = if config.loss == Loss::Poisson {
-                        o[0].exp()
-                    } else {
-                        o[0]
-                    };
-                    let e = f64::from(value - label);
-                    sums[3] += e * e;
-                }
             }
+            start += CHUNK;
         }
-        start += CHUNK;
+        local.extend_from_slice(&(shard.id as u64).to_le_bytes());
+        for v in sums {
+            local.extend_from_slice(&v.to_le_bytes());
+        }
     }
-    let mut flat = Vec::with_capacity(32);
-    for s in sums {
-        flat.extend_from_slice(&s.to_le_bytes());
-    }
-    let gathered = group.allgather_bytes(&flat)?;
+    let gathered = group.allgather_bytes(&local)?;
+    let mut records: Vec<&[u8]> = gathered.iter().flat_map(|b| b.chunks_exact(40)).collect();
+    records.sort_by_key(|r| u64_from(&r[..8]));
     let mut total = [0.0f64; 4];
-    for b in &gathered {
+    for r in records {
         for (i, t) in total.iter_mut().enumerate() {
-            *t += f64_from(&b[i * 8..i * 8 + 8]);
+            *t += f64_from(&r[8 + i * 8..16 + i * 8]);
         }
     }
     let mut m = EpochMetrics {

@@ -160,20 +160,27 @@ class KeelNetEstimator(Estimator[KeelModel]):
         seed = job["seed"]
         job["shards"] = _SHARDS
         fraction = job["validation_fraction"]
-        frame = dataset.select(*columns).withColumn("_keel_row", F.monotonically_increasing_id())
+        # A row's key is a hash of its content and the seed, so the validation split and the
+        # shards do not depend on how the input happens to be partitioned or ordered.
+        frame = dataset.select(*columns).withColumn("_keel_row", F.xxhash64(F.lit(seed), *columns))
         frame = frame.withColumn(
-            "_keel_valid", F.pmod(F.xxhash64("_keel_row", F.lit(seed)), F.lit(1_000_000)) < F.lit(int(fraction * 1_000_000)))
+            "_keel_valid", F.pmod("_keel_row", F.lit(1_000_000)) < F.lit(int(fraction * 1_000_000)))
         if job["deterministic"]:
-            frame = (frame.withColumn("_keel_shard", F.pmod(F.xxhash64("_keel_row", F.lit(seed + 1)), F.lit(_SHARDS)).cast("int"))
-                     .repartition(workers, "_keel_shard").sortWithinPartitions("_keel_shard", "_keel_row"))
-        elif frame.rdd.getNumPartitions() > workers:
-            frame = frame.coalesce(workers)
-        else:
+            # Whole shards per task, each in a total order (rows equal in every column are
+            # interchangeable), so each shard's rows, and their sums, are the same on any
+            # number of workers.
+            frame = (frame.withColumn("_keel_shard", F.pmod(F.xxhash64(F.lit(seed + 1), "_keel_row"), F.lit(_SHARDS)).cast("int"))
+                     .repartition(workers, "_keel_shard").sortWithinPartitions("_keel_shard", "_keel_row", *columns))
+        elif frame.rdd.getNumPartitions() != workers:
+            # A shuffle, not coalesce: a barrier stage may not narrow its parent's partitions.
             frame = frame.repartition(workers)
         job_json = json.dumps(job)
 
         # 1. Statistics: one pass, one summary per partition, merged on the driver.
-        summaries = [r["stats"] for r in frame.mapInArrow(stats_task(job_json), "stats string").collect()]
+        # In deterministic mode one summary per shard, merged in shard order: floating-point
+        # sums then come out the same whichever worker held which shard.
+        rows = frame.mapInArrow(stats_task(job_json, job["deterministic"]), "shard int, stats string").collect()
+        summaries = [r["stats"] for r in sorted(rows, key=lambda r: r["shard"])]
         plan_json = _native.fit_features(job_json, summaries)
 
         # 2. The barrier job, resubmitted from the last checkpoint when it fails.

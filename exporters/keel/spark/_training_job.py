@@ -154,17 +154,30 @@ def barrier_task(job: str, plan: str, secret: bytes, job_id: str, coordinator: t
     return run
 
 
-def stats_task(job: str) -> Callable[[Iterator[Any]], Iterator[Any]]:
-    """The function of the statistics pass: one JSON summary per partition."""
+def stats_task(job: str, by_shard: bool) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """The function of the statistics pass: one JSON summary per partition, or per shard
+    (``_keel_shard``) when ``by_shard``."""
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         from keel import _native
 
-        stats = _native.FeatureStats(job)
+        stats: dict[int, Any] = {}
         for batch in batches:
-            stats.update(batch)
-        yield pa.RecordBatch.from_pydict({"stats": [stats.to_json()]})
+            if not by_shard:
+                stats.setdefault(-1, _native.FeatureStats(job)).update(batch)
+                continue
+            shard = batch.column("_keel_shard")
+            for value in pc.unique(shard).to_pylist():
+                part = batch.filter(pc.equal(shard, value))
+                stats.setdefault(value, _native.FeatureStats(job)).update(part)
+        if not stats:
+            stats[-1] = _native.FeatureStats(job)
+        shards = sorted(stats)
+        yield pa.RecordBatch.from_pydict(
+            {"shard": shards, "stats": [stats[k].to_json() for k in shards]},
+            schema=pa.schema([("shard", pa.int32()), ("stats", pa.string())]))
 
     return run
