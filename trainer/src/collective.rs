@@ -55,18 +55,23 @@
 //!                     | acceptor rank u64 | dialer nonce | acceptor nonce)
 //! ```
 //!
+//! Once both of its links are authenticated, each rank takes part in a *ready pass* (an empty
+//! allgather, tag 6) before [`Group::connect`] returns: links are set up pairwise, and the pass
+//! completes on a rank only once it has every rank's (empty) block, so if any rank fails to
+//! connect, no rank's `connect` succeeds.
+//!
 //! **Frames**, after the handshake: a 32-byte header, then `len` payload bytes.
 //!
 //! ```text
 //! offset size field
 //!      0    1 op tag: 1 allreduce_sum, 2 allgather_bytes, 3 broadcast_bytes,
-//!                     4 allreduce_f64_sum, 5 barrier
+//!                     4 allreduce_f64_sum, 5 barrier, 6 ready pass (end of connect)
 //!      1    3 reserved, zero
-//!      4    4 seq: the group's operation counter (1 for the first call, +1 per call, wraps)
+//!      4    4 seq: the group's operation counter (1 for the ready pass, +1 per call, wraps)
 //!      8    4 step: the frame's index within the operation
 //!     12    4 reserved, zero
-//!     16    8 arg: allreduce_sum: the vector's element count; allgather_bytes,
-//!               allreduce_f64_sum, barrier: the block's origin rank; broadcast: the root
+//!     16    8 arg: allreduce_sum: the vector's element count; broadcast: the root;
+//!               the others: the block's origin rank
 //!     24    8 len: payload bytes (f32 or f64 little-endian, or raw bytes)
 //! ```
 //!
@@ -98,13 +103,12 @@ mod handshake;
 
 use std::fmt;
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use connect::{bind, bind_port};
 pub use error::{AuthFailure, Error, Op};
 
-use connect::{Halt, Link};
+use connect::Link;
 use frame::{Expect, Header, Payload};
 use handshake::{Identity, MAX_JOB_LEN};
 
@@ -275,67 +279,60 @@ impl Group {
         };
         let (next_rank, prev_rank) = ((rank + 1) % world, (rank + world - 1) % world);
         let deadline = Instant::now() + timeout;
-        // Set by whichever half fails first, so the other stops instead of waiting it out.
-        let abort = AtomicBool::new(false);
-        let stop_on_error = |r: Result<Link, Halt>| {
-            if r.is_err() {
-                abort.store(true, Ordering::Relaxed);
-            }
-            r
-        };
+        // Both halves run to completion even when the other fails: the peer at the other end
+        // of a good link then gets a connection (soon closed) instead of waiting its timeout
+        // for one that never comes; the ready pass below tells it the ring is incomplete.
         let (dialed, accepted) = std::thread::scope(|s| {
-            let dialer = s.spawn(|| {
-                let address = &addresses[next_rank];
-                stop_on_error(connect::dial(
-                    me, next_rank, address, timeout, deadline, &abort,
-                ))
-            });
-            let accepted = stop_on_error(connect::accept(
-                me, prev_rank, &listener, timeout, deadline, &abort,
-            ));
+            let dialer =
+                s.spawn(|| connect::dial(me, next_rank, &addresses[next_rank], timeout, deadline));
+            let accepted = connect::accept(me, prev_rank, &listener, timeout, deadline);
             let dialed = dialer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (dialed, accepted)
         });
-        // The listener is closed here (dropped with `config`): later connections are refused.
-        match (dialed, accepted) {
-            (Ok(next), Ok(prev)) => Ok(Group {
-                rank,
-                world,
-                state: State::Ring(Ring {
-                    rank,
-                    world,
-                    next_control: next
-                        .stream
-                        .try_clone()
-                        .map_err(|e| error::io_error(Op::Handshake, next_rank, e))?,
-                    next,
-                    prev,
-                    seq: 0,
-                    max: max_message_bytes,
-                    send_buf: Vec::new(),
-                    recv_buf: Vec::new(),
-                }),
-            }),
-            (Err(Halt::Failed(e)), Ok(_)) | (Ok(_), Err(Halt::Failed(e))) => Err(e),
-            (Err(Halt::Failed(d)), Err(Halt::Failed(a))) => {
-                // Both halves failed on their own: report the more telling error (an
-                // authentication failure explains the timeout that may accompany it).
-                Err(if specificity(&a) > specificity(&d) {
+        drop(listener); // later connections are refused
+        let (next, prev) = match (dialed, accepted) {
+            (Ok(next), Ok(prev)) => (next, prev),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+            // Both failed: report the more telling error (an authentication failure explains
+            // a timeout that may come with it).
+            (Err(d), Err(a)) => {
+                return Err(if specificity(&a) > specificity(&d) {
                     a
                 } else {
                     d
-                })
+                });
             }
-            (Err(Halt::Failed(e)), Err(Halt::Aborted))
-            | (Err(Halt::Aborted), Err(Halt::Failed(e))) => Err(e),
-            // A half only aborts after the other failed, so this is unreachable; it is still
-            // an error rather than a panic.
-            (Err(Halt::Aborted), _) | (_, Err(Halt::Aborted)) => {
-                invalid("connection setup was aborted without an error".into())
-            }
+        };
+        let next_control = next
+            .stream
+            .try_clone()
+            .map_err(|e| error::io_error(Op::Handshake, next_rank, e))?;
+        let mut ring = Ring {
+            rank,
+            world,
+            next,
+            prev,
+            next_control,
+            seq: 0,
+            max: max_message_bytes,
+            send_buf: Vec::new(),
+            recv_buf: Vec::new(),
+        };
+        // The ready pass: an empty allgather round the ring. Links are set up pairwise, so a
+        // rank whose own links are good may not know that another link failed. A rank that
+        // failed never sends its block, and the pass completes on a rank only once it holds
+        // every rank's block: if any rank fails to connect, no rank's `connect` succeeds.
+        if let Err(e) = ring.allgather(Op::Handshake, &[], Some(0)) {
+            ring.shutdown();
+            return Err(e);
         }
+        Ok(Group {
+            rank,
+            world,
+            state: State::Ring(ring),
+        })
     }
 
     /// This rank.
@@ -675,8 +672,8 @@ mod tests {
         }
     }
 
-    /// Rank 1 completes a real handshake, then writes a header announcing 1 TiB: rank 0 must
-    /// refuse it from the header alone.
+    /// Rank 1 connects for real (handshake and ready pass), then writes a header announcing
+    /// 1 TiB: rank 0 must refuse it from the header alone.
     #[test]
     fn an_oversized_length_from_an_authenticated_peer_is_a_protocol_error() {
         let (l0, a0) = bind("127.0.0.1").unwrap();
@@ -692,7 +689,7 @@ mod tests {
             };
             let header = Header {
                 op: Op::AllgatherBytes,
-                seq: 1,
+                seq: 2,
                 step: 0,
                 arg: 1,
                 len: 1 << 40,

@@ -3,7 +3,6 @@
 //! authenticated before it is used.
 
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -53,20 +52,6 @@ pub(crate) struct Link {
     pub peer: usize,
 }
 
-/// Why a dial or accept stopped.
-pub(crate) enum Halt {
-    /// The other half of the setup failed first; its error is the one reported.
-    Aborted,
-    /// This half failed.
-    Failed(Error),
-}
-
-impl From<Error> for Halt {
-    fn from(e: Error) -> Self {
-        Halt::Failed(e)
-    }
-}
-
 /// Blocking mode, timeouts and `TCP_NODELAY` (collectives send small frames whose latency
 /// matters more than packing) on a new connection.
 fn configure(stream: &TcpStream, peer: usize, timeout: Duration) -> Result<(), Error> {
@@ -78,28 +63,23 @@ fn configure(stream: &TcpStream, peer: usize, timeout: Duration) -> Result<(), E
 }
 
 /// Connects to `peer` at `address`, retrying until `deadline`, then authenticates as the
-/// dialer. Stops early when `abort` is set.
+/// dialer.
 pub(crate) fn dial(
     me: Identity<'_>,
     peer: usize,
     address: &str,
     timeout: Duration,
     deadline: Instant,
-    abort: &AtomicBool,
-) -> Result<Link, Halt> {
+) -> Result<Link, Error> {
     let mut last = String::from("no attempt made");
     loop {
-        if abort.load(Ordering::Relaxed) {
-            return Err(Halt::Aborted);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Halt::Failed(Error::ConnectTimeout {
+        if Instant::now() >= deadline {
+            return Err(Error::ConnectTimeout {
                 rank: peer,
                 address: address.to_string(),
                 timeout,
                 last,
-            }));
+            });
         }
         // Resolved on every attempt: a name may not resolve until the peer's host is up.
         let targets: Vec<SocketAddr> = match address.to_socket_addrs() {
@@ -121,11 +101,11 @@ pub(crate) fn dial(
                         Ok(()) => Ok(Link { stream, peer }),
                         // The acceptor answers every dialler it reads a hello from, so a
                         // dialler never sees this; treated as the peer not being one.
-                        Err(HandshakeError::NotAPeer) => Err(Halt::Failed(Error::Auth {
+                        Err(HandshakeError::NotAPeer) => Err(Error::Auth {
                             rank: peer,
                             reason: super::AuthFailure::NotAPeer,
-                        })),
-                        Err(HandshakeError::Failed(e)) => Err(Halt::Failed(e)),
+                        }),
+                        Err(HandshakeError::Failed(e)) => Err(e),
                     };
                 }
                 Err(e) => last = format!("{target}: {e}"),
@@ -138,22 +118,18 @@ pub(crate) fn dial(
 /// Accepts `peer`'s connection on `listener` until `deadline` and authenticates it as the
 /// acceptor. Connections that are not keel peers (no hello) are dropped and waiting goes on;
 /// a keel peer that fails authentication fails the setup at once: it is a misconfigured job,
-/// and waiting would only turn the real error into a timeout. Stops early when `abort` is set.
+/// and waiting would only turn the real error into a timeout.
 pub(crate) fn accept(
     me: Identity<'_>,
     peer: usize,
     listener: &TcpListener,
     timeout: Duration,
     deadline: Instant,
-    abort: &AtomicBool,
-) -> Result<Link, Halt> {
+) -> Result<Link, Error> {
     listener
         .set_nonblocking(true)
         .map_err(|e| io_error(Op::Handshake, peer, e))?;
     loop {
-        if abort.load(Ordering::Relaxed) {
-            return Err(Halt::Aborted);
-        }
         match listener.accept() {
             Ok((mut stream, _)) => {
                 let remaining = deadline.saturating_duration_since(Instant::now());
@@ -168,15 +144,15 @@ pub(crate) fn accept(
                         return Ok(Link { stream, peer });
                     }
                     Err(HandshakeError::NotAPeer) => {}
-                    Err(HandshakeError::Failed(e)) => return Err(Halt::Failed(e)),
+                    Err(HandshakeError::Failed(e)) => return Err(e),
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
-                    return Err(Halt::Failed(Error::AcceptTimeout {
+                    return Err(Error::AcceptTimeout {
                         rank: peer,
                         timeout,
-                    }));
+                    });
                 }
                 thread::sleep(ACCEPT_POLL);
             }
@@ -186,7 +162,7 @@ pub(crate) fn accept(
                     e.kind(),
                     std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::Interrupted
                 ) => {}
-            Err(e) => return Err(Halt::Failed(io_error(Op::Handshake, peer, e))),
+            Err(e) => return Err(io_error(Op::Handshake, peer, e)),
         }
     }
 }

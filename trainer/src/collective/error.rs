@@ -11,7 +11,7 @@ use std::time::Duration;
 /// same position fail with [`Error::Protocol`] instead of reinterpreting each other's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    /// Connecting and authenticating (no frame carries this tag).
+    /// Connecting, authenticating, and the ready pass that ends [`super::Group::connect`].
     Handshake,
     /// [`super::Group::allreduce_sum`].
     AllreduceSum,
@@ -29,7 +29,7 @@ impl Op {
     /// The byte that identifies this operation in a frame header; 0 is never sent.
     pub(crate) fn tag(self) -> u8 {
         match self {
-            Op::Handshake => 0,
+            Op::Handshake => 6,
             Op::AllreduceSum => 1,
             Op::AllgatherBytes => 2,
             Op::BroadcastBytes => 3,
@@ -46,6 +46,7 @@ impl Op {
             3 => Some(Op::BroadcastBytes),
             4 => Some(Op::AllreduceF64Sum),
             5 => Some(Op::Barrier),
+            6 => Some(Op::Handshake),
             _ => None,
         }
     }

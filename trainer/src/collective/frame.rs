@@ -116,7 +116,7 @@ pub(crate) fn decode(b: &[u8; HEADER_LEN], expect: &Expect) -> Result<Header, St
             Op::AllreduceSum => {
                 format!("the peer reduces {} elements, this rank {arg}", header.arg)
             }
-            Op::AllgatherBytes | Op::AllreduceF64Sum | Op::Barrier => {
+            Op::AllgatherBytes | Op::AllreduceF64Sum | Op::Barrier | Op::Handshake => {
                 format!(
                     "block from rank {} where rank {arg}'s was expected",
                     header.arg
@@ -128,7 +128,6 @@ pub(crate) fn decode(b: &[u8; HEADER_LEN], expect: &Expect) -> Result<Header, St
                     header.arg
                 )
             }
-            Op::Handshake => format!("argument {} where {arg} was expected", header.arg),
         });
     }
     if header.len > expect.max {
@@ -215,8 +214,16 @@ pub(crate) fn read_frame(
         detail: format!("payload of {} bytes does not fit in memory", header.len),
     })?;
     buf.clear();
-    buf.resize(len, 0);
-    stream.read_exact(buf).map_err(|e| io_error(op, peer, e))?;
+    buf.reserve_exact(len);
+    // `take` + `read_to_end` reads into the reserved capacity without zero-filling it first
+    // (a resize would touch every byte once more before the socket does).
+    let got = stream
+        .take(header.len)
+        .read_to_end(buf)
+        .map_err(|e| io_error(op, peer, e))?;
+    if got != len {
+        return Err(Error::PeerClosed { op, rank: peer });
+    }
     Ok(header)
 }
 
