@@ -1,14 +1,19 @@
-"""What the Spark parity tests share: a local Spark session started under a deadline (a JVM
-that never answers fails the run instead of hanging it), and collected Spark rows written as
-an Arrow IPC file typed by a bundle's inputs, for `keel score` to read."""
+"""What the Spark tests share: a local Spark session started under a deadline (a JVM that never
+answers fails the run instead of hanging it), collected Spark rows written as an Arrow IPC
+file typed by a bundle's inputs, for `keel score` to read, and a standalone cluster (master
+and workers on 127.0.0.1) for the cluster tests."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import threading
+import time
 import zipfile
 
 import pyarrow as pa
@@ -68,3 +73,122 @@ def arrow_inputs(rows, fields: list[dict], path) -> None:
     table = pa.table(arrays, names=[f["name"] for f in fields])
     with pa.ipc.new_file(str(path), table.schema) as w:
         w.write_table(table)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StandaloneCluster:
+    """A Spark standalone master and two workers on 127.0.0.1, started and stopped with
+    pyspark's own sbin/spark-daemon.sh (the pip package ships no start-master.sh), with their
+    PID files, logs and work directories under `root`."""
+
+    MASTER = "org.apache.spark.deploy.master.Master"
+    WORKER = "org.apache.spark.deploy.worker.Worker"
+
+    def __init__(self, root, workers: int = 2):
+        import pyspark
+
+        self.spark_home = os.path.dirname(pyspark.__file__)
+        self.root = root
+        self.workers = workers
+        self.port = _free_port()
+        self.url = f"spark://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        self.env.update(
+            SPARK_HOME=self.spark_home,
+            SPARK_LOCAL_IP="127.0.0.1",
+            SPARK_MASTER_HOST="127.0.0.1",
+            SPARK_PID_DIR=str(root / "pids"),
+            SPARK_LOG_DIR=str(root / "logs"),
+            SPARK_CONF_DIR=str(root / "conf"),
+            SPARK_IDENT_STRING=f"keeltest{os.getpid()}",
+            SPARK_DAEMON_MEMORY="256m",
+            SPARK_WORKER_DIR=str(root / "work"),
+            PYSPARK_PYTHON=sys.executable,
+        )
+        for d in ("pids", "logs", "conf", "work"):
+            (root / d).mkdir(exist_ok=True)
+
+    def _daemon(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", os.path.join(self.spark_home, "sbin", "spark-daemon.sh"), *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+
+    def start(self) -> None:
+        r = self._daemon("start", self.MASTER, "1", "--host", "127.0.0.1", "--port", str(self.port),
+                         "--webui-port", str(_free_port()))
+        if r.returncode != 0 or "failed to launch" in r.stdout:
+            raise RuntimeError(f"master failed to start: {r.stdout}{r.stderr}{self.logs()}")
+        self._wait_for_port(self.port, 60)
+        for i in range(1, self.workers + 1):
+            r = self._daemon("start", self.WORKER, str(i), "--host", "127.0.0.1", "--cores", "1",
+                             "--memory", "1g", "--webui-port", str(_free_port()),
+                             "--work-dir", str(self.root / "work"), self.url)
+            if r.returncode != 0 or "failed to launch" in r.stdout:
+                raise RuntimeError(f"worker {i} failed to start: {r.stdout}{r.stderr}{self.logs()}")
+
+    def _wait_for_port(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"the master did not listen on {port} within {timeout} s{self.logs()}")
+
+    def pids(self) -> list[int]:
+        out = []
+        for name in os.listdir(self.root / "pids"):
+            try:
+                out.append(int((self.root / "pids" / name).read_text().strip()))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def stop(self) -> None:
+        """Stops the workers then the master with spark-daemon.sh; whatever is still alive
+        after a bounded wait (or if the script fails) is killed by its PID file."""
+        pids = self.pids()
+        for i in range(1, self.workers + 1):
+            try:
+                self._daemon("stop", self.WORKER, str(i), timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            self._daemon("stop", self.MASTER, "1", timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
+            time.sleep(0.5)
+        for p in pids:
+            if alive(p):
+                os.kill(p, signal.SIGKILL)
+
+    def logs(self) -> str:
+        text = []
+        for name in sorted(os.listdir(self.root / "logs")):
+            with open(self.root / "logs" / name, errors="replace") as f:
+                text.append(f"\n--- {name}\n" + "".join(f.readlines()[-20:]))
+        return "".join(text)
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not reaped) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

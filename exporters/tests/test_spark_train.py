@@ -171,3 +171,57 @@ def test_null_label_is_named(spark):
     df = spark.createDataFrame([(1.0, "a", 1), (2.0, "b", None), (3.0, "a", 0)], "x double, c string, y long")
     with pytest.raises(Exception, match="label column `y` is missing at row 1"):
         estimator(numericCols=["x"], categoricalCols=["c"], labelCol="y", numWorkers=1, epochs=1).fit(df)
+
+
+def test_standalone_cluster_trains_through_a_killed_executor(tmp_path):
+    """Master and two workers on 127.0.0.1; the fit's rank-1 executor is killed with SIGKILL
+    after two checkpoints (spark_cluster_train_job.py); the fit ends in a model, resumed from
+    the last checkpoint, whose answers through KeelModel equal keel's in Python."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from spark_testing import StandaloneCluster, alive
+
+    X, _, booked = airbnb_frame(n=3000, seed=13)
+    X = X.drop(columns=["id"], errors="ignore")
+    X["booked"] = booked.astype(np.int64)
+    X.to_parquet(tmp_path / "listings.parquet", index=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    cluster = StandaloneCluster(tmp_path)
+    try:
+        try:
+            cluster.start()
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            unavailable(f"the standalone cluster did not start: {e}")
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(os.path.dirname(__file__), "spark_cluster_train_job.py"), cluster.url,
+             str(tmp_path / "listings.parquet"), str(out), str(tmp_path / "tasks.log")],
+            env=dict(cluster.env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        try:
+            stdout, stderr = proc.communicate(timeout=420)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"the cluster training job did not finish within 420 s:\n{stderr[-4000:]}{cluster.logs()}")
+        assert proc.returncode == 0, f"the cluster training job failed:\n{stdout[-3000:]}\n{stderr[-5000:]}{cluster.logs()}"
+    finally:
+        cluster.stop()
+    assert not any(alive(p) for p in cluster.pids()), "a cluster process outlived stop()"
+    report = json.loads(stdout.strip().splitlines()[-1])
+    print(f"\ncluster training: {report}")
+    assert report["executors"] == 2
+    assert report["workers"] == 2
+    assert report["killed_executor"] is not None, "rank 1's executor was not found"
+    # The job was run again and went on from a checkpoint, to the last epoch.
+    assert report["resumes"] >= 1
+    assert report["last_epoch"] == 39
+    scored = pd.read_parquet(out / "scored.parquet")
+    assert len(scored) == 3000
+    assert (scored["spark_prediction"] == scored["python_prediction"]).all()
+    assert (scored["spark_p1"] == scored["python_p1"]).all()
+    assert ((scored["spark_p1"] > 0.5) == (scored["booked"] == 1)).mean() > 0.7
