@@ -75,17 +75,34 @@ fn config(deterministic: bool, epochs: usize) -> TrainConfig {
     }
 }
 
-/// The shards of worker `rank` of `world`: shard `s` holds rows `i` with `i % 4 == s`.
-fn shards_of(d: &Dataset, rank: usize, world: usize) -> Vec<Shard> {
+/// The shards of worker `rank` of `world`: shard `s` holds rows `i` with `i % 4 == s`, and
+/// belongs to worker `s % world`, or to worker 0 alone when `world` is 2 and `lopsided`.
+fn shards_of(d: &Dataset, rank: usize, world: usize, lopsided: bool) -> Vec<Shard> {
     Shard::split(d, 4, 0, 1)
         .into_iter()
-        .filter(|s| s.id % world == rank)
+        .filter(|s| {
+            if lopsided {
+                rank == 0
+            } else {
+                s.id % world == rank
+            }
+        })
         .collect()
 }
 
 /// Trains with `world` workers on threads of this process, each with its own `Group` over
 /// loopback; returns every worker's final parameters.
 fn run(world: usize, cfg: &TrainConfig, train_rows: &Dataset, valid: &Dataset) -> Vec<Vec<f32>> {
+    run_with(world, cfg, train_rows, valid, false)
+}
+
+fn run_with(
+    world: usize,
+    cfg: &TrainConfig,
+    train_rows: &Dataset,
+    valid: &Dataset,
+    lopsided: bool,
+) -> Vec<Vec<f32>> {
     let bound: Vec<_> = (0..world)
         .map(|_| collective::bind("127.0.0.1").unwrap())
         .collect();
@@ -111,8 +128,8 @@ fn run(world: usize, cfg: &TrainConfig, train_rows: &Dataset, valid: &Dataset) -
                         .unwrap()
                     };
                     let mut net = Net::init(spec(), 11).unwrap();
-                    let shards = shards_of(train_rows, rank, world);
-                    let validation = shards_of(valid, rank, world);
+                    let shards = shards_of(train_rows, rank, world, lopsided);
+                    let validation = shards_of(valid, rank, world, lopsided);
                     let trained = train::fit(
                         &mut net,
                         &shards,
@@ -160,6 +177,15 @@ fn ring_allreduce_mode_agrees_across_workers_and_nearly_with_one() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(diff < 1e-3, "largest difference {diff}");
+}
+
+#[test]
+fn a_worker_with_no_rows_takes_part_and_changes_nothing() {
+    let (t, v) = (data(500, 6), data(100, 7));
+    let one = run(1, &config(true, 2), &t, &v);
+    let two = run_with(2, &config(true, 2), &t, &v, true);
+    assert_eq!(bits(&two[1]), bits(&two[0]));
+    assert_eq!(bits(&one[0]), bits(&two[0]));
 }
 
 /// Records checkpoints and epochs.

@@ -21,8 +21,14 @@ use std::time::Duration;
 /// (naming the column and row), a bad option → `ValueError`, the rest → `TrainingError`.
 fn to_py(e: &job::Error) -> PyErr {
     Python::attach(|py| {
+        use keel_train::features::Error as F;
         let class = match e {
             job::Error::Config(_) => return pyo3::exceptions::PyValueError::new_err(e.to_string()),
+            job::Error::Features(F::MissingColumn { .. }) => "MissingColumnError",
+            job::Error::Features(F::ColumnType { .. }) => "ColumnTypeError",
+            job::Error::Features(F::NullLabel { .. }) => "MissingValueError",
+            job::Error::Features(F::NonFinite { .. }) => "NonFiniteError",
+            job::Error::Features(F::Runtime(r)) => return crate::errors::to_py(py, r, None),
             job::Error::Features(_) => "InputError",
             _ => "TrainingError",
         };
