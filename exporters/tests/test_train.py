@@ -140,3 +140,42 @@ def test_bad_options_are_named():
         keel.train(listings(10, 1), **dict(OPTS, hidden_layers=[0]))
     with pytest.raises(ValueError, match="optimizer"):
         keel.train(listings(10, 1), **dict(OPTS, optimizer="lbfgs"))
+
+
+def test_server_scores_the_trained_bundle_as_python_does(trained, keel_bin, tmp_path):
+    """`keel serve` on loopback, a real HTTP request: the same answers as Python's."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    bundle, path, _ = trained
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([keel_bin, "serve", str(path), "--addr", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+                    if json.load(r)["models"]:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "keel serve did not load the bundle"
+            time.sleep(0.2)
+        test = listings(200, 6).drop(["label"])
+        rows = test.to_pylist()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/keel-train/predict",
+                                     data=json.dumps({"rows": rows}).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            served = json.load(r)["rows"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    py = bundle.transform(test)
+    assert [r["prediction"] for r in served] == py.column("prediction").to_pylist()
+    assert [r["probability"] for r in served] == py.column("probability").to_pylist()
