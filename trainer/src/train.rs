@@ -6,8 +6,8 @@
 //! the shards, never on how many workers hold them or how many threads score them. Each epoch
 //! shuffles every shard with a generator seeded by `(seed, epoch, shard)`.
 //!
-//! **One step.** Every local shard's slice of the batch goes through the network on a thread of
-//! its own (a scoped thread per group of shards), giving that shard's loss sum and gradient sum
+//! **One step.** Every local shard's slice of the batch goes through the network on the
+//! worker's thread pool, giving that shard's loss sum and gradient sum
 //! ([`Net::loss_and_grad`] adds; nothing is averaged per shard). Then the workers combine:
 //! - *deterministic mode*: every worker gathers every shard's gradient
 //!   ([`Group::allgather_bytes`]) and sums them in shard order, so the result is bit for bit the
@@ -318,6 +318,17 @@ pub fn fit(
         n => n,
     }
     .min(shards.len().max(1));
+    let pool = if threads > 1 {
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("keel-train-{i}"))
+                .build()
+                .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?,
+        )
+    } else {
+        None
+    };
     let n = net.num_params();
     let mut slots: Vec<ShardSlot> = shards
         .iter()
@@ -370,8 +381,10 @@ pub fn fit(
                     net.loss_and_grad(&batch, config.loss, mode, &mut slot.grads, &mut slot.ws)?;
                 Ok::<(), crate::Error>(())
             };
-            run_shards(&mut slots, shards, &order, threads, &work)?;
-            let (loss_sum, rows) = if config.deterministic {
+            run_shards(&mut slots, shards, &order, pool.as_ref(), &work)?;
+            // One worker sums its shards in shard order either way: the deterministic path's
+            // order, without serialising every shard's gradient.
+            let (loss_sum, rows) = if config.deterministic && group.world() > 1 {
                 combine_in_shard_order(&slots, shards, group, &mut total)?
             } else {
                 total.iter_mut().for_each(|g| *g = 0.0);
@@ -526,47 +539,35 @@ fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
     }
 }
 
-/// Runs `work` for every local shard on up to `threads` scoped threads.
+/// Runs `work` for every local shard, on `pool`'s threads when there is one. The pool lives
+/// as long as the run: a step is a few milliseconds, and spawning threads per step cost more
+/// than the work on small batches.
 fn run_shards<F>(
     slots: &mut [ShardSlot],
     shards: &[Shard],
     order: &[Dataset],
-    threads: usize,
+    pool: Option<&rayon::ThreadPool>,
     work: &F,
 ) -> Result<(), crate::Error>
 where
     F: Fn(&mut ShardSlot, &Shard, &Dataset) -> Result<(), crate::Error> + Sync,
 {
-    if threads <= 1 || slots.len() <= 1 {
-        for ((slot, shard), rows) in slots.iter_mut().zip(shards).zip(order) {
-            work(slot, shard, rows)?;
-        }
-        return Ok(());
-    }
-    let per = slots.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = slots
-            .chunks_mut(per)
-            .zip(shards.chunks(per))
-            .zip(order.chunks(per))
-            .map(|((slots, shards), order)| {
-                scope.spawn(move || {
-                    for ((slot, shard), rows) in slots.iter_mut().zip(shards).zip(order) {
-                        work(slot, shard, rows)?;
-                    }
-                    Ok::<(), crate::Error>(())
-                })
-            })
-            .collect();
-        let mut first = Ok(());
-        for h in handles {
-            let r = h.join().unwrap_or(Ok(()));
-            if first.is_ok() {
-                first = r;
+    use rayon::prelude::*;
+    match pool {
+        Some(pool) if slots.len() > 1 => pool.install(|| {
+            slots
+                .par_iter_mut()
+                .zip(shards.par_iter())
+                .zip(order.par_iter())
+                .try_for_each(|((slot, shard), rows)| work(slot, shard, rows))
+        }),
+        _ => {
+            for ((slot, shard), rows) in slots.iter_mut().zip(shards).zip(order) {
+                work(slot, shard, rows)?;
             }
+            Ok(())
         }
-        first
-    })
+    }
 }
 
 /// Deterministic mode: every shard's gradient and loss, from every worker, summed in shard
