@@ -202,13 +202,24 @@ def _reader(data: Any) -> Any:
         raise ValueError(f"{path}: expected a .csv, .parquet or Arrow IPC (.arrow, .arrows) file")
     if isinstance(data, pa.RecordBatchReader):
         return data
-    if isinstance(data, pa.Table):
-        return data.to_reader()
     if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data]).to_reader()
+        data = pa.Table.from_batches([data])
     if type(data).__module__.startswith("pandas"):
-        return pa.Table.from_pandas(data, preserve_index=False).to_reader()
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    if isinstance(data, pa.Table):
+        return _decoded(data).to_reader()
     raise TypeError(f"cannot train on a {type(data).__name__}: pass a pyarrow Table, a pandas DataFrame or a file path")
+
+
+def _decoded(table: Any) -> Any:
+    """``table`` with dictionary-encoded columns (pandas' ``category`` dtype) as plain columns
+    of their values, the types the trainer reads."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
 
 
 def train(

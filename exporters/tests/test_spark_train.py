@@ -162,6 +162,12 @@ def test_missing_column_is_named_before_any_job(listings):
         estimator(numericCols=["nope"]).fit(listings)
 
 
+def test_wrong_column_type_is_named_before_any_job(spark):
+    df = spark.createDataFrame([([1.0], "a", 1)], "x array<double>, c string, y long")
+    with pytest.raises(keel.ColumnTypeError, match="`x` is array<double>"):
+        estimator(numericCols=["x"], categoricalCols=["c"], labelCol="y", numWorkers=1).fit(df)
+
+
 def test_more_workers_than_slots_is_refused(listings):
     with pytest.raises(ValueError, match="task slots"):
         estimator(numWorkers=3).fit(listings)

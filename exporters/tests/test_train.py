@@ -116,6 +116,13 @@ def test_regression_with_poisson_loss(tmp_path):
     assert np.mean((pred - rate) ** 2) < 0.25 * np.var(rate)
 
 
+def test_pandas_category_columns_train():
+    frame = listings(600, 8).to_pandas()
+    frame["city"] = frame["city"].astype("category")
+    bundle = keel.train(frame, **dict(OPTS, epochs=1))
+    assert bundle.transform(frame.drop(columns=["label"]).head(5)).shape[0] == 5
+
+
 def test_missing_column_is_named():
     with pytest.raises(keel.InputError, match="nope"):
         keel.train(listings(100, 1), label="label", numeric=["nope"], progress=False)

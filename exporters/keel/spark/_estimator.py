@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 
 from keel import _native
 from keel._train import Progress, job_config
-from keel.errors import MissingColumnError
+from keel.errors import ColumnTypeError, MissingColumnError
 from keel.spark._training_job import DEFAULT_TIMEOUT_S, Coordinator, barrier_task, stats_task
 from keel.spark_runtime import KeelModel
 
@@ -150,6 +150,7 @@ class KeelNetEstimator(Estimator[KeelModel]):
             raise MissingColumnError(
                 f"KeelNetEstimator: column(s) {', '.join(missing)} not in the DataFrame "
                 f"(it has {', '.join(dataset.columns)})")
+        _check_types(dataset, job)
         slots = sc.defaultParallelism
         workers = self.getOrDefault("numWorkers") or min(slots, _SHARDS)
         if workers > slots:
@@ -220,6 +221,31 @@ class KeelNetEstimator(Estimator[KeelModel]):
             f.write(coordinator.result)
         model = KeelModel(path)
         return model
+
+
+def _check_types(dataset: DataFrame, job: dict[str, Any]) -> None:
+    """Refuses, before any Spark job, a feature or label column whose Spark type the trainer
+    cannot read, naming it."""
+    from pyspark.sql import types as T
+
+    numeric = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
+    integral = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+    types = {f.name: f.dataType for f in dataset.schema.fields}
+
+    def refuse(column: str, expected: str) -> None:
+        raise ColumnTypeError(f"KeelNetEstimator: column `{column}` is {types[column].simpleString()}; "
+                              f"expected {expected}", column=column)
+
+    for c in job["numeric_cols"]:
+        if not isinstance(types[c], numeric):
+            refuse(c, "a number (numericCols)")
+    for c in job["categorical_cols"]:
+        if not isinstance(types[c], (T.StringType, *integral)):
+            refuse(c, "a string or an integer (categoricalCols)")
+    label = job["label_col"]
+    allowed = numeric if job["task"] == "regression" else (*numeric, T.StringType)
+    if not isinstance(types[label], allowed):
+        refuse(label, "a number" + ("" if job["task"] == "regression" else " or a string") + " (labelCol)")
 
 
 def _install_params() -> None:
