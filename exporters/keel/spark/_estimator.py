@@ -35,6 +35,7 @@ import threading
 import uuid
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.ml import Estimator
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.sql import DataFrame
@@ -176,6 +177,9 @@ class KeelNetEstimator(Estimator[KeelModel]):
             # A shuffle, not coalesce: a barrier stage may not narrow its parent's partitions.
             frame = frame.repartition(workers)
         job_json = json.dumps(job)
+        # Both jobs read the same rows: kept after the first (the shuffle and the source read
+        # happen once), recomputed from the lineage only where an executor was lost.
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
 
         # 1. Statistics: one pass, one summary per partition, merged on the driver.
         # In deterministic mode one summary per shard, merged in shard order: floating-point
@@ -208,6 +212,7 @@ class KeelNetEstimator(Estimator[KeelModel]):
                         restarts += 1
         finally:
             coordinator.close()
+            frame.unpersist()
         if coordinator.result is None:
             raise RuntimeError("KeelNetEstimator: the barrier job finished without a model from rank 0")
         self.lastFitInfo = {"restarts": restarts, "checkpoints": coordinator.checkpoints,
