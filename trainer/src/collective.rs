@@ -119,6 +119,10 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 30;
 /// 32 random bytes.
 pub const MIN_SECRET_LEN: usize = 16;
 
+/// Payloads up to this many bytes are sent without a sender thread (see `Ring::exchange`);
+/// below Linux's default socket send buffer, with room for the frame header.
+const INLINE_SEND_BYTES: usize = 12 * 1024;
+
 /// What a rank needs to join a [`Group`].
 pub struct GroupConfig {
     /// This rank, `0..addresses.len()`.
@@ -455,6 +459,15 @@ impl Ring {
             recv_buf,
             ..
         } = self;
+        if payload.bytes() <= INLINE_SEND_BYTES {
+            // Small frames are written before reading, on this thread: a write this size fits
+            // the socket's send buffer (Linux's default is 16 KiB), so it returns without
+            // waiting for the peer, which does the same, and nobody deadlocks. A thread per
+            // exchange cost more than a small exchange itself on a busy machine.
+            let sent = frame::write_frame(&mut next.stream, next.peer, &header, payload, send_buf);
+            let received = frame::read_frame(&mut prev.stream, prev.peer, &expect, recv_buf);
+            return received.and(sent);
+        }
         std::thread::scope(|s| {
             let sender = s.spawn(|| {
                 frame::write_frame(&mut next.stream, next.peer, &header, payload, send_buf)

@@ -156,6 +156,16 @@ pub(crate) enum Payload<'a> {
     F32(&'a [f32]),
 }
 
+impl Payload<'_> {
+    /// Bytes on the wire.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Payload::Bytes(b) => b.len(),
+            Payload::F32(f) => f.len() * 4,
+        }
+    }
+}
+
 /// Writes one frame to `peer`'s socket; `scratch` is reused between calls.
 pub(crate) fn write_frame(
     stream: &mut TcpStream,
