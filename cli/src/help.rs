@@ -113,9 +113,22 @@ pub const PAGES: &[Page] = &[
                 "keel serve uploads/ --sandbox --sandbox-timeout 50ms --sandbox-memory 64MiB",
                 "bundles from others, each request bounded; one past its budget gets 503",
             ),
+            (
+                "keel serve models/ --tokens tokens.txt",
+                "predict and transform need a bearer token (`score TOKEN` or `admin TOKEN` lines)",
+            ),
+            (
+                "keel serve models/ --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:8443",
+                "HTTPS (rustls) with a PEM certificate chain and its key",
+            ),
+            (
+                "keel serve models/ --max-connections 512 --max-header-size 16KiB",
+                "tighter limits: more connections wait; larger request heads get 431",
+            ),
         ],
         exit_status: "  0  stopped by SIGTERM or SIGINT once in-flight requests finished
-  1  could not start (the address is in use or not allowed, an option out of range)",
+  1  could not start (the address is in use or not allowed, an option out of range, a bad
+     --tokens file, a certificate or key that cannot be read or do not match)",
     },
     Page {
         name: "convert",

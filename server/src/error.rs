@@ -1,11 +1,12 @@
 //! `AppError`: the one error answer of the server. Every rejection, ours or axum's (a route
 //! that does not exist, a method not allowed, a path that does not parse), a runtime error at
 //! score time, a body too large or too slow, becomes
-//! `{"error": {"code": "...", "message": "...", "column": ..., "row": ...}}` with a status that
+//! `{"error": {"code": "...", "message": "...", "column": ..., "row": ..., "request_id": "..."}}`
+//! with a status that
 //! says whose mistake it is: 4xx for the client's (400 malformed, 404 unknown, 413 too large,
 //! 415 wrong media type, 422 well-formed but refused by the model's schema), 5xx only for the
 //! server's. `column` and `row` (rows counted from 0 within the request) are `null` when they
-//! do not apply.
+//! do not apply; `request_id` is the request's `x-request-id` ([`crate::request_id`]).
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -88,7 +89,8 @@ impl AppError {
             StatusCode::FORBIDDEN,
             "admin_disabled",
             "the admin API is disabled: start `keel serve` with --admin-token TOKEN (or the \
-             KEEL_ADMIN_TOKEN environment variable) and send `Authorization: Bearer TOKEN`",
+             KEEL_ADMIN_TOKEN environment variable, or an `admin TOKEN` line in --tokens FILE) \
+             and send `Authorization: Bearer TOKEN`",
         )
     }
 
@@ -132,7 +134,13 @@ impl AppError {
         )
     }
 
-    /// 401: the admin token is missing or wrong.
+    /// 403: a valid token whose role does not allow the route (a `score` token on an admin
+    /// route). Unlike 401, sending the same token again will not help.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 401: the bearer token is missing, malformed or not known.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
         e.0.header = Some((header::WWW_AUTHENTICATE, "Bearer"));
@@ -186,6 +194,7 @@ impl IntoResponse for AppError {
                 "message": e.message,
                 "column": e.column,
                 "row": e.row,
+                "request_id": crate::request_id::current(),
             }
         });
         let mut response = (e.status, axum::Json(body)).into_response();

@@ -7,6 +7,9 @@
 //!   [`AppState`]; tests drive it with tower's `oneshot`, without a socket;
 //! - [`state`]: the shared state and the server's configuration;
 //! - [`registry`]: the loaded models, swapped atomically (`ArcSwap`), with versions;
+//! - [`auth`]: bearer tokens and roles (`--tokens`, `KEEL_ADMIN_TOKEN`), 401 vs 403;
+//! - [`request_id`]: `x-request-id` on every answer, in the log and in error bodies;
+//! - [`tls`]: HTTPS (`--tls-cert`, `--tls-key`) with rustls;
 //! - [`api`] / [`admin`]: the handlers; [`codec`]: media types and `Accept` negotiation, over
 //!   keel-io's document codecs (`keel_io::json_doc`, `keel_io::leapframe`);
 //! - [`body`]: reading a body under the size limit, and the request's phase (a leaf module);
@@ -16,10 +19,12 @@
 //! - [`metrics`]: Prometheus counters and histograms; [`openapi`]: the API description;
 //! - [`web`]: the web page at `/` (files under `server/web/`, built into the binary);
 //! - [`playground`]: the browser-side playground at `/playground/`, from keel's npm package;
-//! - [`server`]: the accept loop (hyper), timeouts and graceful shutdown on SIGTERM/SIGINT.
+//! - [`server`]: the accept loop (hyper), connection and header limits, timeouts and graceful
+//!   shutdown on SIGTERM/SIGINT.
 
 pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod body;
 pub mod codec;
 pub mod demo;
@@ -29,9 +34,11 @@ pub mod openapi;
 pub mod playground;
 pub mod pool;
 pub mod registry;
+pub mod request_id;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod watch;
 pub mod web;
 
@@ -82,7 +89,13 @@ SIGTERM or SIGINT stops accepting connections and lets in-flight requests finish
 Endpoints: GET / (a web page: the models, their pipelines, a form to score a row), GET \
 /v1/models, GET /v1/models/{name}, POST /v1/models/{name}/predict, POST \
 /v1/models/{name}/transform (MLeap LeapFrame), /v1/admin/... (with --admin-token), GET /healthz, \
-GET /readyz, GET /metrics, GET /openapi.json, GET /playground/ (with --playground).";
+GET /readyz, GET /metrics, GET /openapi.json, GET /playground/ (with --playground).
+
+Security: --tokens FILE protects predict and transform with bearer tokens (`score` and `admin` \
+roles; 401 without a valid token, 403 for a role that may not call the route); the admin routes \
+take an `admin` token from the file or --admin-token. --tls-cert and --tls-key serve HTTPS \
+(rustls). Every answer carries `x-request-id` (the client's, if sane, else a new one), which the \
+log line and JSON error bodies repeat. Tokens and the Authorization header are never logged.";
 
 /// `keel serve` options.
 #[derive(Debug, Clone, Args)]
@@ -114,10 +127,30 @@ pub struct ServeArgs {
     /// Largest request body accepted (e.g. 64MiB, 512KiB, 1000000); larger ones get 413.
     #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     pub max_body: u64,
-    /// Bearer token that enables the admin routes (`/v1/admin/...`); without one they answer
-    /// 403 `admin_disabled`.
+    /// Bearer token that enables the admin routes (`/v1/admin/...`); without one (here or in
+    /// --tokens) they answer 403 `admin_disabled`.
     #[arg(long, env = "KEEL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Bearer tokens and their roles, one `ROLE TOKEN` per line (`#` comments and blank lines
+    /// allowed; tokens of at least 16 characters): `score` may call predict and transform,
+    /// `admin` every route. With this file the scoring routes need a token: 401 without a
+    /// valid one, 403 for a token whose role does not allow the route.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Most connections open at once; at the cap, new connections wait (in the kernel's
+    /// backlog) until others close.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Largest request head (request line and headers; at least 1KiB); larger ones get 431.
+    #[arg(long, default_value = "64KiB", value_parser = parse_header_size)]
+    pub max_header_size: usize,
     /// An origin allowed to call the API from a browser (repeatable; `*` = any).
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
@@ -177,6 +210,24 @@ impl SandboxArgs {
             ..keel_sandbox::Limits::default()
         })
     }
+}
+
+/// Default of `--max-connections`: far above what one server's clients keep open, far below a
+/// process' usual 65536 file descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+
+/// The smallest `--max-header-size`: below it, ordinary clients' heads (a user agent, cookies,
+/// a bearer token) would be refused.
+pub const MIN_HEADER_SIZE: usize = 1 << 10;
+
+/// Parses `--max-header-size`: a size of at least [`MIN_HEADER_SIZE`].
+pub fn parse_header_size(text: &str) -> Result<usize, String> {
+    let n = parse_size(text)?;
+    let n = usize::try_from(n).map_err(|_| format!("`{text}` is out of range"))?;
+    if n < MIN_HEADER_SIZE {
+        return Err(format!("must be at least 1KiB ({MIN_HEADER_SIZE} bytes)"));
+    }
+    Ok(n)
 }
 
 /// Parses a duration: `30s`, `500ms`, `2m`, `1h 30m`.
@@ -260,5 +311,8 @@ mod tests {
         assert_eq!(Some(parse_duration("10s").unwrap()), defaults.timeout);
         assert_eq!(parse_size("256MiB").unwrap(), defaults.memory);
         assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_header_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_header_size("1KiB"), Ok(MIN_HEADER_SIZE));
+        assert!(parse_header_size("1023").is_err());
     }
 }

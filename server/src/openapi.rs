@@ -37,6 +37,14 @@ fn scoring_errors(mut responses: serde_json::Map<String, J>) -> J {
             "Malformed request: invalid JSON (`malformed_json`), neither `rows` nor `columns` (`malformed_request`), a row that is not an object (`malformed_row`), an unreadable Arrow stream (`malformed_arrow`).",
         ),
         (
+            "401",
+            "With `keel serve --tokens`: no `Authorization: Bearer <token>`, or a token that is not known (`unauthorized`, with `WWW-Authenticate: Bearer`).",
+        ),
+        (
+            "403",
+            "With `keel serve --tokens`: the token's role may not call scoring (`forbidden`).",
+        ),
+        (
             "404",
             "No such model (`unknown_model`) or version (`unknown_version`).",
         ),
@@ -73,12 +81,12 @@ fn scoring_errors(mut responses: serde_json::Map<String, J>) -> J {
 fn admin_errors(mut responses: serde_json::Map<String, J>) -> J {
     responses.insert(
         "401".into(),
-        error_response("The bearer token is missing or wrong (`unauthorized`)."),
+        error_response("The bearer token is missing, malformed or not known (`unauthorized`)."),
     );
     responses.insert(
         "403".into(),
         error_response(
-            "The admin API is disabled: the server was started without --admin-token (`admin_disabled`).",
+            "The admin API is disabled: the server was started without an admin token (`admin_disabled`); or the token's role is `score`, not `admin` (`forbidden`).",
         ),
     );
     responses.insert("404".into(), error_response("No such model (`not_found`)."));
@@ -99,7 +107,7 @@ pub fn document() -> J {
         "info": {
             "title": "keel scoring server",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Scores keel model bundles over HTTP. Models are named by their bundle's manifest; versions are integers given per name in load order, from 1, never reused; `name@3` picks a version and `name` the newest. Every error answer is `{\"error\": {\"code\", \"message\", \"column\", \"row\"}}`; rows are counted from 0 within the request."
+            "description": "Scores keel model bundles over HTTP. Models are named by their bundle's manifest; versions are integers given per name in load order, from 1, never reused; `name@3` picks a version and `name` the newest. Every error answer is `{\"error\": {\"code\", \"message\", \"column\", \"row\", \"request_id\"}}`; rows are counted from 0 within the request. Every answer carries an `x-request-id` header: the request's own, when it sent a sane one (1 to 128 visible ASCII characters), else one the server made. With `keel serve --tokens`, the scoring routes need `Authorization: Bearer <token>` (a `score` or `admin` token)."
         },
         "paths": {
             "/v1/models": {
@@ -136,6 +144,8 @@ pub fn document() -> J {
                 "post": {
                     "summary": "Score rows",
                     "operationId": "predict",
+                    // Optional: open, or a bearer token with `keel serve --tokens`.
+                    "security": [{}, {"bearer": []}],
                     "description": "Values are parsed by the model's input schema: numbers for numeric columns (`\"NaN\"`, `\"Infinity\"`, `\"-Infinity\"` for non-finite floats), strings for strings, `true`/`false`, arrays for vectors; `null` or an absent key is a missing value. Columns are matched by name in any order; a column the model does not declare is refused unless `ignore_extra_columns=true`. The answer has the request's form (rows, columns, or an Arrow stream) unless `Accept` asks for `application/json` or `application/vnd.apache.arrow.stream`. NaN and infinite outputs are `null` in JSON.",
                     "parameters": [
                         name_param(),
@@ -175,6 +185,8 @@ pub fn document() -> J {
                 "post": {
                     "summary": "Transform an MLeap LeapFrame",
                     "operationId": "transform",
+                    // Optional: open, or a bearer token with `keel serve --tokens`.
+                    "security": [{}, {"bearer": []}],
                     "description": "MLeap-compatible: the answer is the input frame, its fields and values as sent, with the model's outputs appended as new columns (MLeap types: `double`, `string`, `long`, `integer`, `boolean`; non-nullable outputs as `{\"type\": \"basic\", \"base\": ..., \"isNullable\": false}`; vectors as `{\"type\": \"tensor\", \"base\": \"double\", \"dimensions\": [n]}` with values `{\"values\": [...], \"dimensions\": [n]}`). Columns the model does not read are kept. Vector inputs take dense or sparse MLeap tensors or plain arrays.",
                     "parameters": [name_param()],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeapFrame"}}}},
@@ -319,7 +331,8 @@ pub fn document() -> J {
                             "code": {"type": "string", "example": "missing_column"},
                             "message": {"type": "string"},
                             "column": {"type": "string", "nullable": true},
-                            "row": {"type": "integer", "nullable": true, "description": "From 0, within the request."}
+                            "row": {"type": "integer", "nullable": true, "description": "From 0, within the request."},
+                            "request_id": {"type": "string", "nullable": true, "description": "The request's `x-request-id`, as in the server's log."}
                         }
                     }}
                 },

@@ -4,17 +4,21 @@
 //! The route tables below are the single source of truth: the same macro builds the router and
 //! [`routes`], which a test compares with the OpenAPI document in both directions.
 //!
-//! Middleware, outermost first: panics become a JSON 500 (never a dropped connection); CORS
+//! Middleware, outermost first: the request ID ([`crate::request_id`]: on every answer, even a
+//! panic's); panics become a JSON 500 (never a dropped connection); CORS
 //! (when `--cors-origin` is given); then [`guard`]: a body whose `Content-Length` is over
 //! `--max-body` is refused (413) before any of it is read, the request runs under `--timeout`
 //! (408 while the body is still arriving, 503 after), and the answer is counted in the metrics
-//! and logged (at `debug`, so a busy server's log is not one line per request).
+//! and logged with its request ID (at `debug`, so a busy server's log is not one line per
+//! request). Route by route, [`crate::auth`] checks bearer tokens: the scoring routes when a
+//! tokens file is given, the admin routes always.
 
 use crate::body::Phase;
 use crate::error::{AppError, ErrorCode};
 use crate::metrics::ModelLabel;
+use crate::request_id::{self, RequestId};
 use crate::state::AppState;
-use crate::{admin, api, playground, web};
+use crate::{admin, api, auth, playground, web};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -38,8 +42,6 @@ macro_rules! route_table {
 route_table!(PUBLIC, public_routes:
     get "/v1/models" => api::list_models,
     get "/v1/models/{name}" => api::get_model,
-    post "/v1/models/{name}/predict" => api::predict,
-    post "/v1/models/{name}/transform" => api::transform,
     get "/healthz" => api::healthz,
     get "/readyz" => api::readyz,
     get "/metrics" => api::metrics,
@@ -52,6 +54,12 @@ route_table!(PUBLIC, public_routes:
     get "/playground/{file}" => playground::file,
 );
 
+// The scoring routes: open, or (with `--tokens`) for `score` and `admin` tokens.
+route_table!(SCORING, scoring_routes:
+    post "/v1/models/{name}/predict" => api::predict,
+    post "/v1/models/{name}/transform" => api::transform,
+);
+
 route_table!(ADMIN, admin_routes:
     post "/v1/admin/models" => admin::load,
     delete "/v1/admin/models/{name}" => admin::unload,
@@ -61,6 +69,7 @@ route_table!(ADMIN, admin_routes:
 pub fn routes() -> Vec<(String, &'static str)> {
     PUBLIC
         .iter()
+        .chain(SCORING)
         .chain(ADMIN)
         .map(|(m, p)| (m.to_ascii_uppercase(), *p))
         .collect()
@@ -70,9 +79,14 @@ pub fn routes() -> Vec<(String, &'static str)> {
 pub fn app(state: AppState) -> Router {
     let admin = admin_routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
-        admin::require_token,
+        auth::require_admin,
+    ));
+    let scoring = scoring_routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_score,
     ));
     let mut router = public_routes()
+        .merge(scoring)
         .merge(admin)
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -82,6 +96,7 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .layer(CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
@@ -103,8 +118,13 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST, Method::DELETE])
-            .allow_headers([header::CONTENT_TYPE, header::ACCEPT, header::AUTHORIZATION])
-            .expose_headers([api::MODEL_HEADER, api::VERSION_HEADER]),
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::AUTHORIZATION,
+                request_id::HEADER,
+            ])
+            .expose_headers([api::MODEL_HEADER, api::VERSION_HEADER, request_id::HEADER]),
     )
 }
 
@@ -155,6 +175,11 @@ pub async fn guard(
     let start = Instant::now();
     let method = request.method().clone();
     let route = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    // Set by the outer middleware; only a router built without it (never `app`) has none.
+    let rid = request
+        .extensions()
+        .get::<RequestId>()
+        .map_or_else(String::new, |r| r.as_str().to_string());
     let max = state.config.max_body;
     let response = if content_length(&request).is_some_and(|n| n > max) {
         AppError::too_large(max).into_response()
@@ -181,9 +206,9 @@ pub async fn guard(
         code,
     );
     if status.is_server_error() {
-        tracing::warn!(%method, %route, status = status.as_u16(), code, elapsed_us = elapsed.as_micros(), "request failed");
+        tracing::warn!(request_id = %rid, %method, %route, status = status.as_u16(), code, elapsed_us = elapsed.as_micros(), "request failed");
     } else {
-        tracing::debug!(%method, %route, status = status.as_u16(), code, elapsed_us = elapsed.as_micros(), "request");
+        tracing::debug!(request_id = %rid, %method, %route, status = status.as_u16(), code, elapsed_us = elapsed.as_micros(), "request");
     }
     response
 }

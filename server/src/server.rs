@@ -1,6 +1,14 @@
-//! The accept loop, on hyper directly rather than `axum::serve`, for the two settings the
-//! latter does not expose: a deadline on reading request headers (a client that opens a
-//! connection and stalls must not hold it forever) and connection-level graceful shutdown.
+//! The accept loop, on hyper directly rather than `axum::serve`, for the settings the latter
+//! does not expose: a deadline on reading request headers (a client that opens a connection
+//! and stalls must not hold it forever), a cap on header size, TLS, and connection-level
+//! graceful shutdown.
+//!
+//! Limits: at most `--max-connections` connections are open at once; at the cap the loop
+//! stops accepting (new connections wait in the kernel's backlog, and are served as others
+//! close) rather than accepting and dropping them, so a burst is queued, not failed. Request
+//! heads larger than `--max-header-size` get hyper's own 431 and the connection closes. A TLS handshake must finish within `--timeout`; one that fails (a
+//! plain-HTTP client on the HTTPS port, a bad certificate on the client's side) closes that
+//! connection only.
 //!
 //! Shutdown (SIGTERM or SIGINT): the listener is closed, so new connections are refused; every
 //! open connection is told to finish: a request in flight is answered, then the connection
@@ -9,16 +17,34 @@
 
 use crate::ServeArgs;
 use crate::ServeError;
+use crate::auth::Tokens;
 use crate::playground::Playground;
 use crate::router;
 use crate::state::{AppState, Config};
+use crate::tls;
 use crate::watch::Watcher;
+use axum::Router;
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher as Graceful};
 use hyper_util::service::TowerToHyperService;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+/// Serves one connection (plain or TLS) until it closes or graceful shutdown ends it.
+async fn serve_connection<I>(http: &http1::Builder, io: I, app: Router, graceful: Graceful)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
+    if let Err(e) = graceful.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
 
 /// Completes on SIGTERM or SIGINT. The handlers are installed when this is called (not when it
 /// is first polled), so a signal that arrives right after startup is not lost.
@@ -57,11 +83,29 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             )));
         }
     }
+    // Files given on the command line are checked before anything listens: a bad tokens file
+    // or certificate is a startup error naming the file, not a server that refuses everyone.
+    let tokens = match &args.tokens {
+        Some(path) => Some(Tokens::load(path).map_err(|e| ServeError(e.to_string()))?),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsAcceptor::from(
+            tls::server_config(cert, key).map_err(|e| ServeError(e.to_string()))?,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(ServeError(
+                "--tls-cert and --tls-key go together (a certificate and its key)".into(),
+            ));
+        }
+    };
     let defaults = Config::default();
     let config = Config {
         max_body: args.max_body,
         timeout: args.timeout,
         admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
+        tokens,
         cors_origins: args.cors_origins.clone(),
         threads: args.threads.map_or(defaults.threads, usize::from),
         inline_rows: args.inline_rows,
@@ -81,12 +125,19 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         .map_err(|e| ServeError(format!("cannot read the bound address: {e}")))?;
     // The first line on stdout is the address, for scripts and tests that ask for port 0.
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "keel serve: listening on http://{addr}").and_then(|()| out.flush());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let _ = writeln!(out, "keel serve: listening on {scheme}://{addr}").and_then(|()| out.flush());
     drop(out);
+    let (score_tokens, admin_tokens) = state.tokens.counts();
     tracing::info!(
         %addr,
+        scheme,
         threads = state.pool.threads(),
-        admin = state.config.admin_token.is_some(),
+        admin = state.tokens.has_admin(),
+        scoring_needs_token = state.tokens.protects_scoring(),
+        score_tokens,
+        admin_tokens,
+        max_connections = args.max_connections,
         "listening"
     );
 
@@ -100,37 +151,61 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
 
     let app = router::app(state.clone());
     let graceful = GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
+    let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(args.timeout)
+        .max_header_size(args.max_header_size)
         .keep_alive(true);
+    let http = Arc::new(http);
+    let connections = Arc::new(Semaphore::new(args.max_connections as usize));
+    let mut at_cap = false;
     tokio::pin!(shutdown);
-    let signal = loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let conn = http.serve_connection(
-                    TokioIo::new(stream),
-                    TowerToHyperService::new(app.clone()),
-                );
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            signal = &mut shutdown => break signal,
+    let signal = 'accept: loop {
+        // A permit per connection, taken before accepting: at the cap, nothing is accepted.
+        if connections.available_permits() == 0 && !at_cap {
+            tracing::warn!(
+                max_connections = args.max_connections,
+                "connection limit reached: new connections wait until others close"
+            );
         }
+        at_cap = connections.available_permits() == 0;
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed; were it, stopping is the only way out.
+                Err(_) => break 'accept "the connection limiter closed",
+            },
+            signal = &mut shutdown => break 'accept signal,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            signal = &mut shutdown => break 'accept signal,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (http, app, watcher) = (http.clone(), app.clone(), graceful.watcher());
+        let tls = tls.clone();
+        let handshake_timeout = args.timeout;
+        tokio::spawn(async move {
+            // Held for the connection's life: its drop frees the slot.
+            let _permit = permit;
+            let Some(acceptor) = tls else {
+                return serve_connection(&http, stream, app, watcher).await;
+            };
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(&http, stream, app, watcher).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        });
     };
     drop(listener);
     tracing::info!(

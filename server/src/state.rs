@@ -1,6 +1,7 @@
 //! The state every handler shares ([`AppState`], cheap to clone: one `Arc`) and the server's
 //! configuration ([`Config`], what the command line sets).
 
+use crate::auth::Tokens;
 use crate::metrics::Metrics;
 use crate::pool::ScoringPool;
 use crate::registry::Registry;
@@ -11,15 +12,18 @@ use std::time::Duration;
 /// hop (see [`crate::pool`]).
 pub const DEFAULT_INLINE_ROWS: usize = 16;
 
-/// What the server is configured to do.
-#[derive(Debug, Clone)]
+/// What the server is configured to do. `Debug` leaves the admin token out.
+#[derive(Clone)]
 pub struct Config {
     /// Largest request body (bytes).
     pub max_body: u64,
     /// Longest time a request may take.
     pub timeout: Duration,
-    /// The admin bearer token; `None` turns the admin routes off.
+    /// The admin bearer token (`--admin-token`, `KEEL_ADMIN_TOKEN`); without it and without
+    /// an admin token in `tokens`, the admin routes are off.
     pub admin_token: Option<String>,
+    /// The `--tokens` file's tokens and roles; `Some` protects the scoring routes.
+    pub tokens: Option<crate::auth::Tokens>,
     /// Origins allowed by CORS (`*` = any); empty = no CORS headers.
     pub cors_origins: Vec<String>,
     /// Threads of the scoring pool.
@@ -39,12 +43,33 @@ impl Default for Config {
             max_body: 64 << 20,
             timeout: Duration::from_secs(30),
             admin_token: None,
+            tokens: None,
             cors_origins: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             inline_rows: DEFAULT_INLINE_ROWS,
             playground: None,
             sandbox: None,
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself: a config printed in a log must not leak it.
+        f.debug_struct("Config")
+            .field("max_body", &self.max_body)
+            .field("timeout", &self.timeout)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("tokens", &self.tokens)
+            .field("cors_origins", &self.cors_origins)
+            .field("threads", &self.threads)
+            .field("inline_rows", &self.inline_rows)
+            .field("playground", &self.playground)
+            .field("sandbox", &self.sandbox)
+            .finish()
     }
 }
 
@@ -63,6 +88,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     /// The scoring pool.
     pub pool: ScoringPool,
+    /// Every known token and its role: the tokens file's and the admin token.
+    pub tokens: Tokens,
 }
 
 impl std::ops::Deref for AppState {
@@ -85,11 +112,16 @@ impl AppState {
         };
         let registry = Arc::new(Registry::with_sandbox(metrics.clone(), sandbox));
         let pool = ScoringPool::new(config.threads)?;
+        let mut tokens = config.tokens.clone().unwrap_or_default();
+        if let Some(admin) = config.admin_token.as_deref().filter(|t| !t.is_empty()) {
+            tokens = tokens.with_admin_token(admin);
+        }
         Ok(AppState(Arc::new(Inner {
             config,
             registry,
             metrics,
             pool,
+            tokens,
         })))
     }
 }

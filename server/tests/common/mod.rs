@@ -189,11 +189,19 @@ impl Server {
     /// `bin` is the `keel` binary, which is keel-cli's: only its tests (cli/tests) know the
     /// path, as `env!("CARGO_BIN_EXE_keel")`.
     pub fn start(bin: &str, args: &[&str]) -> Server {
+        Server::start_with(bin, args, &[], true)
+    }
+
+    /// [`Server::start`] with extra environment variables (after `RUST_LOG=info`, so they may
+    /// replace it); with `wait_ready` false it returns once the address is printed (an HTTPS
+    /// server, which the plain readiness probe cannot ask).
+    pub fn start_with(bin: &str, args: &[&str], env: &[(&str, &str)], wait_ready: bool) -> Server {
         let mut child = Command::new(bin)
             .arg("serve")
             .args(args)
             .args(["--addr", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -205,6 +213,10 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("keel serve: listening on http://")
+            .or_else(|| {
+                line.trim()
+                    .strip_prefix("keel serve: listening on https://")
+            })
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         // Drain stdout and stderr so the server never blocks on a full pipe.
@@ -218,7 +230,9 @@ impl Server {
             }
         });
         let server = Server { child, addr, log };
-        server.wait_ready();
+        if wait_ready {
+            server.wait_ready();
+        }
         server
     }
 

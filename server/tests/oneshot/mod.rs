@@ -31,7 +31,7 @@ impl Answer {
     }
 
     /// Asserts an error answer in the server's one shape: the status, the code, a message, a
-    /// JSON content type; returns the `error` object for further checks (column, row).
+    /// JSON content type, a `request_id` that is the answer's `x-request-id`; returns the `error` object for further checks (column, row).
     pub fn error(&self, status: u16, code: &str) -> J {
         let j = self.json();
         assert_eq!(self.status.as_u16(), status, "{j}");
@@ -47,6 +47,13 @@ impl Answer {
             "application/json",
             "{j}"
         );
+        // Every error names its request, as its `x-request-id` header does.
+        let id = self
+            .headers
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap());
+        assert!(id.is_some_and(|id| !id.is_empty()), "no x-request-id: {j}");
+        assert_eq!(j["error"]["request_id"].as_str(), id, "{j}");
         j["error"].clone()
     }
 }
