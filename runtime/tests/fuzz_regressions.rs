@@ -41,3 +41,20 @@ fn tree_ensemble_num_classes_overflowing_the_leaf_count_is_refused() {
     let err = Model::from_bundle(&bundle, &Options::default()).unwrap_err();
     assert!(matches!(err, keel_runtime::Error::Plan { .. }), "{err}");
 }
+
+/// `sklearn.tree_ensemble` allocated its `n_targets` starting values (averaged forests)
+/// before anything bounded the count: `n_targets` = 2^31 asked for 16 GiB at load. The count
+/// is now refused when it exceeds what the trees write. Found by the `graph` target.
+#[test]
+fn tree_ensemble_n_targets_beyond_what_the_trees_write_is_refused_before_allocating() {
+    let mut bundle = fixture("sklearn/diabetes_extra_trees/model.keel");
+    let node = node_mut(&mut bundle.graph, "sklearn.tree_ensemble").expect("a tree ensemble node");
+    assert!(
+        node.attrs.contains_key("n_targets"),
+        "{:?}",
+        node.attrs.keys()
+    );
+    node.attrs.insert("n_targets".into(), Attr::I64(1 << 31));
+    let err = Model::from_bundle(&bundle, &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("n_targets"), "{err}");
+}
