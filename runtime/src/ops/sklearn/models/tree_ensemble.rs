@@ -267,6 +267,15 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     if w == 0 || w > k {
         return Err(ctx.err(format!("`value` has {w} values per node for {k} targets")));
     }
+    // Each tree adds its `w` values to `w` of the targets, so more targets than the trees
+    // write is no model scikit-learn makes; refusing it also keeps a hostile `n_targets` from
+    // sizing the allocations below (found by fuzzing, `fuzz/`; regression test in
+    // runtime/tests/fuzz_regressions.rs).
+    if n_trees.checked_mul(w).is_none_or(|written| k > written) {
+        return Err(ctx.err(format!(
+            "`n_targets` is {k}, more than the {n_trees} trees of {w} values write"
+        )));
+    }
     let targets = match ctx.opt_attr("tree_target") {
         None => vec![0; n_trees],
         Some(_) => {
@@ -274,7 +283,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             check_len(ctx, "tree_target", t.len(), n_trees)?;
             t.iter()
                 .map(|&t| {
-                    usize::try_from(t).ok().filter(|&t| t + w <= k).ok_or_else(|| {
+                    usize::try_from(t).ok().filter(|&t| t.checked_add(w).is_some_and(|end| end <= k)).ok_or_else(|| {
                         ctx.err(format!("`tree_target` {t} is outside the {k} targets (trees add {w} values)"))
                     })
                 })

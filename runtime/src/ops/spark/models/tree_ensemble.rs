@@ -208,7 +208,12 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         _ => 1,
     };
     let leaf_values = ctx.f64s("leaf_values")?;
-    check_len(ctx, "leaf_values", leaf_values.len(), n * w)?;
+    // `num_classes` comes from the bundle: a hostile one must not overflow the count (found
+    // by fuzzing, `fuzz/`; regression test in runtime/tests/fuzz_regressions.rs).
+    let per_tree = n
+        .checked_mul(w)
+        .ok_or_else(|| ctx.err(format!("{w} classes for {n} nodes overflow")))?;
+    check_len(ctx, "leaf_values", leaf_values.len(), per_tree)?;
     let weights = match ensemble {
         Ensemble::Gbt => f64s_of_len(ctx, "tree_weights", sizes.len())?,
         _ => Vec::new(),

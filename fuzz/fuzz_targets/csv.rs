@@ -1,0 +1,9 @@
+//! keel-io's CSV reader (header matching, `arrow-csv`'s record splitting, per-type cell parsing) on arbitrary bytes, read to the end against the shared input fields
+//! (`keel_fuzz::io_fields`), as `keel score` and the worker protocol read their input.
+
+#![no_main]
+
+use keel_io::Format;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| keel_fuzz::read_all(Format::Csv, data));
