@@ -169,6 +169,7 @@ struct CsvColumn {
 struct CsvSource<'a> {
     input: Box<dyn BufRead + 'a>,
     decoder: arrow_csv::reader::Decoder,
+    utf8: Utf8Check,
     columns: Vec<CsvColumn>,
     builder: BatchBuilder,
     rows: u64,
@@ -267,6 +268,7 @@ impl<'a> CsvSource<'a> {
         Ok(CsvSource {
             input,
             decoder,
+            utf8: Utf8Check::default(),
             builder: BatchBuilder::new(fields).map_err(Error::Input)?,
             columns,
             rows: 0,
@@ -287,13 +289,65 @@ impl<'a> CsvSource<'a> {
         };
         loop {
             let buf = self.input.fill_buf().map_err(Error::ReadInput)?;
+            let at_end = buf.is_empty();
             let decoded = self.decoder.decode(buf).map_err(csv_err)?;
+            // The decoder hands its fields out as `&str` without checking them, so the bytes
+            // it took are checked here, before `flush` builds strings from them.
+            self.utf8.check(&buf[..decoded], at_end)?;
             self.input.consume(decoded);
             if decoded == 0 || self.decoder.capacity() == 0 {
                 break;
             }
         }
         self.decoder.flush().map_err(csv_err)
+    }
+}
+
+/// UTF-8 validation of a byte stream fed in pieces that may split a character.
+#[derive(Default)]
+struct Utf8Check {
+    /// The start of a character the previous piece ended inside (at most 3 bytes).
+    pending: Vec<u8>,
+    /// Bytes checked so far, for the message.
+    offset: u64,
+}
+
+impl Utf8Check {
+    fn check(&mut self, piece: &[u8], at_end: bool) -> Result<(), Error> {
+        let invalid = |at: u64| {
+            Error::Input(format!(
+                "the CSV input is not valid UTF-8 (byte {at} after the header)"
+            ))
+        };
+        let mut rest = piece;
+        // Complete a character split by the previous piece, a byte at a time.
+        while !self.pending.is_empty() {
+            let Some((&b, tail)) = rest.split_first() else {
+                break;
+            };
+            self.pending.push(b);
+            rest = tail;
+            match std::str::from_utf8(&self.pending) {
+                Ok(_) => {
+                    self.offset += to_u64(self.pending.len());
+                    self.pending.clear();
+                }
+                Err(e) if e.error_len().is_none() && self.pending.len() < 4 => {}
+                Err(_) => return Err(invalid(self.offset)),
+            }
+        }
+        match std::str::from_utf8(rest) {
+            Ok(_) => self.offset += to_u64(rest.len()),
+            Err(e) if e.error_len().is_none() => {
+                self.offset += to_u64(e.valid_up_to());
+                self.pending.extend_from_slice(&rest[e.valid_up_to()..]);
+            }
+            Err(e) => return Err(invalid(self.offset + to_u64(e.valid_up_to()))),
+        }
+        if at_end && !self.pending.is_empty() {
+            return Err(invalid(self.offset));
+        }
+        Ok(())
     }
 }
 

@@ -116,6 +116,9 @@ impl<R: BufRead> CheckedMessages<R> {
             }
             if let Some(batch) = message.header_as_record_batch() {
                 check_buffers(n, &batch, body_len)?;
+                if let Some(schema) = &self.schema {
+                    check_node_lengths(n, &batch, schema)?;
+                }
                 if let (Some(schema), None) = (&self.schema, batch.compression()) {
                     check_element_sizes(n, &buffer_lengths(&batch, None), schema)?;
                 }
@@ -203,6 +206,66 @@ fn check_element_sizes(
     let mut next = 0usize;
     for field in schema.fields() {
         if !walk(n, field.data_type(), lengths, &mut next)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The field nodes' lengths (rows per field and child, in the schema's depth-first order) are
+/// not negative, and a fixed-size list's length times its width fits an `i64`: arrow-rs
+/// multiplies them to size the child and panics on overflow. Types whose children are not
+/// followed here (unions, run-end encoding) end the check; arrow-rs validates them.
+fn check_node_lengths(
+    n: usize,
+    batch: &arrow_ipc::RecordBatch<'_>,
+    schema: &arrow_schema::Schema,
+) -> Result<(), Error> {
+    use arrow_schema::DataType as T;
+    let Some(nodes) = batch.nodes() else {
+        return Ok(());
+    };
+    let lengths: Vec<i64> = nodes.iter().map(|node| node.length()).collect();
+    fn visit(n: usize, t: &T, lengths: &[i64], next: &mut usize) -> Result<bool, Error> {
+        let k = *next;
+        *next += 1;
+        let Some(&len) = lengths.get(k) else {
+            return Err(malformed(
+                n,
+                format!("it has fewer field nodes than its schema needs ({k})"),
+            ));
+        };
+        if len < 0 {
+            return Err(malformed(n, format!("field node {k} has length {len}")));
+        }
+        match t {
+            T::FixedSizeList(child, w) => {
+                if len.checked_mul(i64::from(*w)).is_none() {
+                    return Err(malformed(
+                        n,
+                        format!("field node {k}: {len} lists of {w} elements overflow"),
+                    ));
+                }
+                visit(n, child.data_type(), lengths, next)
+            }
+            T::List(child) | T::LargeList(child) | T::Map(child, _) => {
+                visit(n, child.data_type(), lengths, next)
+            }
+            T::Struct(children) => {
+                for c in children {
+                    if !visit(n, c.data_type(), lengths, next)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            T::Union(..) | T::RunEndEncoded(..) => Ok(false),
+            _ => Ok(true),
+        }
+    }
+    let mut next = 0usize;
+    for field in schema.fields() {
+        if !visit(n, field.data_type(), &lengths, &mut next)? {
             break;
         }
     }

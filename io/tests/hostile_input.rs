@@ -1,7 +1,8 @@
-//! Corrupted Arrow IPC input: every single-byte change to a valid stream (and file) is either
-//! read or refused with a typed error, never a panic and never an unbounded allocation. arrow-rs
-//! trusts the buffer offsets and lengths in a message's metadata when it slices the body, so
-//! `keel_io::input` checks them against the message before arrow-rs sees it.
+//! Hostile input to the readers. Corrupted Arrow IPC: every single-byte change to a valid
+//! stream (and file) is either read or refused with a typed error, never a panic and never an
+//! unbounded allocation (arrow-rs trusts the buffer offsets and lengths in a message's metadata
+//! when it slices the body, so `keel_io::input` checks them against the message before arrow-rs
+//! sees it). And the inputs the fuzz targets found (FUZZING.md), each named after what broke.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -127,4 +128,69 @@ fn single_byte_corruptions_of_an_lz4_stream_never_panic() {
 #[test]
 fn single_byte_corruptions_of_a_file_never_panic() {
     no_corruption_panics(file_bytes(), Format::Arrow, 3);
+}
+
+/// The input fields the fuzz targets read against (fuzz/src/shared.rs).
+fn fuzz_fields() -> Vec<Field> {
+    let mut v = Field::vector("v", DType::F64, 3);
+    v.names = vec!["a".into(), "b".into(), "c".into()];
+    vec![
+        Field::scalar("x", DType::F64, true),
+        Field::scalar("n", DType::I64, true),
+        Field::scalar("k", DType::I32, false),
+        Field::scalar("f", DType::F32, true),
+        Field::scalar("s", DType::Utf8, true),
+        Field::scalar("b", DType::Bool, true),
+        v,
+        Field::str_list("t", true),
+        Field::scalar("img", DType::Binary, true),
+    ]
+}
+
+/// Reads a fuzz target's input (a settings byte: batch size and extra-column policy, then the
+/// data) in `format` to the end; the first error, if any.
+fn read_fuzz_input(format: Format, data: &[u8]) -> Option<String> {
+    let (first, bytes) = data.split_first().unwrap();
+    let extra = if first & 0x10 == 0 {
+        Extra::Ignore
+    } else {
+        Extra::Reject
+    };
+    let batch_size = usize::from(first & 0x0f) + 1;
+    match input::open(format, Box::new(bytes), &fuzz_fields(), batch_size, extra) {
+        Err(e) => Some(e.to_string()),
+        Ok(mut source) => loop {
+            match source.next_batch() {
+                Ok(Some(_)) => {}
+                Ok(None) => return None,
+                Err(e) => return Some(e.to_string()),
+            }
+        },
+    }
+}
+
+/// Found by the `csv` fuzz target: invalid UTF-8 inside a field reached keel's value parser
+/// as a `&str` (arrow-csv's decoder does not check its fields), which is undefined behaviour;
+/// the bytes the decoder takes are now checked first.
+#[test]
+fn csv_field_of_invalid_utf8_is_refused() {
+    let error = read_fuzz_input(
+        Format::Csv,
+        include_bytes!("data/csv_invalid_utf8_field.bin"),
+    )
+    .expect("the input must be refused");
+    assert!(error.contains("not valid UTF-8"), "{error}");
+}
+
+/// Found by the `arrow_ipc` fuzz target: a message whose fixed-size-list field node claims so
+/// many rows that rows × list width overflows; arrow-data panicked sizing the child. The file
+/// is the fuzzer's input: a settings byte (batch size, extra-column policy), then the stream.
+#[test]
+fn fixed_size_list_length_overflowing_its_child_size_is_refused() {
+    let error = read_fuzz_input(
+        Format::Arrow,
+        include_bytes!("data/ipc_fixed_size_list_length_overflow.bin"),
+    )
+    .expect("the corrupted stream must be refused");
+    assert!(error.contains("field node"), "{error}");
 }
