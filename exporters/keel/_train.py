@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from keel import _native
 from keel._api import Bundle, load
 
 _TASKS = ("classification", "regression")
@@ -259,6 +258,11 @@ def train(
             if on_epoch is not None:
                 on_epoch(metrics)
 
+    # Imported here: `import keel` must not load the native module (the exporters run where
+    # it is not built).
+    from keel._api import _native_module
+
+    _native = _native_module()
     bundle_bytes = _native.train_local(json.dumps(job), _reader(data), event)
     if path is not None:
         with open(path, "wb") as f:

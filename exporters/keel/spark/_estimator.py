@@ -41,7 +41,6 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from keel import _native
 from keel._train import Progress, job_config
 from keel.errors import ColumnTypeError, MissingColumnError
 from keel.spark._training_job import DEFAULT_TIMEOUT_S, Coordinator, barrier_task, stats_task
@@ -186,6 +185,11 @@ class KeelNetEstimator(Estimator[KeelModel]):
         # sums then come out the same whichever worker held which shard.
         rows = frame.mapInArrow(stats_task(job_json, job["deterministic"]), "shard int, stats string").collect()
         summaries = [r["stats"] for r in sorted(rows, key=lambda r: r["shard"])]
+        # Imported here, not at the top: `import keel.spark` (the exporters) must not load the
+        # native module.
+        from keel._api import _native_module
+
+        _native = _native_module()
         plan_json = _native.fit_features(job_json, summaries)
 
         # 2. The barrier job, resubmitted from the last checkpoint when it fails.
