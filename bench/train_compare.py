@@ -61,9 +61,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -72,10 +69,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "fixtures"))
+# The standalone cluster the Spark tests start (exporters/tests/spark_testing.py), pinned here.
+sys.path.insert(0, os.path.join(ROOT, "exporters", "tests"))
 
 import numpy as np  # noqa: E402
 
 from data import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, airbnb_frame  # noqa: E402
+from spark_testing import StandaloneCluster  # noqa: E402
 
 LABEL = "booked"
 COLUMNS = AIRBNB_NUMERIC + AIRBNB_CATEGORICAL + [LABEL]
@@ -88,88 +88,6 @@ def log(msg: str) -> None:
 
 # ----------------------------------------------------------------------------------------
 # The cluster (after exporters/tests/test_spark_runtime.py's StandaloneCluster)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class StandaloneCluster:
-    """A Spark standalone master and N one-core workers on 127.0.0.1, started and stopped
-    with pyspark's sbin/spark-daemon.sh, PID files, logs and work directories under root."""
-
-    MASTER = "org.apache.spark.deploy.master.Master"
-    WORKER = "org.apache.spark.deploy.worker.Worker"
-
-    def __init__(self, root: str, workers: int, worker_memory: str, pin: bool) -> None:
-        import pyspark
-
-        self.spark_home = os.path.dirname(pyspark.__file__)
-        self.root, self.workers, self.worker_memory, self.pin = root, workers, worker_memory, pin
-        self.port = free_port()
-        self.url = f"spark://127.0.0.1:{self.port}"
-        self.env = dict(os.environ)
-        self.env.update(
-            SPARK_HOME=self.spark_home, SPARK_LOCAL_IP="127.0.0.1", SPARK_MASTER_HOST="127.0.0.1",
-            SPARK_PID_DIR=f"{root}/pids", SPARK_LOG_DIR=f"{root}/logs", SPARK_CONF_DIR=f"{root}/conf",
-            SPARK_IDENT_STRING=f"keelbench{os.getpid()}", SPARK_DAEMON_MEMORY="256m",
-            SPARK_WORKER_DIR=f"{root}/work", PYSPARK_PYTHON=sys.executable,
-        )
-        for d in ("pids", "logs", "conf", "work"):
-            os.makedirs(f"{root}/{d}", exist_ok=True)
-
-    def _daemon(self, *args: str, timeout: float = 60, cpu: int | None = None) -> subprocess.CompletedProcess:
-        # A pinned worker's executor JVM and Python workers (and anything they start)
-        # inherit its CPU affinity: worker i owns core i, like a 1-core machine.
-        pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
-        return subprocess.run([*pin, "bash", os.path.join(self.spark_home, "sbin", "spark-daemon.sh"), *args],
-                              env=self.env, capture_output=True, text=True, timeout=timeout)
-
-    def start(self) -> None:
-        r = self._daemon("start", self.MASTER, "1", "--host", "127.0.0.1", "--port", str(self.port),
-                         "--webui-port", str(free_port()))
-        if r.returncode != 0 or "failed to launch" in r.stdout:
-            raise RuntimeError(f"master failed to start: {r.stdout}{r.stderr}")
-        deadline = time.monotonic() + 60
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the master did not listen within 60 s")
-            time.sleep(0.5)
-        for i in range(1, self.workers + 1):
-            r = self._daemon("start", self.WORKER, str(i), "--host", "127.0.0.1", "--cores", "1",
-                             "--memory", self.worker_memory, "--webui-port", str(free_port()),
-                             "--work-dir", f"{self.root}/work", self.url,
-                             cpu=(i - 1) % os.cpu_count() if self.pin else None)
-            if r.returncode != 0 or "failed to launch" in r.stdout:
-                raise RuntimeError(f"worker {i} failed to start: {r.stdout}{r.stderr}")
-
-    def stop(self) -> None:
-        pids = []
-        for name in os.listdir(f"{self.root}/pids"):
-            try:
-                pids.append(int(open(f"{self.root}/pids/{name}").read().strip()))
-            except (OSError, ValueError):
-                pass
-        for i in range(1, self.workers + 1):
-            try:
-                self._daemon("stop", self.WORKER, str(i), timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            self._daemon("stop", self.MASTER, "1", timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        time.sleep(1)
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 # ----------------------------------------------------------------------------------------

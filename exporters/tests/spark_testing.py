@@ -82,19 +82,25 @@ def _free_port() -> int:
 
 
 class StandaloneCluster:
-    """A Spark standalone master and two workers on 127.0.0.1, started and stopped with
-    pyspark's own sbin/spark-daemon.sh (the pip package ships no start-master.sh), with their
-    PID files, logs and work directories under `root`."""
+    """A Spark standalone master and one-core workers (two by default) on 127.0.0.1, started
+    and stopped with pyspark's own sbin/spark-daemon.sh (the pip package ships no
+    start-master.sh), with their PID files, logs and work directories under `root`. With
+    `pin`, worker i runs on core i (taskset), like a one-core machine: the training benchmark
+    (bench/train_compare.py) uses it so its workers do not share cores."""
 
     MASTER = "org.apache.spark.deploy.master.Master"
     WORKER = "org.apache.spark.deploy.worker.Worker"
 
-    def __init__(self, root, workers: int = 2):
+    def __init__(self, root, workers: int = 2, worker_memory: str = "1g", pin: bool = False):
         import pyspark
+        from pathlib import Path
 
+        root = Path(root)
         self.spark_home = os.path.dirname(pyspark.__file__)
         self.root = root
         self.workers = workers
+        self.worker_memory = worker_memory
+        self.pin = pin
         self.port = _free_port()
         self.url = f"spark://127.0.0.1:{self.port}"
         self.env = dict(os.environ)
@@ -113,9 +119,12 @@ class StandaloneCluster:
         for d in ("pids", "logs", "conf", "work"):
             (root / d).mkdir(exist_ok=True)
 
-    def _daemon(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    def _daemon(self, *args: str, timeout: float = 60, cpu: int | None = None) -> subprocess.CompletedProcess:
+        # A pinned worker's executor JVM and Python workers (and whatever they start) inherit
+        # its CPU affinity.
+        pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
         return subprocess.run(
-            ["bash", os.path.join(self.spark_home, "sbin", "spark-daemon.sh"), *args],
+            [*pin, "bash", os.path.join(self.spark_home, "sbin", "spark-daemon.sh"), *args],
             env=self.env, capture_output=True, text=True, timeout=timeout,
         )
 
@@ -127,8 +136,9 @@ class StandaloneCluster:
         self._wait_for_port(self.port, 60)
         for i in range(1, self.workers + 1):
             r = self._daemon("start", self.WORKER, str(i), "--host", "127.0.0.1", "--cores", "1",
-                             "--memory", "1g", "--webui-port", str(_free_port()),
-                             "--work-dir", str(self.root / "work"), self.url)
+                             "--memory", self.worker_memory, "--webui-port", str(_free_port()),
+                             "--work-dir", str(self.root / "work"), self.url,
+                             cpu=(i - 1) % (os.cpu_count() or 1) if self.pin else None)
             if r.returncode != 0 or "failed to launch" in r.stdout:
                 raise RuntimeError(f"worker {i} failed to start: {r.stdout}{r.stderr}{self.logs()}")
 
