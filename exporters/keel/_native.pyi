@@ -89,7 +89,6 @@ class TrainListener:
 
 def train_worker(
     job: str,
-    plan: str,
     data: TrainData,
     rank: int,
     addresses: list[str],

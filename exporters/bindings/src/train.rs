@@ -162,12 +162,11 @@ fn forward(on_event: &Py<PyAny>) -> impl FnMut(&str, Vec<u8>) + '_ {
 
 /// Trains one barrier task's part of a job; rank 0 returns the bundle's bytes.
 #[pyfunction]
-#[pyo3(signature = (job, plan_json, data, rank, addresses, listener, secret, job_id, timeout_s, resume, on_event))]
+#[pyo3(signature = (job, data, rank, addresses, listener, secret, job_id, timeout_s, resume, on_event))]
 #[allow(clippy::too_many_arguments)]
 pub fn train_worker<'py>(
     py: Python<'py>,
     job: &str,
-    plan_json: &str,
     data: &PyTrainData,
     rank: usize,
     addresses: Vec<String>,
@@ -179,7 +178,6 @@ pub fn train_worker<'py>(
     on_event: Py<PyAny>,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let config = config(job)?;
-    let _ = plan_json;
     let listener = listener
         .listener
         .lock()

@@ -143,7 +143,7 @@ def barrier_task(job: str, plan: str, secret: bytes, job_id: str, coordinator: t
                         with open(log, "a") as f:
                             f.write("checkpoint 0\n")
 
-            result = _native.train_worker(job, plan, data, rank, addresses, listener, secret, job_id,
+            result = _native.train_worker(job, data, rank, addresses, listener, secret, job_id,
                                           timeout_s, resume, event)
             if rank == 0 and result is not None:
                 conn.send_bytes(b'{"kind": "result"}')
