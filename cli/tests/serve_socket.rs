@@ -1,8 +1,9 @@
 //! `keel serve` over real sockets: the spawned binary on a loopback port, with the things only
 //! a socket shows: a 1 GiB body refused without being buffered, slow and stalled clients timed
-//! out without slowing anyone else, SIGTERM under load answering every accepted request, and
-//! hot reload under load without a failed request. Every load loop is bounded in count and
-//! time and stops by itself.
+//! out without slowing anyone else, SIGTERM under load answering every accepted request, hot
+//! reload of 100 versions under load without a failed request, and 10,000 idle keep-alive
+//! connections held in bounded memory. Every load loop is bounded in count and time and stops
+//! by itself.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -378,6 +379,9 @@ async fn wait_for(client: &Client, server: &Server, what: &str, check: impl Fn(u
     }
 }
 
+/// How many versions the hot reload test serves in turn.
+const RELEASES: u64 = 100;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_under_load_fails_no_request() {
     let dir = tempfile::tempdir().unwrap();
@@ -396,7 +400,7 @@ async fn hot_reload_under_load_fails_no_request() {
         let (c, u, stop) = (client.clone(), url.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let (mut n, mut last, mut failures) = (0u64, 0u64, Vec::new());
-            let deadline = Instant::now() + Duration::from_secs(60);
+            let deadline = Instant::now() + Duration::from_secs(180);
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && n < 1_000_000 {
                 match post_json(&c, &u, one_row()).await {
                     Ok((200, body)) => {
@@ -417,8 +421,15 @@ async fn hot_reload_under_load_fails_no_request() {
         }));
     }
 
-    // Five replacements, each a new release: answers move to the new version.
-    for release in 2..=6u64 {
+    // 100 versions in all, each a replacement with a new release: answers move to it. Halfway,
+    // a broken file is dropped in: it is reported, the last good version keeps serving and
+    // the server stays ready, and the next good file is taken.
+    let mut reload_times = Vec::new();
+    for release in 2..=RELEASES {
+        if release == RELEASES / 2 + 1 {
+            broken_file_keeps_the_last_version(&client, &server, &path, release - 1).await;
+        }
+        let t = Instant::now();
         write_atomic(&path, &iris_release(release as usize));
         wait_for(&client, &server, &format!("release {release}"), |s, j| {
             s == 200
@@ -429,37 +440,12 @@ async fn hot_reload_under_load_fails_no_request() {
                 && j["version"] == release
         })
         .await;
-    }
-    // A broken file: reported, and version 6 keeps serving.
-    write_atomic(&path, b"PK\x03\x04 this is not a bundle");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, j) = get_json(&client, &server.url("/v1/models")).await;
-        if j["errors"].as_array().is_some_and(|e| !e.is_empty()) {
-            assert_eq!(j["errors"][0]["source"], path.display().to_string());
-            assert_eq!(j["models"][0]["version"], 6);
-            break;
+        reload_times.push(t.elapsed());
+        if release == RELEASES / 2 + 1 {
+            let (_, j) = get_json(&client, &server.url("/v1/models")).await;
+            assert_eq!(j["errors"], json!([]), "the fixed file still reported");
         }
-        assert!(
-            Instant::now() < deadline,
-            "the broken file was never reported: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (s, _) = get_json(&client, &server.url("/readyz")).await;
-    assert_eq!(
-        s, 200,
-        "a broken replacement must not make the server unready"
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    // Fixed again.
-    write_atomic(&path, &iris_release(7));
-    wait_for(&client, &server, "release 7", |s, j| {
-        s == 200 && j["version"] == 7
-    })
-    .await;
-    let (_, j) = get_json(&client, &server.url("/v1/models")).await;
-    assert_eq!(j["errors"], json!([]));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     stop.store(true, Ordering::Relaxed);
@@ -470,7 +456,7 @@ async fn hot_reload_under_load_fails_no_request() {
             failures.is_empty(),
             "failed requests during reloads: {failures:?}"
         );
-        assert_eq!(last, 7, "a load task did not see the last version");
+        assert_eq!(last, RELEASES, "a load task did not see the last version");
         total += n;
     }
     // A removed file is unloaded.
@@ -478,5 +464,283 @@ async fn hot_reload_under_load_fails_no_request() {
     wait_for(&client, &server, "the unload", |s, _| s == 404).await;
     let (s, _) = get_json(&client, &server.url("/readyz")).await;
     assert_eq!(s, 200);
-    eprintln!("hot reload: 7 versions and a broken file under {total} requests, 0 failed");
+    reload_times.sort();
+    eprintln!(
+        "hot reload: {RELEASES} versions and a broken file under {total} requests, 0 failed; \
+         file written to new version served: median {:?}, slowest {:?}",
+        reload_times[reload_times.len() / 2],
+        reload_times[reload_times.len() - 1]
+    );
+}
+
+/// Drops a broken file in place of the bundle: it is reported under its path, `version`
+/// keeps serving, and the server stays ready.
+async fn broken_file_keeps_the_last_version(
+    client: &Client,
+    server: &Server,
+    path: &std::path::Path,
+    version: u64,
+) {
+    write_atomic(path, b"PK\x03\x04 this is not a bundle");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, j) = get_json(client, &server.url("/v1/models")).await;
+        if j["errors"].as_array().is_some_and(|e| !e.is_empty()) {
+            assert_eq!(j["errors"][0]["source"], path.display().to_string());
+            assert_eq!(j["models"][0]["version"], version);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broken file was never reported: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, _) = get_json(client, &server.url("/readyz")).await;
+    assert_eq!(
+        s, 200,
+        "a broken replacement must not make the server unready"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+/// How many idle keep-alive connections the connection test holds open at once.
+const IDLE: usize = 10_000;
+
+/// Sets this process' soft open-file limit (children inherit it); `None` sets it to the hard
+/// limit. Fails naming the limits when the hard one is too low for the test.
+fn set_open_files(soft: Option<u64>, needed: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    assert!(
+        limit.maximum.is_none_or(|h| h >= needed),
+        "this test holds {IDLE} connections on each side and needs an open-file hard limit of \
+         at least {needed}; the hard limit is {:?} (raise it with ulimit -Hn)",
+        limit.maximum
+    );
+    let current = soft.or(limit.maximum);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current,
+            maximum: limit.maximum,
+        },
+    )
+    .unwrap();
+}
+
+/// Reads one answer (head and a `Content-Length` body) from a keep-alive connection.
+fn read_one_answer(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed mid-answer: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return text.into_owned();
+            }
+        }
+    }
+}
+
+/// Open descriptors of a process.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// What one round of [`IDLE`] idle connections measured.
+struct IdleRound {
+    opening: Duration,
+    rss_held: u64,
+    files_held: usize,
+    rss_after: u64,
+    slowest_other: Duration,
+}
+
+/// Opens [`IDLE`] connections, each answered once and then left open; checks the server's
+/// memory and descriptors while they are held, that others are served meanwhile and a held
+/// one is still usable, and that the server closes every one once `timeout` passes without a
+/// request head.
+fn idle_round(
+    server: &Server,
+    timeout: Duration,
+    rss_before: u64,
+    files_before: usize,
+) -> IdleRound {
+    let health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let opened = Instant::now();
+    let mut idle = Vec::with_capacity(IDLE);
+    for i in 0..IDLE {
+        let mut s =
+            TcpStream::connect(&server.addr).unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(health.as_bytes()).unwrap();
+        let answer = read_one_answer(&mut s);
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "connection {i}: {answer}"
+        );
+        idle.push(s);
+    }
+    let opening = opened.elapsed();
+    assert!(
+        opening + Duration::from_secs(3) < timeout,
+        "opening {IDLE} connections took {opening:?}, too close to the idle timeout to measure"
+    );
+    let (rss_held, files_held) = (server.rss_kib(), open_files(server.pid()));
+    assert!(
+        // The baseline may count a closing connection or two.
+        files_held + 16 >= files_before + IDLE,
+        "the server holds {files_held} descriptors, {files_before} before {IDLE} connections"
+    );
+    let per_connection = rss_held.saturating_sub(rss_before) as f64 / IDLE as f64;
+    // hyper keeps a read and a write buffer per connection (8 KiB each to start) beside its
+    // state and the task's; 48 KiB each is a bound that a per-connection thread or a buffer
+    // grown to a request's size breaks.
+    assert!(
+        per_connection <= 48.0,
+        "{per_connection:.1} KiB per idle connection (RSS {rss_before} KiB before, \
+         {rss_held} KiB with {IDLE} idle)"
+    );
+
+    // Meanwhile others are served at once, each on a new connection.
+    let mut slowest_other = Duration::ZERO;
+    for _ in 0..50 {
+        let t = Instant::now();
+        let answer = raw_request(
+            &server.addr,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        slowest_other = slowest_other.max(t.elapsed());
+    }
+    assert!(
+        slowest_other < Duration::from_millis(500),
+        "a request took {slowest_other:?} beside {IDLE} idle connections"
+    );
+    // A held connection is still usable (its idle time starts again).
+    idle[IDLE - 1].write_all(health.as_bytes()).unwrap();
+    assert!(read_one_answer(&mut idle[IDLE - 1]).starts_with("HTTP/1.1 200"));
+
+    // After `timeout` without a request head, the server closes each of them.
+    std::thread::sleep(timeout + Duration::from_secs(1));
+    let mut open = 0;
+    let mut buf = [0u8; 1024];
+    for s in &mut idle {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        loop {
+            match s.read(&mut buf) {
+                // A 408 may come first; the end of the stream is what counts.
+                Ok(n) if n > 0 => continue,
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(_) => {
+                    open += 1;
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        open, 0,
+        "idle connections still open {timeout:?} after their last answer"
+    );
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_files(server.pid()) > files_before + 16 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let files_after = open_files(server.pid());
+    assert!(
+        files_after <= files_before + 16,
+        "{files_after} descriptors open after every idle connection closed ({files_before} before)"
+    );
+    IdleRound {
+        opening,
+        rss_held,
+        files_held,
+        rss_after: server.rss_kib(),
+        slowest_other,
+    }
+}
+
+#[test]
+fn ten_thousand_idle_keep_alive_connections_take_bounded_memory_and_close_after_the_timeout() {
+    // The server starts under the soft limit many systems default to; it must raise its own
+    // to hold the connections. This process takes the hard limit for its side.
+    let needed = IDLE as u64 + 512;
+    set_open_files(Some(1024), needed);
+    let timeout = Duration::from_secs(8);
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_keel"),
+        // Room for the idle connections and the clients that are served meanwhile.
+        &["--timeout", "8s", "--max-connections", "10100"],
+    );
+    set_open_files(None, needed);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(
+        soft >= needed,
+        "the server kept a soft open-file limit of {soft}"
+    );
+
+    for _ in 0..20 {
+        raw_request(
+            &server.addr,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    }
+    let (rss_before, files_before) = (server.rss_kib(), open_files(server.pid()));
+    // Two rounds: the second must reuse what the first freed, not add to it.
+    let first = idle_round(&server, timeout, rss_before, files_before);
+    let second = idle_round(&server, timeout, rss_before, files_before);
+    assert!(
+        second.rss_held <= first.rss_held + first.rss_held / 10 + 8 * 1024,
+        "memory grew from round to round: {} KiB held in the first, {} KiB in the second",
+        first.rss_held,
+        second.rss_held
+    );
+    let answer = raw_request(
+        &server.addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for (n, r) in [(1, &first), (2, &second)] {
+        eprintln!(
+            "idle connections, round {n}: {IDLE} opened in {:?}; server RSS {rss_before} KiB \
+             before, {} KiB with them open ({:.1} KiB each), {} KiB after they timed out; \
+             descriptors {files_before} / {}; other requests meanwhile: slowest {:?}",
+            r.opening,
+            r.rss_held,
+            r.rss_held.saturating_sub(rss_before) as f64 / IDLE as f64,
+            r.rss_after,
+            r.files_held,
+            r.slowest_other
+        );
+    }
 }

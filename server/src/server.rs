@@ -5,7 +5,10 @@
 //!
 //! Limits: at most `--max-connections` connections are open at once; at the cap the loop
 //! stops accepting (new connections wait in the kernel's backlog, and are served as others
-//! close) rather than accepting and dropping them, so a burst is queued, not failed. Request
+//! close) rather than accepting and dropping them, so a burst is queued, not failed. The soft
+//! open-file limit is raised to the hard one at start, so the cap, not the common default of
+//! 1024 descriptors, is what bounds connections. An idle keep-alive connection is closed once
+//! it has waited `--timeout` for its next request head (hyper's header read timeout). Request
 //! heads larger than `--max-header-size` get hyper's own 431 and the connection closes. A TLS handshake must finish within `--timeout`; one that fails (a
 //! plain-HTTP client on the HTTPS port, a bad certificate on the client's side) closes that
 //! connection only.
@@ -73,8 +76,53 @@ fn shutdown_signal() -> Result<impl Future<Output = &'static str>, ServeError> {
     }
 }
 
+/// Descriptors the process holds besides its connections: the listener, standard streams,
+/// model files being read, the watcher and the scoring pool's handles.
+const SPARE_FILES: u64 = 256;
+
+/// Raises the soft open-file limit to the hard one. Each connection holds a socket, and many
+/// systems start processes with a soft limit of 1024: left there, accepting would fail with
+/// "too many open files" far below `--max-connections` (the default allows 10,000). Warns
+/// when even the hard limit is below the cap plus [`SPARE_FILES`], naming both fixes.
+#[cfg(unix)]
+fn raise_open_file_limit(max_connections: u32) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let want = u64::from(max_connections) + SPARE_FILES;
+    // `None` is unlimited.
+    let Some(soft) = limit.current else { return };
+    let target = limit.maximum.unwrap_or(want.max(soft));
+    if target > soft {
+        match setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(target),
+                maximum: limit.maximum,
+            },
+        ) {
+            Ok(()) => tracing::debug!(from = soft, to = target, "raised the open-file limit"),
+            Err(e) => {
+                tracing::warn!(soft, error = %e, "could not raise the open-file limit");
+                return;
+            }
+        }
+    }
+    if target < want {
+        tracing::warn!(
+            open_files = target,
+            max_connections,
+            "the open-file limit is below --max-connections plus {SPARE_FILES}: connections \
+             past about {} will fail to be accepted; raise the hard limit (ulimit -Hn, \
+             LimitNOFILE= in a systemd unit) or lower --max-connections",
+            target.saturating_sub(SPARE_FILES)
+        );
+    }
+}
+
 /// Serves until SIGTERM or SIGINT.
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+    #[cfg(unix)]
+    raise_open_file_limit(args.max_connections);
     for s in &args.sources {
         if !s.exists() {
             return Err(ServeError(format!(
