@@ -13,15 +13,27 @@ the listings as four files (one micro-batch each, four tasks each over both exec
 KeelModel with ``refreshInterval``, replaces ``first`` by ``second`` after two micro-batches,
 and writes the scored rows with their file and ``model_uid`` (out.stream.ENGINE.parquet).
 
-The last line printed is a JSON report: {"seconds": ..., "executors": ...}.
+Last, per engine, the listings repeated 100 times (ids ``rep * 1_000_000 + id``) are shuffled
+into 96 partitions and scored with KeelModel into a Parquet folder (out.killed.ENGINE) while a
+thread kills (SIGKILL) one executor JVM once a few of the scoring stage's tasks have finished:
+Spark must rerun what was lost, and the folder must still hold every row exactly once.
+
+The last line printed is a JSON report: {"seconds": ..., "executors": ..., "engines": ...,
+"killed": {ENGINE: {...}}}.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
+
+# The killed-executor phase: how often the listings are repeated, and the scoring stage's tasks.
+REPEATS = 100
+PARTITIONS = 96
 
 
 def main() -> None:
@@ -62,15 +74,92 @@ def main() -> None:
 
         if jvm_engine_available(spark):
             engines.append("jvm")
+        killed = {}
         for engine in engines:
             scored = KeelModel(bundle, engine=engine).transform(df).select(
                 "id", "label", vector_to_array("probability").alias("p"))
             scored.toPandas().to_parquet(out.replace(".parquet", f".{engine}.parquet"), index=False)
             if versions:
                 stream_with_a_swap(spark, engine, versions, listings, out)
+            killed[engine] = score_through_a_killed_executor(spark, engine, bundle, listings, out)
     finally:
         spark.stop()
-    print(json.dumps({"seconds": time.monotonic() - t0, "executors": executors, "engines": engines}))
+    print(json.dumps({"seconds": time.monotonic() - t0, "executors": executors, "engines": engines,
+                      "killed": killed}))
+
+
+def executor_jvms(app_id: str) -> list[int]:
+    """The PIDs of this application's executor JVMs (CoarseGrainedExecutorBackend)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"CoarseGrainedExecutorBackend" in cmd and app_id.encode() in cmd:
+            pids.append(int(entry))
+    return sorted(pids)
+
+
+def score_through_a_killed_executor(spark, engine: str, bundle: str, listings: str, out: str) -> dict:
+    """Scores the repeated listings into a Parquet folder while one executor JVM is killed
+    mid-stage; returns what happened (the folder is for the test to check)."""
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    from keel.spark_runtime import KeelModel
+
+    sc = spark.sparkContext
+    app_id = sc.applicationId
+    folder = out.replace(".parquet", f".killed.{engine}")
+    frame = (spark.read.parquet(listings)
+             .crossJoin(spark.range(REPEATS).withColumnRenamed("id", "rep"))
+             .withColumn("id", F.col("rep") * 1_000_000 + F.col("id")).drop("rep")
+             .repartition(PARTITIONS))
+    scored = KeelModel(bundle, engine=engine).transform(frame).select(
+        "id", "label", vector_to_array("probability").alias("p"))
+    report = {"executors_before": executor_jvms(app_id), "killed_pid": None}
+    done = threading.Event()
+
+    def kill_mid_stage() -> None:
+        tracker = sc.statusTracker()
+        deadline = time.monotonic() + 120
+        while not done.is_set() and time.monotonic() < deadline:
+            for stage in tracker.getActiveStageIds():
+                info = tracker.getStageInfo(stage)
+                # The scoring stage is the one with PARTITIONS tasks (after the shuffle).
+                if info is None or info.numTasks != PARTITIONS or info.numCompletedTasks < 4:
+                    continue
+                jvms = executor_jvms(app_id)
+                if not jvms:
+                    continue
+                os.kill(jvms[0], signal.SIGKILL)
+                report.update(killed_pid=jvms[0], stage_tasks=info.numTasks,
+                              tasks_done_at_kill=info.numCompletedTasks)
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_mid_stage, daemon=True)
+    t = time.monotonic()
+    killer.start()
+    try:
+        scored.write.mode("overwrite").parquet(folder)
+    finally:
+        done.set()
+        killer.join()
+    report["seconds"] = time.monotonic() - t
+    report["rows_expected"] = REPEATS * spark.read.parquet(listings).count()
+    # The standalone worker starts a new executor in the killed one's place.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        report["executors_after"] = executor_jvms(app_id)
+        if len(report["executors_after"]) >= 2:
+            break
+        time.sleep(0.5)
+    return report
 
 
 def stream_with_a_swap(spark, engine: str, versions: list[str], listings: str, out: str) -> None:

@@ -644,11 +644,11 @@ def test_standalone_cluster_end_to_end(airbnb, tmp_path):
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
         try:
-            stdout, stderr = proc.communicate(timeout=300)
+            stdout, stderr = proc.communicate(timeout=480)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             stdout, stderr = proc.communicate()
-            pytest.fail(f"the cluster job did not finish within 300 s:\n{stderr[-4000:]}{cluster.logs()}")
+            pytest.fail(f"the cluster job did not finish within 480 s:\n{stderr[-4000:]}{cluster.logs()}")
         assert proc.returncode == 0, f"the cluster job failed:\n{stdout[-4000:]}\n{stderr[-4000:]}{cluster.logs()}"
     finally:
         cluster.stop()
@@ -689,6 +689,31 @@ def test_standalone_cluster_end_to_end(airbnb, tmp_path):
                          "f64_linear", f"cluster stream file {k} ({engine})")
             by_file[int(k)] = version
         assert by_file == {0: "linear", 1: "linear", 2: "strict", 3: "strict"}, engine
+
+    # An executor killed (SIGKILL) while the scoring stage ran: Spark reran what it lost, and
+    # the output folder holds every row exactly once, each scored as scikit-learn scores it.
+    want_label = est.predict(features(X))
+    want_p = est.predict_proba(features(X))
+    base = X["id"].to_numpy()
+    for engine in report["engines"]:
+        k = report["killed"][engine]
+        assert k["killed_pid"] is not None, f"({engine}) no executor was killed: {k}"
+        assert k["tasks_done_at_kill"] < k["stage_tasks"], f"({engine}) the kill came after the stage: {k}"
+        assert k["killed_pid"] not in k["executors_after"] and len(k["executors_after"]) == 2, k
+        got = pd.read_parquet(str(result).replace(".parquet", f".killed.{engine}"))
+        assert len(got) == k["rows_expected"] == 100 * len(X), f"({engine}) {len(got)} rows"
+        assert got["id"].is_unique, f"({engine}) a row was written twice"
+        rep, row = np.divmod(got["id"].to_numpy(), 1_000_000)
+        assert set(rep) == set(range(100)) and set(row) == set(base)
+        order = np.searchsorted(base, row)
+        assert_close(got["label"].to_numpy(), want_label[order], "exact", f"killed executor label ({engine})")
+        p = np.stack(got["p"].to_numpy())
+        assert_close(p, want_p[order], "probability", f"killed executor probability ({engine})")
+        # The checksums the closing note quotes: labels and probabilities summed over all rows.
+        print(f"killed executor ({engine}): pid {k['killed_pid']} killed after {k['tasks_done_at_kill']} of "
+              f"{k['stage_tasks']} tasks; {len(got)} rows in {k['seconds']:.1f} s; label sum "
+              f"{int(got['label'].sum())} (scikit-learn {int(want_label[order].sum())}); p1 sum "
+              f"{p[:, 1].sum():.6f} (scikit-learn {want_p[order][:, 1].sum():.6f})")
 
 
 # --- Arrow conversions, without Spark -----------------------------------------------------------------
