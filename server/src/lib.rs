@@ -14,7 +14,8 @@
 //!   keel-io's document codecs (`keel_io::json_doc`, `keel_io::leapframe`);
 //! - [`body`]: reading a body under the size limit, and the request's phase (a leaf module);
 //! - [`pool`]: the scoring pool that keeps big batches off the async reactor;
-//! - [`error`]: `AppError`, the one JSON error answer of every rejection;
+//! - [`error`]: `AppError`, the one JSON error answer of every rejection; [`head_errors`]: the
+//!   same shape for the 400/431/414 hyper writes itself for heads it cannot parse;
 //! - [`watch`]: loading bundles from files and directories, and reloading them on change;
 //! - [`metrics`]: Prometheus counters and histograms; [`openapi`]: the API description;
 //! - [`web`]: the web page at `/` (files under `server/web/`, built into the binary);
@@ -29,6 +30,7 @@ pub mod body;
 pub mod codec;
 pub mod demo;
 pub mod error;
+pub mod head_errors;
 pub mod metrics;
 pub mod openapi;
 pub mod playground;

@@ -21,6 +21,7 @@
 use crate::ServeArgs;
 use crate::ServeError;
 use crate::auth::Tokens;
+use crate::head_errors::JsonHeadErrors;
 use crate::playground::Playground;
 use crate::router;
 use crate::state::{AppState, Config};
@@ -43,6 +44,7 @@ async fn serve_connection<I>(http: &http1::Builder, io: I, app: Router, graceful
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let io = JsonHeadErrors::new(io);
     let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
     if let Err(e) = graceful.watch(conn).await {
         tracing::debug!(error = %e, "connection ended with an error");
