@@ -112,6 +112,7 @@ impl<R: BufRead> CheckedMessages<R> {
             if let Some(schema) = message.header_as_schema() {
                 let schema = arrow_ipc::convert::try_fb_to_schema(schema)
                     .map_err(|e| malformed(n, format!("its schema is not valid: {e}")))?;
+                refuse_unions(n, &schema)?;
                 self.schema = Some(std::sync::Arc::new(schema));
             }
             if let Some(batch) = message.header_as_record_batch() {
@@ -159,6 +160,40 @@ impl<R: BufRead> CheckedMessages<R> {
         }
         self.pending = bytes;
         Ok(true)
+    }
+}
+
+/// Refuses a schema with a union anywhere in it. arrow-rs slices a union's type-id and offset
+/// buffers by the row count its field node declares, unchecked (a short buffer panics inside
+/// arrow-buffer), and no keel input reads a union, so a stream that carries one is refused
+/// when its schema arrives, before any batch is decoded, even in a column that would be
+/// dropped.
+fn refuse_unions(n: usize, schema: &arrow_schema::Schema) -> Result<(), Error> {
+    use arrow_schema::DataType as T;
+    fn has_union(t: &T) -> bool {
+        match t {
+            T::Union(..) => true,
+            T::List(c)
+            | T::LargeList(c)
+            | T::ListView(c)
+            | T::LargeListView(c)
+            | T::FixedSizeList(c, _)
+            | T::Map(c, _) => has_union(c.data_type()),
+            T::Struct(children) => children.iter().any(|c| has_union(c.data_type())),
+            T::Dictionary(k, v) => has_union(k) || has_union(v),
+            T::RunEndEncoded(r, v) => has_union(r.data_type()) || has_union(v.data_type()),
+            _ => false,
+        }
+    }
+    match schema.fields().iter().find(|f| has_union(f.data_type())) {
+        Some(f) => Err(malformed(
+            n,
+            format!(
+                "column {:?} has an Arrow union type, which keel does not read",
+                f.name()
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

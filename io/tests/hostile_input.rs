@@ -194,3 +194,17 @@ fn fixed_size_list_length_overflowing_its_child_size_is_refused() {
     .expect("the corrupted stream must be refused");
     assert!(error.contains("field node"), "{error}");
 }
+
+/// Found by the `arrow_ipc` fuzz target: a stream whose schema declares a union column and
+/// whose batch gives it a type-id buffer shorter than its row count; arrow-ipc sliced the
+/// buffer by the row count and panicked in arrow-buffer. No keel input reads a union, so the
+/// schema is refused before any batch is decoded. The file is the fuzzer's input.
+#[test]
+fn union_column_is_refused_before_its_buffers_are_sliced() {
+    let error = read_fuzz_input(
+        Format::Arrow,
+        include_bytes!("data/ipc_union_type_ids_shorter_than_rows.bin"),
+    )
+    .expect("the stream must be refused");
+    assert!(error.contains("union"), "{error}");
+}
