@@ -119,9 +119,29 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 30;
 /// 32 random bytes.
 pub const MIN_SECRET_LEN: usize = 16;
 
-/// Payloads up to this many bytes are sent without a sender thread (see `Ring::exchange`);
-/// below Linux's default socket send buffer, with room for the frame header.
+/// Payloads up to this many bytes are sent without a sender thread (see `Ring::exchange`)
+/// when the sockets' buffer sizes cannot be read: below Linux's default socket send buffer,
+/// with room for the frame header.
 const INLINE_SEND_BYTES: usize = 12 * 1024;
+
+/// The largest payload a rank may write before reading without waiting for its peer to
+/// read: a quarter of the smaller of this side's send buffer and the receive buffer (the
+/// peer's, taken to be configured like this side's). The kernel charges each buffer about
+/// twice the bytes it holds, and a quarter leaves room for the frame header besides. On
+/// loopback this is 32 KiB (a 128 KiB receive buffer); where the sizes cannot be read, the
+/// default-buffer bound [`INLINE_SEND_BYTES`].
+fn inline_send_limit(next: &TcpStream, prev: &TcpStream) -> usize {
+    #[cfg(unix)]
+    {
+        use rustix::net::sockopt::{socket_recv_buffer_size, socket_send_buffer_size};
+        if let (Ok(send), Ok(recv)) = (socket_send_buffer_size(next), socket_recv_buffer_size(prev))
+        {
+            return send.min(recv) / 4;
+        }
+    }
+    let _ = (next, prev);
+    INLINE_SEND_BYTES
+}
 
 /// What a rank needs to join a [`Group`].
 pub struct GroupConfig {
@@ -211,6 +231,9 @@ struct Ring {
     /// The operation counter, carried in every frame.
     seq: u32,
     max: usize,
+    /// Payloads up to this size are written before reading, on the calling thread
+    /// ([`inline_send_limit`]).
+    inline_limit: usize,
     /// Reused by the sending thread for headers and encoded floats.
     send_buf: Vec<u8>,
     /// The last payload received.
@@ -313,6 +336,7 @@ impl Group {
             .stream
             .try_clone()
             .map_err(|e| error::io_error(Op::Handshake, next_rank, e))?;
+        let inline_limit = inline_send_limit(&next.stream, &prev.stream);
         let mut ring = Ring {
             rank,
             world,
@@ -321,6 +345,7 @@ impl Group {
             next_control,
             seq: 0,
             max: max_message_bytes,
+            inline_limit,
             send_buf: Vec::new(),
             recv_buf: Vec::new(),
         };
@@ -455,15 +480,16 @@ impl Ring {
             next,
             prev,
             next_control,
+            inline_limit,
             send_buf,
             recv_buf,
             ..
         } = self;
-        if payload.bytes() <= INLINE_SEND_BYTES {
+        if payload.bytes() <= *inline_limit {
             // Small frames are written before reading, on this thread: a write this size fits
-            // the socket's send buffer (Linux's default is 16 KiB), so it returns without
-            // waiting for the peer, which does the same, and nobody deadlocks. A thread per
-            // exchange cost more than a small exchange itself on a busy machine.
+            // the sockets' buffers (`inline_send_limit`), so it returns without waiting for
+            // the peer, which does the same, and nobody deadlocks. A thread per exchange cost
+            // more than a small exchange itself on a busy machine.
             let sent = frame::write_frame(&mut next.stream, next.peer, &header, payload, send_buf);
             let received = frame::read_frame(&mut prev.stream, prev.peer, &expect, recv_buf);
             return received.and(sent);
@@ -528,6 +554,24 @@ impl Ring {
         }
         let seq = self.begin();
         let total = n as u64;
+        if world == 2 && n * 4 <= self.inline_limit.min(self.max) {
+            // Two ranks and a vector small enough to write without a thread: one exchange of
+            // the whole vector instead of the ring's two of half of it. Small sums are bound
+            // by round trips, not bytes. Each rank adds the other's values to its own, and
+            // since IEEE addition is commutative both get the same bits.
+            let (header, expect) = self.frames(
+                Op::AllreduceSum,
+                seq,
+                0,
+                (total, n * 4),
+                (Some(total), Some(n * 4)),
+            );
+            self.exchange(header, Payload::F32(data), expect)?;
+            for (x, b) in data.iter_mut().zip(self.recv_buf.chunks_exact(4)) {
+                *x += f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            return Ok(());
+        }
         // Reduce-scatter: at step s, send chunk rank − s (summed so far) and add the received
         // chunk rank − s − 1 into ours. After world − 1 steps this rank holds the full sum of
         // chunk rank + 1, added in ring order starting from the chunk's index.

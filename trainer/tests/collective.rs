@@ -91,7 +91,9 @@ fn a_local_group_returns_its_input() {
 
 #[test]
 fn allreduce_sums_exactly_and_identically_on_every_rank() {
-    let lengths = [0, 1, 2, 3, 5, 17, 1000, 1_000_000];
+    // 5,600 floats (22 KB) is one direct exchange between two ranks on loopback; 10,000 is
+    // past that and goes round the ring.
+    let lengths = [0, 1, 2, 3, 5, 17, 1000, 5_600, 10_000, 1_000_000];
     for world in 1..=4 {
         let results = with_group(world, |rank, mut g| {
             assert_eq!((g.rank(), g.world()), (rank, world));
