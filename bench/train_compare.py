@@ -37,8 +37,9 @@ Parts (each optional, in this order):
             rank 0 scores valid/. Time to first step: rank 0's clock after its first
             optimizer step; steady rows/s: both ranks' rows over rank 0's epochs 2..N.
   tta       (not run by default) a longer 2-worker keel fit for time to MLlib's AUC:
-            --tta-epochs, --tta-schedule (keel's lrSchedule, e.g. cosine); its per-epoch
-            history is searched after keel2's and scale2's.
+            --tta-epochs, --tta-schedule (keel's lrSchedule, e.g. cosine), --tta-lr,
+            --tta-embedding-dim (MLlib one-hot encodes, a full-width embedding; 8 is narrower);
+            its per-epoch history is searched after keel2's and scale2's.
   mllib     StringIndexer + OneHotEncoder + VectorAssembler + StandardScaler +
             MultilayerPerceptronClassifier(layers [d, 64, 32, 2], maxIter=--mlp-max-iter);
             keel's time to MLlib's validation AUC comes from keel2's per-epoch history.
@@ -270,7 +271,7 @@ def torch_stats_spark(spark, train_path: str) -> dict:
 
 
 def keel_fit(spark, paths: dict, args, workers: int, task_log: str, epochs: int,
-             schedule: str = "constant") -> dict:
+             schedule: str = "constant", embedding_dim: int = 8, lr: float | None = None) -> dict:
     import keel.spark._estimator as est_mod
     from keel.spark import KeelNetEstimator
 
@@ -308,7 +309,8 @@ def keel_fit(spark, paths: dict, args, workers: int, task_log: str, epochs: int,
     w.start()
     est = KeelNetEstimator(
         numericCols=AIRBNB_NUMERIC, categoricalCols=AIRBNB_CATEGORICAL, labelCol=LABEL,
-        hiddenLayers=[64, 32], embeddingDim=8, optimizer="adam", learningRate=args.lr,
+        hiddenLayers=[64, 32], embeddingDim=embedding_dim, optimizer="adam",
+        learningRate=args.lr if lr is None else lr,
         batchSize=args.batch_size, epochs=epochs, seed=args.seed, numWorkers=workers,
         lrSchedule=schedule, validationFraction=args.validation_fraction, progress="true",
         bundleDir=f"{args.work}/bundles", timeout=600.0)
@@ -484,6 +486,9 @@ def report(res: dict, args) -> str:
                          ">= 10x | no |")
         else:
             name, run, hit = found
+            if name == "tta":
+                name = (f"tta: embedding {run.get('embedding_dim', 8)}, lr {run.get('lr', args.lr)}, "
+                        f"{run.get('schedule', 'constant')} over {len(run['history'])} epochs")
             t = run["epoch_end_s"][hit]
             r = ml["fit_s"] / t
             lines.append(f"| time to MLlib's validation AUC {ml['auc']:.5f} (MLlib: its whole fit, {ml['iterations']} "
@@ -530,6 +535,9 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--tta-epochs", type=int, default=20)
     ap.add_argument("--tta-schedule", default="cosine")
+    ap.add_argument("--tta-lr", type=float, default=None, help="tta's learning rate (default: --lr)")
+    ap.add_argument("--tta-embedding-dim", type=int, default=8,
+                    help="tta's embedding width (the other parts keep 8, the network PyTorch runs)")
     ap.add_argument("--reuse", metavar="JSON", help="take the parts not run now from an earlier run's JSON record")
     ap.add_argument("--report", metavar="JSON", help="print the table of an earlier run's JSON record and exit")
     ap.add_argument("--no-pin", action="store_true",
@@ -607,8 +615,11 @@ def main() -> None:
                 elif part in ("scale1", "scale2"):
                     res[part] = keel_fit(spark, paths, args, int(part[-1]), task_log, args.scaling_epochs)
                 elif part == "tta":
-                    res[part] = keel_fit(spark, paths, args, 2, task_log, args.tta_epochs, args.tta_schedule)
+                    res[part] = keel_fit(spark, paths, args, 2, task_log, args.tta_epochs, args.tta_schedule,
+                                         args.tta_embedding_dim, args.tta_lr)
                     res[part]["schedule"] = args.tta_schedule
+                    res[part]["embedding_dim"] = args.tta_embedding_dim
+                    res[part]["lr"] = args.lr if args.tta_lr is None else args.tta_lr
                 elif part == "torch":
                     res[part] = torch_single(paths, args)
                 elif part == "torchdist":
