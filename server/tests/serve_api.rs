@@ -1235,3 +1235,121 @@ async fn an_onnx_model_takes_and_answers_nested_arrays() {
         "{e}"
     );
 }
+
+/// The hostile bodies of the security issue, each sent to a live router: every one is a 4xx
+/// in the error shape (`Answer::error` checks status, code, message, content type and request
+/// ID), and the next, valid request is answered as usual.
+#[tokio::test]
+async fn hostile_bodies_are_4xx_in_the_error_shape_and_the_next_request_is_served() {
+    let router = default_app();
+    let c = case(IRIS);
+    let valid = c.rows_doc();
+    let row = valid["rows"][0].clone();
+    let mut cases: Vec<(&str, Request<Body>, u16, &str)> = Vec::new();
+    // Nesting a million deep: refused by the parser's depth limit, not by the stack.
+    let deep = format!(
+        "{{\"rows\": {}{}}}",
+        "[".repeat(1_000_000),
+        "]".repeat(1_000_000)
+    );
+    cases.push((
+        "rows nested 1,000,000 deep",
+        post(PREDICT, "application/json", deep),
+        400,
+        "malformed_row",
+    ));
+    let deep = format!(
+        "{{\"rows\": [{{\"sepal length (cm)\": {}1{}}}]}}",
+        "{\"a\":".repeat(1_000_000),
+        "}".repeat(1_000_000)
+    );
+    cases.push((
+        "a value nested 1,000,000 deep",
+        post(PREDICT, "application/json", deep),
+        422,
+        "bad_value",
+    ));
+    // A million columns (about 17 MB): more than any model reads.
+    let mut wide = String::from("{\"columns\": {");
+    for i in 0..1_000_000 {
+        if i > 0 {
+            wide.push(',');
+        }
+        wide.push_str(&format!("\"c{i}\":[1]"));
+    }
+    wide.push_str("}}");
+    cases.push((
+        "a million columns",
+        post(PREDICT, "application/json", wide),
+        422,
+        "extra_column",
+    ));
+    // Numbers past f64, and a 100,000-digit integer: they read as infinity, which the
+    // model's scaler refuses naming the row and column.
+    let mut huge = row.clone();
+    huge["sepal length (cm)"] = J::Null;
+    let text = serde_json::to_string(&json!({"rows": [huge]}))
+        .unwrap()
+        .replace("null", "1e999999");
+    cases.push((
+        "1e999999",
+        post(PREDICT, "application/json", text),
+        422,
+        "non_finite",
+    ));
+    let text = serde_json::to_string(&json!({"rows": [huge.clone()]}))
+        .unwrap()
+        .replace("null", &"9".repeat(100_000));
+    cases.push((
+        "a 100,000-digit number",
+        post(PREDICT, "application/json", text),
+        422,
+        "non_finite",
+    ));
+    // A 16 MB string where a number goes.
+    let mut long = row.clone();
+    long["sepal length (cm)"] = json!("x".repeat(16 << 20));
+    cases.push((
+        "a 16 MB string",
+        post_json(PREDICT, &json!({"rows": [long]})),
+        422,
+        "bad_value",
+    ));
+    // Bytes that are not UTF-8, inside a string and outside one.
+    let mut bad = br#"{"rows": [{"sepal length (cm)": ""#.to_vec();
+    bad.extend_from_slice(&[0xff, 0xfe, b'"', b'}', b']', b'}']);
+    cases.push((
+        "invalid UTF-8",
+        post(PREDICT, "application/json", bad),
+        400,
+        "malformed_json",
+    ));
+    // The same key twice in a row.
+    let dup = r#"{"rows": [{"sepal length (cm)": 5.1, "sepal length (cm)": 6.0, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}]}"#;
+    cases.push((
+        "a duplicate key",
+        post(PREDICT, "application/json", dup),
+        400,
+        "malformed_row",
+    ));
+    // A LeapFrame whose rows are longer than its schema.
+    let mut frame = leap_frame(&c, false);
+    frame["rows"][1].as_array_mut().unwrap().push(json!(1.0));
+    cases.push((
+        "a LeapFrame row longer than its schema",
+        post_json("/v1/models/iris_logreg/transform", &frame),
+        400,
+        "malformed_frame",
+    ));
+    for (what, req, status, code) in cases {
+        let answer = send(&router, req).await;
+        let e = answer.error(status, code);
+        assert!(
+            e["message"].as_str().is_some_and(|m| m.len() < 1000),
+            "{what}: the message must not echo the hostile input: {} bytes",
+            e["message"].as_str().map_or(0, str::len)
+        );
+        let next = send(&router, post_json(PREDICT, &valid)).await;
+        assert_eq!(next.status, StatusCode::OK, "after {what}: {}", next.text());
+    }
+}
