@@ -341,28 +341,6 @@ fn bad_certificate_files_stop_startup_naming_the_file() {
 // ---------------------------------------------------------------------------------------------
 // Limits and lying requests
 
-/// Reads one answer (head and a `Content-Length` body) from a keep-alive connection.
-fn read_answer(s: &mut TcpStream) -> std::io::Result<String> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&out).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len: usize = header(&format!("{head}\r\n\r\n"), "content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if body.len() >= len {
-                return Ok(text);
-            }
-        }
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return Ok(text);
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-}
-
 const HEALTH_KEEP_ALIVE: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 
 #[test]

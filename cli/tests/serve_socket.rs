@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 const GIB: u64 = 1 << 30;
 
+/// A health check on its own connection, closed after the answer.
+const HEALTH_CLOSE: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
 fn one_row() -> Bytes {
     Bytes::from(
         json!({"rows": [{"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}]})
@@ -133,11 +136,7 @@ fn a_1gib_body_is_refused_with_413_without_being_buffered() {
     eprintln!("1 GiB bodies: RSS {base} KiB at rest, peak {peak} KiB (64 MiB limit)");
 
     // The server is fine afterwards.
-    let r = raw_request(
-        &server.addr,
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
+    let r = raw_request(&server.addr, HEALTH_CLOSE).unwrap();
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 }
 
@@ -529,35 +528,6 @@ fn set_open_files(soft: Option<u64>, needed: u64) {
     .unwrap();
 }
 
-/// Reads one answer (head and a `Content-Length` body) from a keep-alive connection.
-fn read_one_answer(s: &mut TcpStream) -> String {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = s.read(&mut buf).unwrap();
-        assert!(
-            n > 0,
-            "closed mid-answer: {:?}",
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got);
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap_or(0);
-            if got.len() >= end + 4 + length {
-                return text.into_owned();
-            }
-        }
-    }
-}
-
 /// Open descriptors of a process.
 fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -592,7 +562,7 @@ fn idle_round(
             TcpStream::connect(&server.addr).unwrap_or_else(|e| panic!("connection {i}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.write_all(health.as_bytes()).unwrap();
-        let answer = read_one_answer(&mut s);
+        let answer = read_answer(&mut s).unwrap();
         assert!(
             answer.starts_with("HTTP/1.1 200"),
             "connection {i}: {answer}"
@@ -624,11 +594,7 @@ fn idle_round(
     let mut slowest_other = Duration::ZERO;
     for _ in 0..50 {
         let t = Instant::now();
-        let answer = raw_request(
-            &server.addr,
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .unwrap();
+        let answer = raw_request(&server.addr, HEALTH_CLOSE).unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         slowest_other = slowest_other.max(t.elapsed());
     }
@@ -638,7 +604,11 @@ fn idle_round(
     );
     // A held connection is still usable (its idle time starts again).
     idle[IDLE - 1].write_all(health.as_bytes()).unwrap();
-    assert!(read_one_answer(&mut idle[IDLE - 1]).starts_with("HTTP/1.1 200"));
+    assert!(
+        read_answer(&mut idle[IDLE - 1])
+            .unwrap()
+            .starts_with("HTTP/1.1 200")
+    );
 
     // After `timeout` without a request head, the server closes each of them.
     std::thread::sleep(timeout + Duration::from_secs(1));
@@ -708,11 +678,7 @@ fn ten_thousand_idle_keep_alive_connections_take_bounded_memory_and_close_after_
     );
 
     for _ in 0..20 {
-        raw_request(
-            &server.addr,
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .unwrap();
+        raw_request(&server.addr, HEALTH_CLOSE).unwrap();
     }
     let (rss_before, files_before) = (server.rss_kib(), open_files(server.pid()));
     // Two rounds: the second must reuse what the first freed, not add to it.
@@ -724,11 +690,7 @@ fn ten_thousand_idle_keep_alive_connections_take_bounded_memory_and_close_after_
         first.rss_held,
         second.rss_held
     );
-    let answer = raw_request(
-        &server.addr,
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
+    let answer = raw_request(&server.addr, HEALTH_CLOSE).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     for (n, r) in [(1, &first), (2, &second)] {
         eprintln!(

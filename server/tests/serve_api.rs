@@ -1288,24 +1288,23 @@ async fn hostile_bodies_are_4xx_in_the_error_shape_and_the_next_request_is_serve
     // model's scaler refuses naming the row and column.
     let mut huge = row.clone();
     huge["sepal length (cm)"] = J::Null;
-    let text = serde_json::to_string(&json!({"rows": [huge]}))
-        .unwrap()
-        .replace("null", "1e999999");
-    cases.push((
-        "1e999999",
-        post(PREDICT, "application/json", text),
-        422,
-        "non_finite",
-    ));
-    let text = serde_json::to_string(&json!({"rows": [huge.clone()]}))
-        .unwrap()
-        .replace("null", &"9".repeat(100_000));
-    cases.push((
-        "a 100,000-digit number",
-        post(PREDICT, "application/json", text),
-        422,
-        "non_finite",
-    ));
+    let with_number = |number: &str| {
+        serde_json::to_string(&json!({"rows": [huge]}))
+            .unwrap()
+            .replace("null", number)
+    };
+    for (what, number) in [
+        ("1e999999", "1e999999".to_string()),
+        ("a 100,000-digit number", "9".repeat(100_000)),
+    ] {
+        let text = with_number(&number);
+        cases.push((
+            what,
+            post(PREDICT, "application/json", text),
+            422,
+            "non_finite",
+        ));
+    }
     // A 16 MB string where a number goes.
     let mut long = row.clone();
     long["sepal length (cm)"] = json!("x".repeat(16 << 20));

@@ -304,6 +304,35 @@ impl Drop for Server {
     }
 }
 
+/// Reads one answer (head and a `Content-Length` body) from a keep-alive connection; returns
+/// what arrived if the connection closes first.
+pub fn read_answer(s: &mut std::net::TcpStream) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return Ok(text);
+            }
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Ok(text);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// One request over a fresh connection, written as given; returns the whole answer as text.
 pub fn raw_request(addr: &str, request: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
